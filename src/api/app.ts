@@ -1,0 +1,78 @@
+// The HTTP application of a market node: routes, validation, errors, auth, metrics, OpenAPI.
+
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { MarketError } from '../domain/errors.js';
+import { take, type Bucket } from '../domain/token-bucket.js';
+import type { Market } from '../market/market.js';
+import { errorHandler, sendError } from './errors.js';
+import { createMetrics } from './metrics.js';
+import { accountRoutes } from './routes/accounts.js';
+import { opsRoutes } from './routes/ops.js';
+import { taskRoutes } from './routes/tasks.js';
+import { validatorCompiler } from './validation.js';
+
+export async function buildApp(market: Market): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: market.logger as FastifyBaseLogger,
+    // Per-request lines would dominate the log at thousands of requests a second; /metrics counts them.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: market.config.body_limit_bytes,
+    // Deep or huge JSON is refused by the body limit; prototype poisoning is refused outright.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+  });
+  // JSON only: a text/plain body is 415, never parsed as something else.
+  app.removeContentTypeParser(['text/plain']);
+  app.setValidatorCompiler(validatorCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new MarketError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  const metrics = createMetrics(market);
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  const limit = market.config.rate_limit_per_second;
+  if (limit > 0) {
+    const buckets = new Map<string, Bucket>();
+    app.addHook('onRequest', async (request, reply) => {
+      const who = request.headers.authorization ?? request.ip;
+      const result = take(buckets.get(who), market.clock.nowMs(), limit, limit);
+      if (buckets.size > 100_000) buckets.clear();
+      buckets.set(who, result.bucket);
+      if (!result.ok) {
+        void reply.header('retry-after', '1');
+        return sendError(reply, new MarketError('rate_limited', `more than ${limit} requests per second`));
+      }
+    });
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Task Market',
+        version: '0.1.0',
+        description: 'Customers pay for GPU work; providers earn by doing it. Errors are {"error":{"code","message","details"}}.',
+      },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'a customer API key or the operator key' } },
+      },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  taskRoutes(app, market);
+  accountRoutes(app, market);
+  opsRoutes(app, market, metrics);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

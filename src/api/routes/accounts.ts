@@ -1,0 +1,101 @@
+// Account routes: a customer's own view, and the operator's create / fund / credit endpoints.
+
+import type { FastifyInstance } from 'fastify';
+import {
+  AccountCreated,
+  AccountIdParams,
+  AccountView,
+  CreateAccountBody,
+  CreditBody,
+  FundBody,
+  LedgerReport,
+} from '../../domain/schemas/accounts.js';
+import { ErrorBody } from '../../domain/schemas/common.js';
+import { MarketError } from '../../domain/errors.js';
+import { verifyLedger } from '../../market/ledger.js';
+import type { Market } from '../../market/market.js';
+import { authenticate } from '../auth.js';
+
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody } as const;
+
+export function accountRoutes(app: FastifyInstance, market: Market): void {
+  app.get(
+    '/accounts/me',
+    { schema: { summary: "The caller's balance, escrow and credit", tags: ['accounts'], response: { 200: AccountView, ...errors } } },
+    async (request) => {
+      const principal = await authenticate(market, request, 'any');
+      if (principal.kind !== 'customer') throw new MarketError('not_found', 'the operator key has no account');
+      return market.accounts.view(principal.accountId);
+    },
+  );
+
+  app.post<{ Body: CreateAccountBody }>(
+    '/accounts',
+    {
+      schema: {
+        summary: 'Create a customer account (operator); the API key is shown once',
+        tags: ['accounts'],
+        body: CreateAccountBody,
+        response: { 201: AccountCreated, ...errors },
+      },
+    },
+    async (request, reply) => {
+      await authenticate(market, request, 'operator');
+      return reply.status(201).send(await market.accounts.create(request.body));
+    },
+  );
+
+  app.get<{ Params: { account_id: string } }>(
+    '/accounts/:account_id',
+    {
+      schema: { summary: 'An account (operator)', tags: ['accounts'], params: AccountIdParams, response: { 200: AccountView, ...errors } },
+    },
+    async (request) => {
+      await authenticate(market, request, 'operator');
+      return market.accounts.view(request.params.account_id);
+    },
+  );
+
+  app.post<{ Params: { account_id: string }; Body: FundBody }>(
+    '/accounts/:account_id/fund',
+    {
+      schema: {
+        summary: 'Credit an account with a deposit (operator)',
+        tags: ['accounts'],
+        params: AccountIdParams,
+        body: FundBody,
+        response: { 200: AccountView, ...errors },
+      },
+    },
+    async (request) => {
+      await authenticate(market, request, 'operator');
+      return market.accounts.fund(request.params.account_id, request.body.amount);
+    },
+  );
+
+  app.put<{ Params: { account_id: string }; Body: CreditBody }>(
+    '/accounts/:account_id/credit',
+    {
+      schema: {
+        summary: 'Set how far below zero an account may spend (operator)',
+        tags: ['accounts'],
+        params: AccountIdParams,
+        body: CreditBody,
+        response: { 200: AccountView, 409: ErrorBody, ...errors },
+      },
+    },
+    async (request) => {
+      await authenticate(market, request, 'operator');
+      return market.accounts.setCredit(request.params.account_id, request.body.credit_limit);
+    },
+  );
+
+  app.get(
+    '/ledger/verify',
+    { schema: { summary: 'Check the ledger invariants (operator)', tags: ['ledger'], response: { 200: LedgerReport, ...errors } } },
+    async (request) => {
+      await authenticate(market, request, 'operator');
+      return verifyLedger(market.db);
+    },
+  );
+}

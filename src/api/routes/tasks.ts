@@ -1,0 +1,90 @@
+// Task routes, exactly as spec/task-market.md shows them.
+
+import type { FastifyInstance } from 'fastify';
+import { ErrorBody } from '../../domain/schemas/common.js';
+import {
+  CancelTaskResponse,
+  CreateTaskBody,
+  CreateTaskResponse,
+  ListTasksQuery,
+  ListTasksResponse,
+  TaskIdParams,
+  TaskView,
+} from '../../domain/schemas/tasks.js';
+import { formatAmount } from '../../domain/money.js';
+import { validationError } from '../../domain/errors.js';
+import type { Market } from '../../market/market.js';
+import { authenticate } from '../auth.js';
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody } as const;
+
+export function taskRoutes(app: FastifyInstance, market: Market): void {
+  app.post<{ Body: CreateTaskBody }>(
+    '/tasks',
+    {
+      schema: {
+        summary: 'Create a task; its reward moves into escrow',
+        tags: ['tasks'],
+        headers: {
+          type: 'object',
+          properties: { 'idempotency-key': { type: 'string', description: 'retries with the same key return the first task' } },
+        },
+        body: CreateTaskBody,
+        response: { 201: CreateTaskResponse, 402: ErrorBody, 409: ErrorBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const principal = await authenticate(market, request, 'customer');
+      const key = request.headers['idempotency-key'];
+      if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)))
+        throw validationError([{ path: 'header:Idempotency-Key', message: 'must be 1 to 255 printable ASCII characters' }]);
+      const result = await market.tasks.create(principal, request.body, key);
+      if (result.replayed) void reply.header('idempotent-replayed', 'true');
+      return reply.status(201).send(result.response);
+    },
+  );
+
+  app.get<{ Params: { task_id: string } }>(
+    '/tasks/:task_id',
+    {
+      schema: {
+        summary: 'Get a task, with its result once completed',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        response: { 200: TaskView, ...errors },
+      },
+    },
+    async (request) => market.tasks.get(await authenticate(market, request, 'any'), request.params.task_id),
+  );
+
+  app.get<{ Querystring: ListTasksQuery }>(
+    '/tasks',
+    {
+      schema: {
+        summary: 'List tasks, newest first',
+        tags: ['tasks'],
+        querystring: ListTasksQuery,
+        response: { 200: ListTasksResponse, ...errors },
+      },
+    },
+    async (request) => market.tasks.list(await authenticate(market, request, 'any'), request.query),
+  );
+
+  app.post<{ Params: { task_id: string } }>(
+    '/tasks/:task_id/cancel',
+    {
+      schema: {
+        summary: 'Cancel an open task and refund its escrow',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        response: { 200: CancelTaskResponse, 409: ErrorBody, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = await authenticate(market, request, 'any');
+      const { task, refunded } = await market.tasks.cancel(principal, request.params.task_id);
+      return { task_id: task.task_id, status: 'cancelled' as const, refunded: formatAmount(refunded) };
+    },
+  );
+}

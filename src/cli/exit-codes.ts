@@ -1,0 +1,42 @@
+// Exit codes of every `taskmarket` client command: one per error family, documented in README.
+
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  not_found: 3,
+  already_done: 4,
+  insufficient_funds: 5,
+  unauthorized: 6,
+  conflict: 7,
+  unavailable: 8,
+  rate_limited: 9,
+} as const;
+
+export function exitCodeFor(errorCode: string): number {
+  switch (errorCode) {
+    case 'validation_error':
+    case 'invalid_json':
+    case 'payload_too_large':
+    case 'unsupported_media_type':
+      return EXIT.usage;
+    case 'not_found':
+      return EXIT.not_found;
+    case 'already_done':
+      return EXIT.already_done;
+    case 'insufficient_funds':
+      return EXIT.insufficient_funds;
+    case 'unauthorized':
+    case 'forbidden':
+      return EXIT.unauthorized;
+    case 'conflict':
+    case 'idempotency_conflict':
+      return EXIT.conflict;
+    case 'unavailable':
+      return EXIT.unavailable;
+    case 'rate_limited':
+      return EXIT.rate_limited;
+    default:
+      return EXIT.failure;
+  }
+}

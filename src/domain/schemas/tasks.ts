@@ -1,0 +1,100 @@
+// Task request and response shapes, exactly as spec/task-market.md shows them, plus the
+// fields a customer needs to follow a task (reward, deadline, failure reason).
+
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TASK_STATUSES } from '../task-state.js';
+import { Amount, Nullable, Strict, StringEnum, UnixSeconds, Uuid } from './common.js';
+import { CHALLENGE_TYPES, PAYLOAD_SCHEMAS, type ChallengeType } from './payloads.js';
+
+const ChallengeTypeSchema = StringEnum(CHALLENGE_TYPES, { description: 'the kind of work' });
+const TaskStatusSchema = StringEnum(TASK_STATUSES);
+
+function createBranch<T extends ChallengeType>(type: T, payload: TSchema) {
+  return Strict(
+    {
+      challenge_type: Type.Literal(type),
+      payload,
+      reward: Amount,
+      deadline: Type.Optional(UnixSeconds),
+    },
+    { title: `create ${type} task` },
+  );
+}
+
+const branches = CHALLENGE_TYPES.map((t) => createBranch(t, PAYLOAD_SCHEMAS[t]));
+
+/**
+ * One body schema, discriminated by challenge_type: Ajv checks only the branch the type names,
+ * so a bad payload gets errors about that payload, and an unknown type one clear error.
+ */
+export const CreateTaskBody = Type.Unsafe<{
+  challenge_type: ChallengeType;
+  payload: Record<string, unknown>;
+  reward: string;
+  deadline?: number;
+}>({
+  type: 'object',
+  required: ['challenge_type'],
+  oneOf: branches,
+  discriminator: { propertyName: 'challenge_type' },
+});
+export type CreateTaskBody = Static<typeof CreateTaskBody>;
+
+export const CreateTaskResponse = Type.Object({
+  task_id: Uuid,
+  status: TaskStatusSchema,
+  created_at: UnixSeconds,
+});
+export type CreateTaskResponse = Static<typeof CreateTaskResponse>;
+
+export const TaskResult = Type.Object({
+  result_hash: Type.String(),
+  worker_address: Type.String(),
+  completed_at: UnixSeconds,
+});
+
+export const TaskView = Type.Object({
+  task_id: Uuid,
+  status: TaskStatusSchema,
+  challenge_type: ChallengeTypeSchema,
+  payload: Type.Record(Type.String(), Type.Unknown()),
+  reward: Amount,
+  deadline: Nullable(UnixSeconds),
+  created_at: UnixSeconds,
+  updated_at: UnixSeconds,
+  failure_reason: Type.Optional(Type.String()),
+  result: Type.Optional(TaskResult),
+});
+export type TaskView = Static<typeof TaskView>;
+
+export const TaskIdParams = Strict({ task_id: Uuid });
+
+export const ListTasksQuery = Strict({
+  status: Type.Optional(TaskStatusSchema),
+  challenge_type: Type.Optional(ChallengeTypeSchema),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }),
+  offset: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 }),
+});
+export type ListTasksQuery = Static<typeof ListTasksQuery>;
+
+export const TaskSummary = Type.Object({
+  task_id: Uuid,
+  challenge_type: ChallengeTypeSchema,
+  status: TaskStatusSchema,
+  reward: Amount,
+});
+
+export const ListTasksResponse = Type.Object({
+  tasks: Type.Array(TaskSummary),
+  total: Type.Integer(),
+  limit: Type.Integer(),
+  offset: Type.Integer(),
+});
+export type ListTasksResponse = Static<typeof ListTasksResponse>;
+
+export const CancelTaskResponse = Type.Object({
+  task_id: Uuid,
+  status: StringEnum(['cancelled'] as const),
+  refunded: Amount,
+});
+export type CancelTaskResponse = Static<typeof CancelTaskResponse>;

@@ -1,0 +1,82 @@
+// Node configuration: defaults < TOML file < environment (TASKMARKET_*) < flags, validated once
+// against one schema and frozen. Unknown keys are errors, so a typo never silently does nothing.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+
+export const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+    port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+    data_dir: Type.String({ default: './data', minLength: 1 }),
+    database_url: Type.String({ default: '', pattern: '^(|postgres(ql)?://.*)$' }),
+    database_schema: Type.String({
+      default: '',
+      pattern: '^([a-z_][a-z0-9_]{0,62})?$',
+      description: 'PostgreSQL schema for this market (created if missing); empty: the default search path',
+    }),
+    db_pool_size: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
+    log_level: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info' },
+    ),
+    body_limit_bytes: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576 }),
+    group_commit_max_batch: Type.Integer({ default: 256, minimum: 1, maximum: 10_000 }),
+    deadline_sweep_interval_ms: Type.Integer({ default: 1000, minimum: 10, maximum: 3_600_000 }),
+    ledger_check_interval_s: Type.Integer({ default: 300, minimum: 0, maximum: 86_400 }),
+    rate_limit_per_second: Type.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 1_000_000,
+      description: 'requests per second per API key (0: unlimited)',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+
+export const CONFIG_KEYS = Object.keys(ConfigSchema.properties) as (keyof Config)[];
+
+export class ConfigError extends Error {}
+
+export interface ConfigSources {
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  flags?: Partial<Record<keyof Config, unknown>>;
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const merged: Record<string, unknown> = {};
+  if (sources.file) {
+    if (!existsSync(sources.file)) throw new ConfigError(`config file ${sources.file} does not exist`);
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = parseToml(readFileSync(sources.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${sources.file}: ${(err as Error).message}`);
+    }
+    Object.assign(merged, parsed);
+  }
+  const env = sources.env ?? {};
+  if (env.DATABASE_URL) merged.database_url = env.DATABASE_URL;
+  for (const key of CONFIG_KEYS) {
+    const value = env[`TASKMARKET_${key.toUpperCase()}`];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) merged[key] = value;
+
+  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, merged));
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
+  if (errors.length > 0) {
+    const lines = errors.slice(0, 10).map((e) => `  ${e.path.slice(1) || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(withDefaults as Config);
+}
+
+export function configToToml(config: Config): string {
+  return stringifyToml(config);
+}

@@ -1,0 +1,113 @@
+// The market node's services wired together over one database, with the background loops
+// (deadline sweep, ledger self-check) that keep stored state honest.
+
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../domain/clock.js';
+import type { Db } from '../store/db.js';
+import { openDatabase } from '../store/open.js';
+import { AccountService, newApiKey } from './accounts.js';
+import type { Config } from './config.js';
+import { MarketEventBus } from './events.js';
+import { verifyLedger } from './ledger.js';
+import { TaskService } from './tasks.js';
+
+export interface MarketOptions {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+  /** An already-open database (tests); otherwise opened from the config. */
+  db?: Db;
+  /** The operator key; otherwise read from (or created in) the data directory. */
+  operatorKey?: string;
+}
+
+export class Market {
+  readonly events = new MarketEventBus();
+  readonly tasks: TaskService;
+  readonly accounts: AccountService;
+  private timers: NodeJS.Timeout[] = [];
+  private sweeping = false;
+
+  private constructor(
+    readonly db: Db,
+    readonly config: Config,
+    readonly logger: Logger,
+    readonly clock: Clock,
+    operatorKey: string,
+  ) {
+    this.tasks = new TaskService(db, clock, this.events, config.group_commit_max_batch);
+    this.accounts = new AccountService(db, clock, this.events, operatorKey);
+  }
+
+  static async open(options: MarketOptions): Promise<Market> {
+    const { config } = options;
+    const operatorKey = options.operatorKey ?? ensureOperatorKey(config.data_dir);
+    const db =
+      options.db ??
+      (await openDatabase({
+        databaseUrl: config.database_url || undefined,
+        dataDir: config.data_dir,
+        schema: config.database_schema || undefined,
+        poolSize: config.db_pool_size,
+      }));
+    return new Market(db, config, options.logger, options.clock ?? systemClock, operatorKey);
+  }
+
+  /** Starts the background loops. */
+  start(): void {
+    this.every(this.config.deadline_sweep_interval_ms, () => this.sweepDeadlines());
+    if (this.config.ledger_check_interval_s > 0)
+      this.every(this.config.ledger_check_interval_s * 1000, () => this.checkLedger());
+  }
+
+  async sweepDeadlines(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const n = await this.tasks.expireOverdue();
+      if (n > 0) this.logger.info({ tasks: n }, 'deadline passed: tasks failed and refunded');
+    } catch (err) {
+      this.logger.error({ err }, 'deadline sweep failed');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  async checkLedger(): Promise<void> {
+    const report = await verifyLedger(this.db);
+    if (!report.ok) {
+      this.logger.fatal({ violations: report.violations }, 'ledger invariant violated');
+      this.events.emit('ledger.violation', { violations: report.violations });
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.tasks.flushed();
+    await this.db.close();
+  }
+
+  private every(ms: number, fn: () => Promise<void>): void {
+    const timer = setInterval(() => void fn().catch((err: unknown) => this.logger.error({ err }, 'background task failed')), ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}
+
+/** The operator key lives in the data directory, readable only by its owner; made on first start. */
+export function ensureOperatorKey(dataDir: string): string {
+  const file = join(dataDir, 'operator.key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const key = newApiKey('tmop');
+  writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return key;
+}
+
+export function operatorKeyPath(dataDir: string): string {
+  return join(dataDir, 'operator.key');
+}

@@ -1,0 +1,49 @@
+// The server backend: a pool of connections to a real PostgreSQL. Several market nodes may
+// share one database; `schema` puts all tables of this node in one schema (tests use one each).
+
+import pg from 'pg';
+import { parseInt8, type Db, type Row } from './db.js';
+
+const typeOverrides = new pg.TypeOverrides();
+typeOverrides.setTypeParser(pg.types.builtins.INT8, parseInt8);
+
+export interface PostgresOptions {
+  url: string;
+  schema?: string;
+  poolSize?: number;
+}
+
+export async function openPostgres(options: PostgresOptions): Promise<Db> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    types: typeOverrides,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  // An idle client that errors (server restart) must not crash the node; the pool replaces it.
+  pool.on('error', () => {});
+  if (options.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`);
+  return {
+    kind: 'postgres',
+    query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
+      (await pool.query<R>(sql, params as unknown[])).rows,
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({
+          query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
+            (await client.query<R>(sql, params as unknown[])).rows,
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,135 @@
+// Task queries. Writes that change a task's status are conditional (WHERE status IN …), so a
+// decision made on stale data changes nothing instead of overwriting a newer state.
+
+import type { TaskStatus } from '../domain/task-state.js';
+import type { Queryable } from './db.js';
+
+export interface TaskRow {
+  task_id: string;
+  seq: number;
+  account_id: string;
+  challenge_type: string;
+  payload: Record<string, unknown>;
+  asset: string;
+  reward: string;
+  escrow_held: string;
+  deadline: number | null;
+  status: TaskStatus;
+  failure_reason: string | null;
+  result_hash: string | null;
+  worker_address: string | null;
+  completed_at: number | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type NewTaskRow = Omit<TaskRow, 'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at'>;
+
+const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, reward::text AS reward,
+  escrow_held::text AS escrow_held, deadline, status, failure_reason, result_hash, worker_address,
+  completed_at, idempotency_key, request_hash, created_at, updated_at`;
+
+export async function insertTasks(tx: Queryable, rows: readonly NewTaskRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, deadline,
+                        status, idempotency_key, request_hash, created_at, updated_at)
+     SELECT task_id, account_id, challenge_type, payload, asset, reward, escrow_held, deadline,
+            status, idempotency_key, request_hash, created_at, updated_at
+     FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, account_id uuid, challenge_type text, payload jsonb,
+          asset text, reward numeric, escrow_held numeric, deadline bigint, status text, idempotency_key text,
+          request_hash text, created_at bigint, updated_at bigint)`,
+    [JSON.stringify(rows)],
+  );
+}
+
+export async function findByIdempotencyKeys(
+  tx: Queryable,
+  keys: readonly { account_id: string; key: string }[],
+): Promise<TaskRow[]> {
+  if (keys.length === 0) return [];
+  return tx.query<TaskRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM tasks
+     WHERE (account_id, idempotency_key) IN (
+       SELECT account_id, key FROM jsonb_to_recordset($1::jsonb) AS x(account_id uuid, key text))`,
+    [JSON.stringify(keys)],
+  );
+}
+
+export async function getTask(q: Queryable, taskId: string): Promise<TaskRow | undefined> {
+  const rows = await q.query<TaskRow & Record<string, unknown>>(`SELECT ${COLUMNS} FROM tasks WHERE task_id = $1`, [taskId]);
+  return rows[0];
+}
+
+export interface TaskFilter {
+  accountId?: string | undefined;
+  status?: TaskStatus | undefined;
+  challengeType?: string | undefined;
+  limit: number;
+  offset: number;
+}
+
+/** Newest first, by insertion sequence: a stable order that paging can rely on. */
+export async function listTasks(q: Queryable, f: TaskFilter): Promise<{ rows: TaskRow[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.accountId) where.push(`account_id = $${params.push(f.accountId)}`);
+  if (f.status) where.push(`status = $${params.push(f.status)}`);
+  if (f.challengeType) where.push(`challenge_type = $${params.push(f.challengeType)}`);
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const [count] = await q.query<{ n: number }>(`SELECT count(*)::int8 AS n FROM tasks ${clause}`, params);
+  const rows = await q.query<TaskRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM tasks ${clause} ORDER BY seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, f.limit, f.offset],
+  );
+  return { rows, total: count?.n ?? 0 };
+}
+
+/** Closes an open task (cancelled or failed) and releases its escrow; returns the rows closed. */
+export async function closeOpenTasks(
+  tx: Queryable,
+  taskIds: readonly string[],
+  to: 'cancelled' | 'failed',
+  reason: string | null,
+  now: number,
+): Promise<TaskRow[]> {
+  if (taskIds.length === 0) return [];
+  return tx.query<TaskRow & Record<string, unknown>>(
+    `WITH target AS (
+       SELECT task_id, escrow_held FROM tasks
+       WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+         AND status IN ('pending', 'in_progress')
+       ORDER BY task_id FOR UPDATE
+     )
+     UPDATE tasks t SET status = $2, failure_reason = $3, escrow_held = 0, updated_at = $4
+     FROM target WHERE t.task_id = target.task_id
+     RETURNING t.task_id, t.seq, t.account_id, t.challenge_type, t.payload, t.asset, t.reward::text AS reward,
+       target.escrow_held::text AS escrow_held, t.deadline, t.status, t.failure_reason, t.result_hash,
+       t.worker_address, t.completed_at, t.idempotency_key, t.request_hash, t.created_at, t.updated_at`,
+    [JSON.stringify(taskIds), to, reason, now],
+  );
+}
+
+export async function overdueTaskIds(q: Queryable, now: number, limit: number): Promise<string[]> {
+  const rows = await q.query<{ task_id: string }>(
+    `SELECT task_id FROM tasks WHERE status IN ('pending', 'in_progress') AND deadline IS NOT NULL AND deadline <= $1
+     ORDER BY deadline LIMIT $2`,
+    [now, limit],
+  );
+  return rows.map((r) => r.task_id);
+}
+
+export async function countTasksByStatus(q: Queryable): Promise<Map<string, number>> {
+  const rows = await q.query<{ status: string; n: number }>(`SELECT status, count(*)::int8 AS n FROM tasks GROUP BY status`);
+  return new Map(rows.map((r) => [r.status, r.n]));
+}
+
+export async function escrowHeldBy(q: Queryable, accountId: string, asset: string): Promise<bigint> {
+  const [row] = await q.query<{ held: string }>(
+    `SELECT coalesce(sum(escrow_held), 0)::text AS held FROM tasks WHERE account_id = $1 AND asset = $2 AND escrow_held > 0`,
+    [accountId, asset],
+  );
+  return BigInt(row?.held ?? '0');
+}

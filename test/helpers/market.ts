@@ -1,0 +1,69 @@
+// A real market node for tests: its own database, a real HTTP listener on a free port,
+// an operator client and a helper that makes funded customers.
+
+import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/api/app.js';
+import { TaskMarketClient } from '../../src/client/client.js';
+import type { Clock } from '../../src/domain/clock.js';
+import { loadConfig, type Config } from '../../src/market/config.js';
+import { Market } from '../../src/market/market.js';
+import { testDb } from './db.js';
+
+export const OPERATOR_KEY = 'tmop_test-operator-key-0123456789';
+
+export interface TestMarket {
+  market: Market;
+  app: FastifyInstance;
+  url: string;
+  operator: TaskMarketClient;
+  customer(fund?: string, name?: string): Promise<{ client: TaskMarketClient; accountId: string; apiKey: string }>;
+  close(): Promise<void>;
+}
+
+export async function startTestMarket(opts: { clock?: Clock; config?: Partial<Record<keyof Config, unknown>> } = {}): Promise<TestMarket> {
+  const config = loadConfig({ flags: { ledger_check_interval_s: 0, port: 0, ...opts.config } });
+  const db = await testDb();
+  const market = await Market.open({
+    config,
+    db,
+    logger: pino({ level: 'silent' }),
+    operatorKey: OPERATOR_KEY,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+  const app = await buildApp(market);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const operator = new TaskMarketClient({ url, apiKey: OPERATOR_KEY });
+  let n = 0;
+  return {
+    market,
+    app,
+    url,
+    operator,
+    async customer(fund = '100.0', name = `customer-${++n}`) {
+      const created = await operator.createAccount({ name });
+      if (fund !== '0') await operator.fundAccount(created.account_id, fund);
+      return {
+        client: new TaskMarketClient({ url, apiKey: created.api_key }),
+        accountId: created.account_id,
+        apiKey: created.api_key,
+      };
+    },
+    async close() {
+      await app.close();
+      await market.close();
+    },
+  };
+}
+
+/** The spec's example payloads, one per challenge type. */
+export const EXAMPLE_PAYLOADS = {
+  inference: { model_id: 'gpt-3.5-turbo', prompt: 'Hello, world!', max_tokens: 100 },
+  training: { model_architecture: 'resnet50', dataset_url: 'https://example.com/data.tar', epochs: 10, batch_size: 32 },
+  rendering: { scene_file: 'https://example.com/scene.blend', resolution: '1920x1080', frames: 100 },
+  synthetic: { seed: '1234abcd5678ef90', matrix_size: 1024, iterations: 100 },
+  transcode: { input: Buffer.from('hello media').toString('base64') },
+  gpuhash: { input: Buffer.from('hash me').toString('base64') },
+} as const;
