@@ -60,10 +60,13 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
       info: {
         title: 'Task Market',
         version: '0.1.0',
-        description: 'Customers pay for GPU work; providers earn by doing it. Errors are {"error":{"code","message","details"}}.',
+        description:
+          'Customers pay for GPU work; providers earn by doing it. Errors are {"error":{"code","message","details"}}.',
       },
       components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'a customer API key or the operator key' } },
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'a customer API key or the operator key' },
+        },
       },
       security: [{ apiKey: [] }],
     },

@@ -9,7 +9,11 @@ export type Access = 'customer' | 'operator' | 'any';
 
 const BEARER = /^Bearer ([A-Za-z0-9_\-.~+/]{8,200}=*)$/;
 
-export async function authenticate(market: Market, request: FastifyRequest, access: Access): Promise<Principal> {
+export async function authenticate(
+  market: Market,
+  request: FastifyRequest,
+  access: Access,
+): Promise<Principal> {
   const header = request.headers.authorization;
   if (!header) throw new MarketError('unauthorized', 'missing Authorization: Bearer <api key> header');
   const m = BEARER.exec(header);

@@ -18,10 +18,12 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 export function toMarketError(err: unknown): MarketError {
   if (err instanceof MarketError) return err;
   const e = err as FastifyError & { validationContext?: string };
-  if (e.validation) return validationError(fieldProblems(e.validation as never, e.validationContext ?? 'body'));
+  if (e.validation)
+    return validationError(fieldProblems(e.validation as never, e.validationContext ?? 'body'));
   const mapped = e.code ? FASTIFY_CODES[e.code] : undefined;
   if (mapped) return new MarketError(mapped, e.message);
-  if (e instanceof SyntaxError || e.statusCode === 400) return new MarketError('invalid_json', `request body is not valid JSON: ${e.message}`);
+  if (e instanceof SyntaxError || e.statusCode === 400)
+    return new MarketError('invalid_json', `request body is not valid JSON: ${e.message}`);
   if (e.statusCode === 413) return new MarketError('payload_too_large', e.message);
   if (e.statusCode === 415) return new MarketError('unsupported_media_type', e.message);
   return new MarketError('internal', 'internal error');

@@ -9,8 +9,10 @@ const common = { allErrors: false, strict: false, discriminator: true, useDefaul
 const strictAjv = new Ajv({ ...common, coerceTypes: false, removeAdditional: false });
 const coercingAjv = new Ajv({ ...common, coerceTypes: true, removeAdditional: false });
 
-export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema, httpPart }): ValidateFunction =>
-  (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object);
+export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({
+  schema,
+  httpPart,
+}): ValidateFunction => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object);
 
 /** Turns Ajv's errors into field problems that name the JSON path of the bad field. */
 export function fieldProblems(errors: readonly ErrorObject[], part: string): FieldProblem[] {

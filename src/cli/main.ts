@@ -22,13 +22,15 @@ function clientOf(cmd: Command): TaskMarketClient {
   const opts = cmd.optsWithGlobals<{ url: string; apiKey?: string; dataDir: string }>();
   let apiKey = opts.apiKey;
   // On the node's own machine the operator key is in its data directory: use it when none is given.
-  if (!apiKey && existsSync(operatorKeyPath(opts.dataDir))) apiKey = readFileSync(operatorKeyPath(opts.dataDir), 'utf8').trim();
+  if (!apiKey && existsSync(operatorKeyPath(opts.dataDir)))
+    apiKey = readFileSync(operatorKeyPath(opts.dataDir), 'utf8').trim();
   return new TaskMarketClient({ url: opts.url, apiKey });
 }
 
 function parseInteger(name: string) {
   return (value: string): number => {
-    if (!/^(0|[1-9][0-9]{0,15})$/.test(value)) throw new UsageError(`${name} must be a non-negative integer, got "${value}"`);
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(value))
+      throw new UsageError(`${name} must be a non-negative integer, got "${value}"`);
     return Number(value);
   };
 }
@@ -41,7 +43,8 @@ function readPayload(text: string): Record<string, unknown> {
   } catch (err) {
     throw new UsageError(`--payload is not valid JSON: ${(err as Error).message}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError('--payload must be a JSON object');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new UsageError('--payload must be a JSON object');
   return value as Record<string, unknown>;
 }
 
@@ -49,9 +52,15 @@ export function program(): Command {
   const root = new Command('taskmarket')
     .description('Task Market: a marketplace for GPU work')
     .version('0.1.0')
-    .addOption(new Option('--url <url>', 'market node URL').env('TASKMARKET_URL').default('http://127.0.0.1:8080'))
+    .addOption(
+      new Option('--url <url>', 'market node URL').env('TASKMARKET_URL').default('http://127.0.0.1:8080'),
+    )
     .addOption(new Option('--api-key <key>', 'API key (customer or operator)').env('TASKMARKET_API_KEY'))
-    .addOption(new Option('--data-dir <dir>', 'data directory (serve; operator key lookup)').env('TASKMARKET_DATA_DIR').default('./data'))
+    .addOption(
+      new Option('--data-dir <dir>', 'data directory (serve; operator key lookup)')
+        .env('TASKMARKET_DATA_DIR')
+        .default('./data'),
+    )
     .showHelpAfterError()
     .exitOverride();
 
@@ -78,16 +87,25 @@ export function program(): Command {
     .requiredOption('--name <name>', 'account name')
     .option('--credit-limit <amount>', 'how far below zero it may spend, e.g. "5.0"')
     .action(async (opts: { name: string; creditLimit?: string }, cmd: Command) => {
-      print(await clientOf(cmd).createAccount({ name: opts.name, ...(opts.creditLimit ? { credit_limit: opts.creditLimit } : {}) }));
+      print(
+        await clientOf(cmd).createAccount({
+          name: opts.name,
+          ...(opts.creditLimit ? { credit_limit: opts.creditLimit } : {}),
+        }),
+      );
     });
   account
     .command('fund <account_id> <amount>')
     .description('credit an account with a deposit (operator)')
-    .action(async (id: string, amount: string, _o, cmd: Command) => print(await clientOf(cmd).fundAccount(id, amount)));
+    .action(async (id: string, amount: string, _o, cmd: Command) =>
+      print(await clientOf(cmd).fundAccount(id, amount)),
+    );
   account
     .command('credit <account_id> <amount>')
     .description('set an account credit limit (operator)')
-    .action(async (id: string, amount: string, _o, cmd: Command) => print(await clientOf(cmd).setCreditLimit(id, amount)));
+    .action(async (id: string, amount: string, _o, cmd: Command) =>
+      print(await clientOf(cmd).setCreditLimit(id, amount)),
+    );
   account
     .command('show [account_id]')
     .description('show your account, or any account (operator)')
@@ -100,16 +118,38 @@ export function program(): Command {
   task
     .command('create')
     .description('create a task; its reward moves into escrow')
-    .addOption(new Option('--type <challenge_type>', 'challenge type').choices(CHALLENGE_TYPES).makeOptionMandatory())
+    .addOption(
+      new Option('--type <challenge_type>', 'challenge type').choices(CHALLENGE_TYPES).makeOptionMandatory(),
+    )
     .requiredOption('--payload <json>', 'payload as JSON, or @file.json')
     .requiredOption('--reward <amount>', 'reward in CPC, e.g. "10.0"')
     .option('--deadline <unix_seconds>', 'deadline, unix seconds', parseInteger('--deadline'))
     .option('--idempotency-key <key>', 'retry-safe key')
-    .action(async (opts: { type: CreateTaskBody['challenge_type']; payload: string; reward: string; deadline?: number; idempotencyKey?: string }, cmd: Command) => {
-      const body: CreateTaskBody = { challenge_type: opts.type, payload: readPayload(opts.payload), reward: opts.reward };
-      if (opts.deadline !== undefined) body.deadline = opts.deadline;
-      print(await clientOf(cmd).createTask(body, opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}));
-    });
+    .action(
+      async (
+        opts: {
+          type: CreateTaskBody['challenge_type'];
+          payload: string;
+          reward: string;
+          deadline?: number;
+          idempotencyKey?: string;
+        },
+        cmd: Command,
+      ) => {
+        const body: CreateTaskBody = {
+          challenge_type: opts.type,
+          payload: readPayload(opts.payload),
+          reward: opts.reward,
+        };
+        if (opts.deadline !== undefined) body.deadline = opts.deadline;
+        print(
+          await clientOf(cmd).createTask(
+            body,
+            opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {},
+          ),
+        );
+      },
+    );
   task
     .command('get <task_id>')
     .description('show a task')
@@ -121,16 +161,18 @@ export function program(): Command {
     .addOption(new Option('--type <challenge_type>').choices(CHALLENGE_TYPES))
     .option('--limit <n>', 'page size', parseInteger('--limit'))
     .option('--offset <n>', 'page start', parseInteger('--offset'))
-    .action(async (opts: { status?: TaskStatus; type?: string; limit?: number; offset?: number }, cmd: Command) => {
-      print(
-        await clientOf(cmd).listTasks({
-          ...(opts.status ? { status: opts.status } : {}),
-          ...(opts.type ? { challenge_type: opts.type } : {}),
-          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-          ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
-        }),
-      );
-    });
+    .action(
+      async (opts: { status?: TaskStatus; type?: string; limit?: number; offset?: number }, cmd: Command) => {
+        print(
+          await clientOf(cmd).listTasks({
+            ...(opts.status ? { status: opts.status } : {}),
+            ...(opts.type ? { challenge_type: opts.type } : {}),
+            ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+            ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
+          }),
+        );
+      },
+    );
   task
     .command('cancel <task_id>')
     .description('cancel an open task and refund its escrow')
@@ -159,12 +201,14 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT.ok;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
+        return EXIT.ok;
       return EXIT.usage;
     }
     if (err instanceof ApiError) {
       process.stderr.write(`${err.message}\n`);
-      if (err.details && err.code === 'validation_error') process.stderr.write(`${JSON.stringify(err.details)}\n`);
+      if (err.details && err.code === 'validation_error')
+        process.stderr.write(`${JSON.stringify(err.details)}\n`);
       return exitCodeFor(err.code);
     }
     if (err instanceof UsageError || err instanceof ConfigError) {

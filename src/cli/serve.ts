@@ -36,7 +36,11 @@ export async function serve(flags: ServeFlags): Promise<void> {
     return;
   }
   const logger = pino({ level: config.log_level, base: { service: 'taskmarket' } });
-  const market = await Market.open({ config, logger, operatorKey: process.env.TASKMARKET_OPERATOR_KEY || undefined });
+  const market = await Market.open({
+    config,
+    logger,
+    operatorKey: process.env.TASKMARKET_OPERATOR_KEY || undefined,
+  });
   const app = await buildApp(market);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

@@ -1,7 +1,12 @@
 // A typed client of the market's HTTP API, typed from the same schemas the server validates with.
 // The CLI, the worker and the tests all go through it.
 
-import type { AccountCreated, AccountView, CreateAccountBody, LedgerReport } from '../domain/schemas/accounts.js';
+import type {
+  AccountCreated,
+  AccountView,
+  CreateAccountBody,
+  LedgerReport,
+} from '../domain/schemas/accounts.js';
 import type {
   CancelTaskResponse,
   CreateTaskBody,
@@ -45,7 +50,12 @@ export class TaskMarketClient {
   }
 
   createTask(body: CreateTaskBody, opts: { idempotencyKey?: string } = {}): Promise<CreateTaskResponse> {
-    return this.request('POST', '/tasks', body, opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {});
+    return this.request(
+      'POST',
+      '/tasks',
+      body,
+      opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {},
+    );
   }
 
   getTask(taskId: string): Promise<TaskView> {
@@ -80,7 +90,9 @@ export class TaskMarketClient {
   }
 
   setCreditLimit(accountId: string, creditLimit: string): Promise<AccountView> {
-    return this.request('PUT', `/accounts/${encodeURIComponent(accountId)}/credit`, { credit_limit: creditLimit });
+    return this.request('PUT', `/accounts/${encodeURIComponent(accountId)}/credit`, {
+      credit_limit: creditLimit,
+    });
   }
 
   verifyLedger(): Promise<LedgerReport> {
@@ -91,7 +103,12 @@ export class TaskMarketClient {
     return this.request('GET', '/healthz');
   }
 
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     const h: Record<string, string> = { accept: 'application/json', ...headers };
     if (this.options.apiKey) h.authorization = `Bearer ${this.options.apiKey}`;
     if (body !== undefined) h['content-type'] = 'application/json';
@@ -112,10 +129,15 @@ export class TaskMarketClient {
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
-      throw new ApiError(res.status, 'internal', `the market answered ${res.status} with a body that is not JSON`);
+      throw new ApiError(
+        res.status,
+        'internal',
+        `the market answered ${res.status} with a body that is not JSON`,
+      );
     }
     if (!res.ok) {
-      const e = (parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })?.error;
+      const e = (parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })
+        ?.error;
       throw new ApiError(res.status, e?.code ?? 'internal', e?.message ?? `HTTP ${res.status}`, e?.details);
     }
     return parsed as T;

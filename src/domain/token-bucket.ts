@@ -6,7 +6,12 @@ export interface Bucket {
   atMs: number;
 }
 
-export function take(bucket: Bucket | undefined, nowMs: number, capacity: number, ratePerSec: number): { ok: boolean; bucket: Bucket } {
+export function take(
+  bucket: Bucket | undefined,
+  nowMs: number,
+  capacity: number,
+  ratePerSec: number,
+): { ok: boolean; bucket: Bucket } {
   const prev = bucket ?? { tokens: capacity, atMs: nowMs };
   // A clock that went backwards refills nothing rather than draining the bucket.
   const elapsed = Math.max(0, nowMs - prev.atMs);

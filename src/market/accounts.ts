@@ -52,19 +52,26 @@ export class AccountService {
   }
 
   async create(body: CreateAccountBody): Promise<AccountCreated> {
-    const credit = body.credit_limit === undefined ? 0n : amountField('/credit_limit', body.credit_limit, true);
+    const credit =
+      body.credit_limit === undefined ? 0n : amountField('/credit_limit', body.credit_limit, true);
     const accountId = randomUUID();
     const apiKey = newApiKey();
     const createdAt = unixSeconds(this.clock);
     await this.db.transaction((tx) =>
-      insertAccount(tx, { accountId, name: body.name, kind: 'customer', apiKeyHash: hashApiKey(apiKey), createdAt }, CPC, credit),
+      insertAccount(
+        tx,
+        { accountId, name: body.name, kind: 'customer', apiKeyHash: hashApiKey(apiKey), createdAt },
+        CPC,
+        credit,
+      ),
     );
     return { account_id: accountId, name: body.name, api_key: apiKey, created_at: createdAt };
   }
 
   async view(accountId: string): Promise<AccountView> {
     const row = await accountWithBalance(this.db, accountId, CPC);
-    if (!row || row.kind !== 'customer') throw new MarketError('not_found', `account ${accountId} not found`, { account_id: accountId });
+    if (!row || row.kind !== 'customer')
+      throw new MarketError('not_found', `account ${accountId} not found`, { account_id: accountId });
     const balance = BigInt(row.amount);
     const credit = BigInt(row.credit_limit);
     const available = balance + credit;
@@ -90,7 +97,14 @@ export class AccountService {
         throw new MarketError('not_found', `account ${accountId} not found`, { account_id: accountId });
       await appendJournals(
         tx,
-        [{ journalId: randomUUID(), kind: 'fund', ref: accountId, postings: transfer(SYSTEM_ACCOUNTS.external, accountId, CPC, amount) }],
+        [
+          {
+            journalId: randomUUID(),
+            kind: 'fund',
+            ref: accountId,
+            postings: transfer(SYSTEM_ACCOUNTS.external, accountId, CPC, amount),
+          },
+        ],
         unixSeconds(this.clock),
       );
     });
@@ -107,9 +121,13 @@ export class AccountService {
         throw new MarketError('not_found', `account ${accountId} not found`, { account_id: accountId });
       const balance = BigInt(locked.amount);
       if (balance + limit < 0n)
-        throw new MarketError('conflict', `the account owes ${formatAmount(-balance)}; the credit limit cannot be lower`, {
-          balance: formatAmount(balance),
-        });
+        throw new MarketError(
+          'conflict',
+          `the account owes ${formatAmount(-balance)}; the credit limit cannot be lower`,
+          {
+            balance: formatAmount(balance),
+          },
+        );
     });
     return this.view(accountId);
   }
@@ -118,6 +136,7 @@ export class AccountService {
 function amountField(path: string, text: string, zeroAllowed: boolean): bigint {
   const parsed = parseAmount(text);
   if (!parsed.ok) throw validationError([{ path, message: describeAmountProblem(parsed.problem) }]);
-  if (!zeroAllowed && parsed.value === 0n) throw validationError([{ path, message: 'must be greater than zero' }]);
+  if (!zeroAllowed && parsed.value === 0n)
+    throw validationError([{ path, message: 'must be greater than zero' }]);
   return parsed.value;
 }

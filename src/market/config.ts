@@ -66,12 +66,15 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     const value = env[`TASKMARKET_${key.toUpperCase()}`];
     if (value !== undefined && value !== '') merged[key] = value;
   }
-  for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) merged[key] = value;
+  for (const [key, value] of Object.entries(sources.flags ?? {}))
+    if (value !== undefined) merged[key] = value;
 
   const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, merged));
   const errors = [...Value.Errors(ConfigSchema, withDefaults)];
   if (errors.length > 0) {
-    const lines = errors.slice(0, 10).map((e) => `  ${e.path.slice(1) || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
+    const lines = errors
+      .slice(0, 10)
+      .map((e) => `  ${e.path.slice(1) || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   return Object.freeze(withDefaults as Config);

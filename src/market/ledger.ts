@@ -7,7 +7,12 @@ import type { Queryable } from '../store/db.js';
 import { readLedgerSnapshot } from '../store/ledger.js';
 
 export async function verifyLedger(q: Queryable): Promise<LedgerReport> {
-  const snapshot = await readLedgerSnapshot(q, SYSTEM_ACCOUNTS.escrow, SYSTEM_ACCOUNTS.burn, SYSTEM_ACCOUNTS.external);
+  const snapshot = await readLedgerSnapshot(
+    q,
+    SYSTEM_ACCOUNTS.escrow,
+    SYSTEM_ACCOUNTS.burn,
+    SYSTEM_ACCOUNTS.external,
+  );
   const violations = ledgerViolations(snapshot);
   return {
     ok: violations.length === 0,

@@ -91,7 +91,10 @@ export class Market {
   }
 
   private every(ms: number, fn: () => Promise<void>): void {
-    const timer = setInterval(() => void fn().catch((err: unknown) => this.logger.error({ err }, 'background task failed')), ms);
+    const timer = setInterval(
+      () => void fn().catch((err: unknown) => this.logger.error({ err }, 'background task failed')),
+      ms,
+    );
     timer.unref();
     this.timers.push(timer);
   }

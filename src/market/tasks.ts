@@ -7,7 +7,13 @@ import { MarketError, validationError } from '../domain/errors.js';
 import { SYSTEM_ACCOUNTS, transfer, type Journal } from '../domain/ledger.js';
 import { CPC, describeAmountProblem, formatAmount, parseAmount } from '../domain/money.js';
 import { payloadProblems, type ChallengeType } from '../domain/schemas/payloads.js';
-import type { CreateTaskBody, CreateTaskResponse, ListTasksQuery, ListTasksResponse, TaskView } from '../domain/schemas/tasks.js';
+import type {
+  CreateTaskBody,
+  CreateTaskResponse,
+  ListTasksQuery,
+  ListTasksResponse,
+  TaskView,
+} from '../domain/schemas/tasks.js';
 import type { Db, Queryable } from '../store/db.js';
 import { appendJournals, lockBalances } from '../store/ledger.js';
 import {
@@ -45,7 +51,10 @@ export class TaskService {
     private readonly events: MarketEventBus,
     maxBatch = 256,
   ) {
-    this.creates = new GroupCommit((items) => this.db.transaction((tx) => this.createBatch(tx, items)), maxBatch);
+    this.creates = new GroupCommit(
+      (items) => this.db.transaction((tx) => this.createBatch(tx, items)),
+      maxBatch,
+    );
   }
 
   async create(principal: Principal, body: CreateTaskBody, idempotencyKey?: string): Promise<CreateResult> {
@@ -53,8 +62,10 @@ export class TaskService {
       throw new MarketError('forbidden', 'tasks are created by customer accounts; use a customer API key');
     const now = unixSeconds(this.clock);
     const reward = parseAmount(body.reward);
-    if (!reward.ok) throw validationError([{ path: '/reward', message: describeAmountProblem(reward.problem) }]);
-    if (reward.value === 0n) throw validationError([{ path: '/reward', message: 'must be greater than zero' }]);
+    if (!reward.ok)
+      throw validationError([{ path: '/reward', message: describeAmountProblem(reward.problem) }]);
+    if (reward.value === 0n)
+      throw validationError([{ path: '/reward', message: 'must be greater than zero' }]);
     if (body.deadline !== undefined && body.deadline <= now)
       throw validationError([{ path: '/deadline', message: `must be in the future (now is ${now})` }]);
     const problems = payloadProblems(body.challenge_type, body.payload);
@@ -81,7 +92,10 @@ export class TaskService {
   private async createBatch(tx: Queryable, items: CreateRequest[]): Promise<Outcome<CreateResult>[]> {
     const outcomes: Outcome<CreateResult>[] = new Array(items.length);
     const keyed = items.filter((i) => i.row.idempotency_key !== null);
-    const earlier = new Map<string, { task_id: string; request_hash: string | null; status: string; created_at: number }>();
+    const earlier = new Map<
+      string,
+      { task_id: string; request_hash: string | null; status: string; created_at: number }
+    >();
     for (const t of await findByIdempotencyKeys(
       tx,
       keyed.map((i) => ({ account_id: i.row.account_id, key: i.row.idempotency_key as string })),
@@ -106,7 +120,10 @@ export class TaskService {
       }
       const balance = balances.get(row.account_id);
       if (!balance) {
-        outcomes[i] = { ok: false, error: new MarketError('unauthorized', 'the account of this API key no longer exists') };
+        outcomes[i] = {
+          ok: false,
+          error: new MarketError('unauthorized', 'the account of this API key no longer exists'),
+        };
         return;
       }
       const used = spent.get(row.account_id) ?? 0n;
@@ -114,10 +131,14 @@ export class TaskService {
       if (item.reward > available) {
         outcomes[i] = {
           ok: false,
-          error: new MarketError('insufficient_funds', `reward ${formatAmount(item.reward)} exceeds the available ${formatAmount(available < 0n ? 0n : available)}`, {
-            reward: formatAmount(item.reward),
-            available: formatAmount(available < 0n ? 0n : available),
-          }),
+          error: new MarketError(
+            'insufficient_funds',
+            `reward ${formatAmount(item.reward)} exceeds the available ${formatAmount(available < 0n ? 0n : available)}`,
+            {
+              reward: formatAmount(item.reward),
+              available: formatAmount(available < 0n ? 0n : available),
+            },
+          ),
         };
         return;
       }
@@ -133,18 +154,20 @@ export class TaskService {
     );
     await appendJournals(
       tx,
-      accepted.map(
-        (a): Journal => ({
-          journalId: randomUUID(),
-          kind: 'escrow_hold',
-          ref: a.row.task_id,
-          postings: transfer(a.row.account_id, SYSTEM_ACCOUNTS.escrow, a.row.asset, a.reward),
-        }),
-      ),
+      accepted.map((a): Journal => ({
+        journalId: randomUUID(),
+        kind: 'escrow_hold',
+        ref: a.row.task_id,
+        postings: transfer(a.row.account_id, SYSTEM_ACCOUNTS.escrow, a.row.asset, a.reward),
+      })),
       unixSeconds(this.clock),
     );
     for (const a of accepted)
-      this.events.emit('task.created', { taskId: a.row.task_id, accountId: a.row.account_id, challengeType: a.row.challenge_type });
+      this.events.emit('task.created', {
+        taskId: a.row.task_id,
+        accountId: a.row.account_id,
+        challengeType: a.row.challenge_type,
+      });
     return outcomes;
   }
 
@@ -184,7 +207,10 @@ export class TaskService {
       throw new MarketError('already_done', `task already ${status}`, { status });
     });
     this.events.emit('task.closed', { taskId, status: 'cancelled', reason: null });
-    return { task: taskView({ ...closed, status: 'cancelled', escrow_held: '0' }), refunded: BigInt(closed.escrow_held) };
+    return {
+      task: taskView({ ...closed, status: 'cancelled', escrow_held: '0' }),
+      refunded: BigInt(closed.escrow_held),
+    };
   }
 
   /** Fails every open task whose deadline has passed and refunds it; returns how many. */
@@ -192,8 +218,11 @@ export class TaskService {
     const now = unixSeconds(this.clock);
     const ids = await overdueTaskIds(this.db, now, limit);
     if (ids.length === 0) return 0;
-    const closed = await this.db.transaction((tx) => this.closeAndRefund(tx, ids, 'failed', 'deadline_exceeded'));
-    for (const t of closed) this.events.emit('task.closed', { taskId: t.task_id, status: 'failed', reason: 'deadline_exceeded' });
+    const closed = await this.db.transaction((tx) =>
+      this.closeAndRefund(tx, ids, 'failed', 'deadline_exceeded'),
+    );
+    for (const t of closed)
+      this.events.emit('task.closed', { taskId: t.task_id, status: 'failed', reason: 'deadline_exceeded' });
     return closed.length;
   }
 
@@ -235,13 +264,21 @@ export class TaskService {
 }
 
 function createResponse(row: { task_id: string; status: string; created_at: number }): CreateTaskResponse {
-  return { task_id: row.task_id, status: row.status as CreateTaskResponse['status'], created_at: row.created_at };
+  return {
+    task_id: row.task_id,
+    status: row.status as CreateTaskResponse['status'],
+    created_at: row.created_at,
+  };
 }
 
 function idempotencyConflict(key: string): MarketError {
-  return new MarketError('idempotency_conflict', 'this Idempotency-Key was used with a different request body', {
-    idempotency_key: key,
-  });
+  return new MarketError(
+    'idempotency_conflict',
+    'this Idempotency-Key was used with a different request body',
+    {
+      idempotency_key: key,
+    },
+  );
 }
 
 /** A stable hash of the request body: keys sorted, so field order does not matter. */
@@ -272,6 +309,10 @@ export function taskView(row: TaskRow): TaskView {
   };
   if (row.failure_reason) view.failure_reason = row.failure_reason;
   if (row.status === 'completed' && row.result_hash && row.worker_address && row.completed_at !== null)
-    view.result = { result_hash: row.result_hash, worker_address: row.worker_address, completed_at: row.completed_at };
+    view.result = {
+      result_hash: row.result_hash,
+      worker_address: row.worker_address,
+      completed_at: row.completed_at,
+    };
   return view;
 }

@@ -17,7 +17,13 @@ export interface AccountBalanceRow extends AccountRow {
 
 export async function insertAccount(
   tx: Queryable,
-  a: { accountId: string; name: string; kind: 'customer' | 'provider'; apiKeyHash: string | null; createdAt: number },
+  a: {
+    accountId: string;
+    name: string;
+    kind: 'customer' | 'provider';
+    apiKeyHash: string | null;
+    createdAt: number;
+  },
   asset: string,
   creditLimit: bigint,
 ): Promise<void> {
@@ -40,7 +46,11 @@ export async function accountByKeyHash(q: Queryable, hash: string): Promise<Acco
   return rows[0];
 }
 
-export async function accountWithBalance(q: Queryable, accountId: string, asset: string): Promise<AccountBalanceRow | undefined> {
+export async function accountWithBalance(
+  q: Queryable,
+  accountId: string,
+  asset: string,
+): Promise<AccountBalanceRow | undefined> {
   const rows = await q.query<AccountBalanceRow & Record<string, unknown>>(
     `SELECT a.account_id, a.name, a.kind, a.created_at, b.asset, b.amount::text AS amount, b.credit_limit::text AS credit_limit
      FROM accounts a JOIN balances b ON b.account_id = a.account_id AND b.asset = $2
@@ -50,7 +60,12 @@ export async function accountWithBalance(q: Queryable, accountId: string, asset:
   return rows[0];
 }
 
-export async function setCreditLimit(tx: Queryable, accountId: string, asset: string, limit: bigint): Promise<boolean> {
+export async function setCreditLimit(
+  tx: Queryable,
+  accountId: string,
+  asset: string,
+  limit: bigint,
+): Promise<boolean> {
   const rows = await tx.query(
     `UPDATE balances SET credit_limit = $3 WHERE account_id = $1 AND asset = $2
        AND account_id IN (SELECT account_id FROM accounts WHERE kind = 'customer')

@@ -5,7 +5,11 @@ import type { LedgerSnapshot, Journal, Posting } from '../domain/ledger.js';
 import { balanceDeltas, isBalanced } from '../domain/ledger.js';
 import type { Queryable } from './db.js';
 
-export async function appendJournals(tx: Queryable, journals: readonly Journal[], now: number): Promise<void> {
+export async function appendJournals(
+  tx: Queryable,
+  journals: readonly Journal[],
+  now: number,
+): Promise<void> {
   if (journals.length === 0) return;
   const entries: object[] = [];
   const all: Posting[] = [];
@@ -51,7 +55,11 @@ export interface BalanceRow {
 }
 
 /** Locks the balance rows of these accounts (in a stable order, so batches never deadlock). */
-export async function lockBalances(tx: Queryable, accountIds: readonly string[], asset: string): Promise<Map<string, BalanceRow>> {
+export async function lockBalances(
+  tx: Queryable,
+  accountIds: readonly string[],
+  asset: string,
+): Promise<Map<string, BalanceRow>> {
   const rows = await tx.query<BalanceRow & Record<string, unknown>>(
     `SELECT account_id, amount, credit_limit FROM balances
      WHERE asset = $2 AND account_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
@@ -61,8 +69,20 @@ export async function lockBalances(tx: Queryable, accountIds: readonly string[],
   return new Map(rows.map((r) => [r.account_id, r]));
 }
 
-export async function readLedgerSnapshot(q: Queryable, escrowAccount: string, burnAccount: string, externalAccount: string): Promise<LedgerSnapshot> {
-  const assets = await q.query<{ asset: string; balance_sum: string; external: string; escrow: string; burned: string; held: string }>(
+export async function readLedgerSnapshot(
+  q: Queryable,
+  escrowAccount: string,
+  burnAccount: string,
+  externalAccount: string,
+): Promise<LedgerSnapshot> {
+  const assets = await q.query<{
+    asset: string;
+    balance_sum: string;
+    external: string;
+    escrow: string;
+    burned: string;
+    held: string;
+  }>(
     `SELECT b.asset,
             sum(b.amount)::text AS balance_sum,
             coalesce(sum(b.amount) FILTER (WHERE b.account_id = $2), 0)::text AS external,
@@ -82,7 +102,12 @@ export async function readLedgerSnapshot(q: Queryable, escrowAccount: string, bu
        ON e.account_id = b.account_id AND e.asset = b.asset
      WHERE b.amount <> coalesce(e.total, 0) LIMIT 100`,
   );
-  const overdrawn = await q.query<{ account_id: string; asset: string; amount: string; credit_limit: string }>(
+  const overdrawn = await q.query<{
+    account_id: string;
+    asset: string;
+    amount: string;
+    credit_limit: string;
+  }>(
     `SELECT b.account_id, b.asset, b.amount::text, b.credit_limit::text
      FROM balances b JOIN accounts a USING (account_id)
      WHERE a.kind <> 'external' AND b.amount + b.credit_limit < 0 LIMIT 100`,

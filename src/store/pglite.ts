@@ -15,7 +15,10 @@ export async function openPglite(dataDir?: string): Promise<Db> {
     query: (sql, params) => query(pg, sql, params),
     transaction: (fn) =>
       pg.transaction((tx) =>
-        fn({ query: async <R extends Row>(sql: string, params?: readonly unknown[]) => (await tx.query<R>(sql, params as unknown[])).rows }),
+        fn({
+          query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
+            (await tx.query<R>(sql, params as unknown[])).rows,
+        }),
       ),
     close: () => pg.close(),
   };

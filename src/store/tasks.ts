@@ -25,7 +25,10 @@ export interface TaskRow {
   updated_at: number;
 }
 
-export type NewTaskRow = Omit<TaskRow, 'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at'>;
+export type NewTaskRow = Omit<
+  TaskRow,
+  'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at'
+>;
 
 const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, reward::text AS reward,
   escrow_held::text AS escrow_held, deadline, status, failure_reason, result_hash, worker_address,
@@ -59,7 +62,10 @@ export async function findByIdempotencyKeys(
 }
 
 export async function getTask(q: Queryable, taskId: string): Promise<TaskRow | undefined> {
-  const rows = await q.query<TaskRow & Record<string, unknown>>(`SELECT ${COLUMNS} FROM tasks WHERE task_id = $1`, [taskId]);
+  const rows = await q.query<TaskRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM tasks WHERE task_id = $1`,
+    [taskId],
+  );
   return rows[0];
 }
 
@@ -122,7 +128,9 @@ export async function overdueTaskIds(q: Queryable, now: number, limit: number): 
 }
 
 export async function countTasksByStatus(q: Queryable): Promise<Map<string, number>> {
-  const rows = await q.query<{ status: string; n: number }>(`SELECT status, count(*)::int8 AS n FROM tasks GROUP BY status`);
+  const rows = await q.query<{ status: string; n: number }>(
+    `SELECT status, count(*)::int8 AS n FROM tasks GROUP BY status`,
+  );
   return new Map(rows.map((r) => [r.status, r.n]));
 }
 

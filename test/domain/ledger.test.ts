@@ -25,7 +25,9 @@ describe('ledger rules', () => {
           const deltas = balanceDeltas(postings);
           expect(isBalanced(deltas)).toBe(true);
           for (const d of deltas) {
-            const direct = postings.filter((p) => p.accountId === d.accountId && p.asset === d.asset).reduce((s, p) => s + p.amount, 0n);
+            const direct = postings
+              .filter((p) => p.accountId === d.accountId && p.asset === d.asset)
+              .reduce((s, p) => s + p.amount, 0n);
             expect(d.amount).toBe(direct);
           }
         },
@@ -35,7 +37,9 @@ describe('ledger rules', () => {
 
   it('names each violation of the invariant', () => {
     const v = ledgerViolations({
-      assets: [{ asset: 'CPC', balanceSum: 1n, external: -10n, escrow: 5n, escrowHeldByTasks: 4n, burned: 0n }],
+      assets: [
+        { asset: 'CPC', balanceSum: 1n, external: -10n, escrow: 5n, escrowHeldByTasks: 4n, burned: 0n },
+      ],
       unbalancedJournals: ['j1'],
       driftedBalances: [],
       overdrawn: [],

@@ -7,11 +7,31 @@ describe('money', () => {
     expect(parseAmount('10.0')).toEqual({ ok: true, value: 10n * 10n ** 18n });
     expect(parseAmount('10')).toEqual({ ok: true, value: 10n * 10n ** 18n });
     expect(parseAmount('0.000000000000000001')).toEqual({ ok: true, value: 1n });
-    expect(parseAmount('123456789.123456789123456789')).toEqual({ ok: true, value: 123456789123456789123456789n });
+    expect(parseAmount('123456789.123456789123456789')).toEqual({
+      ok: true,
+      value: 123456789123456789123456789n,
+    });
   });
 
   it('rejects what is not a plain decimal', () => {
-    for (const bad of ['', '.', '1.', '.5', '-1', '+1', '1e3', '1E-3', ' 1', '1 ', '01', '0x10', 'NaN', 'Infinity', '1,5', '1.2.3'])
+    for (const bad of [
+      '',
+      '.',
+      '1.',
+      '.5',
+      '-1',
+      '+1',
+      '1e3',
+      '1E-3',
+      ' 1',
+      '1 ',
+      '01',
+      '0x10',
+      'NaN',
+      'Infinity',
+      '1,5',
+      '1.2.3',
+    ])
       expect(parseAmount(bad), bad).toEqual({ ok: false, problem: 'not_decimal' });
   });
 
@@ -40,11 +60,15 @@ describe('money', () => {
 
   it('parses any whole/fraction pair to the value arithmetic says', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.stringMatching(/^[0-9]{0,18}$/), (whole, frac) => {
-        const text = frac ? `${whole}.${frac}` : `${whole}`;
-        const expected = whole * 10n ** 18n + (frac ? BigInt(frac.padEnd(18, '0')) : 0n);
-        expect(parseAmount(text)).toEqual({ ok: true, value: expected });
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 20n }),
+        fc.stringMatching(/^[0-9]{0,18}$/),
+        (whole, frac) => {
+          const text = frac ? `${whole}.${frac}` : `${whole}`;
+          const expected = whole * 10n ** 18n + (frac ? BigInt(frac.padEnd(18, '0')) : 0n);
+          expect(parseAmount(text)).toEqual({ ok: true, value: expected });
+        },
+      ),
     );
   });
 });

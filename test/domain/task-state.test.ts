@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canTransition, FINAL_STATUSES, isFinal, TASK_STATUSES, type TaskStatus } from '../../src/domain/task-state.js';
+import {
+  canTransition,
+  FINAL_STATUSES,
+  isFinal,
+  TASK_STATUSES,
+  type TaskStatus,
+} from '../../src/domain/task-state.js';
 
 describe('task state machine', () => {
   it('follows the drawn transitions', () => {
@@ -23,7 +29,8 @@ describe('task state machine', () => {
             status = next;
           }
         }
-        if (FINAL_STATUSES.includes(status)) for (const s of TASK_STATUSES) expect(canTransition(status, s)).toBe(false);
+        if (FINAL_STATUSES.includes(status))
+          for (const s of TASK_STATUSES) expect(canTransition(status, s)).toBe(false);
       }),
     );
   });

@@ -16,10 +16,13 @@ export async function testDb(): Promise<Db> {
   if (!TEST_DATABASE_URL) return openDatabase({});
   const schema = freshSchema();
   const db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4 });
-  return { ...db, close: async () => {
-    await db.close();
-    await dropSchema(schema);
-  } };
+  return {
+    ...db,
+    close: async () => {
+      await db.close();
+      await dropSchema(schema);
+    },
+  };
 }
 
 export async function dropSchema(schema: string): Promise<void> {

@@ -17,11 +17,16 @@ export interface TestMarket {
   app: FastifyInstance;
   url: string;
   operator: TaskMarketClient;
-  customer(fund?: string, name?: string): Promise<{ client: TaskMarketClient; accountId: string; apiKey: string }>;
+  customer(
+    fund?: string,
+    name?: string,
+  ): Promise<{ client: TaskMarketClient; accountId: string; apiKey: string }>;
   close(): Promise<void>;
 }
 
-export async function startTestMarket(opts: { clock?: Clock; config?: Partial<Record<keyof Config, unknown>> } = {}): Promise<TestMarket> {
+export async function startTestMarket(
+  opts: { clock?: Clock; config?: Partial<Record<keyof Config, unknown>> } = {},
+): Promise<TestMarket> {
   const config = loadConfig({ flags: { ledger_check_interval_s: 0, port: 0, ...opts.config } });
   const db = await testDb();
   const market = await Market.open({
@@ -61,7 +66,12 @@ export async function startTestMarket(opts: { clock?: Clock; config?: Partial<Re
 /** The spec's example payloads, one per challenge type. */
 export const EXAMPLE_PAYLOADS = {
   inference: { model_id: 'gpt-3.5-turbo', prompt: 'Hello, world!', max_tokens: 100 },
-  training: { model_architecture: 'resnet50', dataset_url: 'https://example.com/data.tar', epochs: 10, batch_size: 32 },
+  training: {
+    model_architecture: 'resnet50',
+    dataset_url: 'https://example.com/data.tar',
+    epochs: 10,
+    batch_size: 32,
+  },
   rendering: { scene_file: 'https://example.com/scene.blend', resolution: '1920x1080', frames: 100 },
   synthetic: { seed: '1234abcd5678ef90', matrix_size: 1024, iterations: 100 },
   transcode: { input: Buffer.from('hello media').toString('base64') },

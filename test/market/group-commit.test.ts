@@ -6,7 +6,9 @@ describe('group commit', () => {
     const batches: number[][] = [];
     const gc = new GroupCommit<number, number>(async (items) => {
       batches.push(items);
-      return items.map((i) => (i % 3 === 0 ? { ok: false, error: new Error(`bad ${i}`) } : { ok: true, value: i * 10 }));
+      return items.map((i) =>
+        i % 3 === 0 ? { ok: false, error: new Error(`bad ${i}`) } : { ok: true, value: i * 10 },
+      );
     }, 4);
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => gc.submit(i + 1)));
     expect(batches.map((b) => b.length)).toEqual([4, 4, 2]);

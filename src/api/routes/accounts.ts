@@ -21,10 +21,17 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody 
 export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.get(
     '/accounts/me',
-    { schema: { summary: "The caller's balance, escrow and credit", tags: ['accounts'], response: { 200: AccountView, ...errors } } },
+    {
+      schema: {
+        summary: "The caller's balance, escrow and credit",
+        tags: ['accounts'],
+        response: { 200: AccountView, ...errors },
+      },
+    },
     async (request) => {
       const principal = await authenticate(market, request, 'any');
-      if (principal.kind !== 'customer') throw new MarketError('not_found', 'the operator key has no account');
+      if (principal.kind !== 'customer')
+        throw new MarketError('not_found', 'the operator key has no account');
       return market.accounts.view(principal.accountId);
     },
   );
@@ -48,7 +55,12 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Params: { account_id: string } }>(
     '/accounts/:account_id',
     {
-      schema: { summary: 'An account (operator)', tags: ['accounts'], params: AccountIdParams, response: { 200: AccountView, ...errors } },
+      schema: {
+        summary: 'An account (operator)',
+        tags: ['accounts'],
+        params: AccountIdParams,
+        response: { 200: AccountView, ...errors },
+      },
     },
     async (request) => {
       await authenticate(market, request, 'operator');
@@ -92,7 +104,13 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
 
   app.get(
     '/ledger/verify',
-    { schema: { summary: 'Check the ledger invariants (operator)', tags: ['ledger'], response: { 200: LedgerReport, ...errors } } },
+    {
+      schema: {
+        summary: 'Check the ledger invariants (operator)',
+        tags: ['ledger'],
+        response: { 200: LedgerReport, ...errors },
+      },
+    },
     async (request) => {
       await authenticate(market, request, 'operator');
       return verifyLedger(market.db);

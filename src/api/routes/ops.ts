@@ -8,13 +8,23 @@ import type { ApiMetrics } from '../metrics.js';
 const Health = Type.Object({ status: Type.String() });
 
 export function opsRoutes(app: FastifyInstance, market: Market, metrics: ApiMetrics): void {
-  app.get('/healthz', { schema: { summary: 'The process is up', tags: ['operations'], response: { 200: Health } } }, async () => ({
-    status: 'ok',
-  }));
+  app.get(
+    '/healthz',
+    { schema: { summary: 'The process is up', tags: ['operations'], response: { 200: Health } } },
+    async () => ({
+      status: 'ok',
+    }),
+  );
 
   app.get(
     '/readyz',
-    { schema: { summary: 'The node can serve: its database answers', tags: ['operations'], response: { 200: Health, 503: Health } } },
+    {
+      schema: {
+        summary: 'The node can serve: its database answers',
+        tags: ['operations'],
+        response: { 200: Health, 503: Health },
+      },
+    },
     async (_request, reply) => {
       try {
         await market.db.query('SELECT 1');
@@ -25,8 +35,12 @@ export function opsRoutes(app: FastifyInstance, market: Market, metrics: ApiMetr
     },
   );
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
-    const body = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(body);
-  });
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
+    async (_request, reply) => {
+      const body = await metrics.registry.metrics();
+      return reply.type(metrics.registry.contentType).send(body);
+    },
+  );
 }

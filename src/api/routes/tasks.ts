@@ -28,7 +28,12 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
         tags: ['tasks'],
         headers: {
           type: 'object',
-          properties: { 'idempotency-key': { type: 'string', description: 'retries with the same key return the first task' } },
+          properties: {
+            'idempotency-key': {
+              type: 'string',
+              description: 'retries with the same key return the first task',
+            },
+          },
         },
         body: CreateTaskBody,
         response: { 201: CreateTaskResponse, 402: ErrorBody, 409: ErrorBody, ...errors },
@@ -38,7 +43,9 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       const principal = await authenticate(market, request, 'customer');
       const key = request.headers['idempotency-key'];
       if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)))
-        throw validationError([{ path: 'header:Idempotency-Key', message: 'must be 1 to 255 printable ASCII characters' }]);
+        throw validationError([
+          { path: 'header:Idempotency-Key', message: 'must be 1 to 255 printable ASCII characters' },
+        ]);
       const result = await market.tasks.create(principal, request.body, key);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
       return reply.status(201).send(result.response);

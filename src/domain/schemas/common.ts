@@ -16,7 +16,11 @@ export const Amount = Type.String({
   examples: ['10.0'],
 });
 
-export const UnixSeconds = Type.Integer({ minimum: 0, maximum: 253402300799, description: 'unix time, seconds' });
+export const UnixSeconds = Type.Integer({
+  minimum: 0,
+  maximum: 253402300799,
+  description: 'unix time, seconds',
+});
 
 export const ErrorBody = Type.Object(
   {

@@ -4,7 +4,14 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Strict } from './common.js';
 
-export const CHALLENGE_TYPES = ['inference', 'training', 'rendering', 'synthetic', 'transcode', 'gpuhash'] as const;
+export const CHALLENGE_TYPES = [
+  'inference',
+  'training',
+  'rendering',
+  'synthetic',
+  'transcode',
+  'gpuhash',
+] as const;
 export type ChallengeType = (typeof CHALLENGE_TYPES)[number];
 
 /** Remote inputs: only schemes a provider can fetch; never file:, data: or javascript:. */
@@ -14,7 +21,10 @@ const RemoteUrl = Type.String({
   description: 'an https://, http://, s3://, gs:// or ipfs:// URL',
 });
 
-const BlobHash = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'BLAKE3 hash of an uploaded blob (hex)' });
+const BlobHash = Type.String({
+  pattern: '^[0-9a-f]{64}$',
+  description: 'BLAKE3 hash of an uploaded blob (hex)',
+});
 
 /** Inline input is capped well below the body limit; bigger inputs go through blobs. */
 export const MAX_INLINE_INPUT_BASE64 = 700_000;

@@ -1,0 +1,122 @@
+// End to end: the real binary serves, the real CLI creates an account, funds it, creates each
+// task type, lists and cancels; the node restarts and everything is as it was.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { CHALLENGE_TYPES } from '../../src/domain/schemas/payloads.js';
+import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
+import { EXAMPLE_PAYLOADS } from '../helpers/market.js';
+import { cli, startNode, type Node } from '../helpers/processes.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'taskmarket-e2e-'));
+const schema = freshSchema();
+const dbArgs = TEST_DATABASE_URL ? ['--database-url', TEST_DATABASE_URL] : [];
+const dbEnv = TEST_DATABASE_URL ? { TASKMARKET_DATABASE_SCHEMA: schema } : {};
+let node: Node | undefined;
+
+afterAll(async () => {
+  await node?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+  await dropSchema(schema);
+});
+
+function json<T>(text: string): T {
+  return JSON.parse(text) as T;
+}
+
+it('runs the customer journey across a restart', async () => {
+  node = await startNode(['--data-dir', dataDir, ...dbArgs], dbEnv);
+  const asOperator = { TASKMARKET_URL: node.url, TASKMARKET_DATA_DIR: dataDir, TASKMARKET_API_KEY: '' };
+
+  const created = await cli(['account', 'create', '--name', 'alice'], asOperator);
+  expect(created.stderr).toBe('');
+  expect(created.code).toBe(0);
+  const account = json<{ account_id: string; api_key: string }>(created.stdout);
+  expect(account.api_key).toMatch(/^tm_/);
+  expect((await cli(['account', 'fund', account.account_id, '100.0'], asOperator)).code).toBe(0);
+
+  const asAlice = { TASKMARKET_URL: node.url, TASKMARKET_API_KEY: account.api_key };
+  const ids: string[] = [];
+  for (const type of CHALLENGE_TYPES) {
+    const res = await cli(
+      [
+        'task',
+        'create',
+        '--type',
+        type,
+        '--payload',
+        JSON.stringify(EXAMPLE_PAYLOADS[type]),
+        '--reward',
+        '5.0',
+      ],
+      asAlice,
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const task = json<{ task_id: string; status: string; created_at: number }>(res.stdout);
+    expect(task.status).toBe('pending');
+    ids.push(task.task_id);
+  }
+  const listed = json<{ total: number; tasks: { task_id: string }[] }>(
+    (await cli(['task', 'list', '--limit', '3'], asAlice)).stdout,
+  );
+  expect(listed.total).toBe(6);
+  expect(listed.tasks.map((t) => t.task_id)).toEqual(ids.slice(3).reverse());
+
+  const cancelled = await cli(['task', 'cancel', ids[0] as string], asAlice);
+  expect(cancelled).toMatchObject({ code: 0, stdout: `cancelled task ${ids[0]}\n` });
+  const again = await cli(['task', 'cancel', ids[0] as string], asAlice);
+  expect(again.code).toBe(4);
+  expect(again.stderr).toBe('task already cancelled\n');
+  expect((await cli(['task', 'get', '00000000-0000-4000-8000-000000000000'], asAlice)).code).toBe(3);
+  expect(
+    (await cli(['task', 'create', '--type', 'synthetic', '--payload', '{}', '--reward', '1'], asAlice)).code,
+  ).toBe(2);
+  expect(
+    (
+      await cli(
+        [
+          'task',
+          'create',
+          '--type',
+          'synthetic',
+          '--payload',
+          JSON.stringify(EXAMPLE_PAYLOADS.synthetic),
+          '--reward',
+          '1000',
+        ],
+        asAlice,
+      )
+    ).code,
+  ).toBe(5);
+
+  const before = json<object>((await cli(['account', 'show'], asAlice)).stdout);
+  expect(before).toMatchObject({ balance: '75.0', escrow: '25.0' });
+
+  expect(await node.stop()).toBe(0);
+  node = await startNode(['--data-dir', dataDir, ...dbArgs], dbEnv);
+  const after = { ...asAlice, TASKMARKET_URL: node.url };
+  expect(json<object>((await cli(['account', 'show'], after)).stdout)).toEqual(before);
+  const task0 = json<{ status: string }>((await cli(['task', 'get', ids[0] as string], after)).stdout);
+  expect(task0.status).toBe('cancelled');
+  expect(
+    json<{ total: number }>((await cli(['task', 'list', '--status', 'pending'], after)).stdout).total,
+  ).toBe(5);
+  const verify = await cli(['ledger', 'verify'], {
+    TASKMARKET_URL: node.url,
+    TASKMARKET_DATA_DIR: dataDir,
+    TASKMARKET_API_KEY: '',
+  });
+  expect(verify.code).toBe(0);
+  expect(json<{ ok: boolean }>(verify.stdout).ok).toBe(true);
+});
+
+it('validates its configuration before starting', async () => {
+  const bad = await cli(['serve', '--port', 'eighty', '--data-dir', dataDir]);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain('port');
+  const printed = await cli(['serve', '--print-config', '--data-dir', dataDir, '--port', '9999']);
+  expect(printed.code).toBe(0);
+  expect(printed.stdout).toContain('port = 9999');
+});
