@@ -20,6 +20,7 @@ import {
   closeOpenTasks,
   findByIdempotencyKeys,
   getTask,
+  getTasks,
   insertTasks,
   listTasks,
   overdueTaskIds,
@@ -27,7 +28,7 @@ import {
   type TaskRow,
 } from '../store/tasks.js';
 import type { MarketEventBus } from './events.js';
-import { GroupCommit, type Outcome } from './group-commit.js';
+import { Batcher, type Outcome } from './batcher.js';
 
 export type Principal = { kind: 'operator' } | { kind: 'customer'; accountId: string };
 
@@ -43,7 +44,8 @@ export interface CreateResult {
 }
 
 export class TaskService {
-  private readonly creates: GroupCommit<CreateRequest, CreateResult>;
+  private readonly creates: Batcher<CreateRequest, CreateResult>;
+  private readonly reads: Batcher<string, TaskRow | undefined>;
 
   constructor(
     private readonly db: Db,
@@ -51,10 +53,11 @@ export class TaskService {
     private readonly events: MarketEventBus,
     maxBatch = 256,
   ) {
-    this.creates = new GroupCommit(
-      (items) => this.db.transaction((tx) => this.createBatch(tx, items)),
-      maxBatch,
-    );
+    this.creates = new Batcher((items) => this.db.transaction((tx) => this.createBatch(tx, items)), maxBatch);
+    this.reads = new Batcher(async (ids) => {
+      const found = new Map((await getTasks(this.db, ids)).map((t) => [t.task_id, t]));
+      return ids.map((id) => ({ ok: true, value: found.get(id) }));
+    }, maxBatch);
   }
 
   async create(principal: Principal, body: CreateTaskBody, idempotencyKey?: string): Promise<CreateResult> {
@@ -172,7 +175,7 @@ export class TaskService {
   }
 
   async get(principal: Principal, taskId: string): Promise<TaskView> {
-    return taskView(await this.visibleTask(this.db, principal, taskId));
+    return taskView(visible(principal, taskId, await this.reads.submit(taskId)));
   }
 
   async list(principal: Principal, query: ListTasksQuery): Promise<ListTasksResponse> {
@@ -254,13 +257,16 @@ export class TaskService {
     return closed;
   }
 
-  /** A customer sees only its own tasks: another's task is as unknown as a missing one. */
   private async visibleTask(q: Queryable, principal: Principal, taskId: string): Promise<TaskRow> {
-    const row = await getTask(q, taskId);
-    if (!row || (principal.kind === 'customer' && row.account_id !== principal.accountId))
-      throw new MarketError('not_found', `task ${taskId} not found`, { task_id: taskId });
-    return row;
+    return visible(principal, taskId, await getTask(q, taskId));
   }
+}
+
+/** A customer sees only its own tasks: another's task is as unknown as a missing one. */
+function visible(principal: Principal, taskId: string, row: TaskRow | undefined): TaskRow {
+  if (!row || (principal.kind === 'customer' && row.account_id !== principal.accountId))
+    throw new MarketError('not_found', `task ${taskId} not found`, { task_id: taskId });
+  return row;
 }
 
 function createResponse(row: { task_id: string; status: string; created_at: number }): CreateTaskResponse {

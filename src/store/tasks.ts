@@ -69,6 +69,13 @@ export async function getTask(q: Queryable, taskId: string): Promise<TaskRow | u
   return rows[0];
 }
 
+export async function getTasks(q: Queryable, taskIds: readonly string[]): Promise<TaskRow[]> {
+  return q.query<TaskRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM tasks WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
+    [JSON.stringify(taskIds)],
+  );
+}
+
 export interface TaskFilter {
   accountId?: string | undefined;
   status?: TaskStatus | undefined;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { GroupCommit } from '../../src/market/group-commit.js';
+import { Batcher } from '../../src/market/batcher.js';
 
-describe('group commit', () => {
+describe('batcher', () => {
   it('batches concurrent submissions and gives each its own outcome', async () => {
     const batches: number[][] = [];
-    const gc = new GroupCommit<number, number>(async (items) => {
+    const gc = new Batcher<number, number>(async (items) => {
       batches.push(items);
       return items.map((i) =>
         i % 3 === 0 ? { ok: false, error: new Error(`bad ${i}`) } : { ok: true, value: i * 10 },
@@ -18,7 +18,7 @@ describe('group commit', () => {
 
   it('fails the whole batch when the transaction fails, and keeps serving after', async () => {
     let fail = true;
-    const gc = new GroupCommit<number, number>(async (items) => {
+    const gc = new Batcher<number, number>(async (items) => {
       if (fail) throw new Error('db down');
       return items.map((i) => ({ ok: true, value: i }));
     });

@@ -1,6 +1,7 @@
-// Group commit: requests that arrive while a batch is being written wait for the next batch,
-// which commits them all in one transaction. Each request still gets its own outcome, and is
-// answered only after the transaction that holds it has committed.
+// Batching: requests that arrive while a batch is in flight wait for the next one, which serves
+// them all with one round trip. For writes this is group commit: one transaction per batch, each
+// request still gets its own outcome and is answered only after its transaction has committed.
+// For reads it is one `WHERE id IN (…)` query instead of one query per request.
 
 export type Outcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
 
@@ -10,7 +11,7 @@ interface Pending<I, O> {
   reject: (error: unknown) => void;
 }
 
-export class GroupCommit<I, O> {
+export class Batcher<I, O> {
   private queue: Pending<I, O>[] = [];
   private running = false;
   private idle: (() => void)[] = [];
@@ -45,7 +46,7 @@ export class GroupCommit<I, O> {
         const outcomes = await this.run(batch.map((p) => p.item));
         batch.forEach((p, i) => {
           const o = outcomes[i];
-          if (!o) p.reject(new Error('group commit returned too few outcomes'));
+          if (!o) p.reject(new Error('batch returned too few outcomes'));
           else if (o.ok) p.resolve(o.value);
           else p.reject(o.error);
         });
