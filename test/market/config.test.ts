@@ -1,0 +1,40 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/market/config.js';
+
+function tomlFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tm-config-')), 'config.toml');
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('configuration', () => {
+  it('layers defaults < file < environment < flags, and freezes the result', () => {
+    const file = tomlFile('port = 9000\nlog_level = "warn"\ndata_dir = "/srv/tm"\n');
+    const config = loadConfig({
+      file,
+      env: { TASKMARKET_PORT: '9100', DATABASE_URL: 'postgres://db/x' },
+      flags: { port: '9200' },
+    });
+    expect(config).toMatchObject({
+      port: 9200,
+      log_level: 'warn',
+      data_dir: '/srv/tm',
+      database_url: 'postgres://db/x',
+      host: '127.0.0.1',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(loadConfig({ file, env: { TASKMARKET_PORT: '9100' } }).port).toBe(9100);
+  });
+
+  it('names unknown keys, bad values and broken files', () => {
+    expect(() => loadConfig({ file: tomlFile('prot = 1\n') })).toThrow(/prot/);
+    expect(() => loadConfig({ flags: { port: 70000 } })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: { TASKMARKET_LOG_LEVEL: 'loud' } })).toThrow(/log_level/);
+    expect(() => loadConfig({ flags: { database_url: 'mysql://x' } })).toThrow(/database_url/);
+    expect(() => loadConfig({ file: tomlFile('port = \n') })).toThrow(/config file/);
+    expect(() => loadConfig({ file: '/nonexistent/config.toml' })).toThrow(/does not exist/);
+  });
+});
