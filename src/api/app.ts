@@ -7,6 +7,9 @@ import { MarketError } from '../domain/errors.js';
 import { take, type Bucket } from '../domain/token-bucket.js';
 import type { Market } from '../market/market.js';
 import { errorHandler, sendError } from './errors.js';
+import { attachGateway } from './gateway.js';
+import { blobRoutes } from './routes/blobs.js';
+import { offerRoutes } from './routes/offers.js';
 import { createMetrics } from './metrics.js';
 import { accountRoutes } from './routes/accounts.js';
 import { opsRoutes } from './routes/ops.js';
@@ -76,6 +79,9 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   taskRoutes(app, market);
   accountRoutes(app, market);
   opsRoutes(app, market, metrics);
+  blobRoutes(app, market);
+  offerRoutes(app, market);
+  attachGateway(app, market, market.dispatcher);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

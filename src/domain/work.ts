@@ -159,3 +159,26 @@ function count(name: string, value: unknown, min: number): asserts value is numb
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min)
     throw new RangeError(`${name} must be an integer of at least ${min}, got ${String(value)}`);
 }
+
+/** The decoded length of padded base64 text, without decoding it. */
+export function base64ByteLength(b64: string): number {
+  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  return Math.floor(b64.length / 4) * 3 - pad;
+}
+
+/**
+ * Plans a task from its validated payload. Byte workloads need their input's size: inline
+ * input is measured here; a blob's size comes from the caller (`inputBytes`).
+ */
+export function planTask(
+  type: WorkType,
+  payload: Record<string, unknown>,
+  inputBytes?: number,
+  opts: PlanOptions = {},
+): JobPlan[] {
+  if (type === 'transcode' || type === 'gpuhash') {
+    const bytes = typeof payload.input === 'string' ? base64ByteLength(payload.input) : inputBytes;
+    return planJobs(type, { input_bytes: bytes as number }, opts);
+  }
+  return planJobs(type, payload as never, opts);
+}

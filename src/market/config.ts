@@ -26,6 +26,38 @@ export const ConfigSchema = Type.Object(
     group_commit_max_batch: Type.Integer({ default: 256, minimum: 1, maximum: 10_000 }),
     deadline_sweep_interval_ms: Type.Integer({ default: 1000, minimum: 10, maximum: 3_600_000 }),
     ledger_check_interval_s: Type.Integer({ default: 300, minimum: 0, maximum: 86_400 }),
+    frames_per_job: Type.Integer({
+      default: 10,
+      minimum: 1,
+      maximum: 100_000,
+      description: 'rendering frames per job',
+    }),
+    lease_ms: Type.Integer({
+      default: 30_000,
+      minimum: 100,
+      maximum: 3_600_000,
+      description: 'how long a job lease lasts without a heartbeat',
+    }),
+    heartbeat_interval_ms: Type.Integer({ default: 5_000, minimum: 50, maximum: 600_000 }),
+    max_job_attempts: Type.Integer({
+      default: 3,
+      minimum: 1,
+      maximum: 100,
+      description: 'leases a job gets before it fails',
+    }),
+    dispatch_interval_ms: Type.Integer({
+      default: 200,
+      minimum: 5,
+      maximum: 60_000,
+      description: 'backstop tick of the dispatcher',
+    }),
+    worker_messages_per_second: Type.Integer({
+      default: 500,
+      minimum: 1,
+      maximum: 1_000_000,
+      description: 'flood limit per worker',
+    }),
+    blob_max_bytes: Type.Integer({ default: 64 * 1_048_576, minimum: 1024, maximum: 1024 * 1_048_576 }),
     rate_limit_per_second: Type.Integer({
       default: 0,
       minimum: 0,

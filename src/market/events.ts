@@ -7,6 +7,15 @@ import type { TaskStatus } from '../domain/task-state.js';
 export interface MarketEvents {
   'task.created': [{ taskId: string; accountId: string; challengeType: string }];
   'task.closed': [{ taskId: string; status: TaskStatus; reason: string | null }];
+  'job.stopped': [{ jobId: string; worker: string; reason: string }];
+  'job.queued': [{ count: number }];
+  'job.progress': [{ jobId: string; worker: string; done: number; total: number }];
+  'job.completed': [{ jobId: string; taskId: string; worker: string; runtimeMs: number; slices: number }];
+  'job.failed': [{ jobId: string; worker: string; reason: string }];
+  'lease.expired': [{ jobId: string; worker: string }];
+  'task.completed': [{ taskId: string; resultHash: string; worker: string }];
+  'worker.connected': [{ address: string }];
+  'worker.disconnected': [{ address: string; code: number; reason: string }];
   'account.funded': [{ accountId: string; amount: bigint }];
   'ledger.violation': [{ violations: string[] }];
 }

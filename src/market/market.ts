@@ -10,6 +10,7 @@ import { openDatabase } from '../store/open.js';
 import { AccountService, newApiKey } from './accounts.js';
 import type { Config } from './config.js';
 import { MarketEventBus } from './events.js';
+import { Dispatcher } from './dispatcher.js';
 import { verifyLedger } from './ledger.js';
 import { TaskService } from './tasks.js';
 
@@ -27,6 +28,7 @@ export class Market {
   readonly events = new MarketEventBus();
   readonly tasks: TaskService;
   readonly accounts: AccountService;
+  readonly dispatcher: Dispatcher;
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
 
@@ -37,8 +39,18 @@ export class Market {
     readonly clock: Clock,
     operatorKey: string,
   ) {
-    this.tasks = new TaskService(db, clock, this.events, config.group_commit_max_batch);
+    this.tasks = new TaskService(db, clock, this.events, {
+      maxBatch: config.group_commit_max_batch,
+      framesPerJob: config.frames_per_job,
+    });
     this.accounts = new AccountService(db, clock, this.events, operatorKey);
+    this.dispatcher = new Dispatcher(
+      db,
+      clock,
+      this.events,
+      config,
+      logger.child({ component: 'dispatcher' }),
+    );
   }
 
   static async open(options: MarketOptions): Promise<Market> {
@@ -58,6 +70,13 @@ export class Market {
   /** Starts the background loops. */
   start(): void {
     this.every(this.config.deadline_sweep_interval_ms, () => this.sweepDeadlines());
+    this.every(Math.max(100, Math.floor(this.config.lease_ms / 10)), () =>
+      this.dispatcher.sweepLeases().then(() => {}),
+    );
+    // Pushes are hints: events kick the dispatcher at once; this tick is the backstop.
+    this.every(this.config.dispatch_interval_ms, async () => {
+      this.dispatcher.kick();
+    });
     if (this.config.ledger_check_interval_s > 0)
       this.every(this.config.ledger_check_interval_s * 1000, () => this.checkLedger());
   }
@@ -86,6 +105,7 @@ export class Market {
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    await this.dispatcher.stop();
     await this.tasks.flushed();
     await this.db.close();
   }

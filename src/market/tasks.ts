@@ -13,8 +13,13 @@ import type {
   ListTasksQuery,
   ListTasksResponse,
   TaskView,
+  JobView,
+  TaskJobsResponse,
 } from '../domain/schemas/tasks.js';
+import { DEFAULT_FRAMES_PER_JOB, planTask, totalUnits, type WorkType } from '../domain/work.js';
 import type { Db, Queryable } from '../store/db.js';
+import { cancelJobsOfTasks, insertJobs, jobsOfTask, type NewJobRow } from '../store/jobs.js';
+import { blobSizes } from '../store/providers.js';
 import { appendJournals, lockBalances } from '../store/ledger.js';
 import {
   closeOpenTasks,
@@ -30,11 +35,18 @@ import {
 import type { MarketEventBus } from './events.js';
 import { Batcher, type Outcome } from './batcher.js';
 
+export interface TaskServiceOptions {
+  maxBatch: number;
+  framesPerJob: number;
+}
+
 export type Principal = { kind: 'operator' } | { kind: 'customer'; accountId: string };
 
 interface CreateRequest {
   row: NewTaskRow;
   reward: bigint;
+  /** transcode/gpuhash input given by reference: its size is looked up when the batch runs. */
+  inputBlob: string | null;
 }
 
 export interface CreateResult {
@@ -51,9 +63,20 @@ export class TaskService {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly events: MarketEventBus,
-    maxBatch = 256,
+    private readonly options: TaskServiceOptions = { maxBatch: 256, framesPerJob: DEFAULT_FRAMES_PER_JOB },
   ) {
-    this.creates = new Batcher((items) => this.db.transaction((tx) => this.createBatch(tx, items)), maxBatch);
+    const { maxBatch } = options;
+    this.creates = new Batcher(async (items) => {
+      const { outcomes, accepted } = await this.db.transaction((tx) => this.createBatch(tx, items));
+      for (const a of accepted)
+        this.events.emit('task.created', {
+          taskId: a.task_id,
+          accountId: a.account_id,
+          challengeType: a.challenge_type,
+        });
+      if (accepted.length > 0) this.events.emit('job.queued', { count: accepted.length });
+      return outcomes;
+    }, maxBatch);
     this.reads = new Batcher(async (ids) => {
       const found = new Map((await getTasks(this.db, ids)).map((t) => [t.task_id, t]));
       return ids.map((id) => ({ ok: true, value: found.get(id) }));
@@ -87,12 +110,19 @@ export class TaskService {
       request_hash: idempotencyKey ? requestHash(body) : null,
       created_at: now,
       updated_at: now,
+      requirements: (body.requirements as Record<string, unknown> | undefined) ?? null,
+      units: 0,
+      jobs_total: 0,
     };
-    return this.creates.submit({ row, reward: reward.value });
+    const inputBlob = typeof body.payload.input_blob === 'string' ? body.payload.input_blob : null;
+    return this.creates.submit({ row, reward: reward.value, inputBlob });
   }
 
   /** Writes one batch: idempotency replays, funds checks in arrival order, then bulk inserts. */
-  private async createBatch(tx: Queryable, items: CreateRequest[]): Promise<Outcome<CreateResult>[]> {
+  private async createBatch(
+    tx: Queryable,
+    items: CreateRequest[],
+  ): Promise<{ outcomes: Outcome<CreateResult>[]; accepted: NewTaskRow[] }> {
     const outcomes: Outcome<CreateResult>[] = new Array(items.length);
     const keyed = items.filter((i) => i.row.idempotency_key !== null);
     const earlier = new Map<
@@ -105,7 +135,10 @@ export class TaskService {
     ))
       earlier.set(`${t.account_id}/${t.idempotency_key}`, t);
 
+    const sizes = await blobSizes(tx, [...new Set(items.flatMap((i) => (i.inputBlob ? [i.inputBlob] : [])))]);
     const balances = await lockBalances(tx, [...new Set(items.map((i) => i.row.account_id))], CPC);
+    const jobs: NewJobRow[] = [];
+    const nowMs = this.clock.nowMs();
     const spent = new Map<string, bigint>();
     const accepted: CreateRequest[] = [];
     items.forEach((item, i) => {
@@ -120,6 +153,15 @@ export class TaskService {
               : { ok: false, error: idempotencyConflict(row.idempotency_key) };
           return;
         }
+      }
+      if (item.inputBlob !== null && !sizes.has(item.inputBlob)) {
+        outcomes[i] = {
+          ok: false,
+          error: validationError([
+            { path: '/payload/input_blob', message: 'no uploaded blob has this hash (POST /blobs first)' },
+          ]),
+        };
+        return;
       }
       const balance = balances.get(row.account_id);
       if (!balance) {
@@ -146,6 +188,26 @@ export class TaskService {
         return;
       }
       spent.set(row.account_id, used + item.reward);
+      const plan = planTask(
+        row.challenge_type as WorkType,
+        row.payload,
+        item.inputBlob ? sizes.get(item.inputBlob) : undefined,
+        {
+          framesPerJob: this.options.framesPerJob,
+        },
+      );
+      row.units = totalUnits(plan);
+      row.jobs_total = plan.length;
+      for (const job of plan)
+        jobs.push({
+          job_id: randomUUID(),
+          task_id: row.task_id,
+          idx: job.index,
+          challenge_type: row.challenge_type,
+          slices: job.slices,
+          units: job.units,
+          queued_at: nowMs,
+        });
       accepted.push(item);
       if (row.idempotency_key !== null) earlier.set(`${row.account_id}/${row.idempotency_key}`, row);
       outcomes[i] = { ok: true, value: { replayed: false, response: createResponse(row) } };
@@ -155,6 +217,7 @@ export class TaskService {
       tx,
       accepted.map((a) => a.row),
     );
+    await insertJobs(tx, jobs);
     await appendJournals(
       tx,
       accepted.map((a): Journal => ({
@@ -165,13 +228,7 @@ export class TaskService {
       })),
       unixSeconds(this.clock),
     );
-    for (const a of accepted)
-      this.events.emit('task.created', {
-        taskId: a.row.task_id,
-        accountId: a.row.account_id,
-        challengeType: a.row.challenge_type,
-      });
-    return outcomes;
+    return { outcomes, accepted: accepted.map((a) => a.row) };
   }
 
   async get(principal: Principal, taskId: string): Promise<TaskView> {
@@ -199,17 +256,48 @@ export class TaskService {
     };
   }
 
+  /** The jobs of a task, with why each queued one is waiting. */
+  async jobs(
+    principal: Principal,
+    taskId: string,
+    waiting: ReadonlyMap<string, string>,
+  ): Promise<TaskJobsResponse> {
+    const task = await this.visibleTask(this.db, principal, taskId);
+    const jobs = await jobsOfTask(this.db, task.task_id);
+    return {
+      task_id: task.task_id,
+      jobs: jobs.map((j) => {
+        const view: JobView = {
+          job_id: j.job_id,
+          index: j.idx,
+          status: j.status,
+          units: j.units,
+          slices: j.slices.length,
+          attempts: j.attempts,
+          worker_address: j.worker_address,
+          result_hash: j.result_hash,
+          failure_reason: j.failure_reason,
+        };
+        const reason = waiting.get(j.job_id);
+        if (j.status === 'queued' && reason) view.waiting_reason = reason;
+        if (j.output) view.output = j.output as JobView['output'];
+        return view;
+      }),
+    };
+  }
+
   /** Cancels an open task and refunds what its escrow still holds. */
   async cancel(principal: Principal, taskId: string): Promise<{ task: TaskView; refunded: bigint }> {
-    const closed = await this.db.transaction(async (tx) => {
+    const { closed, stopped } = await this.db.transaction(async (tx) => {
       const task = await this.visibleTask(tx, principal, taskId);
-      const [row] = await this.closeAndRefund(tx, [task.task_id], 'cancelled', null);
-      if (row) return row;
+      const result = await closeTasks(tx, [task.task_id], 'cancelled', null, this.clock);
+      const [row] = result.closed;
+      if (row) return { closed: row, stopped: result.stopped };
       const now = await getTask(tx, taskId);
       const status = now?.status ?? task.status;
       throw new MarketError('already_done', `task already ${status}`, { status });
     });
-    this.events.emit('task.closed', { taskId, status: 'cancelled', reason: null });
+    announceClosed(this.events, [closed], stopped, 'cancelled', null);
     return {
       task: taskView({ ...closed, status: 'cancelled', escrow_held: '0' }),
       refunded: BigInt(closed.escrow_held),
@@ -221,11 +309,10 @@ export class TaskService {
     const now = unixSeconds(this.clock);
     const ids = await overdueTaskIds(this.db, now, limit);
     if (ids.length === 0) return 0;
-    const closed = await this.db.transaction((tx) =>
-      this.closeAndRefund(tx, ids, 'failed', 'deadline_exceeded'),
+    const { closed, stopped } = await this.db.transaction((tx) =>
+      closeTasks(tx, ids, 'failed', 'deadline_exceeded', this.clock),
     );
-    for (const t of closed)
-      this.events.emit('task.closed', { taskId: t.task_id, status: 'failed', reason: 'deadline_exceeded' });
+    announceClosed(this.events, closed, stopped, 'failed', 'deadline_exceeded');
     return closed.length;
   }
 
@@ -234,32 +321,59 @@ export class TaskService {
     return this.creates.flushed();
   }
 
-  private async closeAndRefund(
-    tx: Queryable,
-    ids: string[],
-    to: 'cancelled' | 'failed',
-    reason: string | null,
-  ): Promise<TaskRow[]> {
-    const now = unixSeconds(this.clock);
-    const closed = await closeOpenTasks(tx, ids, to, reason, now);
-    await appendJournals(
-      tx,
-      closed
-        .filter((t) => BigInt(t.escrow_held) > 0n)
-        .map((t) => ({
-          journalId: randomUUID(),
-          kind: 'escrow_refund' as const,
-          ref: t.task_id,
-          postings: transfer(SYSTEM_ACCOUNTS.escrow, t.account_id, t.asset, BigInt(t.escrow_held)),
-        })),
-      now,
-    );
-    return closed;
-  }
-
   private async visibleTask(q: Queryable, principal: Principal, taskId: string): Promise<TaskRow> {
     return visible(principal, taskId, await getTask(q, taskId));
   }
+}
+
+export interface ClosedTasks {
+  closed: TaskRow[];
+  /** Jobs that were running on workers, who must now be told to stop. */
+  stopped: { job_id: string; worker_address: string | null }[];
+}
+
+/** Closes open tasks (cancelled or failed), refunds their escrow, and cancels their open jobs. */
+export async function closeTasks(
+  tx: Queryable,
+  ids: string[],
+  to: 'cancelled' | 'failed',
+  reason: string | null,
+  clock: Clock,
+): Promise<ClosedTasks> {
+  const now = unixSeconds(clock);
+  const closed = await closeOpenTasks(tx, ids, to, reason, now);
+  await appendJournals(
+    tx,
+    closed
+      .filter((t) => BigInt(t.escrow_held) > 0n)
+      .map((t) => ({
+        journalId: randomUUID(),
+        kind: 'escrow_refund' as const,
+        ref: t.task_id,
+        postings: transfer(SYSTEM_ACCOUNTS.escrow, t.account_id, t.asset, BigInt(t.escrow_held)),
+      })),
+    now,
+  );
+  const cancelled = await cancelJobsOfTasks(
+    tx,
+    closed.map((t) => t.task_id),
+    clock.nowMs(),
+  );
+  return { closed, stopped: cancelled.filter((j) => j.worker_address !== null) };
+}
+
+/** Tells subscribers, after the commit, which tasks closed and which running jobs to stop. */
+export function announceClosed(
+  events: MarketEventBus,
+  closed: readonly TaskRow[],
+  stopped: ClosedTasks['stopped'],
+  status: 'cancelled' | 'failed',
+  reason: string | null,
+): void {
+  for (const t of closed) events.emit('task.closed', { taskId: t.task_id, status, reason });
+  for (const j of stopped)
+    if (j.worker_address)
+      events.emit('job.stopped', { jobId: j.job_id, worker: j.worker_address, reason: reason ?? status });
 }
 
 /** A customer sees only its own tasks: another's task is as unknown as a missing one. */
@@ -312,7 +426,10 @@ export function taskView(row: TaskRow): TaskView {
     deadline: row.deadline,
     created_at: row.created_at,
     updated_at: row.updated_at,
+    units: row.units,
+    progress: { jobs_done: row.jobs_done, jobs_total: row.jobs_total },
   };
+  if (row.requirements) view.requirements = row.requirements;
   if (row.failure_reason) view.failure_reason = row.failure_reason;
   if (row.status === 'completed' && row.result_hash && row.worker_address && row.completed_at !== null)
     view.result = {

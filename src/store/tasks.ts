@@ -23,27 +23,31 @@ export interface TaskRow {
   request_hash: string | null;
   created_at: number;
   updated_at: number;
+  requirements: Record<string, unknown> | null;
+  units: number;
+  jobs_total: number;
+  jobs_done: number;
 }
 
 export type NewTaskRow = Omit<
   TaskRow,
-  'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at'
+  'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at' | 'jobs_done'
 >;
 
 const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, reward::text AS reward,
   escrow_held::text AS escrow_held, deadline, status, failure_reason, result_hash, worker_address,
-  completed_at, idempotency_key, request_hash, created_at, updated_at`;
+  completed_at, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, jobs_done`;
 
 export async function insertTasks(tx: Queryable, rows: readonly NewTaskRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
     `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, deadline,
-                        status, idempotency_key, request_hash, created_at, updated_at)
+                        status, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total)
      SELECT task_id, account_id, challenge_type, payload, asset, reward, escrow_held, deadline,
-            status, idempotency_key, request_hash, created_at, updated_at
+            status, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, account_id uuid, challenge_type text, payload jsonb,
           asset text, reward numeric, escrow_held numeric, deadline bigint, status text, idempotency_key text,
-          request_hash text, created_at bigint, updated_at bigint)`,
+          request_hash text, created_at bigint, updated_at bigint, requirements jsonb, units bigint, jobs_total int)`,
     [JSON.stringify(rows)],
   );
 }
@@ -120,7 +124,8 @@ export async function closeOpenTasks(
      FROM target WHERE t.task_id = target.task_id
      RETURNING t.task_id, t.seq, t.account_id, t.challenge_type, t.payload, t.asset, t.reward::text AS reward,
        target.escrow_held::text AS escrow_held, t.deadline, t.status, t.failure_reason, t.result_hash,
-       t.worker_address, t.completed_at, t.idempotency_key, t.request_hash, t.created_at, t.updated_at`,
+       t.worker_address, t.completed_at, t.idempotency_key, t.request_hash, t.created_at, t.updated_at,
+       t.requirements, t.units, t.jobs_total, t.jobs_done`,
     [JSON.stringify(taskIds), to, reason, now],
   );
 }
@@ -147,4 +152,22 @@ export async function escrowHeldBy(q: Queryable, accountId: string, asset: strin
     [accountId, asset],
   );
   return BigInt(row?.held ?? '0');
+}
+
+/** Completes tasks whose jobs are all done, with their Merkle result and worker. */
+export async function completeTasks(
+  tx: Queryable,
+  done: readonly { task_id: string; result_hash: string; worker_address: string }[],
+  now: number,
+): Promise<string[]> {
+  if (done.length === 0) return [];
+  const rows = await tx.query<{ task_id: string }>(
+    `UPDATE tasks t SET status = 'completed', result_hash = x.result_hash, worker_address = x.worker_address,
+            completed_at = $2, updated_at = $2
+     FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text)
+     WHERE t.task_id = x.task_id AND t.status IN ('pending', 'in_progress')
+     RETURNING t.task_id`,
+    [JSON.stringify(done), now],
+  );
+  return rows.map((r) => r.task_id);
 }

@@ -8,7 +8,7 @@ import { EXAMPLE_PAYLOADS, startTestMarket, type TestMarket } from '../helpers/m
 const clock = new ManualClock(1_800_000_000_000);
 let tm: TestMarket;
 beforeAll(async () => {
-  tm = await startTestMarket({ clock });
+  tm = await startTestMarket({ clock, background: false });
 });
 afterAll(async () => {
   await tm?.close();

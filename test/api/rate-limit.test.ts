@@ -5,7 +5,7 @@ import { startTestMarket, type TestMarket } from '../helpers/market.js';
 const clock = new ManualClock(1_800_000_000_000);
 let tm: TestMarket;
 beforeAll(async () => {
-  tm = await startTestMarket({ clock, config: { rate_limit_per_second: 3 } });
+  tm = await startTestMarket({ clock, config: { rate_limit_per_second: 3 }, background: false });
 });
 afterAll(async () => {
   await tm?.close();

@@ -25,19 +25,21 @@ export interface TestMarket {
 }
 
 export async function startTestMarket(
-  opts: { clock?: Clock; config?: Partial<Record<keyof Config, unknown>> } = {},
+  opts: { clock?: Clock; config?: Partial<Record<keyof Config, unknown>>; background?: boolean } = {},
 ): Promise<TestMarket> {
   const config = loadConfig({ flags: { ledger_check_interval_s: 0, port: 0, ...opts.config } });
   const db = await testDb();
   const market = await Market.open({
     config,
     db,
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     operatorKey: OPERATOR_KEY,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const app = await buildApp(market);
   await app.listen({ host: '127.0.0.1', port: 0 });
+  // Background loops (deadline sweep, lease sweep, dispatch backstop) run unless a test drives them.
+  if (opts.background ?? true) market.start();
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const operator = new TaskMarketClient({ url, apiKey: OPERATOR_KEY });

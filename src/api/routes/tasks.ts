@@ -9,6 +9,7 @@ import {
   ListTasksQuery,
   ListTasksResponse,
   TaskIdParams,
+  TaskJobsResponse,
   TaskView,
 } from '../../domain/schemas/tasks.js';
 import { formatAmount } from '../../domain/money.js';
@@ -63,6 +64,24 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => market.tasks.get(await authenticate(market, request, 'any'), request.params.task_id),
+  );
+
+  app.get<{ Params: { task_id: string } }>(
+    '/tasks/:task_id/jobs',
+    {
+      schema: {
+        summary: 'The jobs of a task: status, worker, result, outputs, and why a queued job waits',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        response: { 200: TaskJobsResponse, ...errors },
+      },
+    },
+    async (request) =>
+      market.tasks.jobs(
+        await authenticate(market, request, 'any'),
+        request.params.task_id,
+        market.dispatcher.waiting,
+      ),
   );
 
   app.get<{ Querystring: ListTasksQuery }>(

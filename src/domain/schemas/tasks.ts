@@ -4,6 +4,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TASK_STATUSES } from '../task-state.js';
 import { Amount, Nullable, Strict, StringEnum, UnixSeconds, Uuid } from './common.js';
+import { Requirements } from './capability.js';
 import { CHALLENGE_TYPES, PAYLOAD_SCHEMAS, type ChallengeType } from './payloads.js';
 
 const ChallengeTypeSchema = StringEnum(CHALLENGE_TYPES, { description: 'the kind of work' });
@@ -16,6 +17,7 @@ function createBranch<T extends ChallengeType>(type: T, payload: TSchema) {
       payload,
       reward: Amount,
       deadline: Type.Optional(UnixSeconds),
+      requirements: Type.Optional(Requirements),
     },
     { title: `create ${type} task` },
   );
@@ -32,6 +34,7 @@ export const CreateTaskBody = Type.Unsafe<{
   payload: Record<string, unknown>;
   reward: string;
   deadline?: number;
+  requirements?: Requirements;
 }>({
   type: 'object',
   required: ['challenge_type'],
@@ -64,8 +67,36 @@ export const TaskView = Type.Object({
   updated_at: UnixSeconds,
   failure_reason: Type.Optional(Type.String()),
   result: Type.Optional(TaskResult),
+  requirements: Type.Optional(Requirements),
+  units: Type.Integer({ description: 'compute units the task is metered by' }),
+  progress: Type.Object({ jobs_done: Type.Integer(), jobs_total: Type.Integer() }),
 });
 export type TaskView = Static<typeof TaskView>;
+
+export const JobView = Type.Object({
+  job_id: Uuid,
+  index: Type.Integer(),
+  status: StringEnum(['queued', 'leased', 'completed', 'failed', 'cancelled'] as const),
+  units: Type.Integer(),
+  slices: Type.Integer(),
+  attempts: Type.Integer(),
+  worker_address: Nullable(Type.String()),
+  result_hash: Nullable(Type.String()),
+  failure_reason: Nullable(Type.String()),
+  waiting_reason: Type.Optional(Type.String({ description: 'why a queued job is not running yet' })),
+  output: Type.Optional(
+    Type.Object({
+      text: Type.Optional(Type.String()),
+      artifacts: Type.Optional(
+        Type.Array(Type.Object({ name: Type.String(), blob: Type.String(), size: Type.Integer() })),
+      ),
+    }),
+  ),
+});
+export type JobView = Static<typeof JobView>;
+
+export const TaskJobsResponse = Type.Object({ task_id: Uuid, jobs: Type.Array(JobView) });
+export type TaskJobsResponse = Static<typeof TaskJobsResponse>;
 
 export const TaskIdParams = Strict({ task_id: Uuid });
 

@@ -1,0 +1,65 @@
+// Offers: the providers' standing asks, cheapest first.
+
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { formatAmount } from '../../domain/money.js';
+import { Capability } from '../../domain/schemas/capability.js';
+import { Amount, ErrorBody, Strict } from '../../domain/schemas/common.js';
+import type { Market } from '../../market/market.js';
+import { listOpenOffers } from '../../store/providers.js';
+import { authenticate } from '../auth.js';
+
+const OfferView = Type.Object({
+  offer_id: Type.String(),
+  provider: Type.String(),
+  units: Type.Integer(),
+  price_per_unit: Amount,
+  fee_pct_ct: Type.Integer(),
+  capability: Capability,
+  created_at: Type.Integer(),
+});
+
+const Query = Strict({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+});
+
+export function offerRoutes(app: FastifyInstance, market: Market): void {
+  app.get<{ Querystring: { limit: number; offset: number } }>(
+    '/offers',
+    {
+      schema: {
+        summary: 'Open offers of connected providers, cheapest first',
+        tags: ['offers'],
+        querystring: Query,
+        response: {
+          200: Type.Object({
+            offers: Type.Array(OfferView),
+            total: Type.Integer(),
+            limit: Type.Integer(),
+            offset: Type.Integer(),
+          }),
+          401: ErrorBody,
+        },
+      },
+    },
+    async (request) => {
+      await authenticate(market, request, 'any');
+      const { rows, total } = await listOpenOffers(market.db, request.query.limit, request.query.offset);
+      return {
+        offers: rows.map((o) => ({
+          offer_id: o.offer_id,
+          provider: o.provider_address,
+          units: o.units,
+          price_per_unit: formatAmount(BigInt(o.price_per_unit)),
+          fee_pct_ct: o.fee_pct_ct,
+          capability: o.capability,
+          created_at: o.created_at,
+        })),
+        total,
+        limit: request.query.limit,
+        offset: request.query.offset,
+      };
+    },
+  );
+}

@@ -1,0 +1,43 @@
+// What the market knows of each connected worker. The gateway (src/api) creates sessions; the
+// dispatcher reads them to match jobs and writes them as leases come and go.
+
+import type { Capability } from '../domain/schemas/capability.js';
+import type { MarketMessage } from '../domain/schemas/worker.js';
+
+export interface SessionOffer {
+  offerId: string;
+  pricePerUnit: bigint;
+  units: number;
+  feePctCt: number;
+}
+
+export interface RunningJob {
+  units: number;
+  slices: number;
+  taskId: string;
+  startedAtMs: number;
+}
+
+export interface Session {
+  readonly address: string;
+  readonly publicKey: string;
+  readonly capability: Capability;
+  /** Slots the worker has in all: its free slots plus the jobs it runs, as it last said. */
+  slots: number;
+  offer: SessionOffer | null;
+  /** Jobs leased to this worker through this connection. */
+  readonly running: Map<string, RunningJob>;
+  send(message: MarketMessage): void;
+  close(code: number, reason: string): void;
+}
+
+export function freeSlots(s: Session): number {
+  return Math.max(0, s.slots - s.running.size);
+}
+
+export function freeUnits(s: Session): number {
+  if (!s.offer) return 0;
+  let used = 0;
+  for (const j of s.running.values()) used += j.units;
+  return Math.max(0, s.offer.units - used);
+}

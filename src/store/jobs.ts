@@ -1,0 +1,252 @@
+// Job queries. Every status change is conditional on the status (and lease holder) it expects,
+// so a decision made on stale data — a second node, a late result — changes nothing.
+
+import type { Queryable } from './db.js';
+
+export type JobStatus = 'queued' | 'leased' | 'completed' | 'failed' | 'cancelled';
+
+export interface JobRow {
+  job_id: string;
+  task_id: string;
+  idx: number;
+  seq: number;
+  challenge_type: string;
+  slices: unknown[];
+  units: number;
+  status: JobStatus;
+  attempts: number;
+  worker_address: string | null;
+  lease_expires_at: number | null;
+  result_hash: string | null;
+  proof: string[] | null;
+  output: Record<string, unknown> | null;
+  failure_reason: string | null;
+  queued_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface NewJobRow {
+  job_id: string;
+  task_id: string;
+  idx: number;
+  challenge_type: string;
+  slices: unknown[];
+  units: number;
+  queued_at: number;
+}
+
+const COLUMNS = `job_id, task_id, idx, seq, challenge_type, slices, units, status, attempts, worker_address,
+  lease_expires_at, result_hash, proof, output, failure_reason, queued_at, started_at, finished_at`;
+
+export async function insertJobs(tx: Queryable, rows: readonly NewJobRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at)
+     SELECT job_id, task_id, idx, challenge_type, slices, units, 'queued', queued_at
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, task_id uuid, idx int, challenge_type text, slices jsonb,
+          units bigint, queued_at bigint)
+     ORDER BY task_id, idx`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/** A queued job with what matching needs from its task. */
+export interface QueuedJob {
+  job_id: string;
+  task_id: string;
+  seq: number;
+  challenge_type: string;
+  units: number;
+  slices: unknown[];
+  payload: Record<string, unknown>;
+  requirements: Record<string, unknown> | null;
+  reward: string;
+  task_units: number;
+  queued_at: number;
+}
+
+export async function queuedJobs(q: Queryable, limit: number): Promise<QueuedJob[]> {
+  return q.query<QueuedJob & Record<string, unknown>>(
+    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
+            t.reward::text AS reward, t.units AS task_units, j.queued_at
+     FROM jobs j JOIN tasks t USING (task_id)
+     WHERE j.status = 'queued' ORDER BY j.seq LIMIT $1`,
+    [limit],
+  );
+}
+
+/** Leases jobs to workers if they are still queued; returns the job ids actually leased. */
+export async function leaseJobs(
+  tx: Queryable,
+  leases: readonly { job_id: string; worker_address: string; lease_expires_at: number }[],
+  now: number,
+): Promise<string[]> {
+  if (leases.length === 0) return [];
+  const rows = await tx.query<{ job_id: string; task_id: string }>(
+    `UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
+            attempts = j.attempts + 1, started_at = $2
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, lease_expires_at bigint)
+     WHERE j.job_id = x.job_id AND j.status = 'queued'
+     RETURNING j.job_id, j.task_id`,
+    [JSON.stringify(leases), now],
+  );
+  const taskIds = [...new Set(rows.map((r) => r.task_id))];
+  if (taskIds.length > 0)
+    await tx.query(
+      `UPDATE tasks SET status = 'in_progress', updated_at = $2
+       WHERE status = 'pending' AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
+      [JSON.stringify(taskIds), Math.floor(now / 1000)],
+    );
+  return rows.map((r) => r.job_id);
+}
+
+/** Pushes the leases of these jobs forward, if this worker still holds them. */
+export async function extendLeases(
+  q: Queryable,
+  worker: string,
+  jobIds: readonly string[],
+  until: number,
+): Promise<string[]> {
+  if (jobIds.length === 0) return [];
+  const rows = await q.query<{ job_id: string }>(
+    `UPDATE jobs SET lease_expires_at = $3
+     WHERE status = 'leased' AND worker_address = $1
+       AND job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb))
+     RETURNING job_id`,
+    [worker, JSON.stringify(jobIds), until],
+  );
+  return rows.map((r) => r.job_id);
+}
+
+export async function getJob(q: Queryable, jobId: string): Promise<JobRow | undefined> {
+  const rows = await q.query<JobRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM jobs WHERE job_id = $1`,
+    [jobId],
+  );
+  return rows[0];
+}
+
+export async function jobsOfTask(q: Queryable, taskId: string): Promise<JobRow[]> {
+  return q.query<JobRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM jobs WHERE task_id = $1 ORDER BY idx`,
+    [taskId],
+  );
+}
+
+/** Returns leased jobs to the queue (or fails them past maxAttempts). */
+export async function releaseJobs(
+  tx: Queryable,
+  jobIds: readonly string[],
+  maxAttempts: number,
+  reason: string,
+  now: number,
+): Promise<{ job_id: string; task_id: string; worker_address: string; status: JobStatus }[]> {
+  if (jobIds.length === 0) return [];
+  return tx.query(
+    `UPDATE jobs j SET
+       status = CASE WHEN j.attempts >= $2 THEN 'failed' ELSE 'queued' END,
+       failure_reason = CASE WHEN j.attempts >= $2 THEN $3 ELSE j.failure_reason END,
+       finished_at = CASE WHEN j.attempts >= $2 THEN $4::bigint ELSE NULL END,
+       queued_at = $4, worker_address = NULL, lease_expires_at = NULL, started_at = NULL
+     FROM (SELECT job_id, worker_address FROM jobs
+           WHERE status = 'leased' AND job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+           FOR UPDATE) old
+     WHERE j.job_id = old.job_id
+     RETURNING j.job_id, j.task_id, old.worker_address, j.status`,
+    [JSON.stringify(jobIds), maxAttempts, reason, now],
+  );
+}
+
+export async function expiredLeases(q: Queryable, now: number, limit: number): Promise<string[]> {
+  const rows = await q.query<{ job_id: string }>(
+    `SELECT job_id FROM jobs WHERE status = 'leased' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2`,
+    [now, limit],
+  );
+  return rows.map((r) => r.job_id);
+}
+
+export async function leasedJobIdsOf(q: Queryable, worker: string): Promise<string[]> {
+  const rows = await q.query<{ job_id: string }>(
+    `SELECT job_id FROM jobs WHERE status = 'leased' AND worker_address = $1`,
+    [worker],
+  );
+  return rows.map((r) => r.job_id);
+}
+
+export interface CompletedJob {
+  job_id: string;
+  worker_address: string;
+  result_hash: string;
+  proof: string[];
+  output: Record<string, unknown> | null;
+}
+
+/** Completes jobs still leased to the reporting worker; returns those completed with their task. */
+export async function completeJobs(
+  tx: Queryable,
+  results: readonly CompletedJob[],
+  now: number,
+): Promise<{ job_id: string; task_id: string }[]> {
+  if (results.length === 0) return [];
+  return tx.query(
+    `UPDATE jobs j SET status = 'completed', result_hash = x.result_hash, proof = x.proof, output = x.output,
+            finished_at = $2, lease_expires_at = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, result_hash text, proof jsonb, output jsonb)
+     WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address AND j.lease_expires_at >= $2
+     RETURNING j.job_id, j.task_id`,
+    [JSON.stringify(results), now],
+  );
+}
+
+/** Fails jobs for good (a payload no runner can run); returns those failed. */
+export async function failJobs(
+  tx: Queryable,
+  failures: readonly { job_id: string; worker_address: string; reason: string }[],
+  now: number,
+): Promise<{ job_id: string; task_id: string }[]> {
+  if (failures.length === 0) return [];
+  return tx.query(
+    `UPDATE jobs j SET status = 'failed', failure_reason = x.reason, finished_at = $2, lease_expires_at = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, reason text)
+     WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address
+     RETURNING j.job_id, j.task_id`,
+    [JSON.stringify(failures), now],
+  );
+}
+
+/** Cancels the open jobs of closed tasks; returns those that were leased, to tell their workers. */
+export async function cancelJobsOfTasks(
+  tx: Queryable,
+  taskIds: readonly string[],
+  now: number,
+): Promise<{ job_id: string; worker_address: string | null }[]> {
+  if (taskIds.length === 0) return [];
+  return tx.query(
+    `UPDATE jobs j SET status = 'cancelled', finished_at = $2, lease_expires_at = NULL
+     FROM (SELECT job_id, worker_address FROM jobs
+           WHERE status IN ('queued', 'leased') AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+           FOR UPDATE) old
+     WHERE j.job_id = old.job_id
+     RETURNING j.job_id, old.worker_address`,
+    [JSON.stringify(taskIds), now],
+  );
+}
+
+/** Counts completed jobs into their tasks; returns tasks whose every job is now done. */
+export async function countDoneJobs(
+  tx: Queryable,
+  taskIds: readonly string[],
+  now: number,
+): Promise<string[]> {
+  if (taskIds.length === 0) return [];
+  const rows = await tx.query<{ task_id: string }>(
+    `UPDATE tasks t SET jobs_done = c.done, updated_at = $2
+     FROM (SELECT task_id, count(*) FILTER (WHERE status = 'completed') AS done FROM jobs
+           WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb)) GROUP BY task_id) c
+     WHERE t.task_id = c.task_id AND t.status IN ('pending', 'in_progress')
+     RETURNING t.task_id, t.jobs_done = t.jobs_total AS all_done`,
+    [JSON.stringify(taskIds), Math.floor(now / 1000)],
+  );
+  return rows.filter((r) => (r as { all_done?: boolean }).all_done).map((r) => r.task_id);
+}

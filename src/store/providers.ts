@@ -1,0 +1,109 @@
+// Providers (a worker's address and what its machine has), their offers, and blobs.
+
+import type { Queryable } from './db.js';
+
+export async function upsertProvider(
+  q: Queryable,
+  p: { address: string; publicKey: string; capability: unknown },
+  now: number,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO providers (address, public_key, capability, first_seen, last_seen) VALUES ($1, $2, $3, $4, $4)
+     ON CONFLICT (address) DO UPDATE SET public_key = EXCLUDED.public_key, capability = EXCLUDED.capability, last_seen = $4`,
+    [p.address, p.publicKey, JSON.stringify(p.capability), now],
+  );
+}
+
+export async function countProviderOutcomes(
+  q: Queryable,
+  address: string,
+  delta: { completed?: number; failed?: number; expired?: number },
+): Promise<void> {
+  await q.query(
+    `UPDATE providers SET jobs_completed = jobs_completed + $2, jobs_failed = jobs_failed + $3,
+            lease_expiries = lease_expiries + $4 WHERE address = $1`,
+    [address, delta.completed ?? 0, delta.failed ?? 0, delta.expired ?? 0],
+  );
+}
+
+export interface OfferRow {
+  offer_id: string;
+  provider_address: string;
+  units: number;
+  price_per_unit: string;
+  fee_pct_ct: number;
+  capability: Record<string, unknown>;
+  status: 'open' | 'closed';
+  created_at: number;
+}
+
+/** A provider has one open offer: posting a new one closes the previous. */
+export async function openOffer(q: Queryable, o: Omit<OfferRow, 'status'>): Promise<void> {
+  await q.query(
+    `UPDATE offers SET status = 'closed', closed_at = $2 WHERE provider_address = $1 AND status = 'open'`,
+    [o.provider_address, o.created_at],
+  );
+  await q.query(
+    `INSERT INTO offers (offer_id, provider_address, units, price_per_unit, fee_pct_ct, capability, status, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)`,
+    [
+      o.offer_id,
+      o.provider_address,
+      o.units,
+      o.price_per_unit,
+      o.fee_pct_ct,
+      JSON.stringify(o.capability),
+      o.created_at,
+    ],
+  );
+}
+
+export async function closeOffers(q: Queryable, address: string, now: number): Promise<void> {
+  await q.query(
+    `UPDATE offers SET status = 'closed', closed_at = $2 WHERE provider_address = $1 AND status = 'open'`,
+    [address, now],
+  );
+}
+
+export async function listOpenOffers(
+  q: Queryable,
+  limit: number,
+  offset: number,
+): Promise<{ rows: OfferRow[]; total: number }> {
+  const [count] = await q.query<{ n: number }>(
+    `SELECT count(*)::int8 AS n FROM offers WHERE status = 'open'`,
+  );
+  const rows = await q.query<OfferRow & Record<string, unknown>>(
+    `SELECT offer_id, provider_address, units, price_per_unit::text AS price_per_unit, fee_pct_ct, capability, status, created_at
+     FROM offers WHERE status = 'open' ORDER BY price_per_unit, created_at, offer_id LIMIT $1 OFFSET $2`,
+    [limit, offset],
+  );
+  return { rows, total: count?.n ?? 0 };
+}
+
+export async function putBlob(
+  q: Queryable,
+  hash: string,
+  data: Uint8Array,
+  owner: string | null,
+  now: number,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO blobs (hash, size, data, owner_account, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING`,
+    [hash, data.byteLength, data, owner, now],
+  );
+}
+
+export async function getBlob(q: Queryable, hash: string): Promise<Uint8Array | undefined> {
+  const rows = await q.query<{ data: Uint8Array }>(`SELECT data FROM blobs WHERE hash = $1`, [hash]);
+  return rows[0]?.data;
+}
+
+export async function blobSizes(q: Queryable, hashes: readonly string[]): Promise<Map<string, number>> {
+  if (hashes.length === 0) return new Map();
+  const rows = await q.query<{ hash: string; size: number }>(
+    `SELECT hash, size FROM blobs WHERE hash IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))`,
+    [JSON.stringify(hashes)],
+  );
+  return new Map(rows.map((r) => [r.hash, r.size]));
+}

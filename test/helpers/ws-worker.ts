@@ -1,0 +1,103 @@
+// A scripted worker for protocol tests: a real WebSocket client with a real key, whose every
+// step the test drives by hand (the real agent is tested end to end elsewhere).
+
+import WebSocket from 'ws';
+import { blake3Hex, utf8 } from '../../src/domain/hash.js';
+import { generateKeyPair, signMessage, type KeyPair } from '../../src/domain/identity.js';
+import { proofRoot } from '../../src/domain/merkle.js';
+import type { Capability } from '../../src/domain/schemas/capability.js';
+import { helloMessage, resultMessage, type JobMsg } from '../../src/domain/schemas/worker.js';
+
+export const CPU_CAPABILITY: Capability = {
+  cpu_cores: 4,
+  gpu_model: null,
+  gpu_count: 0,
+  gpu_memory_mb: 0,
+  accelerator: null,
+  accelerator_memory_mb: 0,
+  frameworks: [],
+  challenge_types: ['gpuhash', 'transcode', 'synthetic'],
+  models: [],
+};
+
+type Msg = { type: string; [k: string]: unknown };
+
+export class ScriptedWorker {
+  readonly key: KeyPair;
+  readonly ws: WebSocket;
+  private inbox: Msg[] = [];
+  private waiters: { match: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(url: string, key: KeyPair = generateKeyPair()) {
+    this.key = key;
+    this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/worker');
+    this.ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString()) as Msg;
+      if (process.env.TEST_LOG_LEVEL) console.log('worker got', data.toString().slice(0, 200));
+      const i = this.waiters.findIndex((w) => w.match(msg));
+      if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve(msg);
+      else this.inbox.push(msg);
+    });
+    this.closed = new Promise((resolve) =>
+      this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+  }
+
+  /** The next message of this type (or matching this test), waiting if it has not come yet. */
+  next<T extends Msg = Msg>(type: string, match: (m: Msg) => boolean = () => true): Promise<T> {
+    const want = (m: Msg) => m.type === type && match(m);
+    const i = this.inbox.findIndex(want);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0] as T);
+    return new Promise((resolve) => this.waiters.push({ match: want, resolve: resolve as (m: Msg) => void }));
+  }
+
+  send(msg: unknown): void {
+    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+  }
+
+  /** Challenge, hello, welcome, and an offer: a worker ready for jobs. */
+  async join(
+    opts: { slots?: number; price?: string; units?: number; capability?: Capability } = {},
+  ): Promise<void> {
+    const { challenge } = await this.next<{ type: 'challenge'; challenge: string }>('challenge');
+    this.send({
+      type: 'hello',
+      protocol_version: 1,
+      public_key: this.key.publicKey,
+      address: this.key.address,
+      signature: signMessage(this.key.privateKey, utf8(helloMessage(challenge))),
+      capability: opts.capability ?? CPU_CAPABILITY,
+      free_slots: opts.slots ?? 2,
+    });
+    await this.next('welcome');
+    this.send({
+      type: 'offer',
+      units: opts.units ?? 1000,
+      price_per_unit: opts.price ?? '0.001',
+      fee_pct_ct: 100,
+    });
+    await this.next('offer_accepted');
+  }
+
+  /** What an honest hash runner answers for a byte job. */
+  result(job: JobMsg): Record<string, unknown> {
+    const input = Buffer.from(job.input ?? '', 'base64');
+    const proofs = job.slices.map((s) =>
+      s.kind === 'bytes' ? blake3Hex(input.subarray(s.start, s.end)) : blake3Hex(utf8(job.job_id)),
+    );
+    const resultHash = proofRoot(proofs);
+    return {
+      type: 'job_result',
+      job_id: job.job_id,
+      worker_address: this.key.address,
+      result_hash: resultHash,
+      proof: proofs,
+      signature: signMessage(this.key.privateKey, utf8(resultMessage(job.job_id, resultHash))),
+    };
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
