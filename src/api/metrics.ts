@@ -49,6 +49,48 @@ export function createMetrics(market: Market): ApiMetrics {
     labelNames: ['status', 'reason'] as const,
     registers: [registry],
   });
+  new Gauge({
+    name: 'workers_connected',
+    help: 'worker agents connected to this node',
+    registers: [registry],
+    collect() {
+      this.set(market.dispatcher.connected);
+    },
+  });
+  const dispatched = new Counter({
+    name: 'jobs_dispatched_total',
+    help: 'jobs leased to workers',
+    registers: [registry],
+  });
+  const completed = new Counter({
+    name: 'jobs_completed_total',
+    help: 'jobs whose result was accepted',
+    registers: [registry],
+  });
+  const failed = new Counter({
+    name: 'jobs_failed_total',
+    help: 'jobs a worker reported it could not run, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const expired = new Counter({
+    name: 'lease_expiries_total',
+    help: 'leases lost: expired, or the worker disconnected',
+    registers: [registry],
+  });
+  const sliceRuntime = new Histogram({
+    name: 'slice_runtime_seconds',
+    help: 'time per slice, from lease to accepted result, averaged over the job',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300],
+    registers: [registry],
+  });
+  market.events.on('job.dispatched', (e) => dispatched.inc(e.count));
+  market.events.on('job.completed', (e) => {
+    completed.inc();
+    sliceRuntime.observe(e.runtimeMs / 1000 / Math.max(1, e.slices));
+  });
+  market.events.on('job.failed', (e) => failed.inc({ reason: e.reason }));
+  market.events.on('lease.expired', () => expired.inc());
   market.events.on('task.created', (e) => created.inc({ challenge_type: e.challengeType }));
   market.events.on('task.closed', (e) => closed.inc({ status: e.status, reason: e.reason ?? 'none' }));
   return { registry, requests, latency };

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { unixSeconds, type Clock } from '../domain/clock.js';
-import { utf8, blake3Hex } from '../domain/hash.js';
+import { blake3HexLarge, utf8 } from '../domain/hash.js';
 import { verifySignature } from '../domain/identity.js';
 import { chooseProvider, jobBudget, type NoMatchReason, type Provider } from '../domain/matcher.js';
 import { proofRoot } from '../domain/merkle.js';
@@ -249,7 +249,7 @@ export class Dispatcher {
       session.send(await this.jobMessage(job, leaseUntil));
       sent++;
     }
-    this.events.emit('job.queued', { count: 0 });
+    this.events.emit('job.dispatched', { count: sent });
     return sent;
   }
 
@@ -348,7 +348,7 @@ export class Dispatcher {
       const stored = [];
       for (const a of msg.output.artifacts) {
         const bytes = Buffer.from(a.data, 'base64');
-        const hash = blake3Hex(bytes);
+        const hash = await blake3HexLarge(bytes);
         await putBlob(this.db, hash, bytes, null, unixSeconds(this.clock));
         stored.push({ name: a.name, blob: hash, size: bytes.byteLength });
       }

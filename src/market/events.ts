@@ -9,6 +9,7 @@ export interface MarketEvents {
   'task.closed': [{ taskId: string; status: TaskStatus; reason: string | null }];
   'job.stopped': [{ jobId: string; worker: string; reason: string }];
   'job.queued': [{ count: number }];
+  'job.dispatched': [{ count: number }];
   'job.progress': [{ jobId: string; worker: string; done: number; total: number }];
   'job.completed': [{ jobId: string; taskId: string; worker: string; runtimeMs: number; slices: number }];
   'job.failed': [{ jobId: string; worker: string; reason: string }];

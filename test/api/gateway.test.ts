@@ -52,7 +52,7 @@ describe('a job from task to result', () => {
     const w = worker();
     await w.join();
     const task = await gpuhashTask(client);
-    const job = await w.next<JobMsg & { type: string }>('job', (m) => m.task_id === task.task_id);
+    const job = await w.next<JobMsg>('job', (m) => m.task_id === task.task_id);
     expect(job).toMatchObject({ task_id: task.task_id, challenge_type: 'gpuhash', units: 1 });
     expect(job.payload).toEqual({});
     expect(Buffer.from(job.input as string, 'base64')).toEqual(bytes(1000));
@@ -80,7 +80,7 @@ describe('a job from task to result', () => {
     const w = worker();
     await w.join();
     const task = await gpuhashTask(client, bytes(3000, 3));
-    const job = await w.next<JobMsg & { type: string }>('job', (m) => m.task_id === task.task_id);
+    const job = await w.next<JobMsg>('job', (m) => m.task_id === task.task_id);
     const honest = w.result(job);
 
     w.send({ ...honest, signature: signMessage(generateKeyPair().privateKey, utf8('x')) });
@@ -111,12 +111,12 @@ describe('leases', () => {
     const first = worker();
     await first.join({ price: '0.0001' });
     const task = await gpuhashTask(client, bytes(500, 11));
-    const job = await first.next<JobMsg & { type: string }>('job', (m) => m.task_id === task.task_id);
+    const job = await first.next<JobMsg>('job', (m) => m.task_id === task.task_id);
     first.ws.terminate();
 
     const second = worker();
     await second.join();
-    const again = await second.next<JobMsg & { type: string }>('job', (m) => m.job_id === job.job_id);
+    const again = await second.next<JobMsg>('job', (m) => m.job_id === job.job_id);
     second.send(second.result(again));
     await second.next('result_accepted');
     const done = await client.getTask(task.task_id);
@@ -130,14 +130,14 @@ describe('leases', () => {
     const slow = worker();
     await slow.join({ price: '0.00001' });
     const task = await gpuhashTask(client, bytes(700, 13));
-    const job = await slow.next<JobMsg & { type: string }>('job', (m) => m.task_id === task.task_id);
+    const job = await slow.next<JobMsg>('job', (m) => m.task_id === task.task_id);
     // A heartbeat that does not list the job extends nothing, and says no slot is free.
     slow.send({ type: 'heartbeat', free_slots: 0, jobs: [] });
     expect(await slow.next('cancel', (m) => m.job_id === job.job_id)).toMatchObject({ reason: 'lease_lost' });
 
     const other = worker();
     await other.join();
-    const again = await other.next<JobMsg & { type: string }>('job', (m) => m.job_id === job.job_id);
+    const again = await other.next<JobMsg>('job', (m) => m.job_id === job.job_id);
     slow.send(slow.result(job));
     expect(await slow.next('error')).toMatchObject({ job_id: job.job_id, code: 'not_leased' });
     other.send(other.result(again));
@@ -170,7 +170,7 @@ describe('matching', () => {
     const w = worker();
     await w.join({ price: '0.000001' });
     const task = await gpuhashTask(client, bytes(900, 17));
-    const job = await w.next<JobMsg & { type: string }>('job', (m) => m.task_id === task.task_id);
+    const job = await w.next<JobMsg>('job', (m) => m.task_id === task.task_id);
     await client.cancelTask(task.task_id);
     expect(await w.next('cancel', (m) => m.job_id === job.job_id)).toMatchObject({ reason: 'cancelled' });
     w.send(w.result(job));

@@ -45,7 +45,7 @@ export class ScriptedWorker {
   }
 
   /** The next message of this type (or matching this test), waiting if it has not come yet. */
-  next<T extends Msg = Msg>(type: string, match: (m: Msg) => boolean = () => true): Promise<T> {
+  next<T = Msg>(type: string, match: (m: Msg) => boolean = () => true): Promise<T> {
     const want = (m: Msg) => m.type === type && match(m);
     const i = this.inbox.findIndex(want);
     if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0] as T);

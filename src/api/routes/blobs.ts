@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { MarketError } from '../../domain/errors.js';
-import { blake3Hex } from '../../domain/hash.js';
+import { blake3HexLarge } from '../../domain/hash.js';
 import { unixSeconds } from '../../domain/clock.js';
 import { ErrorBody, Strict } from '../../domain/schemas/common.js';
 import type { Market } from '../../market/market.js';
@@ -37,7 +37,7 @@ export function blobRoutes(app: FastifyInstance, market: Market): void {
       if (!Buffer.isBuffer(request.body))
         throw new MarketError('unsupported_media_type', 'send the bytes as application/octet-stream');
       const bytes = request.body;
-      const hash = blake3Hex(bytes);
+      const hash = await blake3HexLarge(bytes);
       await putBlob(
         market.db,
         hash,
