@@ -6,7 +6,13 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ripemd160 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes, randomBytes as cryptoRandomBytes } from '@noble/hashes/utils.js';
+import {
+  bytesToHex,
+  concatBytes,
+  hexToBytes,
+  randomBytes as cryptoRandomBytes,
+} from '@noble/hashes/utils.js';
+import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { bech32 } from '@scure/base';
 
 export const ADDRESS_PREFIX = 'cpc';
@@ -91,12 +97,39 @@ export function verifySignature(publicKeyHex: string, message: Uint8Array, signa
   if (typeof publicKeyHex !== 'string' || !PUBLIC_KEY_HEX.test(publicKeyHex)) return false;
   if (typeof signatureHex !== 'string' || !SIGNATURE_HEX.test(signatureHex)) return false;
   if (!(message instanceof Uint8Array)) return false;
+  // Low-S only, as signMessage makes them: a second spelling of one signature is refused.
+  if (BigInt(`0x${signatureHex.slice(64)}`) > HALF_ORDER) return false;
   try {
-    return secp256k1.verify(hexToBytes(signatureHex), message, hexToBytes(publicKeyHex), SIGNATURE_OPTS);
+    // OpenSSL verifies about five times faster than the JavaScript curve; results arrive by the thousand.
+    return nodeVerify(
+      'sha256',
+      message,
+      { key: publicKeyObject(publicKeyHex), dsaEncoding: 'ieee-p1363' },
+      hexToBytes(signatureHex),
+    );
   } catch {
     // Points off the curve and out-of-range r or s land here.
     return false;
   }
+}
+
+const HALF_ORDER = secp256k1.Point.CURVE().n >> 1n;
+/** SubjectPublicKeyInfo header for a compressed secp256k1 key: the key's 33 bytes follow. */
+const SPKI_PREFIX = hexToBytes('3036301006072a8648ce3d020106052b8104000a032200');
+const keyObjects = new Map<string, KeyObject>();
+
+function publicKeyObject(publicKeyHex: string): KeyObject {
+  let key = keyObjects.get(publicKeyHex);
+  if (!key) {
+    key = createPublicKey({
+      key: Buffer.from(concatBytes(SPKI_PREFIX, hexToBytes(publicKeyHex))),
+      format: 'der',
+      type: 'spki',
+    });
+    if (keyObjects.size >= 10_000) keyObjects.clear();
+    keyObjects.set(publicKeyHex, key);
+  }
+  return key;
 }
 
 /** The wallet key file: one key pair with a name, as `taskmarket wallet` writes it. */

@@ -32,7 +32,8 @@ import {
   extendLeases,
   failJobs,
   getJob,
-  jobsOfTask,
+  jobsOfTasks,
+  type JobRow,
   leaseJobs,
   queuedJobs,
   releaseJobs,
@@ -363,23 +364,14 @@ export class Dispatcher {
     taskIds: string[],
     now: number,
   ): Promise<{ taskId: string; resultHash: string; worker: string }[]> {
-    const done: { task_id: string; result_hash: string; worker_address: string }[] = [];
-    for (const taskId of taskIds) {
-      const jobs = await jobsOfTask(tx, taskId);
-      const unitsBy = new Map<string, number>();
-      for (const j of jobs)
-        unitsBy.set(j.worker_address ?? '', (unitsBy.get(j.worker_address ?? '') ?? 0) + j.units);
-      // The task's worker is the one that did the most units (ties: the earliest job's).
-      let worker = jobs[0]?.worker_address ?? '';
-      for (const j of jobs)
-        if ((unitsBy.get(j.worker_address ?? '') ?? 0) > (unitsBy.get(worker) ?? 0))
-          worker = j.worker_address ?? '';
-      done.push({
-        task_id: taskId,
-        result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),
-        worker_address: worker,
-      });
-    }
+    const byTask = new Map<string, JobRow[]>();
+    for (const j of await jobsOfTasks(tx, taskIds))
+      byTask.set(j.task_id, [...(byTask.get(j.task_id) ?? []), j]);
+    const done = [...byTask].map(([taskId, jobs]) => ({
+      task_id: taskId,
+      result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),
+      worker_address: mainWorker(jobs),
+    }));
     const completed = new Set(await completeTasks(tx, done, Math.floor(now / 1000)));
     return done
       .filter((d) => completed.has(d.task_id))
@@ -472,4 +464,16 @@ export class Dispatcher {
     this.stopped = true;
     await this.results.flushed();
   }
+}
+
+/** A task's worker is the one that did the most units of it (ties: the earliest job's). */
+function mainWorker(jobs: readonly JobRow[]): string {
+  const unitsBy = new Map<string, number>();
+  for (const j of jobs)
+    if (j.worker_address) unitsBy.set(j.worker_address, (unitsBy.get(j.worker_address) ?? 0) + j.units);
+  let best = jobs[0]?.worker_address ?? '';
+  for (const j of jobs)
+    if (j.worker_address && (unitsBy.get(j.worker_address) ?? 0) > (unitsBy.get(best) ?? 0))
+      best = j.worker_address;
+  return best;
 }

@@ -127,6 +127,15 @@ export async function getJob(q: Queryable, jobId: string): Promise<JobRow | unde
   return rows[0];
 }
 
+export async function jobsOfTasks(q: Queryable, taskIds: readonly string[]): Promise<JobRow[]> {
+  if (taskIds.length === 0) return [];
+  return q.query<JobRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM jobs WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+     ORDER BY task_id, idx`,
+    [JSON.stringify(taskIds)],
+  );
+}
+
 export async function jobsOfTask(q: Queryable, taskId: string): Promise<JobRow[]> {
   return q.query<JobRow & Record<string, unknown>>(
     `SELECT ${COLUMNS} FROM jobs WHERE task_id = $1 ORDER BY idx`,
