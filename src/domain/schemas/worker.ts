@@ -18,7 +18,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Amount, Strict, StringEnum, Uuid } from './common.js';
 import { Capability } from './capability.js';
-import { CHALLENGE_TYPES } from './payloads.js';
+import type { CHALLENGE_TYPES } from './payloads.js';
 
 export const PROTOCOL_VERSION = 1;
 /** The largest frame either side accepts; results with artifacts inline are the big ones. */

@@ -1,0 +1,294 @@
+// The embedded dev chain: a local devnet in the market's own database. It checks transactions as
+// the CPC node's mempool does (gas, fee, key, signature), accepts a resubmitted transaction
+// idempotently, and seals pending ones into blocks with the node's header hash, tx_root and
+// compute_root. It keeps no account state: TRANSFERs are recorded, not executed, and nonces
+// must be unique per sender but may arrive out of order (the real node wants them in sequence).
+//
+// Blocks come from produceBlock() (tests call it directly, no timers), from tick() when the
+// configured interval has passed on the injected clock, or from start()'s timer, which calls
+// tick(). Failure injection makes a seeded fraction of submit calls fail retryably, some of
+// them after the transaction was stored (a lost reply), for courier tests.
+
+import { unixSeconds, type Clock } from '../domain/clock.js';
+import { BASE_GAS, DEFAULT_GAS_PRICE, txHash, verifyTx, type SignedTx } from '../domain/chain-tx.js';
+import type { Queryable } from '../store/db.js';
+import { blockComputeRoot, blockHash, txRoot, ZERO_HASH } from './block.js';
+import type { BlockHeader, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from './port.js';
+import { seededRng, type Rng } from './rng.js';
+import { decodeTx, encodeTx } from './wire.js';
+
+export interface FailureInjection {
+  /** Fraction of submit calls that fail retryably, 0..1. */
+  rate: number;
+  /** Of those, the fraction that fail after storing the transaction; default 0. */
+  lostReplyShare?: number;
+  rng?: Rng;
+  seed?: number;
+}
+
+export interface DevChainOptions {
+  db: Queryable;
+  clock: Clock;
+  blockIntervalMs?: number;
+  chainId?: string;
+  proposerAddress?: string;
+  maxTxsPerBlock?: number;
+  minGasPrice?: number;
+  blockGasLimit?: number;
+  /** The node refuses a SUBMIT_RESULT whose worker_address is not its sender; off by default. */
+  requireWorkerIsSender?: boolean;
+  failure?: FailureInjection;
+  /** Where errors of timer-driven block production go (start()). */
+  onError?: (err: unknown) => void;
+}
+
+export interface DevChainStats {
+  submitted: number;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  injectedFailures: number;
+}
+
+type BlockRow = Omit<BlockHeader, 'timestamp'> & { hash: string; block_time: number };
+
+export class DevChain implements ChainPort {
+  readonly stats: DevChainStats = {
+    submitted: 0,
+    accepted: 0,
+    duplicates: 0,
+    rejected: 0,
+    injectedFailures: 0,
+  };
+  private readonly db: Queryable;
+  private readonly clock: Clock;
+  private readonly intervalMs: number;
+  private readonly rng: Rng | undefined;
+  private lastBlockMs: number;
+  private producing: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: DevChainOptions,
+    lastBlockMs: number,
+  ) {
+    this.db = opts.db;
+    this.clock = opts.clock;
+    this.intervalMs = opts.blockIntervalMs ?? 5000;
+    const f = opts.failure;
+    if (f && !(f.rate >= 0 && f.rate <= 1)) throw new RangeError('failure.rate must be between 0 and 1');
+    this.rng = f ? (f.rng ?? seededRng(f.seed ?? 1)) : undefined;
+    this.lastBlockMs = lastBlockMs;
+  }
+
+  /** Opens the chain on tables that already exist (DEV_CHAIN_SCHEMA_SQL), sealing block 0 if new. */
+  static async open(opts: DevChainOptions): Promise<DevChain> {
+    const chain = new DevChain(opts, opts.clock.nowMs());
+    const head = await chain.headRow();
+    if (head) chain.lastBlockMs = head.block_time * 1000;
+    else await chain.produceBlock();
+    return chain;
+  }
+
+  async submit(tx: SignedTx): Promise<SubmitOutcome> {
+    if (this.closed) return { accepted: false, retryable: true, error: 'the dev chain is closed' };
+    this.stats.submitted++;
+    const f = this.opts.failure;
+    if (f && this.rng && this.rng() < f.rate) {
+      this.stats.injectedFailures++;
+      // A lost reply: the chain has the transaction but the sender never hears so.
+      if (this.rng() < (f.lostReplyShare ?? 0)) await this.store(tx);
+      return { accepted: false, retryable: true, error: 'injected failure' };
+    }
+    return this.store(tx);
+  }
+
+  private async store(tx: SignedTx): Promise<SubmitOutcome> {
+    const problem = verifyTx(tx, this.opts.minGasPrice ?? DEFAULT_GAS_PRICE);
+    const mismatch =
+      this.opts.requireWorkerIsSender &&
+      tx.tx_type === 'SUBMIT_RESULT' &&
+      tx.payload.worker_address !== tx.from_address;
+    if (problem || mismatch) {
+      this.stats.rejected++;
+      const error = problem
+        ? `${problem.code}: ${problem.message}`
+        : 'invalid_result: worker_address is not the sender';
+      return { accepted: false, retryable: false, error };
+    }
+    const hash = txHash(tx);
+    const inserted = await this.db.query(
+      `INSERT INTO chain_txs (tx_hash, sender, nonce, tx_type, body, submitted_at)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING tx_hash`,
+      [hash, tx.from_address, tx.nonce, tx.tx_type, encodeTx(tx), unixSeconds(this.clock)],
+    );
+    if (inserted.length > 0) {
+      this.stats.accepted++;
+      return { accepted: true, txHash: hash };
+    }
+    const found = await this.findTx(hash);
+    if (found) {
+      this.stats.duplicates++;
+      return {
+        accepted: true,
+        txHash: hash,
+        duplicate: true,
+        ...(found.height === null ? {} : { height: found.height }),
+      };
+    }
+    this.stats.rejected++;
+    return {
+      accepted: false,
+      retryable: false,
+      error: `nonce_reused: ${tx.from_address} already sent nonce ${tx.nonce}`,
+    };
+  }
+
+  /** Where a transaction is: height null while pending; undefined if the chain never saw it. */
+  async findTx(hash: string): Promise<{ height: number | null } | undefined> {
+    const rows = await this.db.query<{ height: number | null }>(
+      'SELECT height FROM chain_txs WHERE tx_hash = $1',
+      [hash],
+    );
+    return rows[0];
+  }
+
+  async pendingCount(): Promise<number> {
+    const rows = await this.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM chain_txs WHERE height IS NULL',
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /** Seals the pending transactions (oldest first, up to maxTxsPerBlock) into the next block. */
+  produceBlock(): Promise<ChainBlock> {
+    // One producer at a time: the timer and a test calling in must not race for a height.
+    const next = this.producing.then(() => this.sealNext());
+    this.producing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Produces a block when the interval has passed on the clock since the last one. */
+  async tick(): Promise<ChainBlock | undefined> {
+    if (this.clock.nowMs() - this.lastBlockMs < this.intervalMs) return undefined;
+    return this.produceBlock();
+  }
+
+  /** Calls tick() every blockIntervalMs of real time, until close(). */
+  start(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => {
+      this.tick().catch((err: unknown) => this.opts.onError?.(err));
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  async getBlock(height: number): Promise<ChainBlock | undefined> {
+    if (!Number.isSafeInteger(height) || height < 0) return undefined;
+    const rows = await this.db.query<BlockRow>('SELECT * FROM chain_blocks WHERE height = $1', [height]);
+    const row = rows[0];
+    if (!row) return undefined;
+    const txRows = await this.db.query<{ body: string }>(
+      'SELECT body FROM chain_txs WHERE height = $1 ORDER BY position',
+      [height],
+    );
+    const txs = txRows.map((r) => {
+      const d = decodeTx(JSON.parse(r.body));
+      if (!d.ok) throw new Error(`dev chain block ${height} holds an unreadable transaction: ${d.error}`);
+      return d.tx;
+    });
+    return { hash: row.hash, header: headerOf(row), txs, other_txs: [] };
+  }
+
+  async head(): Promise<ChainHead> {
+    const row = await this.headRow();
+    if (!row) throw new Error('the dev chain has no blocks; open it with DevChain.open');
+    return { height: row.height, hash: row.hash };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.producing;
+  }
+
+  private async headRow(): Promise<BlockRow | undefined> {
+    const rows = await this.db.query<BlockRow>('SELECT * FROM chain_blocks ORDER BY height DESC LIMIT 1');
+    return rows[0];
+  }
+
+  private async sealNext(): Promise<ChainBlock> {
+    const prev = await this.headRow();
+    const pending = await this.db.query<{ tx_hash: string; body: string }>(
+      'SELECT tx_hash, body FROM chain_txs WHERE height IS NULL ORDER BY seq LIMIT $1',
+      [this.opts.maxTxsPerBlock ?? 1000],
+    );
+    const txs = pending.map((r) => {
+      const d = decodeTx(JSON.parse(r.body));
+      if (!d.ok) throw new Error(`pending transaction ${r.tx_hash} is unreadable: ${d.error}`);
+      return d.tx;
+    });
+    const nowMs = this.clock.nowMs();
+    const header: BlockHeader = {
+      height: prev ? prev.height + 1 : 0,
+      prev_hash: prev ? prev.hash : ZERO_HASH,
+      // Never before the previous block, even if the clock went backwards.
+      timestamp: Math.max(Math.floor(nowMs / 1000), prev ? prev.block_time : 0),
+      chain_id: this.opts.chainId ?? 'taskmarket-devnet',
+      proposer_address: this.opts.proposerAddress ?? 'devchain',
+      round: 0,
+      tx_root: txRoot(pending.map((r) => r.tx_hash)),
+      state_root: '',
+      compute_root: blockComputeRoot(txs),
+      gas_used: txs.reduce((sum, tx) => sum + BASE_GAS[tx.tx_type], 0),
+      gas_limit: this.opts.blockGasLimit ?? 10_000_000,
+    };
+    const hash = blockHash(header);
+    // One statement, so the block and its transactions' inclusion commit together.
+    await this.db.query(
+      `WITH block AS (
+         INSERT INTO chain_blocks (height, hash, prev_hash, block_time, chain_id, proposer_address, round,
+                                   tx_root, state_root, compute_root, gas_used, gas_limit, tx_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING height)
+       UPDATE chain_txs AS t SET height = block.height, position = (x.ord - 1)::int
+       FROM block, unnest($14::text[]) WITH ORDINALITY AS x(tx_hash, ord)
+       WHERE t.tx_hash = x.tx_hash AND t.height IS NULL`,
+      [
+        header.height,
+        hash,
+        header.prev_hash,
+        header.timestamp,
+        header.chain_id,
+        header.proposer_address,
+        header.round,
+        header.tx_root,
+        header.state_root,
+        header.compute_root,
+        header.gas_used,
+        header.gas_limit,
+        txs.length,
+        pending.map((r) => r.tx_hash),
+      ],
+    );
+    this.lastBlockMs = nowMs;
+    return { hash, header, txs, other_txs: [] };
+  }
+}
+
+function headerOf(row: BlockRow): BlockHeader {
+  return {
+    height: row.height,
+    prev_hash: row.prev_hash,
+    timestamp: row.block_time,
+    chain_id: row.chain_id,
+    proposer_address: row.proposer_address,
+    round: row.round,
+    tx_root: row.tx_root,
+    state_root: row.state_root,
+    compute_root: row.compute_root,
+    gas_used: row.gas_used,
+    gas_limit: row.gas_limit,
+  };
+}

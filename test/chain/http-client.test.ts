@@ -1,0 +1,179 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DevChain } from '../../src/chain/dev-chain.js';
+import { HttpChainClient } from '../../src/chain/http-client.js';
+import { ChainError } from '../../src/chain/port.js';
+import { txHash } from '../../src/domain/chain-tx.js';
+import { ManualClock } from '../../src/domain/clock.js';
+import { computeRoot } from '../../src/domain/merkle.js';
+import type { Db } from '../../src/store/db.js';
+import { devChainDb, resultOf, submitResultTx, transferTx } from './fixtures.js';
+import { send, startMockNode, type MockNode } from './mock-node.js';
+
+describe('CPC node HTTP client', () => {
+  let db: Db;
+  let chain: DevChain;
+  let node: MockNode;
+  let client: HttpChainClient;
+  let nonce = 0;
+
+  beforeAll(async () => {
+    db = await devChainDb();
+    chain = await DevChain.open({ db, clock: new ManualClock(1_700_000_000_000) });
+    node = await startMockNode(chain);
+  });
+  afterAll(async () => {
+    await client.close();
+    await node.close();
+    await chain.close();
+    await db.close();
+  });
+  beforeEach(() => {
+    node.overrides.length = 0;
+    client = new HttpChainClient({ baseUrl: `${node.url}/`, timeoutMs: 300 });
+  });
+
+  it('posts the signed transaction to /tx/send and reports its hash', async () => {
+    const tx = transferTx(nonce++);
+    expect(await client.submit(tx)).toEqual({ accepted: true, txHash: txHash(tx) });
+    const req = node.requests.at(-1)!;
+    expect(req).toMatchObject({ method: 'POST', path: '/tx/send' });
+    expect(JSON.parse(req.body)).toMatchObject({
+      tx_type: 'TRANSFER',
+      amount: '25000000000000000000',
+      nonce: tx.nonce,
+    });
+  });
+
+  it('takes the node refusing a copy (already_in_pool) as an idempotent success', async () => {
+    const tx = transferTx(nonce++);
+    await client.submit(tx);
+    expect(await client.submit(tx)).toEqual({ accepted: true, txHash: txHash(tx), duplicate: true });
+  });
+
+  it('maps the node rejections: retry when it is busy, not when the tx is wrong', async () => {
+    const tx = transferTx(nonce++);
+    expect(await client.submit({ ...tx, amount: 1n })).toEqual({
+      accepted: false,
+      retryable: false,
+      error: 'rejected: invalid_signature',
+    });
+    for (const [reason, retryable] of [
+      ['mempool_full', true],
+      ['sender_limit_exceeded', true],
+      ['fee 1 < needed_fee 21000000', false],
+    ] as const) {
+      node.overrides.push((_req, res) =>
+        send(res, 200, JSON.stringify({ tx_hash: 'x', status: 'rejected', error: reason })),
+      );
+      expect(await client.submit(tx)).toEqual({ accepted: false, retryable, error: `rejected: ${reason}` });
+    }
+  });
+
+  it('5xx, 408, 429 are retryable; other 4xx are not', async () => {
+    const tx = transferTx(nonce++);
+    for (const [status, retryable] of [
+      [500, true],
+      [502, true],
+      [503, true],
+      [408, true],
+      [429, true],
+      [400, false],
+      [404, false],
+      [422, false],
+    ] as const) {
+      node.overrides.push((_req, res) =>
+        send(res, status, JSON.stringify({ detail: 'Node not initialized' })),
+      );
+      expect(await client.submit(tx)).toEqual({
+        accepted: false,
+        retryable,
+        error: `HTTP ${status}: Node not initialized`,
+      });
+    }
+  });
+
+  it('an unreadable 2xx, a timeout and a dropped connection are retryable', async () => {
+    const tx = transferTx(nonce++);
+    node.overrides.push((_req, res) => send(res, 200, '<html>proxy</html>'));
+    expect(await client.submit(tx)).toMatchObject({ accepted: false, retryable: true });
+    node.overrides.push(() => {
+      /* never answers */
+    });
+    expect(await client.submit(tx)).toMatchObject({
+      accepted: false,
+      retryable: true,
+      error: expect.stringMatching(/timed out/),
+    });
+    node.overrides.push((req) => req.socket.destroy());
+    expect(await client.submit(tx)).toMatchObject({ accepted: false, retryable: true });
+  });
+
+  it('a node that is not there is retryable', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const gone = new HttpChainClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 300 });
+    expect(await gone.submit(transferTx(0))).toMatchObject({ accepted: false, retryable: true });
+    await expect(gone.head()).rejects.toMatchObject({ name: 'ChainError', retryable: true });
+    await gone.close();
+  });
+
+  it('reads blocks exactly, amounts past 2^53 included, and the head', async () => {
+    await chain.produceBlock(); // seal what earlier tests left pending
+    const results = [resultOf(1), resultOf(2)];
+    const big = 123_456_789_123_456_789_123n;
+    const txs = [
+      transferTx(nonce++, big),
+      submitResultTx(nonce++, results[0]!),
+      submitResultTx(nonce++, results[1]!),
+    ];
+    for (const tx of txs) expect((await client.submit(tx)).accepted).toBe(true);
+    const produced = await chain.produceBlock();
+    const read = await client.getBlock(produced.header.height);
+    expect(read).toEqual(produced);
+    expect(read?.txs).toEqual(txs);
+    expect(read?.txs[0]?.amount).toBe(big);
+    expect(read?.header.compute_root).toBe(computeRoot(results));
+    expect(await client.head()).toEqual({ height: produced.header.height, hash: produced.hash });
+    expect(await client.getBlock(10_000)).toBeUndefined();
+  });
+
+  it('read failures are ChainErrors that say whether to retry', async () => {
+    node.overrides.push((_req, res) => send(res, 503, '{"detail":"Node not initialized"}'));
+    const e1 = await client.getBlock(0).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(ChainError);
+    expect(e1).toMatchObject({ retryable: true, message: expect.stringMatching(/503/) });
+    node.overrides.push((_req, res) => send(res, 400, '{}'));
+    await expect(client.head()).rejects.toMatchObject({ retryable: false });
+    node.overrides.push((_req, res) => send(res, 200, '{"header":{},"txs":[]}'));
+    await expect(client.getBlock(0)).rejects.toMatchObject({
+      retryable: false,
+      message: expect.stringMatching(/unreadable/),
+    });
+    node.overrides.push((_req, res) => send(res, 200, '{"height":"x"}'));
+    await expect(client.head()).rejects.toMatchObject({ retryable: false });
+  });
+
+  it('close() aborts requests in flight', async () => {
+    const slow = new HttpChainClient({ baseUrl: node.url, timeoutMs: 10_000 });
+    const arrived = new Promise<void>((resolve) => node.overrides.push(() => resolve()));
+    const pending = slow.submit(transferTx(nonce++));
+    await arrived;
+    await slow.close();
+    expect(await pending).toMatchObject({
+      accepted: false,
+      retryable: true,
+      error: expect.stringMatching(/closed/),
+    });
+    expect(await slow.submit(transferTx(nonce++))).toMatchObject({
+      accepted: false,
+      error: expect.stringMatching(/closed/),
+    });
+  });
+});
