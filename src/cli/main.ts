@@ -11,6 +11,7 @@ import { ConfigError } from '../market/config.js';
 import { operatorKeyPath } from '../market/market.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { serve } from './serve.js';
+import { registerWorkerCommands } from './worker.js';
 
 class UsageError extends Error {}
 
@@ -192,6 +193,7 @@ export function program(): Command {
       if (!report.ok) process.exitCode = EXIT.failure;
     });
 
+  registerWorkerCommands(root);
   return root;
 }
 

@@ -1,0 +1,93 @@
+// Turns one job message into the one message the market gets back for it: a signed job_result,
+// a job_failed with a catalogue reason, or nothing at all when the market cancelled the job.
+// It never throws: whatever a runner does, the agent gets an outcome and keeps serving.
+
+import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { signMessage } from '../domain/identity.js';
+import { proofRoot } from '../domain/merkle.js';
+import {
+  MAX_MESSAGE_BYTES,
+  resultMessage,
+  type JobFailed,
+  type JobResult,
+} from '../domain/schemas/worker.js';
+import { checkJob } from './job-check.js';
+import type { RunnerSet } from './runners/registry.js';
+import { JobFailure, type JobMsg } from './runners/types.js';
+
+export type JobOutcome =
+  { kind: 'result'; message: JobResult } | { kind: 'failed'; message: JobFailed } | { kind: 'cancelled' };
+
+/** The abort reason of a job stopped because the agent is shutting down (not a market cancel). */
+export class ShutdownAbort extends Error {
+  constructor() {
+    super('the worker is shutting down');
+    this.name = 'ShutdownAbort';
+  }
+}
+
+export interface SigningKey {
+  privateKey: string;
+  address: string;
+}
+
+/** JobFailed.message's schema limit. */
+const MAX_FAILURE_MESSAGE = 2000;
+
+export function failedMessage(jobId: string, reason: JobFailed['reason'], message: string): JobFailed {
+  return { type: 'job_failed', job_id: jobId, reason, message: message.slice(0, MAX_FAILURE_MESSAGE) };
+}
+
+export class JobExecutor {
+  constructor(
+    private readonly runners: RunnerSet,
+    private readonly key: SigningKey,
+  ) {}
+
+  async execute(
+    job: JobMsg,
+    signal: AbortSignal,
+    onProgress: (done: number, total: number) => void,
+  ): Promise<JobOutcome> {
+    try {
+      const checked = checkJob(job, this.runners);
+      const runner = this.runners[checked.challenge_type];
+      if (!runner) throw new JobFailure('unsupported', `no runner for ${checked.challenge_type}`);
+      const total = checked.slices.length;
+      let done = 0;
+      const result = await runner(checked, { signal, onSliceDone: () => onProgress(++done, total) });
+      signal.throwIfAborted();
+      if (result.proofs.length !== total)
+        throw new Error(`the runner returned ${result.proofs.length} proofs for ${total} slices`);
+      const resultHash = proofRoot(result.proofs);
+      const message: JobResult = {
+        type: 'job_result',
+        job_id: job.job_id,
+        worker_address: this.key.address,
+        result_hash: resultHash,
+        proof: result.proofs,
+        signature: signMessage(this.key.privateKey, utf8ToBytes(resultMessage(job.job_id, resultHash))),
+      };
+      const output = result.output;
+      if (output && (output.text !== undefined || (output.artifacts?.length ?? 0) > 0))
+        message.output = output;
+      const bytes = Buffer.byteLength(JSON.stringify(message));
+      if (bytes > MAX_MESSAGE_BYTES)
+        throw new JobFailure(
+          'runner_error',
+          `the result is ${bytes} bytes, over the protocol's ${MAX_MESSAGE_BYTES}-byte message limit`,
+        );
+      return { kind: 'result', message };
+    } catch (err) {
+      if (signal.aborted) {
+        if (signal.reason instanceof ShutdownAbort)
+          return { kind: 'failed', message: failedMessage(job.job_id, 'shutdown', signal.reason.message) };
+        return { kind: 'cancelled' };
+      }
+      if (err instanceof JobFailure)
+        return { kind: 'failed', message: failedMessage(job.job_id, err.reason, err.message) };
+      const text = err instanceof Error ? err.message : String(err);
+      return { kind: 'failed', message: failedMessage(job.job_id, 'runner_error', text) };
+    }
+  }
+}
