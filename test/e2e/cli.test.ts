@@ -110,7 +110,7 @@ it('runs the customer journey across a restart', async () => {
   });
   expect(verify.code).toBe(0);
   expect(json<{ ok: boolean }>(verify.stdout).ok).toBe(true);
-});
+}, 120_000);
 
 it('validates its configuration before starting', async () => {
   const bad = await cli(['serve', '--port', 'eighty', '--data-dir', dataDir]);
