@@ -1,17 +1,26 @@
-// Matching, first version: a job goes to a connected provider whose capability meets the job's
-// requirement and whose offer is cheapest, never past the provider's free slots or free units,
-// never above what the job's share of the reward can pay. Pure: it returns a plan; the
-// dispatcher commits it with conditional updates. Every non-match has a reason code.
+// Matching: a job goes to the capable provider with non-negative reputation whose effective price
+// (price × reputation multiplier × accelerator premium, src/domain/pricing.ts) is lowest, never
+// past the provider's free slots or free units, never above what the job's share of the reward
+// can pay. Ties go to a seeded order, so a replay with the same seed picks the same provider.
+// Pure: it returns a plan; the dispatcher commits it with conditional updates. Every non-match
+// has a reason code, so the API can say why a job is waiting.
 
+import type { Priority } from './priority.js';
+import { effectivePrice, effectivePriceScaled } from './pricing.js';
+import { multiplierPpm } from './reputation.js';
+import { defaultParams, type SchedulerParams } from './scheduler-params.js';
 import type { Capability, Requirements } from './schemas/capability.js';
 
 export const NO_MATCH_REASONS = [
   'capability_mismatch',
   'insufficient_gpu_memory',
   'accelerator_missing',
+  'reputation_failure',
   'price_above_reward',
   'no_capacity',
   'no_provider',
+  // Set by planMatches, never by chooseProvider: the job could run but a cap holds it back.
+  'deferred',
 ] as const;
 export type NoMatchReason = (typeof NO_MATCH_REASONS)[number];
 
@@ -24,6 +33,8 @@ export interface JobNeed {
   units: number;
   /** The most this job may cost: its share of the task's reward, in base units. */
   budget: bigint;
+  /** Counts against low_priority_cap_pct when 'low'; absent means 'normal'. */
+  priority?: Priority | undefined;
 }
 
 export interface Provider {
@@ -33,6 +44,8 @@ export interface Provider {
   /** Null: the provider has posted no offer and takes no work. */
   pricePerUnit: bigint | null;
   freeUnits: number;
+  /** Current (decayed) reputation score; absent means a new provider, 0. */
+  reputation?: number | undefined;
 }
 
 /** GPU model names compare without case, spaces or punctuation: "RTX 4090" is "rtx4090". */
@@ -65,46 +78,241 @@ export function capabilityProblem(cap: Capability, need: JobNeed): NoMatchReason
   return null;
 }
 
-export type Match = { ok: true; address: string; price: bigint } | { ok: false; reason: NoMatchReason };
+export interface MatchContext {
+  /** Defaults to defaultParams(). */
+  params?: SchedulerParams | undefined;
+  /** Seeds the tie-break order; record it with a decision to replay it. */
+  seed?: number | undefined;
+}
+
+export type Match =
+  | {
+      ok: true;
+      address: string;
+      /** What the customer pays: the provider's own price for the job's units. */
+      price: bigint;
+      /** Per unit, rounded down, premium included: for the scheduler_effective_price gauge. */
+      effectivePrice: bigint;
+    }
+  | { ok: false; reason: NoMatchReason };
 
 /**
- * Picks the cheapest capable provider with room for the job. Ties go to the lowest address, so
- * the same inputs always give the same plan. The reason for a miss is the one that got furthest:
- * a capable but full provider says `no_capacity`, not `capability_mismatch`.
+ * A provider's place among equal effective prices: FNV-1a of the address from a seeded basis,
+ * then a 32-bit finaliser so that nearby addresses spread. Plain address order would hand every
+ * tie to the same provider; a seed rotates them and stays replayable.
  */
-export function chooseProvider(need: JobNeed, providers: readonly Provider[]): Match {
-  let best: Provider | undefined;
-  let bestPrice = 0n;
-  let reason: NoMatchReason = 'no_provider';
-  const rank = (r: NoMatchReason) => NO_MATCH_REASONS.indexOf(r);
-  const note = (r: NoMatchReason) => {
-    if (reason === 'no_provider' || rank(r) > rank(reason)) reason = r;
+export function tieRank(seed: number, address: string): number {
+  let h = (2166136261 ^ seed) >>> 0;
+  for (let i = 0; i < address.length; i++) h = Math.imul(h ^ address.charCodeAt(i), 16777619);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** A provider with its ranking key. The accelerator premium scales every key alike, so it is left out. */
+interface Ranked {
+  p: Provider;
+  ppm: number;
+  key: bigint;
+  /** tieRank, worked out only when a tie needs it (-1 until then). */
+  tie: number;
+  slots: number;
+  units: number;
+}
+
+function ranked(p: Provider, params: SchedulerParams): Ranked {
+  const ppm = multiplierPpm(p.reputation ?? 0, params);
+  const key = p.pricePerUnit === null ? 0n : effectivePriceScaled(p.pricePerUnit, ppm, false);
+  return { p, ppm, key, tie: -1, slots: p.freeSlots, units: p.freeUnits };
+}
+
+function before(a: Ranked, b: Ranked, seed: number): boolean {
+  if (a.key !== b.key) return a.key < b.key;
+  if (a.tie < 0) a.tie = tieRank(seed, a.p.address);
+  if (b.tie < 0) b.tie = tieRank(seed, b.p.address);
+  if (a.tie !== b.tie) return a.tie < b.tie;
+  return a.p.address < b.p.address;
+}
+
+/** Why this provider cannot take the job now, checked in the order a customer would ask. */
+function problem(p: Provider, slots: number, units: number, need: JobNeed): NoMatchReason | null {
+  const cap = capabilityProblem(p.capability, need);
+  if (cap) return cap;
+  if ((p.reputation ?? 0) < 0) return 'reputation_failure';
+  if (p.pricePerUnit === null) return 'no_capacity';
+  if (p.pricePerUnit * BigInt(need.units) > need.budget) return 'price_above_reward';
+  if (slots < 1 || units < need.units) return 'no_capacity';
+  return null;
+}
+
+const RANK = new Map(NO_MATCH_REASONS.map((r, i) => [r, i]));
+
+/** The reason that got furthest: a capable but full provider says `no_capacity`, not `capability_mismatch`. */
+function furthest(a: NoMatchReason, b: NoMatchReason): NoMatchReason {
+  if (a === 'no_provider') return b;
+  return (RANK.get(b) ?? 0) > (RANK.get(a) ?? 0) ? b : a;
+}
+
+function matched(r: Ranked, need: JobNeed): Match & { ok: true } {
+  const price = (r.p.pricePerUnit as bigint) * BigInt(need.units);
+  const accel = need.requirements?.accelerator !== undefined;
+  return {
+    ok: true,
+    address: r.p.address,
+    price,
+    effectivePrice: effectivePrice(r.p.pricePerUnit as bigint, r.ppm, accel),
   };
+}
+
+/** Picks the qualifying provider with the lowest effective price for one job. */
+export function chooseProvider(need: JobNeed, providers: readonly Provider[], ctx: MatchContext = {}): Match {
+  const params = ctx.params ?? defaultParams();
+  const seed = ctx.seed ?? 0;
+  let best: Ranked | undefined;
+  let reason: NoMatchReason = 'no_provider';
   for (const p of providers) {
-    const problem = capabilityProblem(p.capability, need);
-    if (problem) {
-      note(problem);
+    const why = problem(p, p.freeSlots, p.freeUnits, need);
+    if (why) {
+      reason = furthest(reason, why);
       continue;
     }
-    if (p.pricePerUnit === null) {
-      note('no_capacity');
-      continue;
-    }
-    const price = p.pricePerUnit * BigInt(need.units);
-    if (price > need.budget) {
-      note('price_above_reward');
-      continue;
-    }
-    if (p.freeSlots < 1 || p.freeUnits < need.units) {
-      note('no_capacity');
-      continue;
-    }
-    if (!best || price < bestPrice || (price === bestPrice && p.address < best.address)) {
-      best = p;
-      bestPrice = price;
+    const r = ranked(p, params);
+    if (!best || before(r, best, seed)) best = r;
+  }
+  return best ? matched(best, need) : { ok: false, reason };
+}
+
+export interface PlanContext extends MatchContext {
+  /** Jobs running now: all of them, and the low-priority ones (the base of low_priority_cap_pct). */
+  running?: { total: number; low: number } | undefined;
+  /** Look at no more than this many jobs (the head of the queue); the rest keep their old reasons. */
+  maxJobs?: number | undefined;
+}
+
+export interface Assignment {
+  jobId: string;
+  address: string;
+  price: bigint;
+  effectivePrice: bigint;
+}
+
+export interface Plan {
+  assignments: Assignment[];
+  /** Why each job looked at and not assigned is waiting. */
+  reasons: Map<string, NoMatchReason>;
+}
+
+/**
+ * How many low-priority jobs may run at once: low_priority_cap_pct of all slots (running jobs plus
+ * free slots), and at least one, so low work always moves. A share of slots rather than of running
+ * jobs: with only low work queued, a share of running jobs would leave the market idle.
+ */
+export function lowPrioritySlots(capacity: number, params: SchedulerParams): number {
+  if (capacity <= 0) return 0;
+  return Math.max(1, Math.floor((capacity * params.low_priority_cap_pct) / 100));
+}
+
+/** Providers that run one challenge type, cheapest first, with the exhausted ones skipped. */
+interface Candidates {
+  list: Ranked[];
+  head: number;
+}
+
+/** The cheapest candidate that can take the job, dropping exhausted ones as it passes them. */
+function firstFit(c: Candidates, need: JobNeed): Ranked | undefined {
+  while (c.head < c.list.length && c.list[c.head]!.slots < 1) c.head++;
+  let skipped = 0;
+  let found: Ranked | undefined;
+  for (let i = c.head; i < c.list.length; i++) {
+    const r = c.list[i]!;
+    if (r.slots < 1) skipped++;
+    else if (problem(r.p, r.slots, r.units, need) === null) {
+      found = r;
+      break;
     }
   }
-  return best ? { ok: true, address: best.address, price: bestPrice } : { ok: false, reason };
+  if (skipped > 32 && skipped * 4 > c.list.length - c.head) {
+    c.list = c.list.slice(c.head).filter((r) => r.slots >= 1);
+    c.head = 0;
+  }
+  return found;
+}
+
+/** Jobs of one shape fail alike: once unmatched in a plan, capacity only shrinks, so they stay so. */
+function shape(need: JobNeed): string {
+  return `${need.challengeType}|${need.model ?? ''}|${need.units}|${need.budget}|${JSON.stringify(need.requirements ?? null)}`;
+}
+
+/**
+ * Plans a batch: walks jobs in the order given (the priority queue's order) and gives each the
+ * best provider left, reserving a slot and the job's units as it goes, so the plan never
+ * oversubscribes anyone. A low-priority job that could run but would pass the low-priority cap is
+ * `deferred`. Providers are ranked once per plan and indexed by challenge type; a job scans only
+ * the providers for its type, cheapest first, and stops at the first that fits. Inputs are not
+ * modified.
+ */
+export function planMatches(
+  jobs: Iterable<JobNeed>,
+  providers: readonly Provider[],
+  ctx: PlanContext = {},
+): Plan {
+  const params = ctx.params ?? defaultParams();
+  const seed = ctx.seed ?? 0;
+  const order = providers
+    .map((p) => ranked(p, params))
+    .sort((a, b) => (before(a, b, seed) ? -1 : before(b, a, seed) ? 1 : 0));
+  const working = order.filter((r) => r.p.pricePerUnit !== null && r.slots >= 1);
+  let freeSlots = working.reduce((n, r) => n + r.slots, 0);
+  const running = ctx.running ?? { total: 0, low: 0 };
+  const lowAllowed = lowPrioritySlots(running.total + freeSlots, params);
+  let low = running.low;
+  const byType = new Map<string, Candidates>();
+  const failed = new Map<string, NoMatchReason>();
+  const plan: Plan = { assignments: [], reasons: new Map() };
+  let seen = 0;
+  for (const need of jobs) {
+    if (freeSlots === 0 || (ctx.maxJobs !== undefined && seen >= ctx.maxJobs)) break;
+    seen++;
+    let candidates = byType.get(need.challengeType);
+    if (!candidates) {
+      const type = need.challengeType as Capability['challenge_types'][number];
+      candidates = { list: working.filter((r) => r.p.capability.challenge_types.includes(type)), head: 0 };
+      byType.set(need.challengeType, candidates);
+    }
+    const key = shape(need);
+    const winner = failed.has(key) ? undefined : firstFit(candidates, need);
+    if (!winner) {
+      let reason = failed.get(key);
+      if (reason === undefined) {
+        reason = 'no_provider';
+        for (const r of order)
+          reason = furthest(reason, problem(r.p, r.slots, r.units, need) ?? 'no_capacity');
+        failed.set(key, reason);
+      }
+      plan.reasons.set(need.jobId, reason);
+      continue;
+    }
+    const isLow = need.priority === 'low';
+    if (isLow && low >= lowAllowed) {
+      plan.reasons.set(need.jobId, 'deferred');
+      continue;
+    }
+    if (isLow) low++;
+    winner.slots -= 1;
+    winner.units -= need.units;
+    freeSlots--;
+    const m = matched(winner, need);
+    plan.assignments.push({
+      jobId: need.jobId,
+      address: m.address,
+      price: m.price,
+      effectivePrice: m.effectivePrice,
+    });
+  }
+  return plan;
 }
 
 /** The job's share of its task's reward, by units, rounded down: together never above the reward. */
