@@ -15,7 +15,7 @@ export const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127
 export async function startNode(backend, extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'taskmarket-bench-'));
   const schema = `bench_${process.pid}_${Date.now()}`;
-  const args = ['dist/cli/main.js', 'serve', '--port', '0', '--data-dir', dataDir];
+  const args = [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), 'dist/cli/main.js', 'serve', '--port', '0', '--data-dir', dataDir];
   if (backend === 'postgres') args.push('--database-url', PG_URL);
   const proc = spawn(process.execPath, args, {
     env: {
@@ -34,19 +34,27 @@ export async function startNode(backend, extraEnv = {}) {
         const entry = JSON.parse(line);
         if (entry.msg === 'market node listening') resolve(entry.url);
         else if (entry.level >= 40) console.error(line);
+        else if (process.env.BENCH_DEBUG) console.error(line.slice(0, 300));
       } catch {
         /* not a log line */
       }
     });
   });
+  let stopped = false;
   return {
     url,
     pid: proc.pid,
-    async stop() {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await exited;
-      if (backend === 'postgres') {
+    schema,
+    dataDir,
+    /** Stops the node; unless keepData, drops its schema (PostgreSQL). Safe to call twice. */
+    async stop({ keepData = false } = {}) {
+      if (!stopped) {
+        stopped = true;
+        const exited = new Promise((resolve) => proc.once('exit', resolve));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      if (!keepData && backend === 'postgres') {
         const client = new pg.Client({ connectionString: PG_URL });
         await client.connect();
         await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

@@ -1,0 +1,156 @@
+// bench/e2e: many small synthetic tasks through real worker processes over real WebSockets:
+// HTTP create (escrow) → dispatch → WebSocket job → worker thread → signed result → verify →
+// complete. Prints tasks/s and p50/p99 create→completed latency on PostgreSQL and PGlite, then
+// runs pg-boss and graphile-worker on the same PostgreSQL with the same job count and prints
+// our ratio to each. Writes bench/results/e2e.json.
+//
+//   npm run build && node bench/e2e.mjs [--tasks 5000] [--workers 3] [--slots 64] [--backend both]
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { runGraphileWorker, runPgBoss } from './baselines.mjs';
+import { call, fundedCustomer, OPERATOR_KEY, PG_URL, startNode, writeResults } from './lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    tasks: { type: 'string', default: '5000' },
+    workers: { type: 'string', default: '3' },
+    slots: { type: 'string', default: '64' },
+    concurrency: { type: 'string', default: '64' },
+    backend: { type: 'string', default: 'both' },
+    'no-baselines': { type: 'boolean', default: false },
+  },
+});
+const tasks = Number(values.tasks);
+const workerCount = Number(values.workers);
+const slots = Number(values.slots);
+const concurrency = Number(values.concurrency);
+const backends = values.backend === 'both' ? ['postgres', 'pglite'] : [values.backend];
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+}
+
+async function startWorkers(url, dir) {
+  const procs = [];
+  for (let i = 0; i < workerCount; i++) {
+    const key = join(dir, `w${i}.json`);
+    await new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, ['dist/cli/main.js', 'worker', 'keygen', '--out', key], { stdio: 'ignore' });
+      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`keygen exited ${code}`))));
+    });
+    const args = ['dist/cli/main.js', '--url', url, 'worker', '--key', key, '--slots', String(slots)];
+    args.push('--price', '0.000001', '--units', '100000000', '--log-level', 'warn');
+    procs.push(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
+  }
+  return procs;
+}
+
+/** create→completed latency per task, from the market's own job timestamps (ms). */
+async function latencies(backend, node) {
+  const sql = `SELECT queued_at, finished_at FROM jobs WHERE status = 'completed'`;
+  if (backend === 'postgres') {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`SET search_path = "${node.schema}"`);
+    const { rows } = await client.query(sql);
+    await client.end();
+    return rows.map((r) => ({ queued: Number(r.queued_at), finished: Number(r.finished_at) }));
+  }
+  const db = await PGlite.create(join(node.dataDir, 'pglite'));
+  const { rows } = await db.query(sql);
+  await db.close();
+  return rows.map((r) => ({ queued: Number(r.queued_at), finished: Number(r.finished_at) }));
+}
+
+async function runMarket(backend) {
+  const dir = mkdtempSync(join(tmpdir(), 'taskmarket-e2e-bench-'));
+  const node = await startNode(backend);
+  const workers = await startWorkers(node.url, dir);
+  try {
+    for (;;) {
+      const { total } = await call(node.url, 'GET', '/offers', OPERATOR_KEY);
+      if (total === workerCount) break;
+      if (process.env.BENCH_DEBUG) console.error('offers', total);
+      await sleep(50);
+    }
+    const key = await fundedCustomer(node.url);
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const started = performance.now();
+    let next = 0;
+    let failures = 0;
+    async function producer() {
+      while (next < tasks) {
+        const i = next++;
+        const body = JSON.stringify({
+          challenge_type: 'synthetic',
+          payload: { seed: i.toString(16).padStart(8, '0'), matrix_size: 2, iterations: 1 },
+          reward: '0.001',
+        });
+        const res = await fetch(`${node.url}/tasks`, { method: 'POST', headers, body });
+        if (res.status !== 201) failures++;
+        await res.arrayBuffer();
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, producer));
+    const created = performance.now();
+    for (;;) {
+      const { total } = await call(node.url, 'GET', '/tasks?status=completed&limit=1', key);
+      if (total >= tasks - failures) break;
+      if (process.env.BENCH_DEBUG) console.error('completed', total, 'failures', failures);
+      await sleep(20);
+    }
+    const wall = performance.now() - started;
+    const ledger = await call(node.url, 'GET', '/ledger/verify', OPERATOR_KEY);
+    for (const w of workers) w.kill('SIGTERM');
+    await node.stop({ keepData: true });
+    const rows = await latencies(backend, node);
+    const lat = rows.map((r) => r.finished - r.queued).sort((a, b) => a - b);
+    const first = Math.min(...rows.map((r) => r.queued));
+    const last = Math.max(...rows.map((r) => r.finished));
+    return {
+      tasks: rows.length,
+      create_failures: failures,
+      tasks_per_sec: Math.round((rows.length / (last - first)) * 1000),
+      wall_tasks_per_sec: Math.round((rows.length / wall) * 1000),
+      create_phase_s: Number(((created - started) / 1000).toFixed(2)),
+      latency_ms: { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] },
+      ledger_ok: ledger.ok,
+    };
+  } finally {
+    for (const w of workers) w.kill('SIGKILL');
+    await node.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const results = {};
+for (const backend of backends) {
+  const r = await runMarket(backend);
+  results[backend] = r;
+  console.log(
+    `task market (${backend}): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms ` +
+      `(${r.tasks} tasks, ${workerCount} workers × ${slots} slots, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'})`,
+  );
+}
+if (!values['no-baselines']) {
+  const baselines = [
+    await runPgBoss({ connectionString: PG_URL, jobs: tasks, concurrency: 32 }),
+    await runGraphileWorker({ connectionString: PG_URL, jobs: tasks, concurrency: 32, batched: false }),
+    await runGraphileWorker({ connectionString: PG_URL, jobs: tasks, concurrency: 32, batched: true }),
+  ];
+  results.baselines = baselines;
+  const ours = results.postgres?.tasks_per_sec;
+  for (const b of baselines) {
+    const ratio = ours ? ` — task market on PostgreSQL is ${(ours / b.jobs_per_sec).toFixed(2)}×` : '';
+    console.log(`${b.name}: ${Math.round(b.jobs_per_sec)} jobs/s, p50 ${b.p50_ms} ms, p99 ${b.p99_ms} ms${ratio}`);
+  }
+}
+console.log(`written to ${writeResults('e2e', { tasks, workers: workerCount, slots, concurrency, results })}`);
