@@ -145,18 +145,32 @@ function connection(ws: WebSocket, market: Market, dispatcher: Dispatcher): void
             total: msg.slices_total,
           });
           return;
-        case 'job_result':
-          await dispatcher.result(session, msg);
-          return send({ type: 'result_accepted', job_id: msg.job_id });
+        case 'job_result': {
+          // Results commit in groups: the next message need not wait for this one's commit.
+          const s = session;
+          void dispatcher.result(s, msg).then(
+            () => send({ type: 'result_accepted', job_id: msg.job_id }),
+            (err: unknown) => rejected(s, msg, err),
+          );
+          return;
+        }
         case 'job_failed':
           return await dispatcher.failed(session, msg);
       }
     } catch (err) {
-      if (!(err instanceof ResultRejected)) throw err;
-      log.warn({ address: session.address, code: err.code, reason: err.message }, 'worker message rejected');
-      const jobId = 'job_id' in msg ? msg.job_id : undefined;
-      send({ type: 'error', code: err.code, message: err.message, ...(jobId ? { job_id: jobId } : {}) });
+      rejected(session, msg, err);
     }
+  }
+
+  function rejected(s: Session, msg: WorkerMessage, err: unknown): void {
+    if (!(err instanceof ResultRejected)) {
+      log.error({ err, address: s.address, type: msg.type }, 'worker message failed');
+      send({ type: 'error', code: 'internal', message: 'the market failed to handle this message; it is unchanged' });
+      return;
+    }
+    log.warn({ address: s.address, code: err.code, reason: err.message }, 'worker message rejected');
+    const jobId = 'job_id' in msg ? msg.job_id : undefined;
+    send({ type: 'error', code: err.code, message: err.message, ...(jobId ? { job_id: jobId } : {}) });
   }
 
   async function hello(msg: Hello): Promise<void> {
