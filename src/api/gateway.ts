@@ -83,7 +83,10 @@ function connection(ws: WebSocket, market: Market, dispatcher: Dispatcher): void
   const send = (m: MarketMessage) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
   };
+  let refused = false;
   const refuse = (code: number, reason: string) => {
+    if (refused) return;
+    refused = true;
     log.warn({ code, reason, address: session?.address }, 'worker connection refused');
     ws.close(code, reason);
   };
@@ -94,6 +97,7 @@ function connection(ws: WebSocket, market: Market, dispatcher: Dispatcher): void
   // Messages are handled one at a time, in order, so a result never overtakes its heartbeat.
   let chain = Promise.resolve();
   ws.on('message', (data) => {
+    if (refused) return;
     const taken = take(bucket, market.clock.nowMs(), rate * 2, rate);
     bucket = taken.bucket;
     if (!taken.ok) return refuse(CLOSE.flood, `more than ${rate} messages per second`);

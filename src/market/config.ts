@@ -52,7 +52,7 @@ export const ConfigSchema = Type.Object(
       description: 'backstop tick of the dispatcher',
     }),
     worker_messages_per_second: Type.Integer({
-      default: 500,
+      default: 5000,
       minimum: 1,
       maximum: 1_000_000,
       description: 'flood limit per worker',
