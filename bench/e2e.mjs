@@ -43,7 +43,9 @@ async function startWorkers(url, dir) {
   for (let i = 0; i < workerCount; i++) {
     const key = join(dir, `w${i}.json`);
     await new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['dist/cli/main.js', 'worker', 'keygen', '--out', key], { stdio: 'ignore' });
+      const p = spawn(process.execPath, ['dist/cli/main.js', 'worker', 'keygen', '--out', key], {
+        stdio: 'ignore',
+      });
       p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`keygen exited ${code}`))));
     });
     const args = ['dist/cli/main.js', '--url', url, 'worker', '--key', key, '--slots', String(slots)];
@@ -150,7 +152,11 @@ if (!values['no-baselines']) {
   const ours = results.postgres?.tasks_per_sec;
   for (const b of baselines) {
     const ratio = ours ? ` — task market on PostgreSQL is ${(ours / b.jobs_per_sec).toFixed(2)}×` : '';
-    console.log(`${b.name}: ${Math.round(b.jobs_per_sec)} jobs/s, p50 ${b.p50_ms} ms, p99 ${b.p99_ms} ms${ratio}`);
+    console.log(
+      `${b.name}: ${Math.round(b.jobs_per_sec)} jobs/s, p50 ${b.p50_ms} ms, p99 ${b.p99_ms} ms${ratio}`,
+    );
   }
 }
-console.log(`written to ${writeResults('e2e', { tasks, workers: workerCount, slots, concurrency, results })}`);
+console.log(
+  `written to ${writeResults('e2e', { tasks, workers: workerCount, slots, concurrency, results })}`,
+);

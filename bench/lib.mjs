@@ -15,7 +15,15 @@ export const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127
 export async function startNode(backend, extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'taskmarket-bench-'));
   const schema = `bench_${process.pid}_${Date.now()}`;
-  const args = [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), 'dist/cli/main.js', 'serve', '--port', '0', '--data-dir', dataDir];
+  const args = [
+    ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []),
+    'dist/cli/main.js',
+    'serve',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+  ];
   if (backend === 'postgres') args.push('--database-url', PG_URL);
   const proc = spawn(process.execPath, args, {
     env: {

@@ -10,6 +10,8 @@ import { errorHandler, sendError } from './errors.js';
 import { attachGateway } from './gateway.js';
 import { blobRoutes } from './routes/blobs.js';
 import { offerRoutes } from './routes/offers.js';
+import { paramsRoutes } from './routes/params.js';
+import { rpcRoutes } from './routes/rpc.js';
 import { createMetrics } from './metrics.js';
 import { accountRoutes } from './routes/accounts.js';
 import { opsRoutes } from './routes/ops.js';
@@ -81,6 +83,8 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   opsRoutes(app, market, metrics);
   blobRoutes(app, market);
   offerRoutes(app, market);
+  paramsRoutes(app, market);
+  rpcRoutes(app, market);
   attachGateway(app, market, market.dispatcher);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -169,7 +169,11 @@ function connection(ws: WebSocket, market: Market, dispatcher: Dispatcher): void
   function rejected(s: Session, msg: WorkerMessage, err: unknown): void {
     if (!(err instanceof ResultRejected)) {
       log.error({ err, address: s.address, type: msg.type }, 'worker message failed');
-      send({ type: 'error', code: 'internal', message: 'the market failed to handle this message; it is unchanged' });
+      send({
+        type: 'error',
+        code: 'internal',
+        message: 'the market failed to handle this message; it is unchanged',
+      });
       return;
     }
     log.warn({ address: s.address, code: err.code, reason: err.message }, 'worker message rejected');

@@ -84,6 +84,51 @@ export function createMetrics(market: Market): ApiMetrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300],
     registers: [registry],
   });
+  const matches = new Counter({
+    name: 'scheduler_match_total',
+    help: 'matching decisions, by result (success or the reason a job did not match)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const reputation = new Counter({
+    name: 'reputation_adjust_total',
+    help: 'provider reputation adjustments, by outcome',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const effective = new Gauge({
+    name: 'scheduler_effective_price',
+    help: 'latest effective price (base units per unit) by provider',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const acceleratorMiss = new Counter({
+    name: 'scheduler_accelerator_miss_total',
+    help: 'jobs whose accelerator request no provider could meet',
+    registers: [registry],
+  });
+  const cancels = new Counter({
+    name: 'scheduler_cancel_total',
+    help: 'job cancellations, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const priorityMiss = new Counter({
+    name: 'scheduler_priority_miss_total',
+    help: 'normal or high priority jobs that waited more than priority_miss_seconds to start',
+    registers: [registry],
+  });
+  market.events.on('job.matched', (e) => {
+    matches.inc({ result: 'success' });
+    effective.set({ provider: e.provider }, Number(e.effectivePrice));
+  });
+  market.events.on('job.unmatched', (e) => {
+    matches.inc({ result: e.reason });
+    if (e.reason === 'accelerator_missing') acceleratorMiss.inc();
+  });
+  market.events.on('reputation.adjusted', (e) => reputation.inc({ result: e.outcome }));
+  market.events.on('job.cancelled', (e) => cancels.inc({ reason: e.reason }));
+  market.events.on('job.priority_miss', () => priorityMiss.inc());
   market.events.on('job.dispatched', (e) => dispatched.inc(e.count));
   market.events.on('job.completed', (e) => {
     completed.inc();

@@ -10,6 +10,7 @@ import { TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
 import { ConfigError } from '../market/config.js';
 import { operatorKeyPath } from '../market/market.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { registerComputeCommands } from './compute.js';
 import { serve } from './serve.js';
 import { registerWorkerCommands } from './worker.js';
 
@@ -194,6 +195,7 @@ export function program(): Command {
     });
 
   registerWorkerCommands(root);
+  registerComputeCommands(root, clientOf);
   return root;
 }
 

@@ -13,7 +13,18 @@ import type { Logger } from 'pino';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import { blake3HexLarge, utf8 } from '../domain/hash.js';
 import { verifySignature } from '../domain/identity.js';
-import { chooseProvider, jobBudget, type NoMatchReason, type Provider } from '../domain/matcher.js';
+import { jobBudget, planMatches, type NoMatchReason, type Provider } from '../domain/matcher.js';
+import { effectivePrice } from '../domain/pricing.js';
+import {
+  adjust,
+  currentScore,
+  multiplierPpm,
+  type Outcome as ReputationOutcome,
+  type ReputationEntry,
+} from '../domain/reputation.js';
+import { defaultParams, type SchedulerParams } from '../domain/scheduler-params.js';
+import { loadReputation, logCancellations, saveReputation } from '../store/scheduler.js';
+import { MarketError } from '../domain/errors.js';
 import { proofRoot } from '../domain/merkle.js';
 import { describeAmountProblem, parseAmount } from '../domain/money.js';
 import type { Requirements } from '../domain/schemas/capability.js';
@@ -70,6 +81,16 @@ interface ResultItem {
 
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
+  /** Reputation of every provider seen since start, read from the store when it connects. */
+  private readonly reputation = new Map<string, ReputationEntry>();
+  /** Counters for compute_market.scheduler_stats. */
+  readonly stats = {
+    success: 0,
+    capability_mismatch: 0,
+    reputation_failure: 0,
+    preemptions: 0,
+    priority_misses: 0,
+  };
   /** Why each job that is still queued did not match on the last tick. */
   readonly waiting = new Map<string, NoMatchReason>();
   private readonly results: Batcher<ResultItem, void>;
@@ -84,6 +105,7 @@ export class Dispatcher {
     private readonly events: MarketEventBus,
     private readonly config: Config,
     private readonly logger: Logger,
+    private readonly params: () => SchedulerParams = defaultParams,
   ) {
     this.results = new Batcher((items) => this.commitResults(items), config.group_commit_max_batch);
     events.on('job.queued', () => this.kick());
@@ -107,6 +129,8 @@ export class Dispatcher {
       await this.unregister(previous, 'replaced');
     }
     await upsertProvider(this.db, session, unixSeconds(this.clock));
+    const entry = await loadReputation(this.db, session.address);
+    if (entry) this.reputation.set(session.address, entry);
     this.sessions.set(session.address, session);
     this.events.emit('worker.connected', { address: session.address });
     this.kick();
@@ -181,8 +205,12 @@ export class Dispatcher {
   }
 
   private async dispatchOnce(): Promise<number> {
+    const params = this.params();
+    const now = this.clock.nowMs();
     const providers: Provider[] = [];
     let capacity = 0;
+    let runningTotal = 0;
+    let runningLow = 0;
     for (const s of this.sessions.values()) {
       const slots = freeSlots(s);
       providers.push({
@@ -191,45 +219,44 @@ export class Dispatcher {
         freeSlots: slots,
         pricePerUnit: s.offer?.pricePerUnit ?? null,
         freeUnits: freeUnits(s),
+        reputation: currentScore(this.reputation.get(s.address), now, params),
       });
       if (s.offer) capacity += slots;
+      for (const j of s.running.values()) {
+        runningTotal++;
+        if (j.priority === 'low') runningLow++;
+      }
     }
     if (capacity === 0) return 0;
     // Read a little past capacity so jobs nobody can run do not block the ones behind them.
     const queue = await queuedJobs(this.db, Math.min(5000, capacity * 4 + 16));
-    const now = this.clock.nowMs();
-    const plan: { job: QueuedJob; address: string }[] = [];
-    for (const job of queue) {
-      const match = chooseProvider(
-        {
-          jobId: job.job_id,
-          challengeType: job.challenge_type,
-          model: job.challenge_type === 'inference' ? String(job.payload.model_id) : undefined,
-          requirements: job.requirements as Requirements | null,
-          units: job.units,
-          budget: jobBudget(BigInt(job.reward), job.units, job.task_units),
-        },
-        providers,
-      );
-      if (!match.ok) {
-        this.waiting.set(job.job_id, match.reason);
-        continue;
-      }
-      this.waiting.delete(job.job_id);
-      const p = providers.find((x) => x.address === match.address) as Provider;
-      p.freeSlots -= 1;
-      p.freeUnits -= job.units;
-      plan.push({ job, address: match.address });
+    const byId = new Map(queue.map((j) => [j.job_id, j]));
+    const plan = planMatches(
+      queue.map((job) => ({
+        jobId: job.job_id,
+        challengeType: job.challenge_type,
+        model: job.challenge_type === 'inference' ? String(job.payload.model_id) : undefined,
+        requirements: job.requirements as Requirements | null,
+        units: job.units,
+        budget: jobBudget(BigInt(job.reward), job.units, job.task_units),
+        priority: job.priority,
+      })),
+      providers,
+      { params, running: { total: runningTotal, low: runningLow } },
+    );
+    for (const [jobId, reason] of plan.reasons) {
+      this.waiting.set(jobId, reason);
+      this.events.emit('job.unmatched', { jobId, reason });
     }
-    if (plan.length === 0) return 0;
+    if (plan.assignments.length === 0) return 0;
     const leaseUntil = now + this.config.lease_ms;
     const leasedIds = new Set(
       await this.db.transaction((tx) =>
         leaseJobs(
           tx,
-          plan.map((p) => ({
-            job_id: p.job.job_id,
-            worker_address: p.address,
+          plan.assignments.map((a) => ({
+            job_id: a.jobId,
+            worker_address: a.address,
             lease_expires_at: leaseUntil,
           })),
           now,
@@ -237,21 +264,59 @@ export class Dispatcher {
       ),
     );
     let sent = 0;
-    for (const { job, address } of plan) {
-      if (!leasedIds.has(job.job_id)) continue;
-      const session = this.sessions.get(address);
+    for (const a of plan.assignments) {
+      const job = byId.get(a.jobId) as QueuedJob;
+      this.waiting.delete(a.jobId);
+      if (!leasedIds.has(a.jobId)) continue;
+      const session = this.sessions.get(a.address);
       if (!session) continue; // gone meanwhile: its lease expires and the job runs elsewhere
       session.running.set(job.job_id, {
         units: job.units,
         slices: job.slices.length,
         taskId: job.task_id,
         startedAtMs: now,
+        priority: job.priority,
+      });
+      this.stats.success++;
+      if (job.priority !== 'low' && now - job.queued_at > params.priority_miss_seconds * 1000) {
+        this.stats.priority_misses++;
+        this.events.emit('job.priority_miss', { jobId: job.job_id });
+      }
+      this.events.emit('job.matched', {
+        jobId: job.job_id,
+        provider: a.address,
+        effectivePrice: a.effectivePrice,
       });
       session.send(await this.jobMessage(job, leaseUntil));
       sent++;
     }
     this.events.emit('job.dispatched', { count: sent });
     return sent;
+  }
+
+  /** Moves a provider's reputation by an outcome and stores it. */
+  private async reputationOutcome(address: string, outcome: ReputationOutcome): Promise<void> {
+    const params = this.params();
+    const before = this.reputation.get(address) ?? (await loadReputation(this.db, address));
+    const after = adjust(before, outcome, this.clock.nowMs(), params);
+    this.reputation.set(address, after);
+    await saveReputation(this.db, address, after);
+    this.events.emit('reputation.adjusted', { address, outcome, score: after.score });
+  }
+
+  /** The provider's price per unit weighted by its reputation, as matching ranks it. */
+  effectivePriceOf(session: Session): bigint {
+    if (!session.offer) return 0n;
+    const params = this.params();
+    return effectivePrice(
+      session.offer.pricePerUnit,
+      multiplierPpm(this.reputationOf(session.address), params),
+      false,
+    );
+  }
+
+  reputationOf(address: string): number {
+    return currentScore(this.reputation.get(address), this.clock.nowMs(), this.params());
   }
 
   private async jobMessage(job: QueuedJob, leaseUntil: number): Promise<JobMsg> {
@@ -331,10 +396,12 @@ export class Dispatcher {
         });
       } else outcomes.push({ ok: false, error: await this.whyNotCompleted(msg.job_id, session.address) });
     }
-    for (const address of new Set(items.filter((i) => ok.has(i.msg.job_id)).map((i) => i.session.address)))
+    for (const address of new Set(items.filter((i) => ok.has(i.msg.job_id)).map((i) => i.session.address))) {
       await countProviderOutcomes(this.db, address, {
         completed: items.filter((i) => i.session.address === address && ok.has(i.msg.job_id)).length,
       });
+      await this.reputationOutcome(address, 'success');
+    }
     for (const t of doneTasks) this.events.emit('task.completed', t);
     this.kick();
     return outcomes;
@@ -396,6 +463,7 @@ export class Dispatcher {
     session.running.delete(msg.job_id);
     this.events.emit('job.failed', { jobId: msg.job_id, worker: session.address, reason: msg.reason });
     await countProviderOutcomes(this.db, session.address, { failed: 1 });
+    await this.reputationOutcome(session.address, 'failure');
     if (msg.reason === 'invalid_payload') {
       const failedJobs = await this.db.transaction((tx) =>
         failJobs(
@@ -435,6 +503,7 @@ export class Dispatcher {
       if (countsAsExpiry) {
         this.events.emit('lease.expired', { jobId: r.job_id, worker: r.worker_address });
         await countProviderOutcomes(this.db, r.worker_address, { expired: 1 });
+        await this.reputationOutcome(r.worker_address, 'lease_expired');
       }
     }
     const failedTasks = released.filter((r) => r.status === 'failed').map((r) => r.task_id);
@@ -452,6 +521,30 @@ export class Dispatcher {
       closeTasks(tx, ids, 'failed', 'job_failed', this.clock),
     );
     announceClosed(this.events, closed, stopped, 'failed', 'job_failed');
+  }
+
+  /**
+   * A provider-side cancel (reported by the operator for a provider): the job goes back to the
+   * queue for someone else, and the provider's reputation pays for it.
+   */
+  async providerCancel(jobId: string): Promise<void> {
+    const job = await getJob(this.db, jobId);
+    if (!job) throw new MarketError('not_found', `job ${jobId} not found`, { job_id: jobId });
+    if (job.status !== 'leased' || !job.worker_address)
+      throw new MarketError(
+        job.status === 'queued' ? 'conflict' : 'already_done',
+        `job already ${job.status}`,
+        { status: job.status },
+      );
+    const provider = job.worker_address;
+    await this.release([jobId], 'cancelled by provider', false);
+    await logCancellations(
+      this.db,
+      [{ job_id: jobId, task_id: job.task_id, reason: 'provider', actor: 'operator', provider }],
+      unixSeconds(this.clock),
+    );
+    await this.reputationOutcome(provider, 'provider_cancel');
+    this.events.emit('job.cancelled', { jobId, reason: 'provider' });
   }
 
   private stopJob(jobId: string, worker: string, reason: string): void {

@@ -10,6 +10,11 @@ export interface MarketEvents {
   'job.stopped': [{ jobId: string; worker: string; reason: string }];
   'job.queued': [{ count: number }];
   'job.dispatched': [{ count: number }];
+  'job.matched': [{ jobId: string; provider: string; effectivePrice: bigint }];
+  'job.unmatched': [{ jobId: string; reason: string }];
+  'job.priority_miss': [{ jobId: string }];
+  'job.cancelled': [{ jobId: string; reason: string }];
+  'reputation.adjusted': [{ address: string; outcome: string; score: number }];
   'job.progress': [{ jobId: string; worker: string; done: number; total: number }];
   'job.completed': [{ jobId: string; taskId: string; worker: string; runtimeMs: number; slices: number }];
   'job.failed': [{ jobId: string; worker: string; reason: string }];

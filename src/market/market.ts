@@ -11,6 +11,7 @@ import { AccountService, newApiKey } from './accounts.js';
 import type { Config } from './config.js';
 import { MarketEventBus } from './events.js';
 import { Dispatcher } from './dispatcher.js';
+import { SchedulerParamsService } from './params.js';
 import { verifyLedger } from './ledger.js';
 import { TaskService } from './tasks.js';
 
@@ -29,6 +30,7 @@ export class Market {
   readonly tasks: TaskService;
   readonly accounts: AccountService;
   readonly dispatcher: Dispatcher;
+  readonly params: SchedulerParamsService;
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
 
@@ -39,7 +41,10 @@ export class Market {
     readonly clock: Clock,
     operatorKey: string,
   ) {
+    this.params = new SchedulerParamsService(db);
+    const params = () => this.params.get();
     this.tasks = new TaskService(db, clock, this.events, {
+      params,
       maxBatch: config.group_commit_max_batch,
       framesPerJob: config.frames_per_job,
     });
@@ -50,6 +55,7 @@ export class Market {
       this.events,
       config,
       logger.child({ component: 'dispatcher' }),
+      params,
     );
   }
 
@@ -64,7 +70,9 @@ export class Market {
         schema: config.database_schema || undefined,
         poolSize: config.db_pool_size,
       }));
-    return new Market(db, config, options.logger, options.clock ?? systemClock, operatorKey);
+    const market = new Market(db, config, options.logger, options.clock ?? systemClock, operatorKey);
+    await market.params.load();
+    return market;
   }
 
   /** Starts the background loops. */

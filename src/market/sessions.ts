@@ -1,6 +1,7 @@
 // What the market knows of each connected worker. The gateway (src/api) creates sessions; the
 // dispatcher reads them to match jobs and writes them as leases come and go.
 
+import type { Priority } from '../domain/priority.js';
 import type { Capability } from '../domain/schemas/capability.js';
 import type { MarketMessage } from '../domain/schemas/worker.js';
 
@@ -16,6 +17,7 @@ export interface RunningJob {
   slices: number;
   taskId: string;
   startedAtMs: number;
+  priority: Priority;
 }
 
 export interface Session {

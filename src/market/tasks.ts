@@ -16,9 +16,12 @@ import type {
   JobView,
   TaskJobsResponse,
 } from '../domain/schemas/tasks.js';
+import { agedKey } from '../domain/priority.js';
+import { defaultParams, type SchedulerParams } from '../domain/scheduler-params.js';
 import { DEFAULT_FRAMES_PER_JOB, planTask, totalUnits, type WorkType } from '../domain/work.js';
 import type { Db, Queryable } from '../store/db.js';
-import { cancelJobsOfTasks, insertJobs, jobsOfTask, type NewJobRow } from '../store/jobs.js';
+import { cancelJobsOfTasks, getJob, insertJobs, jobsOfTask, type NewJobRow } from '../store/jobs.js';
+import { logCancellations } from '../store/scheduler.js';
 import { blobSizes } from '../store/providers.js';
 import { appendJournals, lockBalances } from '../store/ledger.js';
 import {
@@ -38,6 +41,7 @@ import { Batcher, type Outcome } from './batcher.js';
 export interface TaskServiceOptions {
   maxBatch: number;
   framesPerJob: number;
+  params: () => SchedulerParams;
 }
 
 export type Principal = { kind: 'operator' } | { kind: 'customer'; accountId: string };
@@ -63,7 +67,11 @@ export class TaskService {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly events: MarketEventBus,
-    private readonly options: TaskServiceOptions = { maxBatch: 256, framesPerJob: DEFAULT_FRAMES_PER_JOB },
+    private readonly options: TaskServiceOptions = {
+      maxBatch: 256,
+      framesPerJob: DEFAULT_FRAMES_PER_JOB,
+      params: defaultParams,
+    },
   ) {
     const { maxBatch } = options;
     this.creates = new Batcher(async (items) => {
@@ -113,6 +121,7 @@ export class TaskService {
       requirements: (body.requirements as Record<string, unknown> | undefined) ?? null,
       units: 0,
       jobs_total: 0,
+      priority: body.priority ?? 'normal',
     };
     const inputBlob = typeof body.payload.input_blob === 'string' ? body.payload.input_blob : null;
     return this.creates.submit({ row, reward: reward.value, inputBlob });
@@ -139,6 +148,7 @@ export class TaskService {
     const balances = await lockBalances(tx, [...new Set(items.map((i) => i.row.account_id))], CPC);
     const jobs: NewJobRow[] = [];
     const nowMs = this.clock.nowMs();
+    const params = this.options.params();
     const spent = new Map<string, bigint>();
     const accepted: CreateRequest[] = [];
     items.forEach((item, i) => {
@@ -207,6 +217,8 @@ export class TaskService {
           slices: job.slices,
           units: job.units,
           queued_at: nowMs,
+          priority: row.priority,
+          sort_key: agedKey({ id: '', priority: row.priority, enqueuedAtMs: nowMs, seq: 0 }, params),
         });
       accepted.push(item);
       if (row.idempotency_key !== null) earlier.set(`${row.account_id}/${row.idempotency_key}`, row);
@@ -284,6 +296,46 @@ export class TaskService {
         return view;
       }),
     };
+  }
+
+  /**
+   * compute.job_cancel by the customer (or the operator on its behalf): the job's task is
+   * cancelled and refunded, the provider is not penalised, and the cancellation is logged.
+   */
+  async cancelJob(principal: Principal, jobId: string): Promise<{ jobId: string; taskId: string }> {
+    const job = await getJob(this.db, jobId);
+    if (!job) throw new MarketError('not_found', `job ${jobId} not found`, { job_id: jobId });
+    await this.visibleTask(this.db, principal, job.task_id).catch(() => {
+      throw new MarketError('not_found', `job ${jobId} not found`, { job_id: jobId });
+    });
+    if (job.status === 'completed' || job.status === 'failed' || job.status === 'cancelled')
+      throw new MarketError('already_done', `job already ${job.status}`, { status: job.status });
+    const { closed, stopped } = await this.db.transaction(async (tx) => {
+      const result = await closeTasks(tx, [job.task_id], 'cancelled', null, this.clock);
+      if (result.closed.length === 0) {
+        const now = await getJob(tx, jobId);
+        throw new MarketError('already_done', `job already ${now?.status ?? 'finished'}`, {
+          status: now?.status,
+        });
+      }
+      await logCancellations(
+        tx,
+        [
+          {
+            job_id: jobId,
+            task_id: job.task_id,
+            reason: 'client',
+            actor: principal.kind,
+            provider: job.worker_address,
+          },
+        ],
+        unixSeconds(this.clock),
+      );
+      return result;
+    });
+    announceClosed(this.events, closed, stopped, 'cancelled', null);
+    this.events.emit('job.cancelled', { jobId, reason: 'client' });
+    return { jobId, taskId: job.task_id };
   }
 
   /** Cancels an open task and refunds what its escrow still holds. */
@@ -427,6 +479,7 @@ export function taskView(row: TaskRow): TaskView {
     created_at: row.created_at,
     updated_at: row.updated_at,
     units: row.units,
+    priority: row.priority,
     progress: { jobs_done: row.jobs_done, jobs_total: row.jobs_total },
   };
   if (row.requirements) view.requirements = row.requirements;

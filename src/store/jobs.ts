@@ -1,6 +1,7 @@
 // Job queries. Every status change is conditional on the status (and lease holder) it expects,
 // so a decision made on stale data — a second node, a late result — changes nothing.
 
+import type { Priority } from '../domain/priority.js';
 import type { Queryable } from './db.js';
 
 export type JobStatus = 'queued' | 'leased' | 'completed' | 'failed' | 'cancelled';
@@ -27,6 +28,9 @@ export interface JobRow {
 }
 
 export interface NewJobRow {
+  priority: string;
+  /** Fixed when queued: arrival minus the priority's head start (src/domain/priority.ts). */
+  sort_key: number;
   job_id: string;
   task_id: string;
   idx: number;
@@ -42,10 +46,10 @@ const COLUMNS = `job_id, task_id, idx, seq, challenge_type, slices, units, statu
 export async function insertJobs(tx: Queryable, rows: readonly NewJobRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at)
-     SELECT job_id, task_id, idx, challenge_type, slices, units, 'queued', queued_at
+    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at, priority, sort_key)
+     SELECT job_id, task_id, idx, challenge_type, slices, units, 'queued', queued_at, priority, sort_key
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, task_id uuid, idx int, challenge_type text, slices jsonb,
-          units bigint, queued_at bigint)
+          units bigint, queued_at bigint, priority text, sort_key bigint)
      ORDER BY task_id, idx`,
     [JSON.stringify(rows)],
   );
@@ -64,14 +68,15 @@ export interface QueuedJob {
   reward: string;
   task_units: number;
   queued_at: number;
+  priority: Priority;
 }
 
 export async function queuedJobs(q: Queryable, limit: number): Promise<QueuedJob[]> {
   return q.query<QueuedJob & Record<string, unknown>>(
     `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
-            t.reward::text AS reward, t.units AS task_units, j.queued_at
+            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority
      FROM jobs j JOIN tasks t USING (task_id)
-     WHERE j.status = 'queued' ORDER BY j.seq LIMIT $1`,
+     WHERE j.status = 'queued' ORDER BY j.sort_key, j.seq LIMIT $1`,
     [limit],
   );
 }

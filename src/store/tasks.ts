@@ -1,6 +1,7 @@
 // Task queries. Writes that change a task's status are conditional (WHERE status IN …), so a
 // decision made on stale data changes nothing instead of overwriting a newer state.
 
+import type { Priority } from '../domain/priority.js';
 import type { TaskStatus } from '../domain/task-state.js';
 import type { Queryable } from './db.js';
 
@@ -27,6 +28,7 @@ export interface TaskRow {
   units: number;
   jobs_total: number;
   jobs_done: number;
+  priority: Priority;
 }
 
 export type NewTaskRow = Omit<
@@ -36,18 +38,19 @@ export type NewTaskRow = Omit<
 
 const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, reward::text AS reward,
   escrow_held::text AS escrow_held, deadline, status, failure_reason, result_hash, worker_address,
-  completed_at, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, jobs_done`;
+  completed_at, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, jobs_done, priority`;
 
 export async function insertTasks(tx: Queryable, rows: readonly NewTaskRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
     `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, deadline,
-                        status, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total)
+                        status, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, priority)
      SELECT task_id, account_id, challenge_type, payload, asset, reward, escrow_held, deadline,
-            status, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total
+            status, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, priority
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, account_id uuid, challenge_type text, payload jsonb,
           asset text, reward numeric, escrow_held numeric, deadline bigint, status text, idempotency_key text,
-          request_hash text, created_at bigint, updated_at bigint, requirements jsonb, units bigint, jobs_total int)`,
+          request_hash text, created_at bigint, updated_at bigint, requirements jsonb, units bigint, jobs_total int,
+          priority text)`,
     [JSON.stringify(rows)],
   );
 }
@@ -125,7 +128,7 @@ export async function closeOpenTasks(
      RETURNING t.task_id, t.seq, t.account_id, t.challenge_type, t.payload, t.asset, t.reward::text AS reward,
        target.escrow_held::text AS escrow_held, t.deadline, t.status, t.failure_reason, t.result_hash,
        t.worker_address, t.completed_at, t.idempotency_key, t.request_hash, t.created_at, t.updated_at,
-       t.requirements, t.units, t.jobs_total, t.jobs_done`,
+       t.requirements, t.units, t.jobs_total, t.jobs_done, t.priority`,
     [JSON.stringify(taskIds), to, reason, now],
   );
 }

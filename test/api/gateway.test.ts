@@ -12,7 +12,14 @@ import { CPU_CAPABILITY, ScriptedWorker } from '../helpers/ws-worker.js';
 let tm: TestMarket;
 const workers: ScriptedWorker[] = [];
 beforeAll(async () => {
-  tm = await startTestMarket({ config: { lease_ms: 1500, heartbeat_interval_ms: 200, max_job_attempts: 3, worker_messages_per_second: 1000 } });
+  tm = await startTestMarket({
+    config: {
+      lease_ms: 1500,
+      heartbeat_interval_ms: 200,
+      max_job_attempts: 3,
+      worker_messages_per_second: 1000,
+    },
+  });
 });
 afterAll(async () => {
   await tm?.close();

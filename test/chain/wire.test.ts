@@ -28,10 +28,14 @@ describe('exact JSON', () => {
 
   it('agrees with JSON.parse on anything without large integers', () => {
     fc.assert(
-      fc.property(fc.jsonValue(), (v) => {
-        const text = JSON.stringify(v);
-        expect(parseJsonExact(text)).toEqual(JSON.parse(text));
-      }),
+      // Integers of 16 digits or more may be past 2^53, where the exact parser returns bigint.
+      fc.property(
+        fc.jsonValue().filter((v) => !/\d{16,}/.test(JSON.stringify(v))),
+        (v) => {
+          const text = JSON.stringify(v);
+          expect(parseJsonExact(text)).toEqual(JSON.parse(text));
+        },
+      ),
     );
   });
 

@@ -4,6 +4,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TASK_STATUSES } from '../task-state.js';
 import { Amount, Nullable, Strict, StringEnum, UnixSeconds, Uuid } from './common.js';
+import { PRIORITIES, type Priority } from '../priority.js';
 import { Requirements } from './capability.js';
 import { CHALLENGE_TYPES, PAYLOAD_SCHEMAS, type ChallengeType } from './payloads.js';
 
@@ -18,6 +19,9 @@ function createBranch<T extends ChallengeType>(type: T, payload: TSchema) {
       reward: Amount,
       deadline: Type.Optional(UnixSeconds),
       requirements: Type.Optional(Requirements),
+      priority: Type.Optional(
+        StringEnum(PRIORITIES, { description: 'scheduling priority; waiting raises it (aging)' }),
+      ),
     },
     { title: `create ${type} task` },
   );
@@ -35,6 +39,7 @@ export const CreateTaskBody = Type.Unsafe<{
   reward: string;
   deadline?: number;
   requirements?: Requirements;
+  priority?: Priority;
 }>({
   type: 'object',
   required: ['challenge_type'],
@@ -69,6 +74,7 @@ export const TaskView = Type.Object({
   result: Type.Optional(TaskResult),
   requirements: Type.Optional(Requirements),
   units: Type.Integer({ description: 'compute units the task is metered by' }),
+  priority: StringEnum(PRIORITIES),
   progress: Type.Object({ jobs_done: Type.Integer(), jobs_total: Type.Integer() }),
 });
 export type TaskView = Static<typeof TaskView>;

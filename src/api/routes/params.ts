@@ -1,0 +1,36 @@
+// Scheduler and admission parameters: anyone with a key reads them; the operator retunes them
+// at runtime (validated, persisted, audited) and the next decisions use them.
+
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { unixSeconds } from '../../domain/clock.js';
+import { ErrorBody } from '../../domain/schemas/common.js';
+import type { Market } from '../../market/market.js';
+import { authenticate } from '../auth.js';
+
+export function paramsRoutes(app: FastifyInstance, market: Market): void {
+  app.get(
+    '/params',
+    { schema: { summary: 'Current scheduler and admission parameters', tags: ['scheduler'] } },
+    async (request) => {
+      await authenticate(market, request, 'any');
+      return market.params.get();
+    },
+  );
+
+  app.put<{ Body: Record<string, unknown> }>(
+    '/params',
+    {
+      schema: {
+        summary: 'Change parameters (operator): a partial object, validated against the same bounds',
+        tags: ['scheduler'],
+        body: Type.Record(Type.String(), Type.Unknown()),
+        response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async (request) => {
+      await authenticate(market, request, 'operator');
+      return market.params.update(request.body, 'operator', unixSeconds(market.clock));
+    },
+  );
+}

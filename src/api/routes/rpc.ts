@@ -1,0 +1,157 @@
+// One JSON-RPC endpoint for the compute-market methods. It answers JSON-RPC 2.0
+// ({"jsonrpc":"2.0","id",...} → {"jsonrpc","id","result"|"error"}) and also the spec's bare form
+// ({"method": …} → the result itself, errors in the usual error shape).
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { ERRORS, MarketError, validationError } from '../../domain/errors.js';
+import { formatAmount } from '../../domain/money.js';
+import { laneOf } from '../../domain/admission.js';
+import { CHALLENGE_TYPES } from '../../domain/schemas/payloads.js';
+import type { Market } from '../../market/market.js';
+import type { Principal } from '../../market/tasks.js';
+import { getJob } from '../../store/jobs.js';
+import { laneDemand, queueDepths } from '../../store/stats.js';
+import { authenticate } from '../auth.js';
+import { toMarketError } from '../errors.js';
+
+const RpcBody = Type.Object(
+  {
+    jsonrpc: Type.Optional(Type.Literal('2.0')),
+    id: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Null()])),
+    method: Type.String({ minLength: 1, maxLength: 100 }),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+type RpcBody = {
+  jsonrpc?: '2.0';
+  id?: string | number | null;
+  method: string;
+  params?: Record<string, unknown>;
+};
+
+type Method = (market: Market, principal: Principal, params: Record<string, unknown>) => Promise<unknown>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function jobIdParam(params: Record<string, unknown>): string {
+  const id = params.job_id;
+  if (typeof id !== 'string' || !UUID.test(id))
+    throw validationError([{ path: '/params/job_id', message: 'must be a job id (UUID)' }]);
+  return id;
+}
+
+export const METHODS: Record<string, Method> = {
+  async 'compute_market.scheduler_stats'(market, _principal, params) {
+    const d = market.dispatcher;
+    const utilization: Record<string, number> = {};
+    let active = 0;
+    const effective: Record<string, string> = {};
+    for (const s of d.sessionList()) {
+      active += s.running.size;
+      const model = s.capability.gpu_model ?? 'cpu';
+      utilization[model] = (utilization[model] ?? 0) + s.running.size;
+      if (s.offer) effective[s.address] = formatAmount(d.effectivePriceOf(s));
+    }
+    return {
+      ...d.stats,
+      active_jobs: active,
+      utilization,
+      queue_depths: await queueDepths(market.db),
+      ...(params.effective === true ? { effective_price: effective } : {}),
+    };
+  },
+
+  async 'compute_market.stats'(market) {
+    const p = market.params.get();
+    const industrial = CHALLENGE_TYPES.filter((t) => laneOf(t, p) === 'industrial');
+    const demand = await laneDemand(market.db, industrial);
+    let slots = 0;
+    let busy = 0;
+    for (const s of market.dispatcher.sessionList()) {
+      slots += s.slots;
+      busy += s.running.size;
+    }
+    return {
+      industrial_backlog: demand.backlog,
+      industrial_utilization: slots === 0 ? 0 : Number((busy / slots).toFixed(4)),
+      industrial_units_total: demand.unitsTotal,
+      industrial_price_per_unit: demand.lastPrice === null ? null : formatAmount(BigInt(demand.lastPrice)),
+    };
+  },
+
+  async 'compute.job_requirements'(market, principal, params) {
+    const jobId = jobIdParam(params);
+    const job = await getJob(market.db, jobId);
+    if (!job) throw new MarketError('not_found', `job ${jobId} not found`);
+    const task = await market.tasks.get(principal, job.task_id).catch(() => {
+      throw new MarketError('not_found', `job ${jobId} not found`);
+    });
+    return {
+      job_id: jobId,
+      challenge_type: job.challenge_type,
+      ...(job.challenge_type === 'inference' ? { model: task.payload.model_id } : {}),
+      requirements: task.requirements ?? {},
+      units: job.units,
+      priority: task.priority,
+    };
+  },
+
+  async 'compute.job_cancel'(market, principal, params) {
+    const jobId = jobIdParam(params);
+    const reason = params.reason ?? 'client';
+    if (reason === 'provider') {
+      if (principal.kind !== 'operator')
+        throw new MarketError('forbidden', 'only the operator reports provider-side cancels');
+      await market.dispatcher.providerCancel(jobId);
+    } else if (reason === 'client') await market.tasks.cancelJob(principal, jobId);
+    else throw validationError([{ path: '/params/reason', message: 'must be "client" or "provider"' }]);
+    return { job_id: jobId, status: 'cancelled', reason };
+  },
+};
+
+const JSONRPC_CODES: Partial<Record<string, number>> = {
+  validation_error: -32602,
+  not_found: -32004,
+  internal: -32603,
+};
+
+export function rpcRoutes(app: FastifyInstance, market: Market): void {
+  app.post<{ Body: RpcBody }>(
+    '/rpc',
+    {
+      schema: {
+        summary: `JSON-RPC: ${Object.keys(METHODS).join(', ')}`,
+        tags: ['rpc'],
+        body: RpcBody,
+      },
+    },
+    async (request: FastifyRequest<{ Body: RpcBody }>, reply) => {
+      const { jsonrpc, id, method, params = {} } = request.body;
+      try {
+        const principal = await authenticate(market, request, 'any');
+        const fn = METHODS[method];
+        if (!fn)
+          throw new MarketError(
+            'not_found',
+            `unknown method ${method}; known: ${Object.keys(METHODS).join(', ')}`,
+          );
+        const result = await fn(market, principal, params);
+        return jsonrpc ? { jsonrpc, id: id ?? null, result } : result;
+      } catch (err) {
+        if (!jsonrpc) throw err;
+        const e = toMarketError(err);
+        return reply.status(200).send({
+          jsonrpc,
+          id: id ?? null,
+          error: {
+            code: JSONRPC_CODES[e.code] ?? -32000 - ERRORS[e.code].status,
+            message: e.message,
+            data: { code: e.code, ...(e.details ? { details: e.details } : {}) },
+          },
+        });
+      }
+    },
+  );
+}

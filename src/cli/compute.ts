@@ -1,0 +1,65 @@
+// `taskmarket compute …` and `taskmarket compute-market params`: the compute-market RPC methods
+// and scheduler parameters, from the command line.
+
+import type { Command } from 'commander';
+import type { TaskMarketClient } from '../client/client.js';
+
+export function registerComputeCommands(root: Command, clientOf: (cmd: Command) => TaskMarketClient): void {
+  const print = (v: unknown): void => {
+    process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+  };
+  const rpc = (cmd: Command, method: string, params: Record<string, unknown> = {}) =>
+    clientOf(cmd).request('POST', '/rpc', { method, params });
+
+  const compute = root.command('compute').description('compute-market jobs and scheduler');
+  compute
+    .command('cancel <job_id>')
+    .description(
+      'cancel a job (its task is cancelled and refunded); --provider reports a provider-side cancel (operator)',
+    )
+    .option('--provider', 'the provider cancelled: requeue the job and penalise its reputation')
+    .action(async (jobId: string, opts: { provider?: boolean }, cmd: Command) => {
+      await rpc(cmd, 'compute.job_cancel', { job_id: jobId, reason: opts.provider ? 'provider' : 'client' });
+      process.stdout.write(`cancelled job ${jobId}\n`);
+    });
+  compute
+    .command('stats')
+    .description('scheduler statistics (compute_market.scheduler_stats)')
+    .option('--effective', 'include each provider’s current effective price')
+    .action(async (opts: { effective?: boolean }, cmd: Command) =>
+      print(await rpc(cmd, 'compute_market.scheduler_stats', { effective: Boolean(opts.effective) })),
+    );
+  compute
+    .command('requirements <job_id>')
+    .description("a job's requirement descriptor (compute.job_requirements)")
+    .action(async (jobId: string, _o, cmd: Command) =>
+      print(await rpc(cmd, 'compute.job_requirements', { job_id: jobId })),
+    );
+
+  root
+    .command('compute-market')
+    .description('compute-market governance')
+    .command('params')
+    .description(
+      'print the admission and scheduler parameters as JSON; --set KEY=VALUE changes them (operator)',
+    )
+    .option('--set <key=value...>', 'parameters to change; values are JSON (numbers, booleans, strings)')
+    .action(async (opts: { set?: string[] }, cmd: Command) => {
+      const client = clientOf(cmd);
+      if (!opts.set) return print(await client.request('GET', '/params'));
+      const patch: Record<string, unknown> = {};
+      for (const pair of opts.set) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new Error(`--set expects KEY=VALUE, got "${pair}"`);
+        const raw = pair.slice(eq + 1);
+        let value: unknown = raw;
+        try {
+          value = JSON.parse(raw);
+        } catch {
+          // A bare word is a string value.
+        }
+        patch[pair.slice(0, eq)] = value;
+      }
+      print(await client.request('PUT', '/params', patch));
+    });
+}
