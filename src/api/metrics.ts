@@ -118,6 +118,33 @@ export function createMetrics(market: Market): ApiMetrics {
     help: 'normal or high priority jobs that waited more than priority_miss_seconds to start',
     registers: [registry],
   });
+  const settleApplied = new Counter({
+    name: 'settle_applied_total',
+    help: 'receipts debited and paid',
+    registers: [registry],
+  });
+  const settleFailed = new Counter({
+    name: 'settle_failed_total',
+    help: 'settlement failures, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const modeChanges = new Counter({
+    name: 'settle_mode_change_total',
+    help: 'settlement mode transitions, by new mode',
+    labelNames: ['to'] as const,
+    registers: [registry],
+  });
+  const receipts = new Counter({
+    name: 'matches_total',
+    help: 'receipts processed, by whether settlement was a dry run',
+    labelNames: ['dry_run'] as const,
+    registers: [registry],
+  });
+  market.events.on('settle.applied', () => settleApplied.inc());
+  market.events.on('settle.failed', (e) => settleFailed.inc({ reason: e.reason }));
+  market.events.on('settle.mode_changed', (e) => modeChanges.inc({ to: e.to }));
+  market.events.on('settle.receipt', (e) => receipts.inc({ dry_run: String(e.dryRun) }));
   market.events.on('job.matched', (e) => {
     matches.inc({ result: 'success' });
     effective.set({ provider: e.provider }, Number(e.effectivePrice));

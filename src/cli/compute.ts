@@ -36,6 +36,25 @@ export function registerComputeCommands(root: Command, clientOf: (cmd: Command) 
       print(await rpc(cmd, 'compute.job_requirements', { job_id: jobId })),
     );
 
+  const settlement = root.command('settlement').description('settlement mode and balances');
+  settlement
+    .command('status')
+    .description('mode and system balances (settlement_status)')
+    .action(async (_o, cmd: Command) => print(await rpc(cmd, 'settlement_status')));
+  settlement
+    .command('arm')
+    .description('arm settlement: it turns Real after --delay-ms (operator)')
+    .option('--delay-ms <ms>', 'delay before Real', '0')
+    .action(async (opts: { delayMs: string }, cmd: Command) => {
+      if (!/^\d+$/.test(opts.delayMs))
+        throw new Error(`--delay-ms must be a non-negative integer, got "${opts.delayMs}"`);
+      print(await rpc(cmd, 'settlement.set_mode', { mode: 'Armed', delay_ms: Number(opts.delayMs) }));
+    });
+  settlement
+    .command('disarm')
+    .description('back to DryRun: receipts recorded, nobody charged (operator)')
+    .action(async (_o, cmd: Command) => print(await rpc(cmd, 'settlement.set_mode', { mode: 'DryRun' })));
+
   root
     .command('compute-market')
     .description('compute-market governance')

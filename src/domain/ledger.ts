@@ -11,7 +11,7 @@ export const SYSTEM_ACCOUNTS = {
   treasury: '00000000-0000-0000-0000-000000000005',
 } as const;
 
-export type JournalKind = 'fund' | 'escrow_hold' | 'escrow_refund';
+export type JournalKind = 'fund' | 'escrow_hold' | 'escrow_refund' | 'settlement';
 
 export interface Posting {
   accountId: string;

@@ -60,6 +60,7 @@ import {
 } from '../store/providers.js';
 import { completeTasks } from '../store/tasks.js';
 import { Batcher, type Outcome } from './batcher.js';
+import type { SettlementService } from './settlement.js';
 import type { Config } from './config.js';
 import type { MarketEventBus } from './events.js';
 import { freeSlots, freeUnits, type Session } from './sessions.js';
@@ -106,6 +107,7 @@ export class Dispatcher {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly params: () => SchedulerParams = defaultParams,
+    private readonly settlement?: SettlementService,
   ) {
     this.results = new Batcher((items) => this.commitResults(items), config.group_commit_max_batch);
     events.on('job.queued', () => this.kick());
@@ -258,6 +260,8 @@ export class Dispatcher {
             job_id: a.jobId,
             worker_address: a.address,
             lease_expires_at: leaseUntil,
+            // The customer pays the provider's offer as it stood when the job was leased.
+            quote_price: (this.sessions.get(a.address)?.offer?.pricePerUnit ?? 0n).toString(),
           })),
           now,
         ),
@@ -378,7 +382,12 @@ export class Dispatcher {
         now,
       );
       const allDone = await countDoneJobs(tx, [...new Set(completed.map((c) => c.task_id))], now);
-      return { completed, doneTasks: await this.completeTasks(tx, allDone, now) };
+      const doneTasks = await this.completeTasks(tx, allDone, now);
+      await this.settlement?.settle(
+        tx,
+        doneTasks.map((t) => t.taskId),
+      );
+      return { completed, doneTasks };
     });
     const ok = new Set(completed.map((c) => c.job_id));
     const outcomes: Outcome<void>[] = [];

@@ -22,6 +22,10 @@ export interface MarketEvents {
   'task.completed': [{ taskId: string; resultHash: string; worker: string }];
   'worker.connected': [{ address: string }];
   'worker.disconnected': [{ address: string; code: number; reason: string }];
+  'settle.receipt': [{ jobId: string; dryRun: boolean }];
+  'settle.applied': [{ jobId: string; amount: bigint }];
+  'settle.failed': [{ taskId: string; reason: string }];
+  'settle.mode_changed': [{ from: string; to: string }];
   'account.funded': [{ accountId: string; amount: bigint }];
   'ledger.violation': [{ violations: string[] }];
 }

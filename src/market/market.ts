@@ -12,6 +12,7 @@ import type { Config } from './config.js';
 import { MarketEventBus } from './events.js';
 import { Dispatcher } from './dispatcher.js';
 import { SchedulerParamsService } from './params.js';
+import { SettlementService } from './settlement.js';
 import { verifyLedger } from './ledger.js';
 import { TaskService } from './tasks.js';
 
@@ -31,6 +32,7 @@ export class Market {
   readonly accounts: AccountService;
   readonly dispatcher: Dispatcher;
   readonly params: SchedulerParamsService;
+  readonly settlement: SettlementService;
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
 
@@ -42,6 +44,12 @@ export class Market {
     operatorKey: string,
   ) {
     this.params = new SchedulerParamsService(db);
+    this.settlement = new SettlementService(
+      db,
+      clock,
+      this.events,
+      logger.child({ component: 'settlement' }),
+    );
     const params = () => this.params.get();
     this.tasks = new TaskService(db, clock, this.events, {
       params,
@@ -56,6 +64,7 @@ export class Market {
       config,
       logger.child({ component: 'dispatcher' }),
       params,
+      this.settlement,
     );
   }
 
@@ -72,6 +81,7 @@ export class Market {
       }));
     const market = new Market(db, config, options.logger, options.clock ?? systemClock, operatorKey);
     await market.params.load();
+    await market.settlement.load();
     return market;
   }
 

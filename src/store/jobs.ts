@@ -84,14 +84,19 @@ export async function queuedJobs(q: Queryable, limit: number): Promise<QueuedJob
 /** Leases jobs to workers if they are still queued; returns the job ids actually leased. */
 export async function leaseJobs(
   tx: Queryable,
-  leases: readonly { job_id: string; worker_address: string; lease_expires_at: number }[],
+  leases: readonly {
+    job_id: string;
+    worker_address: string;
+    lease_expires_at: number;
+    quote_price: string;
+  }[],
   now: number,
 ): Promise<string[]> {
   if (leases.length === 0) return [];
   const rows = await tx.query<{ job_id: string; task_id: string }>(
     `UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
-            attempts = j.attempts + 1, started_at = $2
-     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, lease_expires_at bigint)
+            attempts = j.attempts + 1, started_at = $2, quote_price = x.quote_price
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, lease_expires_at bigint, quote_price numeric)
      WHERE j.job_id = x.job_id AND j.status = 'queued'
      RETURNING j.job_id, j.task_id`,
     [JSON.stringify(leases), now],

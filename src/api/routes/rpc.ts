@@ -43,6 +43,26 @@ function jobIdParam(params: Record<string, unknown>): string {
 }
 
 export const METHODS: Record<string, Method> = {
+  async settlement_status(market) {
+    return market.settlement.status();
+  },
+
+  async 'settlement.set_mode'(market, principal, params) {
+    if (principal.kind !== 'operator')
+      throw new MarketError('forbidden', 'only the operator switches settlement modes');
+    const delay = params.delay_ms ?? 0;
+    if (typeof delay !== 'number' || !Number.isSafeInteger(delay) || delay < 0)
+      throw validationError([
+        { path: '/params/delay_ms', message: 'must be a non-negative integer (milliseconds)' },
+      ]);
+    if (params.mode === 'Armed')
+      return { mode: await market.settlement.command({ type: 'arm', delayMs: delay }) };
+    if (params.mode === 'DryRun') return { mode: await market.settlement.command({ type: 'disarm' }) };
+    throw validationError([
+      { path: '/params/mode', message: 'must be "Armed" (turns Real after delay_ms) or "DryRun"' },
+    ]);
+  },
+
   async 'compute_market.scheduler_stats'(market, _principal, params) {
     const d = market.dispatcher;
     const utilization: Record<string, number> = {};

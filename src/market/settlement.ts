@@ -1,0 +1,194 @@
+// Settlement of finished tasks, inside the same transaction that completes them, so a task is
+// settled exactly once however often its results are replayed.
+//
+//   DryRun (default) ──arm──▶ Armed ──delay passes──▶ Real
+//      ▲                        │                      │
+//      └──────── disarm, or any settlement failure ────┘
+//
+// Every completed job gets a receipt {job_id, buyer, provider, quote_price, units}; its
+// idempotency key is the primary key of the receipts table, so a replay inserts nothing and
+// charges nothing. In Real mode the buyer pays quote_price × units out of the task's escrow,
+// split 60/25/10/5 between burn, the provider, validators and treasury; the rest of the escrow
+// goes back to the buyer. In DryRun receipts are recorded and nobody is charged: the whole
+// escrow goes back to the buyer. A task whose receipts exceed its escrow is archived as a
+// failure and the market falls back to DryRun, loudly.
+
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { unixSeconds, type Clock } from '../domain/clock.js';
+import { SYSTEM_ACCOUNTS, type Posting } from '../domain/ledger.js';
+import { formatAmount } from '../domain/money.js';
+import { encodeReceipt, makeReceipt, receiptAmount } from '../domain/receipts.js';
+import {
+  advance,
+  applyCommand,
+  INITIAL_SETTLEMENT,
+  modeAt,
+  onFailure,
+  splitAmount,
+  type ModeTransition,
+  type SettlementCommand,
+  type SettlementMode,
+  type SettlementState,
+} from '../domain/settlement.js';
+import type { Db, Queryable } from '../store/db.js';
+import { appendJournals } from '../store/ledger.js';
+import {
+  archiveFailure,
+  insertReceipts,
+  jobsToSettle,
+  loadSettlementState,
+  providerAccounts,
+  releaseEscrow,
+  saveSettlementState,
+  systemBalances,
+  type SettleJob,
+} from '../store/settlement.js';
+import type { MarketEventBus } from './events.js';
+
+export class SettlementService {
+  private state: SettlementState = INITIAL_SETTLEMENT;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly events: MarketEventBus,
+    private readonly logger: Logger,
+  ) {}
+
+  async load(): Promise<void> {
+    const stored = (await loadSettlementState(this.db)) as SettlementState | undefined;
+    if (stored) this.state = stored;
+  }
+
+  mode(): SettlementMode {
+    return modeAt(this.state, this.clock.nowMs());
+  }
+
+  async command(cmd: SettlementCommand): Promise<SettlementMode> {
+    const t = applyCommand(this.state, cmd, this.clock.nowMs());
+    await saveSettlementState(this.db, t.state, unixSeconds(this.clock));
+    this.record(t);
+    return this.mode();
+  }
+
+  async status(asset = 'CPC'): Promise<Record<string, unknown>> {
+    const balances = await systemBalances(this.db, asset);
+    return {
+      mode: this.mode(),
+      state: this.state,
+      asset,
+      balances: Object.fromEntries(Object.entries(balances).map(([k, v]) => [k, formatAmount(BigInt(v))])),
+    };
+  }
+
+  /** Settles tasks that just completed, in the caller's transaction. */
+  async settle(tx: Queryable, taskIds: readonly string[]): Promise<void> {
+    if (taskIds.length === 0) return;
+    const now = this.clock.nowMs();
+    this.record(advance(this.state, now));
+    const jobs = await jobsToSettle(tx, taskIds);
+    const byTask = new Map<string, SettleJob[]>();
+    for (const j of jobs) byTask.set(j.task_id, [...(byTask.get(j.task_id) ?? []), j]);
+    const accounts = await providerAccounts(
+      tx,
+      jobs.map((j) => j.worker_address),
+      jobs[0]?.asset ?? 'CPC',
+      unixSeconds(this.clock),
+    );
+    const journals = [];
+    for (const [taskId, taskJobs] of byTask) {
+      const first = taskJobs[0] as SettleJob;
+      const escrow = BigInt(first.escrow_held);
+      const receipts = taskJobs.map((j) => ({
+        job: j,
+        receipt: makeReceipt({
+          job_id: j.job_id,
+          buyer: j.account_id,
+          provider: j.worker_address,
+          quote_price: BigInt(j.quote_price ?? '0'),
+          units: j.units,
+          issued_at: Math.floor(now / 1000),
+        }),
+      }));
+      let real = this.mode() === 'Real';
+      const charge = receipts.reduce((sum, r) => sum + receiptAmount(r.receipt), 0n);
+      if (real && charge > escrow) {
+        await archiveFailure(
+          tx,
+          taskId,
+          'insufficient_escrow',
+          { charge: charge.toString(), escrow: escrow.toString() },
+          now,
+        );
+        this.record(
+          onFailure(
+            this.state,
+            `task ${taskId}: receipts ${formatAmount(charge)} exceed escrow ${formatAmount(escrow)}`,
+            now,
+          ),
+        );
+        await saveSettlementState(tx, this.state, unixSeconds(this.clock));
+        this.events.emit('settle.failed', { taskId, reason: 'insufficient_escrow' });
+        real = false;
+      }
+      const fresh = await insertReceipts(
+        tx,
+        receipts.map(({ job, receipt }) => ({
+          idempotency_key: receipt.idempotency_key,
+          job_id: job.job_id,
+          task_id: taskId,
+          body: encodeReceipt(receipt),
+          amount: receiptAmount(receipt).toString(),
+          mode: real ? 'Real' : 'DryRun',
+          applied: real,
+        })),
+        now,
+      );
+      const postings: Posting[] = [];
+      let charged = 0n;
+      for (const { job, receipt } of receipts) {
+        if (!fresh.has(receipt.idempotency_key)) continue; // replayed: settled before
+        this.events.emit('settle.receipt', { jobId: job.job_id, dryRun: !real });
+        if (!real) continue;
+        const amount = receiptAmount(receipt);
+        if (amount === 0n) continue;
+        const parts = splitAmount(amount);
+        charged += amount;
+        const provider = accounts.get(job.worker_address) as string;
+        postings.push(
+          { accountId: SYSTEM_ACCOUNTS.burn, asset: job.asset, amount: parts.burn },
+          { accountId: provider, asset: job.asset, amount: parts.worker },
+          { accountId: SYSTEM_ACCOUNTS.validators, asset: job.asset, amount: parts.validators },
+          { accountId: SYSTEM_ACCOUNTS.treasury, asset: job.asset, amount: parts.treasury },
+        );
+        this.events.emit('settle.applied', { jobId: job.job_id, amount });
+      }
+      if (escrow > charged)
+        postings.push({ accountId: first.account_id, asset: first.asset, amount: escrow - charged });
+      if (escrow > 0n)
+        postings.push({ accountId: SYSTEM_ACCOUNTS.escrow, asset: first.asset, amount: -escrow });
+      const nonZero = postings.filter((p) => p.amount !== 0n);
+      if (nonZero.length > 0)
+        journals.push({
+          journalId: randomUUID(),
+          kind: 'settlement' as const,
+          ref: taskId,
+          postings: nonZero,
+        });
+    }
+    await appendJournals(tx, journals, unixSeconds(this.clock));
+    await releaseEscrow(tx, [...byTask.keys()]);
+  }
+
+  private record(t: ModeTransition): void {
+    this.state = t.state;
+    if (!t.changed) return;
+    this.events.emit('settle.mode_changed', { from: t.from, to: t.to });
+    const log =
+      t.to === 'DryRun' && t.from !== 'DryRun'
+        ? this.logger.error.bind(this.logger)
+        : this.logger.info.bind(this.logger);
+    log({ from: t.from, to: t.to, state: t.state }, 'settlement mode changed');
+  }
+}

@@ -1,0 +1,125 @@
+// Settlement queries: what a finished task owes, receipts, provider accounts, the mode.
+
+import type { Queryable } from './db.js';
+
+export interface SettleJob {
+  job_id: string;
+  task_id: string;
+  account_id: string;
+  asset: string;
+  escrow_held: string;
+  worker_address: string;
+  units: number;
+  quote_price: string | null;
+}
+
+/** The completed jobs of tasks being settled, with each task's buyer and escrow (locked). */
+export async function jobsToSettle(tx: Queryable, taskIds: readonly string[]): Promise<SettleJob[]> {
+  if (taskIds.length === 0) return [];
+  return tx.query<SettleJob & Record<string, unknown>>(
+    `SELECT j.job_id, j.task_id, t.account_id, t.asset, t.escrow_held::text AS escrow_held, j.worker_address,
+            j.units, j.quote_price::text AS quote_price
+     FROM jobs j JOIN tasks t USING (task_id)
+     WHERE j.status = 'completed' AND j.task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+     ORDER BY j.task_id, j.idx`,
+    [JSON.stringify(taskIds)],
+  );
+}
+
+/** Inserts receipts; returns the keys that were new (a replayed receipt is ignored). */
+export async function insertReceipts(
+  tx: Queryable,
+  rows: readonly {
+    idempotency_key: string;
+    job_id: string;
+    task_id: string;
+    body: string;
+    amount: string;
+    mode: string;
+    applied: boolean;
+  }[],
+  now: number,
+): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const inserted = await tx.query<{ idempotency_key: string }>(
+    `INSERT INTO receipts (idempotency_key, job_id, task_id, body, amount, mode, applied, created_at)
+     SELECT idempotency_key, job_id, task_id, body, amount, mode, applied, $2
+     FROM jsonb_to_recordset($1::jsonb) AS x(idempotency_key text, job_id uuid, task_id uuid, body text, amount numeric,
+          mode text, applied boolean)
+     ON CONFLICT (idempotency_key) DO NOTHING
+     RETURNING idempotency_key`,
+    [JSON.stringify(rows), now],
+  );
+  return new Set(inserted.map((r) => r.idempotency_key));
+}
+
+/** The ledger account of each provider address, created on first use. */
+export async function providerAccounts(
+  tx: Queryable,
+  addresses: readonly string[],
+  asset: string,
+  now: number,
+): Promise<Map<string, string>> {
+  if (addresses.length === 0) return new Map();
+  const list = JSON.stringify([...new Set(addresses)].sort());
+  await tx.query(
+    `INSERT INTO accounts (account_id, name, kind, address, created_at)
+     SELECT gen_random_uuid(), value, 'provider', value, $2 FROM jsonb_array_elements_text($1::jsonb)
+     ON CONFLICT (address) DO NOTHING`,
+    [list, now],
+  );
+  const rows = await tx.query<{ account_id: string; address: string }>(
+    `SELECT account_id, address FROM accounts WHERE address IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))`,
+    [list],
+  );
+  await tx.query(
+    `INSERT INTO balances (account_id, asset) SELECT account_id, $2 FROM accounts
+     WHERE address IN (SELECT value FROM jsonb_array_elements_text($1::jsonb)) ON CONFLICT DO NOTHING`,
+    [list, asset],
+  );
+  return new Map(rows.map((r) => [r.address, r.account_id]));
+}
+
+export async function releaseEscrow(tx: Queryable, taskIds: readonly string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await tx.query(
+    `UPDATE tasks SET escrow_held = 0 WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
+    [JSON.stringify(taskIds)],
+  );
+}
+
+export async function archiveFailure(
+  tx: Queryable,
+  taskId: string,
+  reason: string,
+  detail: unknown,
+  now: number,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO settlement_failures (task_id, reason, detail, created_at) VALUES ($1, $2, $3, $4)`,
+    [taskId, reason, JSON.stringify(detail), now],
+  );
+}
+
+export async function loadSettlementState(q: Queryable): Promise<unknown> {
+  const [row] = await q.query<{ state: unknown }>(`SELECT state FROM settlement_state WHERE id = 1`);
+  return row?.state;
+}
+
+export async function saveSettlementState(q: Queryable, state: unknown, now: number): Promise<void> {
+  await q.query(
+    `INSERT INTO settlement_state (id, state, updated_at) VALUES (1, $1, $2)
+     ON CONFLICT (id) DO UPDATE SET state = $1, updated_at = $2`,
+    [JSON.stringify(state), now],
+  );
+}
+
+export async function systemBalances(q: Queryable, asset: string): Promise<Record<string, string>> {
+  const rows = await q.query<{ name: string; amount: string }>(
+    `SELECT CASE WHEN a.kind = 'provider' THEN 'providers' ELSE a.name END AS name, sum(b.amount)::text AS amount
+     FROM balances b JOIN accounts a USING (account_id)
+     WHERE b.asset = $1 AND a.kind IN ('system', 'provider') GROUP BY 1`,
+    [asset],
+  );
+  return Object.fromEntries(rows.map((r) => [r.name, r.amount]));
+}
