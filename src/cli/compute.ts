@@ -1,7 +1,9 @@
 // `taskmarket compute …` and `taskmarket compute-market params`: the compute-market RPC methods
 // and scheduler parameters, from the command line.
 
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { computeRootOfFile } from '../chain/compute-root-file.js';
 import type { TaskMarketClient } from '../client/client.js';
 
 export function registerComputeCommands(root: Command, clientOf: (cmd: Command) => TaskMarketClient): void {
@@ -35,6 +37,17 @@ export function registerComputeCommands(root: Command, clientOf: (cmd: Command) 
     .action(async (jobId: string, _o, cmd: Command) =>
       print(await rpc(cmd, 'compute.job_requirements', { job_id: jobId })),
     );
+
+  root
+    .command('chain')
+    .description('the CPC chain')
+    .command('compute-root <file>')
+    .description('print the compute_root of a JSON array of ComputeResults, to check a block by hand')
+    .action((file: string) => {
+      const result = computeRootOfFile(readFileSync(file, 'utf8'));
+      if (!result.ok) throw new Error(`${file}: ${result.error}`);
+      process.stdout.write(`${result.root}\n`);
+    });
 
   const settlement = root.command('settlement').description('settlement mode and balances');
   settlement

@@ -1,10 +1,11 @@
 // End to end: the real binary serves, the real CLI creates an account, funds it, creates each
 // task type, lists and cancels; the node restarts and everything is as it was.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { computeRoot } from '../../src/domain/merkle.js';
 import { CHALLENGE_TYPES } from '../../src/domain/schemas/payloads.js';
 import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
 import { EXAMPLE_PAYLOADS } from '../helpers/market.js';
@@ -111,6 +112,58 @@ it('runs the customer journey across a restart', async () => {
   expect(verify.code).toBe(0);
   expect(json<{ ok: boolean }>(verify.stdout).ok).toBe(true);
 }, 120_000);
+
+it('cancels jobs, prints parameters and settlement status, and computes a compute_root', async () => {
+  const env = { TASKMARKET_URL: node?.url as string, TASKMARKET_DATA_DIR: dataDir, TASKMARKET_API_KEY: '' };
+  const account = json<{ account_id: string; api_key: string }>(
+    (await cli(['account', 'create', '--name', 'bob'], env)).stdout,
+  );
+  await cli(['account', 'fund', account.account_id, '10'], env);
+  const asBob = { TASKMARKET_URL: node?.url as string, TASKMARKET_API_KEY: account.api_key };
+  const task = json<{ task_id: string }>(
+    (
+      await cli(
+        [
+          'task',
+          'create',
+          '--type',
+          'synthetic',
+          '--payload',
+          JSON.stringify(EXAMPLE_PAYLOADS.synthetic),
+          '--reward',
+          '1',
+        ],
+        asBob,
+      )
+    ).stdout,
+  );
+  const res = await fetch(`${node?.url}/tasks/${task.task_id}/jobs`, {
+    headers: { authorization: `Bearer ${account.api_key}` },
+  });
+  const jobId = ((await res.json()) as { jobs: { job_id: string }[] }).jobs[0]?.job_id as string;
+  expect(await cli(['compute', 'cancel', jobId], asBob)).toMatchObject({
+    code: 0,
+    stdout: `cancelled job ${jobId}\n`,
+  });
+  expect(await cli(['compute', 'cancel', jobId], asBob)).toMatchObject({
+    code: 4,
+    stderr: 'job already cancelled\n',
+  });
+  expect((await cli(['compute', 'cancel', '00000000-0000-4000-8000-000000000000'], asBob)).code).toBe(3);
+
+  const params = await cli(['compute-market', 'params'], env);
+  expect(json<{ fair_share_cap: number }>(params.stdout).fair_share_cap).toBe(0.25);
+  expect(json<{ mode: string }>((await cli(['settlement', 'status'], env)).stdout).mode).toBe('DryRun');
+
+  const results = [
+    { task_id: 't1', worker_address: 'cpc1a', result_hash: 'ab', proof: 'cd', nonce: 1, signature: 'ef' },
+    { task_id: 't2', worker_address: 'cpc1b', result_hash: '12', proof: '34', nonce: 2, signature: '56' },
+  ];
+  const file = join(dataDir, 'results.json');
+  writeFileSync(file, JSON.stringify(results));
+  const root = await cli(['chain', 'compute-root', file]);
+  expect(root).toMatchObject({ code: 0, stdout: `${computeRoot(results)}\n` });
+}, 60_000);
 
 it('validates its configuration before starting', async () => {
   const bad = await cli(['serve', '--port', 'eighty', '--data-dir', dataDir]);
