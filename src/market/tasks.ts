@@ -145,7 +145,13 @@ export class TaskService {
       earlier.set(`${t.account_id}/${t.idempotency_key}`, t);
 
     const sizes = await blobSizes(tx, [...new Set(items.flatMap((i) => (i.inputBlob ? [i.inputBlob] : [])))]);
-    const balances = await lockBalances(tx, [...new Set(items.map((i) => i.row.account_id))], CPC);
+    // Escrow's row is locked with the customers', in one sorted order, as settlement locks them:
+    // two transactions that take the same rows in the same order never deadlock.
+    const balances = await lockBalances(
+      tx,
+      [...new Set([SYSTEM_ACCOUNTS.escrow, ...items.map((i) => i.row.account_id)])],
+      CPC,
+    );
     const jobs: NewJobRow[] = [];
     const nowMs = this.clock.nowMs();
     const params = this.options.params();

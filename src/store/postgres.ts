@@ -2,7 +2,7 @@
 // share one database; `schema` puts all tables of this node in one schema (tests use one each).
 
 import pg from 'pg';
-import { parseInt8, type Db, type Row } from './db.js';
+import { parseInt8, type Db, type Queryable, type Row } from './db.js';
 
 const typeOverrides = new pg.TypeOverrides();
 typeOverrides.setTypeParser(pg.types.builtins.INT8, parseInt8);
@@ -28,22 +28,34 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
       (await pool.query<R>(sql, params as unknown[])).rows,
     async transaction(fn) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const result = await fn({
-          query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
-            (await client.query<R>(sql, params as unknown[])).rows,
-        });
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await once(fn);
+        } catch (err) {
+          // A deadlock or serialization failure rolled everything back: the work can run again.
+          const code = (err as { code?: string }).code;
+          if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw err;
+        }
       }
     },
     close: () => pool.end(),
   };
+
+  async function once<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn({
+        query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
+          (await client.query<R>(sql, params as unknown[])).rows,
+      });
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
 }

@@ -7,10 +7,10 @@ import { proofRoot } from '../../src/domain/merkle.js';
 import { helloMessage, type JobMsg } from '../../src/domain/schemas/worker.js';
 import { verifyLedger } from '../../src/market/ledger.js';
 import { startTestMarket, type TestMarket } from '../helpers/market.js';
-import { CPU_CAPABILITY, ScriptedWorker } from '../helpers/ws-worker.js';
+import { CPU_CAPABILITY, WorkerPool, type ScriptedWorker } from '../helpers/ws-worker.js';
 
 let tm: TestMarket;
-const workers: ScriptedWorker[] = [];
+const pool = new WorkerPool(() => ({ url: tm.url, connected: () => tm.market.dispatcher.connected }));
 beforeAll(async () => {
   tm = await startTestMarket({
     config: {
@@ -25,20 +25,9 @@ afterAll(async () => {
   await tm?.close();
 });
 // Each test starts with no worker connected, so jobs go only to the workers it made.
-afterEach(async () => {
-  const gone = workers.splice(0).map(async (w) => {
-    w.close();
-    await w.closed;
-  });
-  await Promise.all(gone);
-  while (tm.market.dispatcher.connected > 0) await new Promise((r) => setTimeout(r, 5));
-});
+afterEach(() => pool.closeAll());
 
-function worker(): ScriptedWorker {
-  const w = new ScriptedWorker(tm.url);
-  workers.push(w);
-  return w;
-}
+const worker = () => pool.make();
 
 const bytes = (n: number, seed = 7) => Buffer.from(Array.from({ length: n }, (_, i) => (i * seed) & 0xff));
 

@@ -5,31 +5,20 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/client/client.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { startTestMarket, type TestMarket } from '../helpers/market.js';
-import { ScriptedWorker } from '../helpers/ws-worker.js';
+import { WorkerPool } from '../helpers/ws-worker.js';
 
 let tm: TestMarket;
-const workers: ScriptedWorker[] = [];
+const pool = new WorkerPool(() => ({ url: tm.url, connected: () => tm.market.dispatcher.connected }));
 beforeAll(async () => {
   tm = await startTestMarket({ config: { lease_ms: 5000 } });
 });
 afterAll(async () => {
   await tm?.close();
 });
-afterEach(async () => {
-  await Promise.all(
-    workers.splice(0).map(async (w) => {
-      w.close();
-      await w.closed;
-    }),
-  );
-  while (tm.market.dispatcher.connected > 0) await new Promise((r) => setTimeout(r, 5));
-});
+// Each test starts with no worker connected, so jobs go only to the workers it made.
+afterEach(() => pool.closeAll());
 
-function worker(): ScriptedWorker {
-  const w = new ScriptedWorker(tm.url);
-  workers.push(w);
-  return w;
-}
+const worker = () => pool.make();
 
 const synthetic = (priority?: 'low' | 'normal' | 'high') => ({
   challenge_type: 'synthetic' as const,

@@ -5,30 +5,22 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { verifyLedger } from '../../src/market/ledger.js';
 import { startTestMarket, type TestMarket } from '../helpers/market.js';
-import { ScriptedWorker } from '../helpers/ws-worker.js';
+import { WorkerPool } from '../helpers/ws-worker.js';
 
 let tm: TestMarket;
-const workers: ScriptedWorker[] = [];
+const pool = new WorkerPool(() => ({ url: tm.url, connected: () => tm.market.dispatcher.connected }));
 beforeAll(async () => {
   tm = await startTestMarket();
 });
 afterAll(async () => {
   await tm?.close();
 });
-afterEach(async () => {
-  await Promise.all(
-    workers.splice(0).map(async (w) => {
-      w.close();
-      await w.closed;
-    }),
-  );
-  while (tm.market.dispatcher.connected > 0) await new Promise((r) => setTimeout(r, 5));
-});
+// Each test starts with no worker connected, so jobs go only to the workers it made.
+afterEach(() => pool.closeAll());
 
 async function runOne(price: string, reward: string, beforeResult?: (job: JobMsg) => Promise<unknown>) {
   const { client, accountId } = await tm.customer('100.0');
-  const w = new ScriptedWorker(tm.url);
-  workers.push(w);
+  const w = pool.make();
   await w.join({ price });
   const task = await client.createTask({
     challenge_type: 'gpuhash',

@@ -101,3 +101,26 @@ export class ScriptedWorker {
     this.ws.close();
   }
 }
+
+/** Scripted workers of one test file, all closed (and gone from the market) between tests. */
+export class WorkerPool {
+  private readonly workers: ScriptedWorker[] = [];
+
+  constructor(private readonly market: () => { url: string; connected: () => number }) {}
+
+  make(): ScriptedWorker {
+    const w = new ScriptedWorker(this.market().url);
+    this.workers.push(w);
+    return w;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(
+      this.workers.splice(0).map(async (w) => {
+        w.close();
+        await w.closed;
+      }),
+    );
+    while (this.market().connected() > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+}
