@@ -246,6 +246,8 @@ export class Dispatcher {
       providers,
       { params, running: { total: runningTotal, low: runningLow } },
     );
+    // Reasons describe the queue as this tick read it; jobs that left it drop out of the map.
+    this.waiting.clear();
     for (const [jobId, reason] of plan.reasons) {
       this.waiting.set(jobId, reason);
       this.events.emit('job.unmatched', { jobId, reason });
