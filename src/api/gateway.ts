@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { utf8 } from '../domain/hash.js';
@@ -25,13 +25,12 @@ import { take, type Bucket } from '../domain/token-bucket.js';
 import { ResultRejected, type Dispatcher } from '../market/dispatcher.js';
 import type { Market } from '../market/market.js';
 import type { Session } from '../market/sessions.js';
-import { fieldProblems } from './validation.js';
+import { fieldProblems, strictAjv } from './validation.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
 
-const ajv = new Ajv({ strict: false, allErrors: false, coerceTypes: false, removeAdditional: false });
 const validators = Object.fromEntries(
-  Object.entries(WORKER_MESSAGES).map(([type, schema]) => [type, ajv.compile(schema)]),
+  Object.entries(WORKER_MESSAGES).map(([type, schema]) => [type, strictAjv.compile(schema)]),
 ) as Record<WorkerMessage['type'], ValidateFunction>;
 
 type Parsed = { ok: true; msg: WorkerMessage } | { ok: false; message: string };

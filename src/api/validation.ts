@@ -6,7 +6,8 @@ import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
 import type { FieldProblem } from '../domain/errors.js';
 
 const common = { allErrors: false, strict: false, discriminator: true, useDefaults: true } as const;
-const strictAjv = new Ajv({ ...common, coerceTypes: false, removeAdditional: false });
+/** Bodies and worker messages: no coercion, nothing removed. */
+export const strictAjv = new Ajv({ ...common, coerceTypes: false, removeAdditional: false });
 const coercingAjv = new Ajv({ ...common, coerceTypes: true, removeAdditional: false });
 
 export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({

@@ -59,6 +59,7 @@ import {
   upsertProvider,
 } from '../store/providers.js';
 import { completeTasks } from '../store/tasks.js';
+import { groupBy } from '../domain/group-by.js';
 import { Batcher, type Outcome } from './batcher.js';
 import type { SettlementService } from './settlement.js';
 import type { Config } from './config.js';
@@ -442,9 +443,7 @@ export class Dispatcher {
     taskIds: string[],
     now: number,
   ): Promise<{ taskId: string; resultHash: string; worker: string }[]> {
-    const byTask = new Map<string, JobRow[]>();
-    for (const j of await jobsOfTasks(tx, taskIds))
-      byTask.set(j.task_id, [...(byTask.get(j.task_id) ?? []), j]);
+    const byTask = groupBy(await jobsOfTasks(tx, taskIds), (j) => j.task_id);
     const done = [...byTask].map(([taskId, jobs]) => ({
       task_id: taskId,
       result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),

@@ -140,7 +140,7 @@ export class Market {
 
 /** The operator key lives in the data directory, readable only by its owner; made on first start. */
 export function ensureOperatorKey(dataDir: string): string {
-  const file = join(dataDir, 'operator.key');
+  const file = operatorKeyPath(dataDir);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dataDir, { recursive: true });
   const key = newApiKey('tmop');

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import { SYSTEM_ACCOUNTS, type Posting } from '../domain/ledger.js';
+import { groupBy } from '../domain/group-by.js';
 import { formatAmount } from '../domain/money.js';
 import { encodeReceipt, makeReceipt, receiptAmount } from '../domain/receipts.js';
 import {
@@ -88,8 +89,7 @@ export class SettlementService {
     const now = this.clock.nowMs();
     this.record(advance(this.state, now));
     const jobs = await jobsToSettle(tx, taskIds);
-    const byTask = new Map<string, SettleJob[]>();
-    for (const j of jobs) byTask.set(j.task_id, [...(byTask.get(j.task_id) ?? []), j]);
+    const byTask = groupBy(jobs, (j) => j.task_id);
     const accounts = await providerAccounts(
       tx,
       jobs.map((j) => j.worker_address),

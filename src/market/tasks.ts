@@ -190,15 +190,13 @@ export class TaskService {
       const used = spent.get(row.account_id) ?? 0n;
       const available = BigInt(balance.amount) + BigInt(balance.credit_limit) - used;
       if (item.reward > available) {
+        const shown = formatAmount(available < 0n ? 0n : available);
         outcomes[i] = {
           ok: false,
           error: new MarketError(
             'insufficient_funds',
-            `reward ${formatAmount(item.reward)} exceeds the available ${formatAmount(available < 0n ? 0n : available)}`,
-            {
-              reward: formatAmount(item.reward),
-              available: formatAmount(available < 0n ? 0n : available),
-            },
+            `reward ${formatAmount(item.reward)} exceeds the available ${shown}`,
+            { reward: formatAmount(item.reward), available: shown },
           ),
         };
         return;

@@ -146,11 +146,8 @@ export async function jobsOfTasks(q: Queryable, taskIds: readonly string[]): Pro
   );
 }
 
-export async function jobsOfTask(q: Queryable, taskId: string): Promise<JobRow[]> {
-  return q.query<JobRow & Record<string, unknown>>(
-    `SELECT ${COLUMNS} FROM jobs WHERE task_id = $1 ORDER BY idx`,
-    [taskId],
-  );
+export function jobsOfTask(q: Queryable, taskId: string): Promise<JobRow[]> {
+  return jobsOfTasks(q, [taskId]);
 }
 
 /** Returns leased jobs to the queue (or fails them past maxAttempts). */

@@ -23,6 +23,23 @@ afterAll(async () => {
   await dropSchema(schema);
 });
 
+/** `taskmarket task create` of the spec's synthetic example with this reward. */
+function createSynthetic(reward: string, env: NodeJS.ProcessEnv) {
+  return cli(
+    [
+      'task',
+      'create',
+      '--type',
+      'synthetic',
+      '--payload',
+      JSON.stringify(EXAMPLE_PAYLOADS.synthetic),
+      '--reward',
+      reward,
+    ],
+    env,
+  );
+}
+
 function json<T>(text: string): T {
   return JSON.parse(text) as T;
 }
@@ -74,23 +91,7 @@ it('runs the customer journey across a restart', async () => {
   expect(
     (await cli(['task', 'create', '--type', 'synthetic', '--payload', '{}', '--reward', '1'], asAlice)).code,
   ).toBe(2);
-  expect(
-    (
-      await cli(
-        [
-          'task',
-          'create',
-          '--type',
-          'synthetic',
-          '--payload',
-          JSON.stringify(EXAMPLE_PAYLOADS.synthetic),
-          '--reward',
-          '1000',
-        ],
-        asAlice,
-      )
-    ).code,
-  ).toBe(5);
+  expect((await createSynthetic('1000', asAlice)).code).toBe(5);
 
   const before = json<object>((await cli(['account', 'show'], asAlice)).stdout);
   expect(before).toMatchObject({ balance: '75.0', escrow: '25.0' });
@@ -120,23 +121,7 @@ it('cancels jobs, prints parameters and settlement status, and computes a comput
   );
   await cli(['account', 'fund', account.account_id, '10'], env);
   const asBob = { TASKMARKET_URL: node?.url as string, TASKMARKET_API_KEY: account.api_key };
-  const task = json<{ task_id: string }>(
-    (
-      await cli(
-        [
-          'task',
-          'create',
-          '--type',
-          'synthetic',
-          '--payload',
-          JSON.stringify(EXAMPLE_PAYLOADS.synthetic),
-          '--reward',
-          '1',
-        ],
-        asBob,
-      )
-    ).stdout,
-  );
+  const task = json<{ task_id: string }>((await createSynthetic('1', asBob)).stdout);
   const res = await fetch(`${node?.url}/tasks/${task.task_id}/jobs`, {
     headers: { authorization: `Bearer ${account.api_key}` },
   });
