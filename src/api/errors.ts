@@ -35,6 +35,8 @@ export function sendError(reply: FastifyReply, error: MarketError): FastifyReply
     message: error.message,
   };
   if (error.details) body.details = error.details;
+  const retryAfter = error.details?.retry_after_s;
+  if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
   return reply.status(ERRORS[error.code].status).send({ error: body });
 }
 

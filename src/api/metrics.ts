@@ -1,9 +1,12 @@
 // Prometheus metrics of one node. Each app gets its own registry, so tests can run several.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LANES } from '../domain/scheduler-params.js';
 import { TASK_STATUSES } from '../domain/task-state.js';
 import type { Market } from '../market/market.js';
 import { countTasksByStatus } from '../store/tasks.js';
+import { registerAdmissionMetrics } from './metrics-admission.js';
+import { registerCourierMetrics } from './metrics-courier.js';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -141,6 +144,47 @@ export function createMetrics(market: Market): ApiMetrics {
     labelNames: ['dry_run'] as const,
     registers: [registry],
   });
+  // Price board (spec "Price Board Persistence"): read on scrape, in base units per unit. Without
+  // prices a lane has no band series and the fee gauges read NaN, never a misleading 0.
+  const band = (name: string, pick: 'p25' | 'median' | 'p75') =>
+    new Gauge({
+      name,
+      help: `price board ${pick} price per unit (base units), by lane`,
+      labelNames: ['lane'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const lane of LANES) {
+          const b = market.priceBoard.bands(lane);
+          if (b) this.set({ lane }, Number(b[pick]));
+        }
+      },
+    });
+  band('price_band_p25', 'p25');
+  band('price_band_median', 'median');
+  band('price_band_p75', 'p75');
+  const fee = (name: string, pick: 'p50' | 'p90') =>
+    new Gauge({
+      name,
+      help: `consumer lane ${pick} price per unit (base units) on the price board`,
+      registers: [registry],
+      collect() {
+        const v = market.priceBoard.consumerFees()[pick];
+        this.set(v === null ? NaN : Number(v));
+      },
+    });
+  fee('consumer_fee_p50', 'p50');
+  fee('consumer_fee_p90', 'p90');
+  const gossip = new Counter({
+    name: 'reputation_gossip_total',
+    help: 'gossiped reputation entries received, by whether they replaced the stored score',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  market.events.on('reputation.gossip_received', (e) => {
+    gossip.inc({ result: 'applied' }, e.applied);
+    gossip.inc({ result: 'ignored' }, e.ignored);
+  });
   market.events.on('settle.applied', () => settleApplied.inc());
   market.events.on('settle.failed', (e) => settleFailed.inc({ reason: e.reason }));
   market.events.on('settle.mode_changed', (e) => modeChanges.inc({ to: e.to }));
@@ -165,5 +209,7 @@ export function createMetrics(market: Market): ApiMetrics {
   market.events.on('lease.expired', () => expired.inc());
   market.events.on('task.created', (e) => created.inc({ challenge_type: e.challengeType }));
   market.events.on('task.closed', (e) => closed.inc({ status: e.status, reason: e.reason ?? 'none' }));
+  registerAdmissionMetrics(registry, market);
+  registerCourierMetrics(registry, market);
   return { registry, requests, latency };
 }

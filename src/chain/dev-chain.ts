@@ -82,7 +82,7 @@ export class DevChain implements ChainPort {
     this.lastBlockMs = lastBlockMs;
   }
 
-  /** Opens the chain on tables that already exist (DEV_CHAIN_SCHEMA_SQL), sealing block 0 if new. */
+  /** Opens the chain on its tables (migration 0005_courier.sql), sealing block 0 if new. */
   static async open(opts: DevChainOptions): Promise<DevChain> {
     const chain = new DevChain(opts, opts.clock.nowMs());
     const head = await chain.headRow();

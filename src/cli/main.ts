@@ -11,6 +11,8 @@ import { ConfigError } from '../market/config.js';
 import { operatorKeyPath } from '../market/market.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { registerComputeCommands } from './compute.js';
+import { registerCourierCommands } from './courier.js';
+import { registerReputationCommands } from './reputation.js';
 import { serve } from './serve.js';
 import { registerWorkerCommands } from './worker.js';
 
@@ -196,6 +198,8 @@ export function program(): Command {
 
   registerWorkerCommands(root);
   registerComputeCommands(root, clientOf);
+  registerCourierCommands(root, clientOf);
+  registerReputationCommands(root, clientOf);
   return root;
 }
 

@@ -164,14 +164,15 @@ export function pruneAdmission(
 
 export type IndustrialDecision =
   | { decision: 'admitted'; state: AdmissionState }
-  | { decision: 'deferred'; reason: 'tight' }
+  | { decision: 'deferred'; reason: 'tight'; state: AdmissionState }
   | { decision: 'rejected'; reason: RejectReason };
 
 /**
- * An industrial job at admission: refused (503 `capacity`) when the market lacks headroom, held
- * back (`deferred`, it waits in its queue) while the comfort guard is tight, refused (429) when the
- * buyer or provider is over budget, else admitted with its demand recorded. Deferring records
- * nothing, so a job held back does not spend its buyer's quota.
+ * An industrial job at admission: refused (503 `capacity`) when the market lacks headroom, refused
+ * (429) when the buyer or provider is over budget, else recorded and either admitted or, while the
+ * comfort guard is tight, held back (`deferred`: it waits in its queue until the guard loosens).
+ * A deferred job's demand is recorded too, so submitting while the market is tight is no way
+ * around a buyer's fair share.
  */
 export function admitIndustrial(
   state: AdmissionState,
@@ -181,8 +182,9 @@ export function admitIndustrial(
   nowMs: number,
   params: SchedulerParams,
 ): IndustrialDecision {
-  if (capacityShortfall(job.demand, capacity, params)) return { decision: 'rejected', reason: 'capacity' };
-  if (mode === 'tight') return { decision: 'deferred', reason: 'tight' };
   const r = checkAndRecord(state, job.buyer, job.provider, job.demand, capacity, nowMs, params);
-  return r.ok ? { decision: 'admitted', state: r.state } : { decision: 'rejected', reason: r.reason };
+  if (!r.ok) return { decision: 'rejected', reason: r.reason };
+  return mode === 'tight'
+    ? { decision: 'deferred', reason: 'tight', state: r.state }
+    : { decision: 'admitted', state: r.state };
 }

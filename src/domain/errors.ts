@@ -15,8 +15,13 @@ export const ERRORS = {
   payload_too_large: { status: 413, retryable: false },
   unsupported_media_type: { status: 415, retryable: false },
   rate_limited: { status: 429, retryable: true },
+  // Industrial admission (spec "Fair-Share Caps and Burst Quotas"): the buyer is over its share.
+  fair_share: { status: 429, retryable: true },
+  burst_exhausted: { status: 429, retryable: true },
   internal: { status: 500, retryable: true },
   unavailable: { status: 503, retryable: true },
+  // Industrial admission: too little provider capacity for batch work now.
+  capacity: { status: 503, retryable: true },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

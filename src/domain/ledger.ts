@@ -9,9 +9,11 @@ export const SYSTEM_ACCOUNTS = {
   burn: '00000000-0000-0000-0000-000000000003',
   validators: '00000000-0000-0000-0000-000000000004',
   treasury: '00000000-0000-0000-0000-000000000005',
+  /** Worker payouts sent to the chain as TRANSFERs (migration 0005). */
+  paid_out: '00000000-0000-0000-0000-0000000000c1',
 } as const;
 
-export type JournalKind = 'fund' | 'escrow_hold' | 'escrow_refund' | 'settlement';
+export type JournalKind = 'fund' | 'escrow_hold' | 'escrow_refund' | 'settlement' | 'payout';
 
 export interface Posting {
   accountId: string;

@@ -6,6 +6,7 @@
 // has a reason code, so the API can say why a job is waiting.
 
 import type { Priority } from './priority.js';
+import { OfferIndex, type Ranked, type ShapeSummary } from './offer-index.js';
 import { effectivePrice, effectivePriceScaled } from './pricing.js';
 import { multiplierPpm } from './reputation.js';
 import { defaultParams, type SchedulerParams } from './scheduler-params.js';
@@ -112,17 +113,6 @@ export function tieRank(seed: number, address: string): number {
   return h >>> 0;
 }
 
-/** A provider with its ranking key. The accelerator premium scales every key alike, so it is left out. */
-interface Ranked {
-  p: Provider;
-  ppm: number;
-  key: bigint;
-  /** tieRank, worked out only when a tie needs it (-1 until then). */
-  tie: number;
-  slots: number;
-  units: number;
-}
-
 function ranked(p: Provider, params: SchedulerParams): Ranked {
   const ppm = multiplierPpm(p.reputation ?? 0, params);
   const key = p.pricePerUnit === null ? 0n : effectivePriceScaled(p.pricePerUnit, ppm, false);
@@ -215,82 +205,74 @@ export function lowPrioritySlots(capacity: number, params: SchedulerParams): num
   return Math.max(1, Math.floor((capacity * params.low_priority_cap_pct) / 100));
 }
 
-/** Providers that run one challenge type, cheapest first, with the exhausted ones skipped. */
-interface Candidates {
-  list: Ranked[];
-  head: number;
+/** Every provider ranked: lowest effective price first, ties in the seeded order. */
+function rankOrder(providers: readonly Provider[], params: SchedulerParams, seed: number): Ranked[] {
+  return providers
+    .map((p) => ranked(p, params))
+    .sort((a, b) => (before(a, b, seed) ? -1 : before(b, a, seed) ? 1 : 0));
 }
 
-/** The cheapest candidate that can take the job, dropping exhausted ones as it passes them. */
-function firstFit(c: Candidates, need: JobNeed): Ranked | undefined {
-  while (c.head < c.list.length && c.list[c.head]!.slots < 1) c.head++;
-  let skipped = 0;
-  let found: Ranked | undefined;
-  for (let i = c.head; i < c.list.length; i++) {
-    const r = c.list[i]!;
-    if (r.slots < 1) skipped++;
-    else if (problem(r.p, r.slots, r.units, need) === null) {
-      found = r;
-      break;
-    }
-  }
-  if (skipped > 32 && skipped * 4 > c.list.length - c.head) {
-    c.list = c.list.slice(c.head).filter((r) => r.slots >= 1);
-    c.head = 0;
-  }
-  return found;
+/**
+ * An offer index over these providers (src/domain/offer-index.ts), ranked with the context's
+ * parameters and seed, for planOnIndex. Inputs are not modified: the index copies their room.
+ */
+export function buildOfferIndex(providers: readonly Provider[], ctx: MatchContext = {}): OfferIndex {
+  return new OfferIndex(rankOrder(providers, ctx.params ?? defaultParams(), ctx.seed ?? 0), capabilityProblem);
 }
 
-/** Jobs of one shape fail alike: once unmatched in a plan, capacity only shrinks, so they stay so. */
-function shape(need: JobNeed): string {
-  return `${need.challengeType}|${need.model ?? ''}|${need.units}|${need.budget}|${JSON.stringify(need.requirements ?? null)}`;
+/**
+ * Why no provider takes a job that found no room: the reason that got furthest over every
+ * provider, as problem() would give it one by one. A capable, reputable provider that posted no
+ * offer, or whose price the budget covers, can only be out of room.
+ */
+function whyNot(s: ShapeSummary, need: JobNeed): NoMatchReason {
+  if (s.unpriced || (s.minPrice !== null && s.minPrice * BigInt(need.units) <= need.budget))
+    return 'no_capacity';
+  if (s.reputable) return 'price_above_reward';
+  if (s.capable) return 'reputation_failure';
+  return s.mismatches.reduce(furthest, 'no_provider');
 }
 
 /**
  * Plans a batch: walks jobs in the order given (the priority queue's order) and gives each the
  * best provider left, reserving a slot and the job's units as it goes, so the plan never
  * oversubscribes anyone. A low-priority job that could run but would pass the low-priority cap is
- * `deferred`. Providers are ranked once per plan and indexed by challenge type; a job scans only
- * the providers for its type, cheapest first, and stops at the first that fits. Inputs are not
- * modified.
+ * `deferred`. Providers are ranked once per plan and indexed by capability (src/domain/offer-index.ts):
+ * a job walks only the providers that can run it, cheapest first, and stops at the first that
+ * fits. Inputs are not modified.
  */
 export function planMatches(
   jobs: Iterable<JobNeed>,
   providers: readonly Provider[],
   ctx: PlanContext = {},
 ): Plan {
+  return planOnIndex(jobs, buildOfferIndex(providers, ctx), ctx);
+}
+
+/**
+ * planMatches against an index a scheduler keeps between ticks: the plan's reservations stay in
+ * the index, so the next plan sees the room this one left. `ctx.running` must count what earlier
+ * plans started; the parameters and seed that rank are the ones the index was built with.
+ */
+export function planOnIndex(jobs: Iterable<JobNeed>, index: OfferIndex, ctx: PlanContext = {}): Plan {
   const params = ctx.params ?? defaultParams();
-  const seed = ctx.seed ?? 0;
-  const order = providers
-    .map((p) => ranked(p, params))
-    .sort((a, b) => (before(a, b, seed) ? -1 : before(b, a, seed) ? 1 : 0));
-  const working = order.filter((r) => r.p.pricePerUnit !== null && r.slots >= 1);
-  let freeSlots = working.reduce((n, r) => n + r.slots, 0);
   const running = ctx.running ?? { total: 0, low: 0 };
-  const lowAllowed = lowPrioritySlots(running.total + freeSlots, params);
+  const lowAllowed = lowPrioritySlots(running.total + index.freeSlots, params);
   let low = running.low;
-  const byType = new Map<string, Candidates>();
-  const failed = new Map<string, NoMatchReason>();
   const plan: Plan = { assignments: [], reasons: new Map() };
   let seen = 0;
   for (const need of jobs) {
-    if (freeSlots === 0 || (ctx.maxJobs !== undefined && seen >= ctx.maxJobs)) break;
+    if (index.freeSlots === 0 || (ctx.maxJobs !== undefined && seen >= ctx.maxJobs)) break;
     seen++;
-    let candidates = byType.get(need.challengeType);
-    if (!candidates) {
-      const type = need.challengeType as Capability['challenge_types'][number];
-      candidates = { list: working.filter((r) => r.p.capability.challenge_types.includes(type)), head: 0 };
-      byType.set(need.challengeType, candidates);
-    }
-    const key = shape(need);
-    const winner = failed.has(key) ? undefined : firstFit(candidates, need);
+    const candidates = index.candidates(need);
+    // Jobs of one shape, size and budget fail alike: once unmatched, room only shrinks.
+    const size = `${need.units}|${need.budget}`;
+    let reason = candidates.failed.get(size);
+    const winner = reason === undefined ? index.firstFit(candidates, need) : undefined;
     if (!winner) {
-      let reason = failed.get(key);
       if (reason === undefined) {
-        reason = 'no_provider';
-        for (const r of order)
-          reason = furthest(reason, problem(r.p, r.slots, r.units, need) ?? 'no_capacity');
-        failed.set(key, reason);
+        reason = whyNot(candidates.summary, need);
+        candidates.failed.set(size, reason);
       }
       plan.reasons.set(need.jobId, reason);
       continue;
@@ -301,9 +283,7 @@ export function planMatches(
       continue;
     }
     if (isLow) low++;
-    winner.slots -= 1;
-    winner.units -= need.units;
-    freeSlots--;
+    index.reserve(winner, need.units);
     const m = matched(winner, need);
     plan.assignments.push({
       jobId: need.jobId,

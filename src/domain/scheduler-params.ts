@@ -70,6 +70,10 @@ export const SchedulerParamsSchema = Type.Object(
     }),
     aging_seconds_per_level: Seconds(30, 1, 86_400, 'waiting this long is worth one priority level'),
     priority_miss_seconds: Seconds(5, 0, 86_400, 'a non-low job waiting longer than this is a miss'),
+    admission_enabled: Type.Boolean({
+      default: true,
+      description: 'check industrial tasks against capacity, the comfort guard and fair share',
+    }),
     min_capacity: Type.Number({ default: 10, minimum: 0, maximum: 1e12, description: 'units per second' }),
     fair_share_cap: Type.Number({ default: 0.25, exclusiveMinimum: 0, maximum: 1 }),
     burst_quota: Type.Number({ default: 30, minimum: 0, maximum: 1e12 }),

@@ -64,6 +64,82 @@ export const ConfigSchema = Type.Object(
       maximum: 1_000_000,
       description: 'requests per second per API key (0: unlimited)',
     }),
+    price_board_path: Type.String({
+      default: 'state/price_board.v2.bin',
+      minLength: 1,
+      description: 'price board file, relative to data_dir unless absolute',
+    }),
+    price_board_window: Type.Integer({
+      default: 100,
+      minimum: 1,
+      maximum: 1_000_000,
+      description: 'prices kept per lane',
+    }),
+    price_board_save_interval: Type.Integer({
+      default: 30,
+      minimum: 1,
+      maximum: 86_400,
+      description: 'seconds between price board saves (also saved on shutdown)',
+    }),
+    peers: Type.String({
+      default: '',
+      pattern: '^\\s*(|https?://[^\\s,]+(\\s*,\\s*https?://[^\\s,]+)*)\\s*$',
+      description: 'comma-separated base URLs of peer markets that receive reputation gossip',
+    }),
+    peer_key: Type.String({
+      default: '',
+      pattern: '^(|[A-Za-z0-9_\\-.~+/]{32,200})$',
+      description:
+        'shared secret of the peer group (32+ chars): sent to peers, accepted for reputation.gossip',
+    }),
+    reputation_gossip_interval_s: Type.Integer({
+      default: 60,
+      minimum: 0,
+      maximum: 86_400,
+      description: 'seconds between automatic gossip rounds to peers (0: off)',
+    }),
+    chain: Type.String({
+      default: 'dev',
+      pattern: '^(dev|off|https?://\\S+)$',
+      description:
+        '"dev": an embedded dev chain in the market database; "off": nothing sent; or the http(s) URL of a CPC node',
+    }),
+    chain_block_interval_ms: Type.Integer({
+      default: 5000,
+      minimum: 10,
+      maximum: 3_600_000,
+      description: 'how often the embedded dev chain seals a block',
+    }),
+    courier_interval_ms: Type.Integer({
+      default: 1000,
+      minimum: 10,
+      maximum: 3_600_000,
+      description: 'how often the courier delivers due outbox entries to the chain',
+    }),
+    courier_batch: Type.Integer({
+      default: 500,
+      minimum: 1,
+      maximum: 100_000,
+      description: 'outbox entries read per page (memory stays flat however long the queue)',
+    }),
+    courier_backoff_base_ms: Type.Integer({
+      default: 1000,
+      minimum: 1,
+      maximum: 3_600_000,
+      description: 'first retry delay after a retryable failure; doubles per attempt',
+    }),
+    courier_backoff_max_ms: Type.Integer({
+      default: 300_000,
+      minimum: 1,
+      maximum: 86_400_000,
+      description: 'the most a retry waits',
+    }),
+    payout_interval_ms: Type.Integer({
+      default: 60_000,
+      minimum: 10,
+      maximum: 86_400_000,
+      description: 'how often accumulated worker payouts go out as one TRANSFER per provider',
+    }),
   },
   { additionalProperties: false },
 );
@@ -109,7 +185,19 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       .map((e) => `  ${e.path.slice(1) || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  return Object.freeze(withDefaults as Config);
+  const config = withDefaults as Config;
+  // Peers refuse gossip that carries no key, so a peer list without one could never deliver.
+  if (peerList(config).length > 0 && config.peer_key === '')
+    throw new ConfigError('invalid configuration:\n  peers: needs peer_key, the key the peers accept');
+  return Object.freeze(config);
+}
+
+/** The `peers` key as a list of base URLs without trailing slashes. */
+export function peerList(config: Pick<Config, 'peers'>): string[] {
+  return config.peers
+    .split(',')
+    .map((p) => p.trim().replace(/\/+$/, ''))
+    .filter((p) => p !== '');
 }
 
 export function configToToml(config: Config): string {

@@ -13,7 +13,16 @@ import type { Logger } from 'pino';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import { blake3HexLarge, utf8 } from '../domain/hash.js';
 import { verifySignature } from '../domain/identity.js';
-import { jobBudget, planMatches, type NoMatchReason, type Provider } from '../domain/matcher.js';
+import {
+  capabilityProblem,
+  jobBudget,
+  planMatches,
+  type Assignment,
+  type JobNeed,
+  type NoMatchReason,
+  type Plan,
+  type Provider,
+} from '../domain/matcher.js';
 import { effectivePrice } from '../domain/pricing.js';
 import {
   adjust,
@@ -22,12 +31,16 @@ import {
   type Outcome as ReputationOutcome,
   type ReputationEntry,
 } from '../domain/reputation.js';
-import { defaultParams, type SchedulerParams } from '../domain/scheduler-params.js';
+import { defaultParams, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
+import { laneOf } from '../domain/admission.js';
+import { queuedJobsOfTypes } from '../store/queue.js';
+import { handoffLease, leasedJobsOf } from '../store/handoff.js';
 import { loadReputation, logCancellations, saveReputation } from '../store/scheduler.js';
 import { MarketError } from '../domain/errors.js';
 import { proofRoot } from '../domain/merkle.js';
 import { describeAmountProblem, parseAmount } from '../domain/money.js';
 import type { Requirements } from '../domain/schemas/capability.js';
+import { CHALLENGE_TYPES } from '../domain/schemas/payloads.js';
 import {
   resultMessage,
   type JobFailed,
@@ -62,6 +75,7 @@ import { completeTasks } from '../store/tasks.js';
 import { groupBy } from '../domain/group-by.js';
 import { Batcher, type Outcome } from './batcher.js';
 import type { SettlementService } from './settlement.js';
+import type { AdmissionService } from './admission.js';
 import type { Config } from './config.js';
 import type { MarketEventBus } from './events.js';
 import { freeSlots, freeUnits, type Session } from './sessions.js';
@@ -95,6 +109,8 @@ export class Dispatcher {
   };
   /** Why each job that is still queued did not match on the last tick. */
   readonly waiting = new Map<string, NoMatchReason>();
+  /** True while the comfort guard holds the whole industrial lane back. */
+  private deferredLane = false;
   private readonly results: Batcher<ResultItem, void>;
   private ticking = false;
   private again = false;
@@ -109,6 +125,7 @@ export class Dispatcher {
     private readonly logger: Logger,
     private readonly params: () => SchedulerParams = defaultParams,
     private readonly settlement?: SettlementService,
+    private readonly admission?: AdmissionService,
   ) {
     this.results = new Batcher((items) => this.commitResults(items), config.group_commit_max_batch);
     events.on('job.queued', () => this.kick());
@@ -164,6 +181,9 @@ export class Dispatcher {
       created_at: unixSeconds(this.clock),
     });
     session.offer = { offerId, pricePerUnit: price.value, units: msg.units, feePctCt: msg.fee_pct_ct };
+    // An incoming offer may take over running jobs (spec "Preemption"); queued work comes first.
+    await this.tick();
+    await this.preemptFor(session);
     this.kick();
     return offerId;
   }
@@ -210,43 +230,40 @@ export class Dispatcher {
   private async dispatchOnce(): Promise<number> {
     const params = this.params();
     const now = this.clock.nowMs();
-    const providers: Provider[] = [];
-    let capacity = 0;
-    let runningTotal = 0;
-    let runningLow = 0;
-    for (const s of this.sessions.values()) {
-      const slots = freeSlots(s);
-      providers.push({
-        address: s.address,
-        capability: s.capability,
-        freeSlots: slots,
-        pricePerUnit: s.offer?.pricePerUnit ?? null,
-        freeUnits: freeUnits(s),
-        reputation: currentScore(this.reputation.get(s.address), now, params),
-      });
-      if (s.offer) capacity += slots;
-      for (const j of s.running.values()) {
-        runningTotal++;
-        if (j.priority === 'low') runningLow++;
+    const view = this.providerView(now, params);
+    // Each lane's head, read a little past capacity so jobs nobody can run do not block the ones
+    // behind them. The consumer head is read even when every slot is busy: a saturated market is
+    // when the comfort guard matters. While tight the industrial lane is not read at all.
+    const limit = Math.min(5000, view.slots * 4 + 16);
+    const types = typesByLane(params);
+    const consumerJobs = await queuedJobsOfTypes(this.db, types.consumer, limit);
+    const consumerAge = consumerJobs.reduce((age, j) => Math.max(age, (now - j.queued_at) / 1000), 0);
+    const mode = this.admission?.observeQueue(consumerJobs.length, consumerAge) ?? 'loose';
+    this.deferredLane = mode === 'tight';
+    if (view.slots === 0) return 0;
+    const lanes: Record<Lane, QueuedJob[]> = {
+      consumer: consumerJobs,
+      industrial: mode === 'tight' ? [] : await queuedJobsOfTypes(this.db, types.industrial, limit),
+    };
+    const byId = new Map([...lanes.consumer, ...lanes.industrial].map((j) => [j.job_id, j]));
+    // Consumer work is planned first: it is latency-sensitive, and batch work takes what is left.
+    const running = { ...view.running };
+    const consumer = planMatches(lanes.consumer.map(jobNeed), view.providers, { params, running });
+    const plan: Plan = { assignments: [...consumer.assignments], reasons: new Map(consumer.reasons) };
+    const left = reserve(view.providers, consumer.assignments, byId, running);
+    // While tight the industrial lane was not read: waitingReason() says `deferred` for all of it.
+    if (mode === 'loose') {
+      // A provider far over its fair share takes no more industrial work until its usage decays.
+      const open = left.map((p) => (this.admission?.providerSaturated(p.address) ? { ...p, freeSlots: 0 } : p));
+      const industrial = planMatches(lanes.industrial.map(jobNeed), open, { params, running });
+      for (const [jobId, reason] of industrial.reasons) plan.reasons.set(jobId, reason);
+      for (const a of industrial.assignments) {
+        const units = byId.get(a.jobId)?.units ?? 0;
+        if (this.admission && !this.admission.chargeProvider(a.address, units))
+          plan.reasons.set(a.jobId, 'deferred');
+        else plan.assignments.push(a);
       }
     }
-    if (capacity === 0) return 0;
-    // Read a little past capacity so jobs nobody can run do not block the ones behind them.
-    const queue = await queuedJobs(this.db, Math.min(5000, capacity * 4 + 16));
-    const byId = new Map(queue.map((j) => [j.job_id, j]));
-    const plan = planMatches(
-      queue.map((job) => ({
-        jobId: job.job_id,
-        challengeType: job.challenge_type,
-        model: job.challenge_type === 'inference' ? String(job.payload.model_id) : undefined,
-        requirements: job.requirements as Requirements | null,
-        units: job.units,
-        budget: jobBudget(BigInt(job.reward), job.units, job.task_units),
-        priority: job.priority,
-      })),
-      providers,
-      { params, running: { total: runningTotal, low: runningLow } },
-    );
     // Reasons describe the queue as this tick read it; jobs that left it drop out of the map.
     this.waiting.clear();
     for (const [jobId, reason] of plan.reasons) {
@@ -277,13 +294,7 @@ export class Dispatcher {
       if (!leasedIds.has(a.jobId)) continue;
       const session = this.sessions.get(a.address);
       if (!session) continue; // gone meanwhile: its lease expires and the job runs elsewhere
-      session.running.set(job.job_id, {
-        units: job.units,
-        slices: job.slices.length,
-        taskId: job.task_id,
-        startedAtMs: now,
-        priority: job.priority,
-      });
+      this.track(session, job, now);
       this.stats.success++;
       if (job.priority !== 'low' && now - job.queued_at > params.priority_miss_seconds * 1000) {
         this.stats.priority_misses++;
@@ -293,12 +304,131 @@ export class Dispatcher {
         jobId: job.job_id,
         provider: a.address,
         effectivePrice: a.effectivePrice,
+        pricePerUnit: session.offer?.pricePerUnit ?? 0n,
+        lane: laneOf(job.challenge_type, params),
       });
       session.send(await this.jobMessage(job, leaseUntil));
       sent++;
     }
     this.events.emit('job.dispatched', { count: sent });
     return sent;
+  }
+
+  /** Why a queued job is waiting: its last reason, or `deferred` for any industrial job while tight. */
+  waitingReason(jobId: string, challengeType: string): NoMatchReason | undefined {
+    if (this.deferredLane && laneOf(challengeType, this.params()) === 'industrial') return 'deferred';
+    return this.waiting.get(jobId);
+  }
+
+  /** The connected providers as the matcher sees them, with slot and unit totals. */
+  private providerView(now: number, params: SchedulerParams) {
+    const providers: Provider[] = [];
+    let slots = 0;
+    const running = { total: 0, low: 0 };
+    for (const s of this.sessions.values()) {
+      const free = freeSlots(s);
+      providers.push({
+        address: s.address,
+        capability: s.capability,
+        freeSlots: free,
+        pricePerUnit: s.offer?.pricePerUnit ?? null,
+        freeUnits: freeUnits(s),
+        reputation: currentScore(this.reputation.get(s.address), now, params),
+      });
+      if (s.offer) slots += free;
+      for (const j of s.running.values()) {
+        running.total++;
+        if (j.priority === 'low') running.low++;
+      }
+    }
+    return { providers, slots, running };
+  }
+
+  /** Units offered by the connected providers: the admission capacity sample. */
+  offeredUnits(): number {
+    let units = 0;
+    for (const s of this.sessions.values()) if (s.offer) units += s.offer.units;
+    return units;
+  }
+
+  private track(session: Session, job: QueuedJob, now: number): void {
+    session.running.set(job.job_id, {
+      units: job.units,
+      slices: job.slices.length,
+      taskId: job.task_id,
+      startedAtMs: now,
+      priority: job.priority,
+    });
+  }
+
+  // ─── preemption ───────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Spec "Preemption": a provider whose reputation exceeds a running job's provider's by at least
+   * preempt_min_delta takes the job over, if it can run it and the reward pays its price. The
+   * lease moves only if the old provider still holds it (a conditional update), so a job that
+   * finished meanwhile stays finished and is charged once; the old provider is told `preempted`
+   * and is not penalised. A handoff that cannot be made leaves the original assignment.
+   */
+  async preemptFor(session: Session): Promise<number> {
+    const params = this.params();
+    if (!params.enable_preempt || !session.offer || this.sessions.get(session.address) !== session) return 0;
+    const now = this.clock.nowMs();
+    const mine = this.reputationOf(session.address);
+    let moved = 0;
+    for (const victim of [...this.sessions.values()]) {
+      if (victim === session || victim.running.size === 0) continue;
+      if (mine - this.reputationOf(victim.address) < params.preempt_min_delta) continue;
+      const jobs = await leasedJobsOf(this.db, victim.address, [...victim.running.keys()]);
+      for (const job of jobs) {
+        if (freeSlots(session) < 1) return moved;
+        const need = jobNeed(job);
+        const price = session.offer.pricePerUnit;
+        if (
+          freeUnits(session) < job.units ||
+          capabilityProblem(session.capability, need) !== null ||
+          price * BigInt(job.units) > need.budget
+        )
+          continue;
+        if (await this.handoff(job, victim, session, price, now)) moved++;
+      }
+    }
+    return moved;
+  }
+
+  private async handoff(job: QueuedJob, from: Session, to: Session, price: bigint, now: number): Promise<boolean> {
+    const leaseUntil = now + this.config.lease_ms;
+    const moved = await this.db.transaction(async (tx) => {
+      const ok = await handoffLease(
+        tx,
+        {
+          job_id: job.job_id,
+          from: from.address,
+          to: to.address,
+          lease_expires_at: leaseUntil,
+          quote_price: price.toString(),
+        },
+        now,
+      );
+      if (ok)
+        await logCancellations(
+          tx,
+          [{ job_id: job.job_id, task_id: job.task_id, reason: 'preempted', actor: 'scheduler', provider: from.address }],
+          unixSeconds(this.clock),
+        );
+      return ok;
+    });
+    const result = moved ? 'success' : 'handoff_failed';
+    this.events.emit('job.preempted', { jobId: job.job_id, from: from.address, to: to.address, result });
+    if (!moved) return false;
+    from.running.delete(job.job_id);
+    from.send({ type: 'cancel', job_id: job.job_id, reason: 'preempted' });
+    this.track(to, job, now);
+    this.stats.preemptions++;
+    this.events.emit('job.cancelled', { jobId: job.job_id, reason: 'preempted' });
+    to.send(await this.jobMessage(job, leaseUntil));
+    this.logger.info({ job: job.job_id, from: from.address, to: to.address }, 'job preempted');
+    return true;
   }
 
   /** Moves a provider's reputation by an outcome and stores it. */
@@ -579,4 +709,47 @@ function mainWorker(jobs: readonly JobRow[]): string {
     if (j.worker_address && (unitsBy.get(j.worker_address) ?? 0) > (unitsBy.get(best) ?? 0))
       best = j.worker_address;
   return best;
+}
+
+/** What the matcher needs of a job. */
+function jobNeed(job: QueuedJob): JobNeed {
+  return {
+    jobId: job.job_id,
+    challengeType: job.challenge_type,
+    model: job.challenge_type === 'inference' ? String(job.payload.model_id) : undefined,
+    requirements: job.requirements as Requirements | null,
+    units: job.units,
+    budget: jobBudget(BigInt(job.reward), job.units, job.task_units),
+    priority: job.priority,
+  };
+}
+
+/** The providers with a plan's slots and units taken, and the running counts with its jobs added. */
+function reserve(
+  providers: readonly Provider[],
+  assignments: readonly Assignment[],
+  jobs: ReadonlyMap<string, QueuedJob>,
+  running: { total: number; low: number },
+): Provider[] {
+  const taken = new Map<string, { slots: number; units: number }>();
+  for (const a of assignments) {
+    const job = jobs.get(a.jobId);
+    const t = taken.get(a.address) ?? { slots: 0, units: 0 };
+    t.slots++;
+    t.units += job?.units ?? 0;
+    taken.set(a.address, t);
+    running.total++;
+    if (job?.priority === 'low') running.low++;
+  }
+  return providers.map((p) => {
+    const t = taken.get(p.address);
+    return t ? { ...p, freeSlots: p.freeSlots - t.slots, freeUnits: p.freeUnits - t.units } : p;
+  });
+}
+
+/** The challenge types of each lane under the lane map in force. */
+function typesByLane(params: SchedulerParams): Record<Lane, string[]> {
+  const out: Record<Lane, string[]> = { consumer: [], industrial: [] };
+  for (const type of CHALLENGE_TYPES) out[laneOf(type, params)].push(type);
+  return out;
 }

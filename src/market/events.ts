@@ -2,6 +2,8 @@
 // instead of polling or sleeping.
 
 import { EventEmitter } from 'node:events';
+import type { ReputationEntry } from '../domain/reputation.js';
+import type { Lane } from '../domain/scheduler-params.js';
 import type { TaskStatus } from '../domain/task-state.js';
 
 export interface MarketEvents {
@@ -10,11 +12,20 @@ export interface MarketEvents {
   'job.stopped': [{ jobId: string; worker: string; reason: string }];
   'job.queued': [{ count: number }];
   'job.dispatched': [{ count: number }];
-  'job.matched': [{ jobId: string; provider: string; effectivePrice: bigint }];
+  'job.matched': [{ jobId: string; provider: string; effectivePrice: bigint; pricePerUnit: bigint; lane: Lane }];
   'job.unmatched': [{ jobId: string; reason: string }];
   'job.priority_miss': [{ jobId: string }];
   'job.cancelled': [{ jobId: string; reason: string }];
+  'job.preempted': [{ jobId: string; from: string; to: string; result: 'success' | 'handoff_failed' }];
+  'admission.mode': [{ from: string; to: string }];
+  'admission.industrial': [
+    { decision: 'admitted' | 'deferred' | 'rejected'; reason: string | null; buyer: string; units: number },
+  ];
   'reputation.adjusted': [{ address: string; outcome: string; score: number }];
+  /** A peer's score replaced the stored one; whoever caches reputation must take `entry`. */
+  'reputation.gossiped': [{ address: string; entry: ReputationEntry }];
+  /** One gossip message processed: how many of its entries were applied and ignored. */
+  'reputation.gossip_received': [{ applied: number; ignored: number }];
   'job.progress': [{ jobId: string; worker: string; done: number; total: number }];
   'job.completed': [{ jobId: string; taskId: string; worker: string; runtimeMs: number; slices: number }];
   'job.failed': [{ jobId: string; worker: string; reason: string }];
@@ -28,6 +39,11 @@ export interface MarketEvents {
   'settle.mode_changed': [{ from: string; to: string }];
   'account.funded': [{ accountId: string; amount: bigint }];
   'ledger.violation': [{ violations: string[] }];
+  /** The courier sent an outbox entry to the chain (courier_flush_attempt_total). */
+  'courier.attempt': [{ kind: string }];
+  /** The chain did not take it (courier_flush_failure_total); retryable: it will be sent again. */
+  'courier.failure': [{ kind: string; retryable: boolean }];
+  'courier.acknowledged': [{ kind: string; txHash: string; duplicate: boolean }];
 }
 
 export class MarketEventBus extends EventEmitter<MarketEvents> {}

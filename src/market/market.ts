@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../domain/clock.js';
+import type { SchedulerParams } from '../domain/scheduler-params.js';
 import type { Db } from '../store/db.js';
 import { openDatabase } from '../store/open.js';
 import { AccountService, newApiKey } from './accounts.js';
@@ -12,9 +13,15 @@ import type { Config } from './config.js';
 import { MarketEventBus } from './events.js';
 import { Dispatcher } from './dispatcher.js';
 import { SchedulerParamsService } from './params.js';
+import { AdmissionService } from './admission.js';
 import { SettlementService } from './settlement.js';
 import { verifyLedger } from './ledger.js';
 import { TaskService } from './tasks.js';
+import { PriceBoardService } from './price-board.js';
+import { ReputationGossip } from './reputation-gossip.js';
+import { peerList } from './config.js';
+import type { ChainPort } from '../chain/port.js';
+import { ChainLink } from './chain-link.js';
 
 export interface MarketOptions {
   config: Config;
@@ -24,6 +31,12 @@ export interface MarketOptions {
   db?: Db;
   /** The operator key; otherwise read from (or created in) the data directory. */
   operatorKey?: string;
+  /** Scheduler parameters to use while none are stored (tests). */
+  params?: Partial<SchedulerParams>;
+  /** The chain signing key (hex); otherwise read from (or created in) the data directory. */
+  chainKey?: string;
+  /** A chain port to use instead of the configured one (tests). */
+  chain?: ChainPort;
 }
 
 export class Market {
@@ -33,6 +46,11 @@ export class Market {
   readonly dispatcher: Dispatcher;
   readonly params: SchedulerParamsService;
   readonly settlement: SettlementService;
+  readonly admission: AdmissionService;
+  readonly priceBoard: PriceBoardService;
+  readonly gossip: ReputationGossip;
+  /** The chain, outbox and courier; undefined with `chain = "off"`. */
+  chainLink: ChainLink | undefined;
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
 
@@ -42,8 +60,9 @@ export class Market {
     readonly logger: Logger,
     readonly clock: Clock,
     operatorKey: string,
+    baseParams: Partial<SchedulerParams> = {},
   ) {
-    this.params = new SchedulerParamsService(db);
+    this.params = new SchedulerParamsService(db, baseParams);
     this.settlement = new SettlementService(
       db,
       clock,
@@ -51,10 +70,18 @@ export class Market {
       logger.child({ component: 'settlement' }),
     );
     const params = () => this.params.get();
+    this.admission = new AdmissionService(
+      clock,
+      this.events,
+      params,
+      () => this.consumerFeeP90(),
+      () => this.dispatcher.offeredUnits(),
+    );
     this.tasks = new TaskService(db, clock, this.events, {
       params,
       maxBatch: config.group_commit_max_batch,
       framesPerJob: config.frames_per_job,
+      admit: (buyer, type, units) => this.admission.admitTask(buyer, type, units),
     });
     this.accounts = new AccountService(db, clock, this.events, operatorKey);
     this.dispatcher = new Dispatcher(
@@ -65,7 +92,22 @@ export class Market {
       logger.child({ component: 'dispatcher' }),
       params,
       this.settlement,
+      this.admission,
     );
+    this.priceBoard = new PriceBoardService(config, logger.child({ component: 'price-board' }));
+    this.gossip = new ReputationGossip(
+      db,
+      clock,
+      this.events,
+      params,
+      config,
+      logger.child({ component: 'reputation-gossip' }),
+    );
+  }
+
+  /** consumer_fee_p90: the consumer lane's p90 price per unit, from the price board. */
+  private consumerFeeP90(): bigint | null {
+    return null;
   }
 
   static async open(options: MarketOptions): Promise<Market> {
@@ -79,14 +121,33 @@ export class Market {
         schema: config.database_schema || undefined,
         poolSize: config.db_pool_size,
       }));
-    const market = new Market(db, config, options.logger, options.clock ?? systemClock, operatorKey);
+    const market = new Market(
+      db,
+      config,
+      options.logger,
+      options.clock ?? systemClock,
+      operatorKey,
+      options.params,
+    );
     await market.params.load();
     await market.settlement.load();
+    market.chainLink = await ChainLink.open({
+      config,
+      db,
+      clock: market.clock,
+      events: market.events,
+      logger: options.logger.child({ component: 'courier' }),
+      chainKey: options.chainKey,
+      chain: options.chain,
+    });
+    if (market.chainLink) market.settlement.attachOutbox(market.chainLink.outbox);
+    await market.priceBoard.load();
     return market;
   }
 
   /** Starts the background loops. */
   start(): void {
+    this.chainLink?.start();
     this.every(this.config.deadline_sweep_interval_ms, () => this.sweepDeadlines());
     this.every(Math.max(100, Math.floor(this.config.lease_ms / 10)), () =>
       this.dispatcher.sweepLeases().then(() => {}),
@@ -95,8 +156,16 @@ export class Market {
     this.every(this.config.dispatch_interval_ms, async () => {
       this.dispatcher.kick();
     });
+    // The capacity estimator's moving window takes one sample a second.
+    this.every(1000, async () => {
+      this.admission.sampleCapacity();
+      this.admission.prune();
+    });
     if (this.config.ledger_check_interval_s > 0)
       this.every(this.config.ledger_check_interval_s * 1000, () => this.checkLedger());
+    this.every(this.config.price_board_save_interval * 1000, () => this.priceBoard.save());
+    if (this.config.reputation_gossip_interval_s > 0 && peerList(this.config).length > 0)
+      this.every(this.config.reputation_gossip_interval_s * 1000, () => this.gossip.autoRound());
   }
 
   async sweepDeadlines(): Promise<void> {
@@ -125,6 +194,11 @@ export class Market {
     this.timers = [];
     await this.dispatcher.stop();
     await this.tasks.flushed();
+    await this.chainLink?.close();
+    // The board is a warm start only: a failed save must not keep the database open.
+    await this.priceBoard
+      .save()
+      .catch((err: unknown) => this.logger.warn({ err }, 'price board not saved on shutdown'));
     await this.db.close();
   }
 

@@ -7,9 +7,17 @@ import type { Db } from '../store/db.js';
 import { loadParams, saveParams } from '../store/scheduler.js';
 
 export class SchedulerParamsService {
-  private current: SchedulerParams = defaultParams();
+  private current: SchedulerParams;
 
-  constructor(private readonly db: Db) {}
+  /** `base`: what the node uses while nothing is stored (tests start with admission off). */
+  constructor(
+    private readonly db: Db,
+    base: Partial<SchedulerParams> = {},
+  ) {
+    const result = validateParams(base, defaultParams());
+    if (!result.ok) throw new RangeError(`scheduler parameters: ${result.problems[0]?.message}`);
+    this.current = result.params;
+  }
 
   get(): SchedulerParams {
     return this.current;

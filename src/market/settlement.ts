@@ -33,6 +33,7 @@ import {
   type SettlementState,
 } from '../domain/settlement.js';
 import type { Db, Queryable } from '../store/db.js';
+import type { PayoutRow } from '../store/payouts.js';
 import { appendJournals } from '../store/ledger.js';
 import {
   archiveFailure,
@@ -46,9 +47,11 @@ import {
   type SettleJob,
 } from '../store/settlement.js';
 import type { MarketEventBus } from './events.js';
+import type { OutboxWriter } from './outbox.js';
 
 export class SettlementService {
   private state: SettlementState = INITIAL_SETTLEMENT;
+  private outbox: OutboxWriter | undefined;
 
   constructor(
     private readonly db: Db,
@@ -56,6 +59,14 @@ export class SettlementService {
     private readonly events: MarketEventBus,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * From now on settlement also queues chain transactions in its transaction: a SUBMIT_RESULT
+   * per completed task, and in Real mode each receipt's worker share for the payout flush.
+   */
+  attachOutbox(outbox: OutboxWriter): void {
+    this.outbox = outbox;
+  }
 
   async load(): Promise<void> {
     const stored = (await loadSettlementState(this.db)) as SettlementState | undefined;
@@ -97,6 +108,7 @@ export class SettlementService {
       unixSeconds(this.clock),
     );
     const journals = [];
+    const payouts: PayoutRow[] = [];
     for (const [taskId, taskJobs] of byTask) {
       const first = taskJobs[0] as SettleJob;
       const escrow = BigInt(first.escrow_held);
@@ -162,6 +174,14 @@ export class SettlementService {
           { accountId: SYSTEM_ACCOUNTS.validators, asset: job.asset, amount: parts.validators },
           { accountId: SYSTEM_ACCOUNTS.treasury, asset: job.asset, amount: parts.treasury },
         );
+        if (parts.worker > 0n)
+          payouts.push({
+            receipt_key: receipt.idempotency_key,
+            task_id: taskId,
+            address: job.worker_address,
+            asset: job.asset,
+            amount: parts.worker.toString(),
+          });
         this.events.emit('settle.applied', { jobId: job.job_id, amount });
       }
       if (escrow > charged)
@@ -179,6 +199,11 @@ export class SettlementService {
     }
     await appendJournals(tx, journals, unixSeconds(this.clock));
     await releaseEscrow(tx, [...byTask.keys()]);
+    // Last, so the outbox's nonce lock is held for as short a time as possible.
+    if (this.outbox) {
+      await this.outbox.queuePayouts(tx, payouts);
+      await this.outbox.queueResults(tx, taskIds);
+    }
   }
 
   private record(t: ModeTransition): void {

@@ -42,6 +42,8 @@ export interface TaskServiceOptions {
   maxBatch: number;
   framesPerJob: number;
   params: () => SchedulerParams;
+  /** Industrial admission: throws a MarketError (capacity, fair_share, burst_exhausted) to refuse. */
+  admit?: (buyer: string, challengeType: string, units: number) => unknown;
 }
 
 export type Principal = { kind: 'operator' } | { kind: 'customer'; accountId: string };
@@ -212,6 +214,13 @@ export class TaskService {
       );
       row.units = totalUnits(plan);
       row.jobs_total = plan.length;
+      try {
+        this.options.admit?.(row.account_id, row.challenge_type, row.units);
+      } catch (err) {
+        spent.set(row.account_id, used);
+        outcomes[i] = { ok: false, error: err as Error };
+        return;
+      }
       for (const job of plan)
         jobs.push({
           job_id: randomUUID(),
@@ -276,7 +285,7 @@ export class TaskService {
   async jobs(
     principal: Principal,
     taskId: string,
-    waiting: ReadonlyMap<string, string>,
+    waiting: (jobId: string, challengeType: string) => string | undefined,
   ): Promise<TaskJobsResponse> {
     const task = await this.visibleTask(this.db, principal, taskId);
     const jobs = await jobsOfTask(this.db, task.task_id);
@@ -294,7 +303,7 @@ export class TaskService {
           result_hash: j.result_hash,
           failure_reason: j.failure_reason,
         };
-        const reason = waiting.get(j.job_id);
+        const reason = waiting(j.job_id, j.challenge_type);
         if (j.status === 'queued' && reason) view.waiting_reason = reason;
         if (j.output) view.output = j.output as JobView['output'];
         return view;

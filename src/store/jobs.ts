@@ -266,3 +266,44 @@ export async function countDoneJobs(
   );
   return rows.filter((r) => (r as { all_done?: boolean }).all_done).map((r) => r.task_id);
 }
+
+/**
+ * leaseJobs for a scheduler tick of thousands: the same conditional update (a job leased, or
+ * moved on, since the plan was made is left alone), and the same tasks moved to in_progress, in
+ * one statement over typed arrays instead of a JSON document. Returns the job ids leased.
+ */
+export async function leaseJobsBulk(
+  tx: Queryable,
+  leases: readonly {
+    job_id: string;
+    worker_address: string;
+    lease_expires_at: number;
+    quote_price: string;
+  }[],
+  now: number,
+): Promise<string[]> {
+  if (leases.length === 0) return [];
+  const rows = await tx.query<{ job_id: string }>(
+    `WITH leased AS (
+       UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
+              attempts = j.attempts + 1, started_at = $5, quote_price = x.quote_price
+       FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::numeric[])
+         AS x(job_id, worker_address, lease_expires_at, quote_price)
+       WHERE j.job_id = x.job_id AND j.status = 'queued'
+       RETURNING j.job_id, j.task_id),
+     started AS (
+       UPDATE tasks t SET status = 'in_progress', updated_at = $6
+       FROM (SELECT DISTINCT task_id FROM leased) l
+       WHERE t.task_id = l.task_id AND t.status = 'pending')
+     SELECT job_id FROM leased`,
+    [
+      leases.map((l) => l.job_id),
+      leases.map((l) => l.worker_address),
+      leases.map((l) => l.lease_expires_at),
+      leases.map((l) => l.quote_price),
+      now,
+      Math.floor(now / 1000),
+    ],
+  );
+  return rows.map((r) => r.job_id);
+}

@@ -68,7 +68,7 @@ export async function logCancellations(
     `INSERT INTO cancellations (job_id, task_id, reason, actor, provider, created_at)
      SELECT job_id, task_id, reason, actor, provider, $2
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, task_id uuid, reason text, actor text, provider text)
-     ON CONFLICT (job_id) DO NOTHING`,
+     ON CONFLICT (job_id) WHERE reason <> 'preempted' DO NOTHING`,
     [JSON.stringify(entries), now],
   );
 }

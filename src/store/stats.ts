@@ -27,3 +27,11 @@ export async function laneDemand(
   );
   return { backlog: row?.backlog ?? 0, unitsTotal: row?.units_total ?? 0, lastPrice: offer?.price ?? null };
 }
+
+/** Queued jobs by challenge type: the lanes' mempool sizes, whatever the lane map says now. */
+export async function queuedByType(q: Queryable): Promise<Map<string, number>> {
+  const rows = await q.query<{ challenge_type: string; n: number }>(
+    `SELECT challenge_type, count(*)::int8 AS n FROM jobs WHERE status = 'queued' GROUP BY challenge_type`,
+  );
+  return new Map(rows.map((r) => [r.challenge_type, Number(r.n)]));
+}

@@ -4,19 +4,12 @@
 import { signTx, type SignedTx } from '../../src/domain/chain-tx.js';
 import { addressFromPublicKey, publicKeyFromPrivate } from '../../src/domain/identity.js';
 import type { ComputeResult } from '../../src/domain/merkle.js';
-import { DEV_CHAIN_SCHEMA_SQL } from '../../src/chain/dev-chain-schema.js';
 import type { Db } from '../../src/store/db.js';
 import { testDb } from '../helpers/db.js';
 
-/** A test database with the dev chain schema applied (it is not a migration yet). */
+/** A test database; the dev chain's tables come with the migrations (0005_courier.sql). */
 export async function devChainDb(): Promise<Db> {
-  const db = await testDb();
-  const statements = DEV_CHAIN_SCHEMA_SQL.replace(/^\s*--.*$/gm, '')
-    .split(/;\s*$/m)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  for (const s of statements) await db.query(s);
-  return db;
+  return testDb();
 }
 
 export const keyOf = (i: number): string => i.toString(16).padStart(64, '0');

@@ -129,11 +129,19 @@ describe('fair share and burst', () => {
 });
 
 describe('industrial admission', () => {
-  it('rejects for capacity, defers while tight, rejects over budget, else admits', () => {
+  it('rejects for capacity, rejects over budget, defers while tight (recording the demand), else admits', () => {
     const s = emptyAdmission();
     const job = { buyer: 'b', provider: null, demand: 5 };
     expect(admitIndustrial(s, job, 'loose', 5, T0, P)).toEqual({ decision: 'rejected', reason: 'capacity' });
-    expect(admitIndustrial(s, job, 'tight', 20, T0, P)).toEqual({ decision: 'deferred', reason: 'tight' });
+    const deferred = admitIndustrial(s, job, 'tight', 20, T0, P);
+    expect(deferred).toMatchObject({ decision: 'deferred', reason: 'tight' });
+    if (deferred.decision !== 'deferred') return;
+    expect(deferred.state.buyers.get('b')?.usage).toBe(5);
+    const tightGreedy = withParams({ fair_share_cap: 0.001, burst_quota: 1 });
+    expect(admitIndustrial(s, job, 'tight', 20, T0, tightGreedy)).toEqual({
+      decision: 'rejected',
+      reason: 'fair_share',
+    });
     const admitted = admitIndustrial(s, job, 'loose', 20, T0, P);
     expect(admitted.decision).toBe('admitted');
     if (admitted.decision !== 'admitted') return;

@@ -1,16 +1,24 @@
 // A real market node for tests: its own database, a real HTTP listener on a free port,
 // an operator client and a helper that makes funded customers.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import { TaskMarketClient } from '../../src/client/client.js';
+import type { ChainPort } from '../../src/chain/port.js';
 import type { Clock } from '../../src/domain/clock.js';
+import type { SchedulerParams } from '../../src/domain/scheduler-params.js';
 import { loadConfig, type Config } from '../../src/market/config.js';
 import { Market } from '../../src/market/market.js';
+import type { Db } from '../../src/store/db.js';
 import { testDb } from './db.js';
 
 export const OPERATOR_KEY = 'tmop_test-operator-key-0123456789';
+/** The test market's chain signing key (so no test writes a key file). */
+export const TEST_CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
 
 export interface TestMarket {
   market: Market;
@@ -25,15 +33,32 @@ export interface TestMarket {
 }
 
 export async function startTestMarket(
-  opts: { clock?: Clock; config?: Partial<Record<keyof Config, unknown>>; background?: boolean } = {},
+  opts: {
+    clock?: Clock;
+    config?: Partial<Record<keyof Config, unknown>>;
+    background?: boolean;
+    /** Scheduler parameters while none are stored; admission is off unless a test turns it on. */
+    params?: Partial<SchedulerParams>;
+    /** A chain port instead of the embedded dev chain (e.g. one with failure injection). */
+    chain?: ChainPort;
+    /** An open database to use (and close) instead of a fresh one, e.g. to restart on it. */
+    db?: Db;
+  } = {},
 ): Promise<TestMarket> {
-  const config = loadConfig({ flags: { ledger_check_interval_s: 0, port: 0, ...opts.config } });
-  const db = await testDb();
+  // Files the node keeps (the price board) go to a directory of its own unless the test names one.
+  const tmpDataDir = opts.config?.data_dir ? undefined : mkdtempSync(join(tmpdir(), 'tm-market-'));
+  const config = loadConfig({
+    flags: { ledger_check_interval_s: 0, port: 0, data_dir: tmpDataDir, ...opts.config },
+  });
+  const db = opts.db ?? (await testDb());
   const market = await Market.open({
     config,
     db,
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     operatorKey: OPERATOR_KEY,
+    chainKey: TEST_CHAIN_KEY,
+    ...(opts.chain ? { chain: opts.chain } : {}),
+    params: { admission_enabled: false, ...opts.params },
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const app = await buildApp(market);
@@ -61,6 +86,7 @@ export async function startTestMarket(
     async close() {
       await app.close();
       await market.close();
+      if (tmpDataDir) rmSync(tmpDataDir, { recursive: true, force: true });
     },
   };
 }

@@ -14,6 +14,8 @@ import { getJob } from '../../store/jobs.js';
 import { laneDemand, queueDepths } from '../../store/stats.js';
 import { authenticate } from '../auth.js';
 import { toMarketError } from '../errors.js';
+import { PEER_METHODS, peerKeyMatches, REPUTATION_METHODS } from './rpc-reputation.js';
+import { COURIER_METHODS } from './rpc-courier.js';
 
 const RpcBody = Type.Object(
   {
@@ -98,6 +100,8 @@ export const METHODS: Record<string, Method> = {
       industrial_utilization: slots === 0 ? 0 : Number((busy / slots).toFixed(4)),
       industrial_units_total: demand.unitsTotal,
       industrial_price_per_unit: demand.lastPrice === null ? null : formatAmount(BigInt(demand.lastPrice)),
+      admission_mode: market.admission.mode,
+      capacity: market.admission.capacity(),
     };
   },
 
@@ -129,6 +133,9 @@ export const METHODS: Record<string, Method> = {
     else throw validationError([{ path: '/params/reason', message: 'must be "client" or "provider"' }]);
     return { job_id: jobId, status: 'cancelled', reason };
   },
+
+  ...REPUTATION_METHODS,
+  ...COURIER_METHODS,
 };
 
 const JSONRPC_CODES: Partial<Record<string, number>> = {
@@ -150,7 +157,11 @@ export function rpcRoutes(app: FastifyInstance, market: Market): void {
     async (request: FastifyRequest<{ Body: RpcBody }>, reply) => {
       const { jsonrpc, id, method, params = {} } = request.body;
       try {
-        const principal = await authenticate(market, request, 'any');
+        // A peer's peer_key acts as the operator for the peer methods (reputation.gossip) only.
+        const principal: Principal =
+          PEER_METHODS.has(method) && peerKeyMatches(market.config.peer_key, request.headers.authorization)
+            ? { kind: 'operator' }
+            : await authenticate(market, request, 'any');
         const fn = METHODS[method];
         if (!fn)
           throw new MarketError(

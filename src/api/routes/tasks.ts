@@ -80,7 +80,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       market.tasks.jobs(
         await authenticate(market, request, 'any'),
         request.params.task_id,
-        market.dispatcher.waiting,
+        (jobId, type) => market.dispatcher.waitingReason(jobId, type),
       ),
   );
 

@@ -1,0 +1,315 @@
+// The offer index: a market's providers ranked once (lowest effective price first, ties in the
+// seeded order) and grouped by capability descriptor, so a job looks only at providers that can
+// run it. Providers with equal descriptors can run exactly the same jobs, so the capability rule
+// runs once per group and job shape instead of once per provider and job. For each job shape
+// (challenge type, model, requirements) the index keeps the capable providers in rank order, the
+// candidates; a job walks them from the cheapest and stops at the first with room, which is the
+// provider a scan of every provider would pick. The entries are shared between shapes, so a
+// reservation made for one job is seen by every list; entries without a free slot are dropped as
+// walks pass them.
+//
+// Pure and synchronous. A scheduler may keep one index between ticks: reservations only shrink
+// room, so what it learned stays true, and `release` (a commit refused a lease) starts the lists
+// afresh. A change of price, reputation or parameters changes the ranking: build a new index.
+
+import type { JobNeed, NoMatchReason, Provider } from './matcher.js';
+import type { Capability } from './schemas/capability.js';
+
+/** A provider with its ranking key and the room left to it while plans reserve. */
+export interface Ranked {
+  readonly p: Provider;
+  /** reputation_multiplier in ppm. */
+  readonly ppm: number;
+  /** Effective price, exactly (src/domain/pricing.ts); the accelerator premium scales all alike. */
+  readonly key: bigint;
+  /** tieRank, worked out only when a tie needs it (-1 until then). */
+  tie: number;
+  slots: number;
+  units: number;
+}
+
+/**
+ * Why a machine cannot run a job, or null: matcher.ts's capabilityProblem. Its first check is the
+ * challenge type (`capability_mismatch`), so the index asks it only about machines that take the
+ * job's type, as the matcher always indexed them.
+ */
+export type CapabilityRule = (cap: Capability, need: JobNeed) => NoMatchReason | null;
+
+/**
+ * What all providers of a job shape would say, for the reason a job waits when none has room:
+ * enough to fold every provider's reason without visiting them.
+ */
+export interface ShapeSummary {
+  /** Some provider can run the shape. */
+  capable: boolean;
+  /** Some capable provider has a non-negative reputation. */
+  reputable: boolean;
+  /** Some capable, reputable provider posted no offer. */
+  unpriced: boolean;
+  /** The lowest price per unit of a capable, reputable provider with an offer. */
+  minPrice: bigint | null;
+  /** The distinct capability reasons of the providers that cannot run it. */
+  mismatches: NoMatchReason[];
+}
+
+/** The candidates of one job shape: capable providers with an offer, in rank order. */
+export interface Candidates {
+  list: Ranked[];
+  /** Entries before it have no free slot. */
+  head: number;
+  /** Bounds for every entry while the list lives (room only shrinks): a job outside them cannot fit. */
+  minPrice: bigint | null;
+  maxUnits: number;
+  /**
+   * The largest key-to-price ratio of an entry (rounded up), or null when some price is 0: a job
+   * with budget b for u units can only fit an entry whose key is at most b × ratio / u, so a walk
+   * in key order stops there.
+   */
+  maxRatio: bigint | null;
+  /** Jobs of this shape that found no room, by units and budget: room only shrinks, so they stay so. */
+  failed: Map<string, NoMatchReason>;
+  summary: ShapeSummary;
+}
+
+interface Group {
+  readonly cap: Capability;
+  /** Positions in rank order, ascending. */
+  readonly members: number[];
+  reputable: boolean;
+  unpriced: boolean;
+  minPrice: bigint | null;
+}
+
+/** Length-prefixed, so no two different strings encode alike; '-' is absent, '~' is null. */
+function str(s: string | null | undefined): string {
+  return s === undefined ? '-' : s === null ? '~' : `${s.length}:${s}`;
+}
+
+function strs(list: readonly string[] | undefined): string {
+  if (list === undefined) return '-';
+  let k = `${list.length}[`;
+  for (const s of list) k += str(s);
+  return k;
+}
+
+/** Every field of a capability descriptor: equal keys, equal machines for any rule. */
+export function capabilityKey(cap: Capability): string {
+  return (
+    `${cap.cpu_cores}|${cap.memory_mb}|${str(cap.gpu_model)}|${cap.gpu_count}|${cap.gpu_memory_mb}|` +
+    `${str(cap.accelerator)}|${cap.accelerator_memory_mb}|${strs(cap.frameworks)}|` +
+    `${strs(cap.challenge_types)}|${strs(cap.models)}`
+  );
+}
+
+/** Every field of a job that the capability rule reads: equal keys, equal verdicts. */
+export function shapeKey(need: JobNeed): string {
+  const k = str(need.challengeType) + str(need.model);
+  const r = need.requirements;
+  if (!r) return k;
+  return (
+    `${k}|${r.cpu_cores}|${str(r.gpu_model)}|${r.gpu_count}|${r.gpu_memory_mb}|${str(r.accelerator)}|` +
+    `${r.accelerator_memory_mb}|${strs(r.frameworks)}`
+  );
+}
+
+/** The room part of the matcher's rule, for a provider whose capability already fits. */
+function hasRoom(r: Ranked, need: JobNeed, units: bigint): boolean {
+  return (
+    r.slots >= 1 &&
+    r.units >= need.units &&
+    (r.p.reputation ?? 0) >= 0 &&
+    (r.p.pricePerUnit as bigint) * units <= need.budget
+  );
+}
+
+export class OfferIndex {
+  private readonly groups: Group[] = [];
+  /** Group of each position in rank order. */
+  private readonly groupOf: Int32Array;
+  /** Groups by the challenge types their machines take. */
+  private readonly byType = new Map<string, number[]>();
+  private readonly shapes = new Map<string, Candidates>();
+  private byAddress: Map<string, Ranked> | undefined;
+  /** Free slots of providers with an offer: a plan stops when none is left. */
+  private free = 0;
+
+  /** `order` is every provider, ranked; the index takes over the entries and their room. */
+  constructor(
+    readonly order: readonly Ranked[],
+    private readonly rule: CapabilityRule,
+  ) {
+    this.groupOf = new Int32Array(order.length);
+    const byKey = new Map<string, number>();
+    for (let pos = 0; pos < order.length; pos++) {
+      const r = order[pos]!;
+      const key = capabilityKey(r.p.capability);
+      let g = byKey.get(key);
+      if (g === undefined) {
+        g = this.groups.length;
+        byKey.set(key, g);
+        this.groups.push({
+          cap: r.p.capability,
+          members: [],
+          reputable: false,
+          unpriced: false,
+          minPrice: null,
+        });
+      }
+      const group = this.groups[g]!;
+      if (group.members.length === 0)
+        for (const type of new Set(group.cap.challenge_types)) {
+          const list = this.byType.get(type);
+          if (list) list.push(g);
+          else this.byType.set(type, [g]);
+        }
+      group.members.push(pos);
+      this.groupOf[pos] = g;
+      const price = r.p.pricePerUnit;
+      if ((r.p.reputation ?? 0) >= 0) {
+        group.reputable = true;
+        if (price === null) group.unpriced = true;
+        else if (group.minPrice === null || price < group.minPrice) group.minPrice = price;
+      }
+      if (price !== null) this.free += Math.max(0, r.slots);
+    }
+  }
+
+  get freeSlots(): number {
+    return this.free;
+  }
+
+  /** How many distinct capability descriptors the providers have. */
+  get groupCount(): number {
+    return this.groups.length;
+  }
+
+  /** How many job shapes have candidate lists now. */
+  get shapeCount(): number {
+    return this.shapes.size;
+  }
+
+  entry(address: string): Ranked | undefined {
+    if (!this.byAddress) {
+      this.byAddress = new Map();
+      for (const r of this.order) if (!this.byAddress.has(r.p.address)) this.byAddress.set(r.p.address, r);
+    }
+    return this.byAddress.get(address);
+  }
+
+  /** The candidates for the job's shape, built on first use. */
+  candidates(need: JobNeed): Candidates {
+    const key = shapeKey(need);
+    let c = this.shapes.get(key);
+    if (!c) {
+      c = this.build(need);
+      this.shapes.set(key, c);
+    }
+    return c;
+  }
+
+  private build(need: JobNeed): Candidates {
+    const summary: ShapeSummary = {
+      capable: false,
+      reputable: false,
+      unpriced: false,
+      minPrice: null,
+      mismatches: [],
+    };
+    const fits = new Uint8Array(this.groups.length);
+    const typed = this.byType.get(need.challengeType) ?? [];
+    if (typed.length < this.groups.length) summary.mismatches.push('capability_mismatch');
+    let members = 0;
+    for (const g of typed) {
+      const group = this.groups[g]!;
+      const why = this.rule(group.cap, need);
+      if (why !== null) {
+        if (!summary.mismatches.includes(why)) summary.mismatches.push(why);
+        continue;
+      }
+      fits[g] = 1;
+      members += group.members.length;
+      summary.capable = true;
+      summary.reputable ||= group.reputable;
+      summary.unpriced ||= group.unpriced;
+      if (group.minPrice !== null && (summary.minPrice === null || group.minPrice < summary.minPrice))
+        summary.minPrice = group.minPrice;
+    }
+    // A few capable groups: gather their members and sort; many: one pass over the whole order.
+    let positions: Iterable<number>;
+    if (members * 8 < this.order.length) {
+      const gathered = new Int32Array(members);
+      let n = 0;
+      for (const g of typed) if (fits[g]) for (const pos of this.groups[g]!.members) gathered[n++] = pos;
+      positions = gathered.sort();
+    } else positions = this.capablePositions(fits);
+    const list: Ranked[] = [];
+    let minPrice: bigint | null = null;
+    let maxUnits = -Infinity;
+    let maxRatio: bigint | null = 0n;
+    for (const pos of positions) {
+      const r = this.order[pos]!;
+      const price = r.p.pricePerUnit;
+      if (price === null || r.slots < 1) continue;
+      list.push(r);
+      if ((r.p.reputation ?? 0) >= 0 && (minPrice === null || price < minPrice)) minPrice = price;
+      if (r.units > maxUnits) maxUnits = r.units;
+      if (price === 0n) maxRatio = null;
+      else if (maxRatio !== null) {
+        const ratio = (r.key + price - 1n) / price;
+        if (ratio > maxRatio) maxRatio = ratio;
+      }
+    }
+    return { list, head: 0, minPrice, maxUnits, maxRatio, failed: new Map(), summary };
+  }
+
+  private *capablePositions(fits: Uint8Array): Generator<number> {
+    for (let pos = 0; pos < this.order.length; pos++) if (fits[this.groupOf[pos]!]) yield pos;
+  }
+
+  /**
+   * The cheapest candidate with room for the job, or undefined. Passing entries without a free
+   * slot drops them from the front at once, and from the rest of the list once they pile up. The
+   * walk ends where the job's budget can no longer cover an entry's key.
+   */
+  firstFit(c: Candidates, need: JobNeed): Ranked | undefined {
+    const units = BigInt(need.units);
+    if (c.minPrice === null || c.minPrice * units > need.budget || need.units > c.maxUnits) return undefined;
+    const limit = c.maxRatio === null || units < 1n ? null : (need.budget * c.maxRatio) / units;
+    while (c.head < c.list.length && c.list[c.head]!.slots < 1) c.head++;
+    let skipped = 0;
+    let found: Ranked | undefined;
+    for (let i = c.head; i < c.list.length; i++) {
+      const r = c.list[i]!;
+      if (limit !== null && r.key > limit) break;
+      if (r.slots < 1) skipped++;
+      else if (hasRoom(r, need, units)) {
+        found = r;
+        break;
+      }
+    }
+    if (skipped > 32 && skipped * 4 > c.list.length - c.head) {
+      c.list = c.list.slice(c.head).filter((r) => r.slots >= 1);
+      c.head = 0;
+    }
+    return found;
+  }
+
+  /** Takes one slot and the job's units from the provider. */
+  reserve(r: Ranked, units: number): void {
+    if (r.p.pricePerUnit !== null && r.slots >= 1) this.free--;
+    r.slots -= 1;
+    r.units -= units;
+  }
+
+  /**
+   * Gives back what `reserve` took (the commit refused the lease). Room grew, so what the lists
+   * learned may no longer hold: they are rebuilt on next use.
+   */
+  release(r: Ranked, units: number): void {
+    const before = Math.max(0, r.slots);
+    r.slots += 1;
+    r.units += units;
+    if (r.p.pricePerUnit !== null) this.free += Math.max(0, r.slots) - before;
+    this.shapes.clear();
+  }
+}

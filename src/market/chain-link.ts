@@ -1,0 +1,123 @@
+// The market's link to the CPC chain: which chain (config `chain`: the embedded dev chain, a CPC
+// node over HTTP, or none), the key it signs with, the outbox writer and the courier, and the
+// loops that drive them: payouts batched every payout_interval_ms, the outbox delivered every
+// courier_interval_ms, and (dev chain) a block every chain_block_interval_ms.
+
+import type { Logger } from 'pino';
+import { DevChain } from '../chain/dev-chain.js';
+import { HttpChainClient } from '../chain/http-client.js';
+import type { ChainPort } from '../chain/port.js';
+import type { Clock } from '../domain/clock.js';
+import type { Db } from '../store/db.js';
+import { ensureChainKey } from './chain-key.js';
+import type { Config } from './config.js';
+import { Courier } from './courier.js';
+import type { MarketEventBus } from './events.js';
+import { OutboxWriter } from './outbox.js';
+
+export interface ChainLinkOptions {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  events: MarketEventBus;
+  logger: Logger;
+  /** The chain private key (hex); otherwise read from (or created in) the data directory. */
+  chainKey?: string | undefined;
+  /** A chain to use instead of the configured one (tests: a dev chain with failure injection). */
+  chain?: ChainPort | undefined;
+}
+
+export class ChainLink {
+  private timers: NodeJS.Timeout[] = [];
+  private round: Promise<void> | undefined;
+  private lastPayoutMs: number;
+
+  private constructor(
+    readonly port: ChainPort,
+    /** Set when the port is the embedded dev chain. */
+    readonly devChain: DevChain | undefined,
+    readonly outbox: OutboxWriter,
+    readonly courier: Courier,
+    private readonly opts: ChainLinkOptions,
+  ) {
+    this.lastPayoutMs = opts.clock.nowMs();
+  }
+
+  /** The link the configuration asks for; undefined with `chain = "off"`. */
+  static async open(opts: ChainLinkOptions): Promise<ChainLink | undefined> {
+    const { config, db, clock, logger } = opts;
+    if (config.chain === 'off' && !opts.chain) return undefined;
+    const key = opts.chainKey ?? ensureChainKey(config.data_dir, clock);
+    const outbox = new OutboxWriter(key, clock);
+    let port = opts.chain;
+    if (!port && config.chain === 'dev')
+      port = await DevChain.open({
+        db,
+        clock,
+        blockIntervalMs: config.chain_block_interval_ms,
+        onError: (err) => logger.error({ err }, 'dev chain block production failed'),
+      });
+    port ??= new HttpChainClient({ baseUrl: config.chain });
+    const courier = new Courier({
+      db,
+      chain: port,
+      clock,
+      events: opts.events,
+      logger,
+      batch: config.courier_batch,
+      backoffBaseMs: config.courier_backoff_base_ms,
+      backoffMaxMs: config.courier_backoff_max_ms,
+      random: Math.random,
+    });
+    return new ChainLink(port, port instanceof DevChain ? port : undefined, outbox, courier, opts);
+  }
+
+  /** Human-readable: "dev", "off" or the node URL. */
+  get name(): string {
+    return this.devChain ? 'dev' : this.opts.config.chain;
+  }
+
+  start(): void {
+    this.devChain?.start();
+    const timer = setInterval(() => void this.tick(), this.opts.config.courier_interval_ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /** One round of the loop: payouts when their interval has passed, then what is due. */
+  tick(): Promise<void> {
+    this.round ??= this.runRound().finally(() => (this.round = undefined));
+    return this.round;
+  }
+
+  private async runRound(): Promise<void> {
+    try {
+      const now = this.opts.clock.nowMs();
+      if (now - this.lastPayoutMs >= this.opts.config.payout_interval_ms) {
+        this.lastPayoutMs = now;
+        await this.flushPayouts();
+      }
+      await this.courier.flush();
+    } catch (err) {
+      this.opts.logger.error({ err }, 'courier round failed');
+    }
+  }
+
+  /** Batches every waiting payout into TRANSFERs, a page at a time; returns how many. */
+  async flushPayouts(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.outbox.flushPayouts(this.opts.db, this.opts.config.courier_batch);
+      total += n;
+      if (n === 0) return total;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.round;
+    await this.courier.idle();
+    await this.port.close();
+  }
+}

@@ -1,0 +1,38 @@
+// Preemption's storage: reading running jobs as the dispatcher sends them, and moving a lease from
+// one provider to another only if the first still holds it, so a handoff decided on stale data
+// (the job finished, expired or moved meanwhile) changes nothing.
+
+import type { Queryable } from './db.js';
+import type { QueuedJob } from './jobs.js';
+
+/** Leased jobs with what a job message and the matcher need, held by the given provider. */
+export async function leasedJobsOf(q: Queryable, worker: string, jobIds: readonly string[]): Promise<QueuedJob[]> {
+  if (jobIds.length === 0) return [];
+  return q.query<QueuedJob & Record<string, unknown>>(
+    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
+            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority
+     FROM jobs j JOIN tasks t USING (task_id)
+     WHERE j.status = 'leased' AND j.worker_address = $1
+       AND j.job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb))
+     ORDER BY j.seq`,
+    [worker, JSON.stringify(jobIds)],
+  );
+}
+
+/**
+ * Moves a lease from `from` to `to` at the new provider's price. The attempt count is unchanged:
+ * the job did not fail. Returns false when `from` no longer holds the lease.
+ */
+export async function handoffLease(
+  tx: Queryable,
+  h: { job_id: string; from: string; to: string; lease_expires_at: number; quote_price: string },
+  now: number,
+): Promise<boolean> {
+  const rows = await tx.query<{ job_id: string }>(
+    `UPDATE jobs SET worker_address = $3, lease_expires_at = $4, quote_price = $5, started_at = $6
+     WHERE job_id = $1 AND status = 'leased' AND worker_address = $2
+     RETURNING job_id`,
+    [h.job_id, h.from, h.to, h.lease_expires_at, h.quote_price, now],
+  );
+  return rows.length === 1;
+}

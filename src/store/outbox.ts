@@ -1,0 +1,173 @@
+// Outbox queries: the market's nonce sequence, queueing signed chain transactions, paging
+// through the pending ones in id order, and recording what the chain answered.
+
+import type { OutboxKind, OutboxStatus } from '../domain/courier.js';
+import type { Queryable } from './db.js';
+
+export interface OutboxRow {
+  id: number;
+  kind: OutboxKind;
+  dedup_key: string;
+  sender: string;
+  nonce: number;
+  body: string;
+  tx_hash: string;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  height: number | null;
+  created_at: number;
+  acknowledged_at: number | null;
+}
+
+export type NewOutboxRow = Pick<OutboxRow, 'kind' | 'dedup_key' | 'sender' | 'nonce' | 'body' | 'tx_hash'>;
+
+const COLUMNS = `id, kind, dedup_key, sender, nonce, body, tx_hash, status, attempts, next_attempt_at, last_error,
+  height, created_at, acknowledged_at`;
+
+/**
+ * Locks the sender's nonce row (created at 0 on first use) until the transaction ends and
+ * returns its next nonce. Every enqueuer takes this lock first, so nonces and outbox ids are
+ * handed out in commit order and the courier, walking ids, sends nonces in sequence.
+ */
+export async function lockNextNonce(tx: Queryable, sender: string): Promise<number> {
+  const [row] = await tx.query<{ next_nonce: number }>(
+    `INSERT INTO chain_nonces (sender, next_nonce) VALUES ($1, 0)
+     ON CONFLICT (sender) DO UPDATE SET next_nonce = chain_nonces.next_nonce
+     RETURNING next_nonce`,
+    [sender],
+  );
+  return Number(row?.next_nonce ?? 0);
+}
+
+export async function setNextNonce(tx: Queryable, sender: string, next: number): Promise<void> {
+  await tx.query('UPDATE chain_nonces SET next_nonce = $2 WHERE sender = $1', [sender, next]);
+}
+
+/** Which of these dedup keys the outbox already holds. */
+export async function existingDedupKeys(q: Queryable, keys: readonly string[]): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const rows = await q.query<{ dedup_key: string }>(
+    `SELECT dedup_key FROM outbox WHERE dedup_key IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))`,
+    [JSON.stringify(keys)],
+  );
+  return new Set(rows.map((r) => r.dedup_key));
+}
+
+/** Inserts rows in nonce order; returns how many were new. */
+export async function insertOutbox(
+  tx: Queryable,
+  rows: readonly NewOutboxRow[],
+  now: number,
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const inserted = await tx.query(
+    `INSERT INTO outbox (kind, dedup_key, sender, nonce, body, tx_hash, next_attempt_at, created_at)
+     SELECT kind, dedup_key, sender, nonce, body, tx_hash, $2, $2
+     FROM jsonb_to_recordset($1::jsonb) AS x(kind text, dedup_key text, sender text, nonce bigint, body text, tx_hash text)
+     ORDER BY nonce
+     ON CONFLICT (dedup_key) DO NOTHING
+     RETURNING id`,
+    [JSON.stringify(rows), now],
+  );
+  return inserted.length;
+}
+
+/** Up to `limit` pending rows after id `afterId`, oldest first: one page of a flush. */
+export async function pendingPage(q: Queryable, afterId: number, limit: number): Promise<OutboxRow[]> {
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2`,
+    [afterId, limit],
+  );
+  return rows.map(numbers);
+}
+
+export async function getOutboxByKey(q: Queryable, dedupKey: string): Promise<OutboxRow | undefined> {
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox WHERE dedup_key = $1`,
+    [dedupKey],
+  );
+  return rows[0] && numbers(rows[0]);
+}
+
+export async function markAcknowledged(
+  q: Queryable,
+  acks: readonly { id: number; height: number | null }[],
+  now: number,
+): Promise<void> {
+  if (acks.length === 0) return;
+  await q.query(
+    `UPDATE outbox o SET status = 'acknowledged', acknowledged_at = $2, height = x.height, last_error = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, height bigint)
+     WHERE o.id = x.id AND o.status = 'pending'`,
+    [JSON.stringify(acks), now],
+  );
+}
+
+export async function markRetry(
+  q: Queryable,
+  id: number,
+  attempts: number,
+  nextAttemptAt: number,
+  error: string,
+): Promise<void> {
+  await q.query(
+    `UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1 AND status = 'pending'`,
+    [id, attempts, nextAttemptAt, error],
+  );
+}
+
+export async function markFailed(q: Queryable, id: number, attempts: number, error: string): Promise<void> {
+  await q.query(
+    `UPDATE outbox SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1 AND status = 'pending'`,
+    [id, attempts, error],
+  );
+}
+
+export async function countOutboxByStatus(q: Queryable): Promise<Record<OutboxStatus, number>> {
+  const rows = await q.query<{ status: OutboxStatus; n: number }>(
+    'SELECT status, count(*)::int AS n FROM outbox GROUP BY status',
+  );
+  const counts = { pending: 0, acknowledged: 0, failed: 0 };
+  for (const r of rows) counts[r.status] = r.n;
+  return counts;
+}
+
+/** The oldest pending row's next attempt, or undefined with nothing pending. */
+export async function nextPendingAt(q: Queryable): Promise<number | undefined> {
+  const [row] = await q.query<{ next_attempt_at: number }>(
+    `SELECT next_attempt_at FROM outbox WHERE status = 'pending' ORDER BY id LIMIT 1`,
+  );
+  return row ? Number(row.next_attempt_at) : undefined;
+}
+
+/** The results of completed tasks: each task's hash and main worker, its jobs' hashes in order. */
+export async function completedResults(
+  tx: Queryable,
+  taskIds: readonly string[],
+): Promise<{ task_id: string; result_hash: string; worker_address: string; job_hashes: string[] }[]> {
+  if (taskIds.length === 0) return [];
+  return tx.query(
+    `SELECT t.task_id, t.result_hash, t.worker_address,
+            (SELECT coalesce(jsonb_agg(j.result_hash ORDER BY j.idx), '[]'::jsonb) FROM jobs j
+             WHERE j.task_id = t.task_id AND j.status = 'completed') AS job_hashes
+     FROM tasks t
+     WHERE t.status = 'completed' AND t.result_hash IS NOT NULL AND t.worker_address IS NOT NULL
+       AND t.task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+     ORDER BY t.task_id`,
+    [JSON.stringify(taskIds)],
+  );
+}
+
+function numbers(r: OutboxRow): OutboxRow {
+  return {
+    ...r,
+    id: Number(r.id),
+    nonce: Number(r.nonce),
+    next_attempt_at: Number(r.next_attempt_at),
+    created_at: Number(r.created_at),
+    height: r.height === null ? null : Number(r.height),
+    acknowledged_at: r.acknowledged_at === null ? null : Number(r.acknowledged_at),
+  };
+}

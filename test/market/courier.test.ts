@@ -1,0 +1,188 @@
+// The courier against the embedded dev chain: delivery and compute_root, retries with backoff
+// under injected failures, non-retryable refusals, paging, and the outbox's dedup keys.
+
+import pino from 'pino';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { DevChain, type FailureInjection } from '../../src/chain/dev-chain.js';
+import { ManualClock } from '../../src/domain/clock.js';
+import { computeRoot } from '../../src/domain/merkle.js';
+import { Courier } from '../../src/market/courier.js';
+import { MarketEventBus } from '../../src/market/events.js';
+import { OutboxWriter } from '../../src/market/outbox.js';
+import type { Db } from '../../src/store/db.js';
+import { countOutboxByStatus } from '../../src/store/outbox.js';
+import { testDb } from '../helpers/db.js';
+import { keyOf } from '../chain/fixtures.js';
+
+const T0 = 1_700_000_000_000;
+const hashOf = (i: number) => i.toString(16).padStart(64, '0');
+let db: Db;
+let clock: ManualClock;
+let events: MarketEventBus;
+let counts: { attempt: number; failure: number; retryable: number };
+const logger = pino({ level: 'silent' });
+
+beforeAll(async () => {
+  db = await testDb();
+});
+afterAll(async () => {
+  await db.close();
+});
+beforeEach(async () => {
+  await db.query('TRUNCATE outbox, chain_nonces, chain_txs, chain_blocks RESTART IDENTITY');
+  clock = new ManualClock(T0);
+  events = new MarketEventBus();
+  counts = { attempt: 0, failure: 0, retryable: 0 };
+  events.on('courier.attempt', () => counts.attempt++);
+  events.on('courier.failure', (e) => {
+    counts.failure++;
+    if (e.retryable) counts.retryable++;
+  });
+});
+
+async function setup(
+  opts: { failure?: FailureInjection; minGasPrice?: number; batch?: number; q?: Db } = {},
+) {
+  const chain = await DevChain.open({
+    db,
+    clock,
+    ...(opts.failure ? { failure: opts.failure } : {}),
+    ...(opts.minGasPrice ? { minGasPrice: opts.minGasPrice } : {}),
+  });
+  const outbox = new OutboxWriter(keyOf(0xc0ffee), clock);
+  const courier = new Courier({
+    db: opts.q ?? db,
+    chain,
+    clock,
+    events,
+    logger,
+    batch: opts.batch ?? 100,
+    backoffBaseMs: 1000,
+    backoffMaxMs: 8000,
+  });
+  return { chain, outbox, courier };
+}
+
+it('queues a bundle receipt once, delivers it, and the block compute_root holds its result', async () => {
+  const { chain, outbox, courier } = await setup();
+  const first = await outbox.queueBundle(db, hashOf(1), 'alice');
+  const again = await outbox.queueBundle(db, hashOf(1), 'alice');
+  expect(again.id).toBe(first.id);
+  expect(first).toMatchObject({ kind: 'SUBMIT_RESULT', status: 'pending', nonce: 0, attempts: 0 });
+  const second = await outbox.queueBundle(db, hashOf(2), 'alice');
+  expect(second.nonce).toBe(1);
+
+  expect(await courier.flush()).toEqual({
+    attempted: 2,
+    acknowledged: 2,
+    retrying: 0,
+    failed: 0,
+    stopped: false,
+  });
+  expect(await countOutboxByStatus(db)).toEqual({ pending: 0, acknowledged: 2, failed: 0 });
+  clock.advance(10_000);
+  const block = await chain.produceBlock();
+  const results = block.txs.flatMap((tx) => (tx.tx_type === 'SUBMIT_RESULT' ? [tx.payload] : []));
+  expect(results.map((r) => r.result_hash)).toEqual([hashOf(1), hashOf(2)]);
+  expect(results[0]).toMatchObject({ task_id: `bundle:${hashOf(1)}`, worker_address: 'alice', nonce: 0 });
+  expect(block.header.compute_root).toBe(computeRoot(results));
+  // Nothing is pending, so a second flush sends nothing.
+  expect((await courier.flush()).attempted).toBe(0);
+  await chain.close();
+});
+
+it('backs off exponentially on retryable failures and delivers in nonce order once the chain is back', async () => {
+  const down = await setup({ failure: { rate: 1 } });
+  for (let i = 1; i <= 3; i++) await down.outbox.queueBundle(db, hashOf(i), 'bob');
+  const expectRow = async (attempts: number, nextAt: number) => {
+    const [row] = await db.query<{ attempts: number; next_attempt_at: string; last_error: string }>(
+      'SELECT attempts, next_attempt_at::text AS next_attempt_at, last_error FROM outbox ORDER BY id LIMIT 1',
+    );
+    expect(row).toEqual({ attempts, next_attempt_at: String(nextAt), last_error: 'injected failure' });
+  };
+  // The head of the queue fails; later nonces wait behind it.
+  expect(await down.courier.flush()).toMatchObject({ attempted: 1, retrying: 1, stopped: true });
+  await expectRow(1, T0 + 1000);
+  expect(await down.courier.flush()).toMatchObject({ attempted: 0, stopped: true }); // not due yet
+  for (const [attempt, delay] of [
+    [2, 2000],
+    [3, 4000],
+    [4, 8000],
+    [5, 8000], // capped at backoff max
+  ] as const) {
+    clock.set(
+      Number(
+        (
+          await db.query<{ t: string }>('SELECT next_attempt_at::text AS t FROM outbox ORDER BY id LIMIT 1')
+        )[0]!.t,
+      ),
+    );
+    expect(await down.courier.flush()).toMatchObject({ attempted: 1, retrying: 1 });
+    await expectRow(attempt, clock.nowMs() + delay);
+  }
+  expect(counts).toEqual({ attempt: 5, failure: 5, retryable: 5 });
+  await down.chain.close();
+
+  const up = await setup();
+  clock.advance(60_000);
+  expect(await up.courier.flush()).toMatchObject({ attempted: 3, acknowledged: 3, stopped: false });
+  const sent = await db.query<{ nonce: string }>('SELECT nonce::text AS nonce FROM chain_txs ORDER BY seq');
+  expect(sent.map((r) => r.nonce)).toEqual(['0', '1', '2']);
+  await up.chain.close();
+});
+
+it('delivers everything exactly once through a chain failing 30% of calls (some replies lost)', async () => {
+  const { chain, outbox, courier } = await setup({ failure: { rate: 0.3, lostReplyShare: 0.5, seed: 7 } });
+  for (let i = 1; i <= 40; i++) await outbox.queueBundle(db, hashOf(i), 'carol');
+  for (let round = 0; round < 500 && (await countOutboxByStatus(db)).pending > 0; round++) {
+    await courier.flush();
+    clock.advance(10_000);
+  }
+  expect(await countOutboxByStatus(db)).toEqual({ pending: 0, acknowledged: 40, failed: 0 });
+  expect(chain.stats.injectedFailures).toBeGreaterThan(0);
+  expect(chain.stats.duplicates).toBeGreaterThan(0); // lost replies came back as duplicates: accepted
+  expect(counts.failure).toBe(chain.stats.injectedFailures);
+  expect(counts.attempt).toBe(40 + counts.failure);
+  const [{ n }] = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM chain_txs')) as [
+    { n: number },
+  ];
+  expect(n).toBe(40);
+  await chain.close();
+});
+
+it('marks a transaction the chain refuses for good as failed, keeps the error, and goes on', async () => {
+  // A chain whose minimum gas price is above the market's: every transaction is refused.
+  const { chain, outbox, courier } = await setup({ minGasPrice: 10_000 });
+  await outbox.queueBundle(db, hashOf(1), 'dave');
+  await outbox.queueBundle(db, hashOf(2), 'dave');
+  expect(await courier.flush()).toMatchObject({ attempted: 2, failed: 2, acknowledged: 0, stopped: false });
+  const rows = await db.query<{ status: string; attempts: number; last_error: string }>(
+    'SELECT status, attempts, last_error FROM outbox ORDER BY id',
+  );
+  expect(rows).toHaveLength(2);
+  for (const r of rows) {
+    expect(r).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(r.last_error).toMatch(/^gas_too_low/);
+  }
+  expect(counts).toEqual({ attempt: 2, failure: 2, retryable: 0 });
+  expect((await courier.flush()).attempted).toBe(0);
+  await chain.close();
+});
+
+it('flushes a long queue a page at a time', async () => {
+  const pages: number[] = [];
+  const counting: Db = {
+    ...db,
+    query: (sql, params) => {
+      if (sql.includes("FROM outbox WHERE status = 'pending' AND id >")) pages.push(Number(params?.[0]));
+      return db.query(sql, params);
+    },
+  };
+  const { chain, outbox, courier } = await setup({ batch: 4, q: counting });
+  for (let i = 1; i <= 10; i++) await outbox.queueBundle(db, hashOf(i), 'erin');
+  expect(await courier.flush()).toMatchObject({ attempted: 10, acknowledged: 10 });
+  // Keyset paging: each page starts after the last id of the one before; the short page ends it.
+  expect(pages).toEqual([0, 4, 8]);
+  expect(await countOutboxByStatus(db)).toEqual({ pending: 0, acknowledged: 10, failed: 0 });
+  await chain.close();
+});
