@@ -27,7 +27,8 @@ export function registerAdmissionMetrics(registry: Registry, market: Market): vo
     labelNames: ['mode'] as const,
     registers,
     collect() {
-      for (const mode of ['loose', 'tight'] as const) this.set({ mode }, market.admission.mode === mode ? 1 : 0);
+      for (const mode of ['loose', 'tight'] as const)
+        this.set({ mode }, market.admission.mode === mode ? 1 : 0);
     },
   });
   const admitted = new Counter({

@@ -52,7 +52,10 @@ export interface ShapeSummary {
   mismatches: NoMatchReason[];
 }
 
-/** The candidates of one job shape: capable providers with an offer, in rank order. */
+/**
+ * The candidates of one job shape: capable providers with an offer and a non-negative reputation,
+ * in rank order. The others can never take a job of the shape, so no walk passes them.
+ */
 export interface Candidates {
   list: Ranked[];
   /** Entries before it have no free slot. */
@@ -77,7 +80,10 @@ interface Group {
   readonly members: number[];
   reputable: boolean;
   unpriced: boolean;
+  /** Over reputable members with an offer: the bounds of Candidates, for the group. */
   minPrice: bigint | null;
+  maxUnits: number;
+  maxRatio: bigint | null;
 }
 
 /** Length-prefixed, so no two different strings encode alike; '-' is absent, '~' is null. */
@@ -112,14 +118,9 @@ export function shapeKey(need: JobNeed): string {
   );
 }
 
-/** The room part of the matcher's rule, for a provider whose capability already fits. */
+/** The room part of the matcher's rule, for a candidate (capable, reputable, with an offer). */
 function hasRoom(r: Ranked, need: JobNeed, units: bigint): boolean {
-  return (
-    r.slots >= 1 &&
-    r.units >= need.units &&
-    (r.p.reputation ?? 0) >= 0 &&
-    (r.p.pricePerUnit as bigint) * units <= need.budget
-  );
+  return r.slots >= 1 && r.units >= need.units && (r.p.pricePerUnit as bigint) * units <= need.budget;
 }
 
 export class OfferIndex {
@@ -153,6 +154,8 @@ export class OfferIndex {
           reputable: false,
           unpriced: false,
           minPrice: null,
+          maxUnits: -Infinity,
+          maxRatio: 0n,
         });
       }
       const group = this.groups[g]!;
@@ -168,7 +171,15 @@ export class OfferIndex {
       if ((r.p.reputation ?? 0) >= 0) {
         group.reputable = true;
         if (price === null) group.unpriced = true;
-        else if (group.minPrice === null || price < group.minPrice) group.minPrice = price;
+        else {
+          if (group.minPrice === null || price < group.minPrice) group.minPrice = price;
+          if (r.units > group.maxUnits) group.maxUnits = r.units;
+          if (price === 0n) group.maxRatio = null;
+          else if (group.maxRatio !== null) {
+            const ratio = (r.key + price - 1n) / price;
+            if (ratio > group.maxRatio) group.maxRatio = ratio;
+          }
+        }
       }
       if (price !== null) this.free += Math.max(0, r.slots);
     }
@@ -219,6 +230,8 @@ export class OfferIndex {
     const typed = this.byType.get(need.challengeType) ?? [];
     if (typed.length < this.groups.length) summary.mismatches.push('capability_mismatch');
     let members = 0;
+    let maxUnits = -Infinity;
+    let maxRatio: bigint | null = 0n;
     for (const g of typed) {
       const group = this.groups[g]!;
       const why = this.rule(group.cap, need);
@@ -233,6 +246,9 @@ export class OfferIndex {
       summary.unpriced ||= group.unpriced;
       if (group.minPrice !== null && (summary.minPrice === null || group.minPrice < summary.minPrice))
         summary.minPrice = group.minPrice;
+      if (group.maxUnits > maxUnits) maxUnits = group.maxUnits;
+      if (group.maxRatio === null) maxRatio = null;
+      else if (maxRatio !== null && group.maxRatio > maxRatio) maxRatio = group.maxRatio;
     }
     // A few capable groups: gather their members and sort; many: one pass over the whole order.
     let positions: Iterable<number>;
@@ -243,22 +259,12 @@ export class OfferIndex {
       positions = gathered.sort();
     } else positions = this.capablePositions(fits);
     const list: Ranked[] = [];
-    let minPrice: bigint | null = null;
-    let maxUnits = -Infinity;
-    let maxRatio: bigint | null = 0n;
     for (const pos of positions) {
       const r = this.order[pos]!;
-      const price = r.p.pricePerUnit;
-      if (price === null || r.slots < 1) continue;
-      list.push(r);
-      if ((r.p.reputation ?? 0) >= 0 && (minPrice === null || price < minPrice)) minPrice = price;
-      if (r.units > maxUnits) maxUnits = r.units;
-      if (price === 0n) maxRatio = null;
-      else if (maxRatio !== null) {
-        const ratio = (r.key + price - 1n) / price;
-        if (ratio > maxRatio) maxRatio = ratio;
-      }
+      if (r.p.pricePerUnit !== null && r.slots >= 1 && (r.p.reputation ?? 0) >= 0) list.push(r);
     }
+    // The groups' bounds cover every entry (and more): room only shrinks, so they keep holding.
+    const minPrice = summary.minPrice;
     return { list, head: 0, minPrice, maxUnits, maxRatio, failed: new Map(), summary };
   }
 

@@ -26,12 +26,13 @@ import { MarketError } from '../domain/errors.js';
 import type { Lane, SchedulerParams } from '../domain/scheduler-params.js';
 import type { MarketEventBus } from './events.js';
 
-export type AdmissionOutcome = { lane: 'consumer' } | { lane: 'industrial'; decision: 'admitted' | 'deferred' };
+export type AdmissionOutcome =
+  { lane: 'consumer' } | { lane: 'industrial'; decision: 'admitted' | 'deferred' };
 
 const REJECTIONS: Record<RejectReason, string> = {
   capacity: 'the market has too little provider capacity for industrial work now',
   fair_share: "this account's recent industrial demand is at its fair share of the market",
-  burst_exhausted: "this account is above its fair share and its burst quota is spent",
+  burst_exhausted: 'this account is above its fair share and its burst quota is spent',
 };
 
 export class AdmissionService {

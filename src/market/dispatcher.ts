@@ -59,7 +59,6 @@ import {
   jobsOfTasks,
   type JobRow,
   leaseJobs,
-  queuedJobs,
   releaseJobs,
   type QueuedJob,
 } from '../store/jobs.js';
@@ -254,7 +253,9 @@ export class Dispatcher {
     // While tight the industrial lane was not read: waitingReason() says `deferred` for all of it.
     if (mode === 'loose') {
       // A provider far over its fair share takes no more industrial work until its usage decays.
-      const open = left.map((p) => (this.admission?.providerSaturated(p.address) ? { ...p, freeSlots: 0 } : p));
+      const open = left.map((p) =>
+        this.admission?.providerSaturated(p.address) ? { ...p, freeSlots: 0 } : p,
+      );
       const industrial = planMatches(lanes.industrial.map(jobNeed), open, { params, running });
       for (const [jobId, reason] of industrial.reasons) plan.reasons.set(jobId, reason);
       for (const a of industrial.assignments) {
@@ -396,7 +397,13 @@ export class Dispatcher {
     return moved;
   }
 
-  private async handoff(job: QueuedJob, from: Session, to: Session, price: bigint, now: number): Promise<boolean> {
+  private async handoff(
+    job: QueuedJob,
+    from: Session,
+    to: Session,
+    price: bigint,
+    now: number,
+  ): Promise<boolean> {
     const leaseUntil = now + this.config.lease_ms;
     const moved = await this.db.transaction(async (tx) => {
       const ok = await handoffLease(
@@ -413,7 +420,15 @@ export class Dispatcher {
       if (ok)
         await logCancellations(
           tx,
-          [{ job_id: job.job_id, task_id: job.task_id, reason: 'preempted', actor: 'scheduler', provider: from.address }],
+          [
+            {
+              job_id: job.job_id,
+              task_id: job.task_id,
+              reason: 'preempted',
+              actor: 'scheduler',
+              provider: from.address,
+            },
+          ],
           unixSeconds(this.clock),
         );
       return ok;

@@ -12,7 +12,9 @@ export interface MarketEvents {
   'job.stopped': [{ jobId: string; worker: string; reason: string }];
   'job.queued': [{ count: number }];
   'job.dispatched': [{ count: number }];
-  'job.matched': [{ jobId: string; provider: string; effectivePrice: bigint; pricePerUnit: bigint; lane: Lane }];
+  'job.matched': [
+    { jobId: string; provider: string; effectivePrice: bigint; pricePerUnit: bigint; lane: Lane },
+  ];
   'job.unmatched': [{ jobId: string; reason: string }];
   'job.priority_miss': [{ jobId: string }];
   'job.cancelled': [{ jobId: string; reason: string }];

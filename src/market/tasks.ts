@@ -323,50 +323,59 @@ export class TaskService {
     });
     if (job.status === 'completed' || job.status === 'failed' || job.status === 'cancelled')
       throw new MarketError('already_done', `job already ${job.status}`, { status: job.status });
-    const { closed, stopped } = await this.db.transaction(async (tx) => {
-      const result = await closeTasks(tx, [job.task_id], 'cancelled', null, this.clock);
-      if (result.closed.length === 0) {
-        const now = await getJob(tx, jobId);
-        throw new MarketError('already_done', `job already ${now?.status ?? 'finished'}`, {
-          status: now?.status,
-        });
-      }
-      await logCancellations(
-        tx,
-        [
-          {
-            job_id: jobId,
-            task_id: job.task_id,
-            reason: 'client',
-            actor: principal.kind,
-            provider: job.worker_address,
-          },
-        ],
-        unixSeconds(this.clock),
-      );
-      return result;
+    await this.cancelByClient(principal, job.task_id, async (tx) => {
+      const now = await getJob(tx, jobId);
+      return new MarketError('already_done', `job already ${now?.status ?? 'finished'}`, {
+        status: now?.status,
+      });
     });
-    announceClosed(this.events, closed, stopped, 'cancelled', null);
-    this.events.emit('job.cancelled', { jobId, reason: 'client' });
     return { jobId, taskId: job.task_id };
   }
 
   /** Cancels an open task and refunds what its escrow still holds. */
   async cancel(principal: Principal, taskId: string): Promise<{ task: TaskView; refunded: bigint }> {
-    const { closed, stopped } = await this.db.transaction(async (tx) => {
-      const task = await this.visibleTask(tx, principal, taskId);
-      const result = await closeTasks(tx, [task.task_id], 'cancelled', null, this.clock);
-      const [row] = result.closed;
-      if (row) return { closed: row, stopped: result.stopped };
+    const closed = await this.cancelByClient(principal, taskId, async (tx) => {
       const now = await getTask(tx, taskId);
-      const status = now?.status ?? task.status;
-      throw new MarketError('already_done', `task already ${status}`, { status });
+      return new MarketError('already_done', `task already ${now?.status ?? 'finished'}`, {
+        status: now?.status,
+      });
     });
-    announceClosed(this.events, [closed], stopped, 'cancelled', null);
     return {
       task: taskView({ ...closed, status: 'cancelled', escrow_held: '0' }),
       refunded: BigInt(closed.escrow_held),
     };
+  }
+
+  /**
+   * A client cancel (spec "Cancellations"): the task closes and is refunded, every job it still
+   * had is cancelled and appended to the cancellation log, running ones are stopped, and no
+   * provider is penalised.
+   */
+  private async cancelByClient(
+    principal: Principal,
+    taskId: string,
+    alreadyDone: (tx: Queryable) => Promise<MarketError>,
+  ): Promise<TaskRow> {
+    const { closed, stopped, cancelled } = await this.db.transaction(async (tx) => {
+      const task = await this.visibleTask(tx, principal, taskId);
+      const result = await closeTasks(tx, [task.task_id], 'cancelled', null, this.clock);
+      if (result.closed.length === 0) throw await alreadyDone(tx);
+      await logCancellations(
+        tx,
+        result.cancelled.map((j) => ({
+          job_id: j.job_id,
+          task_id: j.task_id,
+          reason: 'client',
+          actor: principal.kind,
+          provider: j.worker_address,
+        })),
+        unixSeconds(this.clock),
+      );
+      return result;
+    });
+    announceClosed(this.events, closed, stopped, 'cancelled', null);
+    for (const j of cancelled) this.events.emit('job.cancelled', { jobId: j.job_id, reason: 'client' });
+    return closed[0] as TaskRow;
   }
 
   /** Fails every open task whose deadline has passed and refunds it; returns how many. */
@@ -395,6 +404,8 @@ export interface ClosedTasks {
   closed: TaskRow[];
   /** Jobs that were running on workers, who must now be told to stop. */
   stopped: { job_id: string; worker_address: string | null }[];
+  /** Every job the tasks still had open, now cancelled. */
+  cancelled: { job_id: string; task_id: string; worker_address: string | null }[];
 }
 
 /** Closes open tasks (cancelled or failed), refunds their escrow, and cancels their open jobs. */
@@ -424,7 +435,7 @@ export async function closeTasks(
     closed.map((t) => t.task_id),
     clock.nowMs(),
   );
-  return { closed, stopped: cancelled.filter((j) => j.worker_address !== null) };
+  return { closed, stopped: cancelled.filter((j) => j.worker_address !== null), cancelled };
 }
 
 /** Tells subscribers, after the commit, which tasks closed and which running jobs to stop. */

@@ -6,7 +6,11 @@ import type { Queryable } from './db.js';
 import type { QueuedJob } from './jobs.js';
 
 /** Leased jobs with what a job message and the matcher need, held by the given provider. */
-export async function leasedJobsOf(q: Queryable, worker: string, jobIds: readonly string[]): Promise<QueuedJob[]> {
+export async function leasedJobsOf(
+  q: Queryable,
+  worker: string,
+  jobIds: readonly string[],
+): Promise<QueuedJob[]> {
   if (jobIds.length === 0) return [];
   return q.query<QueuedJob & Record<string, unknown>>(
     `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,

@@ -236,7 +236,7 @@ export async function cancelJobsOfTasks(
   tx: Queryable,
   taskIds: readonly string[],
   now: number,
-): Promise<{ job_id: string; worker_address: string | null }[]> {
+): Promise<{ job_id: string; task_id: string; worker_address: string | null }[]> {
   if (taskIds.length === 0) return [];
   return tx.query(
     `UPDATE jobs j SET status = 'cancelled', finished_at = $2, lease_expires_at = NULL
@@ -244,7 +244,7 @@ export async function cancelJobsOfTasks(
            WHERE status IN ('queued', 'leased') AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
            FOR UPDATE) old
      WHERE j.job_id = old.job_id
-     RETURNING j.job_id, old.worker_address`,
+     RETURNING j.job_id, j.task_id, old.worker_address`,
     [JSON.stringify(taskIds), now],
   );
 }

@@ -40,7 +40,10 @@ async function create(apiKey: string, body: unknown) {
   return {
     status: res.status,
     retryAfter: res.headers.get('retry-after'),
-    body: (await res.json()) as { task_id?: string; error?: { code: string; details?: Record<string, unknown> } },
+    body: (await res.json()) as {
+      task_id?: string;
+      error?: { code: string; details?: Record<string, unknown> };
+    },
   };
 }
 
@@ -55,12 +58,19 @@ describe('industrial admission', () => {
     const { apiKey, client } = await tm.customer('1.0');
     const refused = await create(apiKey, synthetic());
     expect(refused.status).toBe(503);
-    expect(refused.body.error).toMatchObject({ code: 'capacity', details: { capacity: 0, min_capacity: 10 } });
+    expect(refused.body.error).toMatchObject({
+      code: 'capacity',
+      details: { capacity: 0, min_capacity: 10 },
+    });
     expect(refused.retryAfter).toBe('5');
     expect(await client.me()).toMatchObject({ balance: '1.0', escrow: '0.0' });
     expect((await client.listTasks()).total).toBe(0);
 
-    const consumer = await create(apiKey, { challenge_type: 'inference', payload: EXAMPLE_PAYLOADS.inference, reward: '0.1' });
+    const consumer = await create(apiKey, {
+      challenge_type: 'inference',
+      payload: EXAMPLE_PAYLOADS.inference,
+      reward: '0.1',
+    });
     expect(consumer.status).toBe(201);
     await client.cancelTask(consumer.body.task_id as string);
     expect(await metric('industrial_rejected_total{reason="capacity"}')).toBe(1);

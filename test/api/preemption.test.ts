@@ -5,20 +5,27 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { saveReputation } from '../../src/store/scheduler.js';
-import { startTestMarket, type TestMarket } from '../helpers/market.js';
+import { EXAMPLE_PAYLOADS, startTestMarket, type TestMarket } from '../helpers/market.js';
 import { WorkerPool } from '../helpers/ws-worker.js';
 
 let tm: TestMarket;
 const pool = new WorkerPool(() => ({ url: tm.url, connected: () => tm.market.dispatcher.connected }));
 beforeAll(async () => {
-  tm = await startTestMarket({ config: { lease_ms: 10_000 }, params: { enable_preempt: true, preempt_min_delta: 100 } });
+  tm = await startTestMarket({
+    config: { lease_ms: 10_000 },
+    params: { enable_preempt: true, preempt_min_delta: 100 },
+  });
 });
 afterAll(async () => {
   await tm?.close();
 });
 afterEach(() => pool.closeAll());
 
-const synthetic = { challenge_type: 'synthetic' as const, payload: { seed: 'ab', matrix_size: 2, iterations: 1 }, reward: '1.0' };
+const synthetic = {
+  challenge_type: 'synthetic' as const,
+  payload: { seed: 'ab', matrix_size: 2, iterations: 1 },
+  reward: '1.0',
+};
 
 async function metric(line: string): Promise<number | undefined> {
   const text = await (await fetch(`${tm.url}/metrics`)).text();
@@ -71,7 +78,9 @@ describe('preemption', () => {
     const b = pool.make();
     await saveReputation(tm.market.db, b.key.address, { score: 50, epoch: 1, updatedAtMs: Date.now() });
     await b.join({ slots: 1 });
-    await tm.market.dispatcher.preemptFor(tm.market.dispatcher.sessionList().find((s) => s.address === b.key.address)!);
+    await tm.market.dispatcher.preemptFor(
+      tm.market.dispatcher.sessionList().find((s) => s.address === b.key.address)!,
+    );
     a.send(a.result(job));
     await a.next('result_accepted');
   });
@@ -97,9 +106,10 @@ describe('cancellation reasons', () => {
     b.send(b.result(again));
     await b.next('result_accepted');
     await expect.poll(async () => (await client.getTask(task.task_id)).status).toBe('completed');
-    const log = await tm.market.db.query<{ reason: string }>('SELECT reason FROM cancellations WHERE job_id = $1', [
-      job.job_id,
-    ]);
+    const log = await tm.market.db.query<{ reason: string }>(
+      'SELECT reason FROM cancellations WHERE job_id = $1',
+      [job.job_id],
+    );
     expect(log).toEqual([{ reason: 'provider' }]);
     expect(await metric('scheduler_cancel_total{reason="provider"}')).toBe(1);
   });
@@ -121,5 +131,24 @@ describe('cancellation reasons', () => {
     expect(await client.me()).toMatchObject({ balance: '5.0', escrow: '0.0' });
     expect(tm.market.dispatcher.reputationOf(a.key.address)).toBe(before);
     expect(await metric('scheduler_cancel_total{reason="client"}')).toBe(1);
+  });
+
+  it('cancelling a task through POST /tasks/{id}/cancel logs each of its open jobs', async () => {
+    const { client } = await tm.customer('5.0');
+    const task = await client.createTask({
+      challenge_type: 'rendering',
+      payload: { ...EXAMPLE_PAYLOADS.rendering, frames: 30 },
+      reward: '1.0',
+    });
+    await client.cancelTask(task.task_id);
+    const log = await tm.market.db.query<{ reason: string }>(
+      'SELECT reason FROM cancellations WHERE task_id = $1',
+      [task.task_id],
+    );
+    expect(log.length).toBe(
+      (await client.request<{ jobs: unknown[] }>('GET', `/tasks/${task.task_id}/jobs`)).jobs.length,
+    );
+    expect(log.length).toBeGreaterThan(1);
+    expect(new Set(log.map((l) => l.reason))).toEqual(new Set(['client']));
   });
 });
