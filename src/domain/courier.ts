@@ -2,12 +2,14 @@
 // ComputeResult the market (in its PoC-validator role) sends for a completed task or a carried
 // bundle, and the retry delay.
 //
+// An entry is queued as a draft (what to send, no nonce) in the transaction that causes it, and
+// sealed by the courier (nonce, signature, tx_hash) just before its first send:
 //   pending ──chain accepts (or already has it)──▶ acknowledged
 //      │ └──retryable failure: attempts+1, next_attempt_at = now + backoff──┐
 //      │                           ▲─────────────────────────────────────────┘
 //      └──non-retryable failure──▶ failed (last_error kept; an operator looks at it)
 
-import { computeResultSigningBytes } from './chain-tx.js';
+import { computeResultSigningBytes, signTx, type SignedTx } from './chain-tx.js';
 import { signMessage } from './identity.js';
 import type { ComputeResult } from './merkle.js';
 
@@ -15,6 +17,40 @@ export const OUTBOX_KINDS = ['SUBMIT_RESULT', 'TRANSFER'] as const;
 export type OutboxKind = (typeof OUTBOX_KINDS)[number];
 export const OUTBOX_STATUSES = ['pending', 'acknowledged', 'failed'] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+
+/** What to send, stored as JSON until the courier gives it a nonce and signs it. */
+export type OutboxDraft =
+  | {
+      type: 'task_result';
+      task_id: string;
+      worker_address: string;
+      result_hash: string;
+      job_hashes: string[];
+    }
+  | { type: 'bundle'; bundle_hash: string; sender: string }
+  /** amount: base units, decimal. */
+  | { type: 'transfer'; to: string; amount: string };
+
+export function draftKind(d: OutboxDraft): OutboxKind {
+  return d.type === 'transfer' ? 'TRANSFER' : 'SUBMIT_RESULT';
+}
+
+/** The signed transaction of a draft at a nonce; deterministic, so a re-seal gives the same bytes. */
+export function sealDraft(d: OutboxDraft, nonce: number, privateKeyHex: string, timestamp: number): SignedTx {
+  if (d.type === 'transfer')
+    return signTx(privateKeyHex, {
+      tx_type: 'TRANSFER',
+      to_address: d.to,
+      amount: BigInt(d.amount),
+      nonce,
+      timestamp,
+    });
+  const result =
+    d.type === 'task_result'
+      ? taskComputeResult({ ...d, nonce }, privateKeyHex)
+      : bundleComputeResult(d.bundle_hash, d.sender, nonce, privateKeyHex);
+  return signTx(privateKeyHex, { tx_type: 'SUBMIT_RESULT', result, nonce, timestamp });
+}
 
 export const resultDedupKey = (taskId: string): string => `result:${taskId}`;
 export const bundleDedupKey = (bundleHash: string, sender: string): string =>

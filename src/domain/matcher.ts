@@ -265,16 +265,13 @@ export function planOnIndex(jobs: Iterable<JobNeed>, index: OfferIndex, ctx: Pla
     if (index.freeSlots === 0 || (ctx.maxJobs !== undefined && seen >= ctx.maxJobs)) break;
     seen++;
     const candidates = index.candidates(need);
-    // Jobs of one shape, size and budget fail alike: once unmatched, room only shrinks.
-    const size = `${need.units}|${need.budget}`;
-    let reason = candidates.failed.get(size);
-    const winner = reason === undefined ? index.firstFit(candidates, need) : undefined;
+    // A job of this shape and size with as much money found no room, and room only shrinks.
+    const failedWith = candidates.failed.get(need.units);
+    const winner =
+      failedWith !== undefined && need.budget <= failedWith ? undefined : index.firstFit(candidates, need);
     if (!winner) {
-      if (reason === undefined) {
-        reason = whyNot(candidates.summary, need);
-        candidates.failed.set(size, reason);
-      }
-      plan.reasons.set(need.jobId, reason);
+      if (failedWith === undefined || need.budget > failedWith) candidates.failed.set(need.units, need.budget);
+      plan.reasons.set(need.jobId, whyNot(candidates.summary, need));
       continue;
     }
     const isLow = need.priority === 'low';

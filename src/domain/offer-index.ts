@@ -57,7 +57,8 @@ export interface ShapeSummary {
  * in rank order. The others can never take a job of the shape, so no walk passes them.
  */
 export interface Candidates {
-  list: Ranked[];
+  /** Places in the index's rank order; a typed array, so the collector never walks it. */
+  list: Int32Array;
   /** Entries before it have no free slot. */
   head: number;
   /** Bounds for every entry while the list lives (room only shrinks): a job outside them cannot fit. */
@@ -69,14 +70,17 @@ export interface Candidates {
    * in key order stops there.
    */
   maxRatio: bigint | null;
-  /** Jobs of this shape that found no room, by units and budget: room only shrinks, so they stay so. */
-  failed: Map<string, NoMatchReason>;
+  /**
+   * The largest budget with which a job of this shape and so many units found no room. Room only
+   * shrinks, so a job of as many units with no more money finds none either.
+   */
+  failed: Map<number, bigint>;
   summary: ShapeSummary;
 }
 
 interface Group {
   readonly cap: Capability;
-  /** Positions in rank order, ascending. */
+  /** Positions in rank order of the members that may take work (an offer, reputation ≥ 0). */
   readonly members: number[];
   reputable: boolean;
   unpriced: boolean;
@@ -125,10 +129,13 @@ function hasRoom(r: Ranked, need: JobNeed, units: bigint): boolean {
 
 export class OfferIndex {
   private readonly groups: Group[] = [];
-  /** Group of each position in rank order. */
-  private readonly groupOf: Int32Array;
   /** Groups by the challenge types their machines take. */
   private readonly byType = new Map<string, number[]>();
+  /** Per challenge type, the places of the entries that may take work, in rank order, and their groups. */
+  private readonly typeOrder = new Map<string, { places: Int32Array; groups: Int32Array }>();
+  private readonly groupOf: Int32Array;
+  /** Places of entries that may take work: an offer and a non-negative reputation. */
+  private readonly eligible: Uint8Array;
   private readonly shapes = new Map<string, Candidates>();
   private byAddress: Map<string, Ranked> | undefined;
   /** Free slots of providers with an offer: a plan stops when none is left. */
@@ -140,6 +147,7 @@ export class OfferIndex {
     private readonly rule: CapabilityRule,
   ) {
     this.groupOf = new Int32Array(order.length);
+    this.eligible = new Uint8Array(order.length);
     const byKey = new Map<string, number>();
     for (let pos = 0; pos < order.length; pos++) {
       const r = order[pos]!;
@@ -157,21 +165,21 @@ export class OfferIndex {
           maxUnits: -Infinity,
           maxRatio: 0n,
         });
-      }
-      const group = this.groups[g]!;
-      if (group.members.length === 0)
-        for (const type of new Set(group.cap.challenge_types)) {
+        for (const type of new Set(r.p.capability.challenge_types)) {
           const list = this.byType.get(type);
           if (list) list.push(g);
           else this.byType.set(type, [g]);
         }
-      group.members.push(pos);
+      }
+      const group = this.groups[g]!;
       this.groupOf[pos] = g;
       const price = r.p.pricePerUnit;
       if ((r.p.reputation ?? 0) >= 0) {
         group.reputable = true;
         if (price === null) group.unpriced = true;
         else {
+          group.members.push(pos);
+          this.eligible[pos] = 1;
           if (group.minPrice === null || price < group.minPrice) group.minPrice = price;
           if (r.units > group.maxUnits) group.maxUnits = r.units;
           if (price === 0n) group.maxRatio = null;
@@ -250,52 +258,86 @@ export class OfferIndex {
       if (group.maxRatio === null) maxRatio = null;
       else if (maxRatio !== null && group.maxRatio > maxRatio) maxRatio = group.maxRatio;
     }
-    // A few capable groups: gather their members and sort; many: one pass over the whole order.
-    let positions: Iterable<number>;
-    if (members * 8 < this.order.length) {
-      const gathered = new Int32Array(members);
+    // A few capable groups: gather their members and sort; many: one pass over the type's entries.
+    // Entries are not looked at: those already without a slot fall out on the first walk.
+    let list: Int32Array;
+    const all = this.ofType(need.challengeType);
+    if (members * 8 < all.places.length) {
+      list = new Int32Array(members);
       let n = 0;
-      for (const g of typed) if (fits[g]) for (const pos of this.groups[g]!.members) gathered[n++] = pos;
-      positions = gathered.sort();
-    } else positions = this.capablePositions(fits);
-    const list: Ranked[] = [];
-    for (const pos of positions) {
-      const r = this.order[pos]!;
-      if (r.p.pricePerUnit !== null && r.slots >= 1 && (r.p.reputation ?? 0) >= 0) list.push(r);
+      for (const g of typed) if (fits[g]) for (const pos of this.groups[g]!.members) list[n++] = pos;
+      list.sort();
+    } else {
+      const { places, groups } = all;
+      list = new Int32Array(members);
+      let n = 0;
+      for (let k = 0; k < places.length; k++) if (fits[groups[k]!]) list[n++] = places[k]!;
     }
     // The groups' bounds cover every entry (and more): room only shrinks, so they keep holding.
     const minPrice = summary.minPrice;
     return { list, head: 0, minPrice, maxUnits, maxRatio, failed: new Map(), summary };
   }
 
-  private *capablePositions(fits: Uint8Array): Generator<number> {
-    for (let pos = 0; pos < this.order.length; pos++) if (fits[this.groupOf[pos]!]) yield pos;
+  private ofType(type: string): { places: Int32Array; groups: Int32Array } {
+    let t = this.typeOrder.get(type);
+    if (!t) {
+      const takes = new Uint8Array(this.groups.length);
+      let n = 0;
+      for (const g of this.byType.get(type) ?? []) {
+        takes[g] = 1;
+        n += this.groups[g]!.members.length;
+      }
+      const places = new Int32Array(n);
+      const groups = new Int32Array(n);
+      let k = 0;
+      for (let pos = 0; pos < this.order.length; pos++) {
+        const g = this.groupOf[pos]!;
+        if (takes[g] && this.eligible[pos]) {
+          places[k] = pos;
+          groups[k++] = g;
+        }
+      }
+      t = { places, groups };
+      this.typeOrder.set(type, t);
+    }
+    return t;
   }
 
   /**
-   * The cheapest candidate with room for the job, or undefined. Passing entries without a free
-   * slot drops them from the front at once, and from the rest of the list once they pile up. The
-   * walk ends where the job's budget can no longer cover an entry's key.
+   * The cheapest candidate with room for the job, or undefined. The walk ends where the job's
+   * budget can no longer cover an entry's key. Entries without a free slot that it passed are
+   * dropped on the way back, so no walk passes the same exhausted entry twice.
    */
   firstFit(c: Candidates, need: JobNeed): Ranked | undefined {
     const units = BigInt(need.units);
     if (c.minPrice === null || c.minPrice * units > need.budget || need.units > c.maxUnits) return undefined;
     const limit = c.maxRatio === null || units < 1n ? null : (need.budget * c.maxRatio) / units;
-    while (c.head < c.list.length && c.list[c.head]!.slots < 1) c.head++;
-    let skipped = 0;
+    const { list } = c;
+    const order = this.order;
+    let exhausted = 0;
     let found: Ranked | undefined;
-    for (let i = c.head; i < c.list.length; i++) {
-      const r = c.list[i]!;
-      if (limit !== null && r.key > limit) break;
-      if (r.slots < 1) skipped++;
+    let i = c.head;
+    for (; i < list.length; i++) {
+      const r = order[list[i]!]!;
+      if (r.slots < 1) exhausted++;
+      else if (limit !== null && r.key > limit) break;
       else if (hasRoom(r, need, units)) {
         found = r;
         break;
       }
     }
-    if (skipped > 32 && skipped * 4 > c.list.length - c.head) {
-      c.list = c.list.slice(c.head).filter((r) => r.slots >= 1);
-      c.head = 0;
+    if (exhausted > 0) {
+      // The live entries of the stretch walked move up against where the walk stopped, in order.
+      let w = i;
+      for (let k = i - 1; k >= c.head; k--) {
+        const pos = list[k]!;
+        if (order[pos]!.slots >= 1) list[--w] = pos;
+      }
+      c.head = w;
+      if (c.head > 4096 && c.head * 2 > list.length) {
+        c.list = list.slice(c.head);
+        c.head = 0;
+      }
     }
     return found;
   }

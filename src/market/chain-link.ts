@@ -64,6 +64,7 @@ export class ChainLink {
       clock,
       events: opts.events,
       logger,
+      seal: (limit) => outbox.seal(db, limit),
       batch: config.courier_batch,
       backoffBaseMs: config.courier_backoff_base_ms,
       backoffMaxMs: config.courier_backoff_max_ms,
@@ -108,8 +109,8 @@ export class ChainLink {
     let total = 0;
     for (;;) {
       const n = await this.outbox.flushPayouts(this.opts.db, this.opts.config.courier_batch);
-      total += n;
-      if (n === 0) return total;
+      total += n.transfers;
+      if (n.claimed === 0) return total;
     }
   }
 

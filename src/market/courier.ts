@@ -1,12 +1,13 @@
-// The courier: delivers the outbox to the chain, at least once. It walks pending rows in id
-// order a page at a time (keyset paging, so memory stays flat however long the queue), sends
-// each signed transaction as stored, and records the chain's answer:
+// The courier: delivers the outbox to the chain, at least once. It first seals queued drafts
+// (nonce and signature, OutboxWriter.seal), then walks sealed pending rows in nonce order a page
+// at a time (keyset paging, so memory stays flat however long the queue), sends each signed
+// transaction exactly as stored, and records the chain's answer:
 //   accepted (a duplicate too: the chain already has this hash) → acknowledged;
 //   retryable failure → attempts + 1, next_attempt_at = now + backoff, and the flush stops;
 //   non-retryable failure → failed, with the error kept for the operator.
 // The flush stops at the first row that must wait (backing off, or a retryable failure) because
-// ids follow nonces and the CPC node takes a sender's nonces only in sequence: sending n+1
-// before n would only earn a rejection. A forced flush (the operator's) ignores next_attempt_at.
+// the CPC node takes a sender's nonces only in sequence: sending n+1 before n would only earn a
+// rejection. A forced flush (the operator's) ignores next_attempt_at.
 
 import type { Logger } from 'pino';
 import type { ChainPort } from '../chain/port.js';
@@ -14,7 +15,13 @@ import { decodeTx } from '../chain/wire.js';
 import type { Clock } from '../domain/clock.js';
 import { courierBackoffMs } from '../domain/courier.js';
 import type { Db } from '../store/db.js';
-import { markAcknowledged, markFailed, markRetry, pendingPage, type OutboxRow } from '../store/outbox.js';
+import {
+  markAcknowledged,
+  markFailed,
+  markRetry,
+  pendingPage,
+  type SealedOutboxRow,
+} from '../store/outbox.js';
 import type { MarketEventBus } from './events.js';
 
 export interface CourierOptions {
@@ -23,6 +30,8 @@ export interface CourierOptions {
   clock: Clock;
   events: MarketEventBus;
   logger: Logger;
+  /** Seals up to `limit` drafts; returns how many it took (0: none left). */
+  seal: (limit: number) => Promise<number>;
   /** Rows per page. */
   batch: number;
   backoffBaseMs: number;
@@ -65,13 +74,14 @@ export class Courier {
   private async run(force: boolean): Promise<FlushReport> {
     const { db, batch } = this.opts;
     const report: FlushReport = { attempted: 0, acknowledged: 0, retrying: 0, failed: 0, stopped: false };
-    let after = 0;
+    while ((await this.opts.seal(batch)) > 0);
+    let after: { sender: string; nonce: number } | undefined;
     for (;;) {
       const page = await pendingPage(db, after, batch);
       const acks: { id: number; height: number | null }[] = [];
       try {
         for (const row of page) {
-          after = row.id;
+          after = { sender: row.sender, nonce: row.nonce };
           if (!force && row.next_attempt_at > this.opts.clock.nowMs()) {
             report.stopped = true;
             return report;
@@ -97,7 +107,7 @@ export class Courier {
     }
   }
 
-  private async send(row: OutboxRow): Promise<Sent> {
+  private async send(row: SealedOutboxRow): Promise<Sent> {
     const { db, chain, clock, events } = this.opts;
     const attempts = row.attempts + 1;
     let decoded;

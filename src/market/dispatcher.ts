@@ -108,6 +108,8 @@ export class Dispatcher {
   };
   /** Why each job that is still queued did not match on the last tick. */
   readonly waiting = new Map<string, NoMatchReason>();
+  /** The same by task: the reason of the first of its jobs the last tick looked at. */
+  private readonly waitingTasks = new Map<string, NoMatchReason>();
   /** True while the comfort guard holds the whole industrial lane back. */
   private deferredLane = false;
   private readonly results: Batcher<ResultItem, void>;
@@ -129,6 +131,10 @@ export class Dispatcher {
     this.results = new Batcher((items) => this.commitResults(items), config.group_commit_max_batch);
     events.on('job.queued', () => this.kick());
     events.on('job.stopped', (e) => this.stopJob(e.jobId, e.worker, e.reason));
+    // A peer's score that replaced the stored one replaces the cached one too.
+    events.on('reputation.gossiped', (e) => {
+      if (this.reputation.has(e.address)) this.reputation.set(e.address, e.entry);
+    });
   }
 
   get connected(): number {
@@ -267,8 +273,11 @@ export class Dispatcher {
     }
     // Reasons describe the queue as this tick read it; jobs that left it drop out of the map.
     this.waiting.clear();
+    this.waitingTasks.clear();
     for (const [jobId, reason] of plan.reasons) {
       this.waiting.set(jobId, reason);
+      const taskId = byId.get(jobId)?.task_id;
+      if (taskId !== undefined && !this.waitingTasks.has(taskId)) this.waitingTasks.set(taskId, reason);
       this.events.emit('job.unmatched', { jobId, reason });
     }
     if (plan.assignments.length === 0) return 0;
@@ -319,6 +328,12 @@ export class Dispatcher {
   waitingReason(jobId: string, challengeType: string): NoMatchReason | undefined {
     if (this.deferredLane && laneOf(challengeType, this.params()) === 'industrial') return 'deferred';
     return this.waiting.get(jobId);
+  }
+
+  /** Why a task's queued work is waiting, as waitingReason says for its jobs. */
+  taskWaitingReason(taskId: string, challengeType: string): NoMatchReason | undefined {
+    if (this.deferredLane && laneOf(challengeType, this.params()) === 'industrial') return 'deferred';
+    return this.waitingTasks.get(taskId);
   }
 
   /** The connected providers as the matcher sees them, with slot and unit totals. */

@@ -95,6 +95,8 @@ export class Market {
       this.admission,
     );
     this.priceBoard = new PriceBoardService(config, logger.child({ component: 'price-board' }));
+    // Every lease is a price paid: the board's bands and the comfort guard's fees come from them.
+    this.events.on('job.matched', (e) => this.priceBoard.record(e.lane, e.pricePerUnit));
     this.gossip = new ReputationGossip(
       db,
       clock,
@@ -107,7 +109,7 @@ export class Market {
 
   /** consumer_fee_p90: the consumer lane's p90 price per unit, from the price board. */
   private consumerFeeP90(): bigint | null {
-    return null;
+    return this.priceBoard.consumerFees().p90;
   }
 
   static async open(options: MarketOptions): Promise<Market> {

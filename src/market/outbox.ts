@@ -1,19 +1,21 @@
-// Writing to the outbox: every chain transaction the market sends is signed and queued here in
+// Writing to the outbox. Every chain transaction the market sends is queued here as a draft in
 // the same database transaction as the state change that causes it (a task completing, a payout
 // batch, a carried bundle), so nothing is sent for a change that rolled back and nothing a
-// change committed is lost. Nonces come from the chain_nonces row, locked for the rest of the
-// transaction (docs/decisions.md: "Chain nonces at enqueue").
+// committed change asked for is lost. Drafts carry no nonce and no signature: seal() gives them
+// the market's next nonces and signs them, in queue order, just before the courier sends them
+// (docs/decisions.md: "Chain nonces at seal time"), which keeps secp256k1 signing and the nonce
+// lock out of the result-commit transaction.
 
 import { randomUUID } from 'node:crypto';
-import { batchPayouts, signTx, txHash, type SignedTx, type TxDraft } from '../domain/chain-tx.js';
+import { batchPayouts, txHash } from '../domain/chain-tx.js';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import {
-  bundleComputeResult,
   bundleDedupKey,
+  draftKind,
   payoutDedupKey,
   resultDedupKey,
-  taskComputeResult,
-  type OutboxKind,
+  sealDraft,
+  type OutboxDraft,
 } from '../domain/courier.js';
 import { addressFromPublicKey, publicKeyFromPrivate } from '../domain/identity.js';
 import { SYSTEM_ACCOUNTS, type Posting } from '../domain/ledger.js';
@@ -22,11 +24,13 @@ import type { Db, Queryable } from '../store/db.js';
 import { appendJournals } from '../store/ledger.js';
 import {
   completedResults,
-  existingDedupKeys,
   getOutboxByKey,
-  insertOutbox,
+  insertDrafts,
   lockNextNonce,
+  markFailed,
+  sealRows,
   setNextNonce,
+  unsealedPage,
   type OutboxRow,
 } from '../store/outbox.js';
 import { claimUnbatched, insertPayouts, markBatched, type PayoutRow } from '../store/payouts.js';
@@ -36,17 +40,8 @@ import { encodeTx } from '../chain/wire.js';
 /** The asset TRANSFERs move: the chain's own coin. Payouts in other assets stay on the books. */
 export const PAYOUT_ASSET = 'CPC';
 
-/** A TxDraft without its timestamp, which the writer takes from its clock. */
-type UntimedDraft = TxDraft extends infer D ? (D extends TxDraft ? Omit<D, 'timestamp'> : never) : never;
-
-interface Draft {
-  kind: OutboxKind;
-  dedupKey: string;
-  build(nonce: number): SignedTx;
-}
-
 export class OutboxWriter {
-  /** The market's chain address: the sender of everything it queues. */
+  /** The market's chain address: the sender of everything it seals. */
   readonly sender: string;
 
   constructor(
@@ -59,17 +54,11 @@ export class OutboxWriter {
   /** Queues a SUBMIT_RESULT for each of these completed tasks (once per task, ever). */
   async queueResults(tx: Queryable, taskIds: readonly string[]): Promise<number> {
     const results = await completedResults(tx, taskIds);
-    return this.enqueue(
+    return this.queue(
       tx,
       results.map((r) => ({
-        kind: 'SUBMIT_RESULT',
-        dedupKey: resultDedupKey(r.task_id),
-        build: (nonce) =>
-          this.sign({
-            tx_type: 'SUBMIT_RESULT',
-            result: taskComputeResult({ ...r, nonce }, this.privateKey),
-            nonce,
-          }),
+        key: resultDedupKey(r.task_id),
+        draft: { type: 'task_result', ...r },
       })),
     );
   }
@@ -77,20 +66,7 @@ export class OutboxWriter {
   /** Queues a carried bundle's receipt (spec "Courier Mode"); a second send of it changes nothing. */
   async queueBundle(db: Db, bundleHash: string, sender: string): Promise<OutboxRow> {
     const key = bundleDedupKey(bundleHash, sender);
-    await db.transaction((tx) =>
-      this.enqueue(tx, [
-        {
-          kind: 'SUBMIT_RESULT',
-          dedupKey: key,
-          build: (nonce) =>
-            this.sign({
-              tx_type: 'SUBMIT_RESULT',
-              result: bundleComputeResult(bundleHash, sender, nonce, this.privateKey),
-              nonce,
-            }),
-        },
-      ]),
-    );
+    await this.queue(db, [{ key, draft: { type: 'bundle', bundle_hash: bundleHash, sender } }]);
     return (await getOutboxByKey(db, key)) as OutboxRow;
   }
 
@@ -108,21 +84,20 @@ export class OutboxWriter {
    * and leave the providers' balances for `paid_out`, all in one transaction. Returns the
    * number of TRANSFERs queued.
    */
-  async flushPayouts(db: Db, limit: number): Promise<number> {
+  async flushPayouts(db: Db, limit: number): Promise<{ claimed: number; transfers: number }> {
     return db.transaction(async (tx) => {
       const claimed = await claimUnbatched(tx, PAYOUT_ASSET, limit);
-      if (claimed.length === 0) return 0;
+      if (claimed.length === 0) return { claimed: 0, transfers: 0 };
       const plan = batchPayouts(
         claimed.map((p) => ({ ...p, amount: BigInt(p.amount) })),
         MAX_AMOUNT,
       );
       const batchId = randomUUID();
-      const queued = await this.enqueue(
+      const transfers = await this.queue(
         tx,
         plan.transfers.map((t, n) => ({
-          kind: 'TRANSFER',
-          dedupKey: payoutDedupKey(batchId, n),
-          build: (nonce) => this.sign({ tx_type: 'TRANSFER', to_address: t.to, amount: t.amount, nonce }),
+          key: payoutDedupKey(batchId, n),
+          draft: { type: 'transfer', to: t.to, amount: t.amount.toString() },
         })),
       );
       const now = unixSeconds(this.clock);
@@ -146,41 +121,47 @@ export class OutboxWriter {
         batchId,
         now,
       );
-      return queued;
+      return { claimed: claimed.length, transfers };
     });
   }
 
   /**
-   * Signs and inserts the drafts whose dedup key is new, at consecutive nonces. The nonce lock
-   * comes first, so the check for existing keys sees every earlier enqueue committed.
+   * Gives up to `limit` drafts, oldest first, the next nonces and signs them, in one transaction
+   * holding the nonce row: nonces follow queue order with no gaps. A draft that cannot be signed
+   * (a malformed field) is marked failed without taking a nonce. Returns how many drafts it took.
    */
-  private async enqueue(tx: Queryable, drafts: readonly Draft[]): Promise<number> {
-    if (drafts.length === 0) return 0;
-    const next = await lockNextNonce(tx, this.sender);
-    const seen = await existingDedupKeys(
-      tx,
-      drafts.map((d) => d.dedupKey),
-    );
-    const fresh = drafts.filter((d) => !seen.has(d.dedupKey) && (seen.add(d.dedupKey), true));
-    const rows = fresh.map((d, i) => {
-      const signed = d.build(next + i);
-      return {
-        kind: d.kind,
-        dedup_key: d.dedupKey,
-        sender: this.sender,
-        nonce: signed.nonce,
-        body: encodeTx(signed),
-        tx_hash: txHash(signed),
-      };
+  async seal(db: Db, limit: number): Promise<number> {
+    return db.transaction(async (tx) => {
+      const next = await lockNextNonce(tx, this.sender);
+      const drafts = await unsealedPage(tx, limit);
+      const timestamp = unixSeconds(this.clock);
+      const sealed = [];
+      for (const { id, draft } of drafts) {
+        let body: string;
+        let hash: string;
+        try {
+          const signed = sealDraft(draft, next + sealed.length, this.privateKey, timestamp);
+          body = encodeTx(signed);
+          hash = txHash(signed);
+        } catch (err) {
+          await markFailed(tx, id, 0, `cannot sign: ${(err as Error).message}`);
+          continue;
+        }
+        sealed.push({ id, sender: this.sender, nonce: next + sealed.length, body, tx_hash: hash });
+      }
+      const n = await sealRows(tx, sealed);
+      // A row not updated would leave a nonce gap that stalls every later transaction.
+      if (n !== sealed.length) throw new Error('outbox: a draft was sealed twice');
+      await setNextNonce(tx, this.sender, next + n);
+      return drafts.length;
     });
-    const inserted = await insertOutbox(tx, rows, this.clock.nowMs());
-    // A skipped row would leave a nonce gap that stalls every later transaction on the chain.
-    if (inserted !== rows.length) throw new Error('outbox: a dedup key appeared under the nonce lock');
-    await setNextNonce(tx, this.sender, next + rows.length);
-    return inserted;
   }
 
-  private sign(draft: UntimedDraft): SignedTx {
-    return signTx(this.privateKey, { ...draft, timestamp: unixSeconds(this.clock) } as TxDraft);
+  private async queue(q: Queryable, items: readonly { key: string; draft: OutboxDraft }[]): Promise<number> {
+    return insertDrafts(
+      q,
+      items.map((i) => ({ kind: draftKind(i.draft), dedup_key: i.key, draft: i.draft })),
+      this.clock.nowMs(),
+    );
   }
 }

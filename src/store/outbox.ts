@@ -1,17 +1,19 @@
-// Outbox queries: the market's nonce sequence, queueing signed chain transactions, paging
-// through the pending ones in id order, and recording what the chain answered.
+// Outbox queries: queueing drafts, sealing them at the market's next nonces, paging through the
+// pending ones in nonce order, and recording what the chain answered.
 
-import type { OutboxKind, OutboxStatus } from '../domain/courier.js';
+import type { OutboxDraft, OutboxKind, OutboxStatus } from '../domain/courier.js';
 import type { Queryable } from './db.js';
 
 export interface OutboxRow {
   id: number;
   kind: OutboxKind;
   dedup_key: string;
-  sender: string;
-  nonce: number;
-  body: string;
-  tx_hash: string;
+  draft: OutboxDraft;
+  /** The four below are null until the courier seals the draft. */
+  sender: string | null;
+  nonce: number | null;
+  body: string | null;
+  tx_hash: string | null;
   status: OutboxStatus;
   attempts: number;
   next_attempt_at: number;
@@ -21,16 +23,13 @@ export interface OutboxRow {
   acknowledged_at: number | null;
 }
 
-export type NewOutboxRow = Pick<OutboxRow, 'kind' | 'dedup_key' | 'sender' | 'nonce' | 'body' | 'tx_hash'>;
+export type NewOutboxRow = Pick<OutboxRow, 'kind' | 'dedup_key' | 'draft'>;
+export type SealedOutboxRow = OutboxRow & { sender: string; nonce: number; body: string; tx_hash: string };
 
-const COLUMNS = `id, kind, dedup_key, sender, nonce, body, tx_hash, status, attempts, next_attempt_at, last_error,
+const COLUMNS = `id, kind, dedup_key, draft, sender, nonce, body, tx_hash, status, attempts, next_attempt_at, last_error,
   height, created_at, acknowledged_at`;
 
-/**
- * Locks the sender's nonce row (created at 0 on first use) until the transaction ends and
- * returns its next nonce. Every enqueuer takes this lock first, so nonces and outbox ids are
- * handed out in commit order and the courier, walking ids, sends nonces in sequence.
- */
+/** Locks the sender's nonce row (created at 0 on first use) until the transaction ends; its next nonce. */
 export async function lockNextNonce(tx: Queryable, sender: string): Promise<number> {
   const [row] = await tx.query<{ next_nonce: number }>(
     `INSERT INTO chain_nonces (sender, next_nonce) VALUES ($1, 0)
@@ -45,28 +44,18 @@ export async function setNextNonce(tx: Queryable, sender: string, next: number):
   await tx.query('UPDATE chain_nonces SET next_nonce = $2 WHERE sender = $1', [sender, next]);
 }
 
-/** Which of these dedup keys the outbox already holds. */
-export async function existingDedupKeys(q: Queryable, keys: readonly string[]): Promise<Set<string>> {
-  if (keys.length === 0) return new Set();
-  const rows = await q.query<{ dedup_key: string }>(
-    `SELECT dedup_key FROM outbox WHERE dedup_key IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))`,
-    [JSON.stringify(keys)],
-  );
-  return new Set(rows.map((r) => r.dedup_key));
-}
-
-/** Inserts rows in nonce order; returns how many were new. */
-export async function insertOutbox(
+/** Queues drafts; a dedup key already there is left alone. Returns how many were new. */
+export async function insertDrafts(
   tx: Queryable,
   rows: readonly NewOutboxRow[],
   now: number,
 ): Promise<number> {
   if (rows.length === 0) return 0;
   const inserted = await tx.query(
-    `INSERT INTO outbox (kind, dedup_key, sender, nonce, body, tx_hash, next_attempt_at, created_at)
-     SELECT kind, dedup_key, sender, nonce, body, tx_hash, $2, $2
-     FROM jsonb_to_recordset($1::jsonb) AS x(kind text, dedup_key text, sender text, nonce bigint, body text, tx_hash text)
-     ORDER BY nonce
+    `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+     SELECT x.value->>'kind', x.value->>'dedup_key', x.value->'draft', $2, $2
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(value, ord)
+     ORDER BY x.ord
      ON CONFLICT (dedup_key) DO NOTHING
      RETURNING id`,
     [JSON.stringify(rows), now],
@@ -74,13 +63,46 @@ export async function insertOutbox(
   return inserted.length;
 }
 
-/** Up to `limit` pending rows after id `afterId`, oldest first: one page of a flush. */
-export async function pendingPage(q: Queryable, afterId: number, limit: number): Promise<OutboxRow[]> {
-  const rows = await q.query<OutboxRow & Record<string, unknown>>(
-    `SELECT ${COLUMNS} FROM outbox WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2`,
-    [afterId, limit],
+/** Up to `limit` drafts without a nonce, in queue order, locked. */
+export async function unsealedPage(
+  tx: Queryable,
+  limit: number,
+): Promise<{ id: number; draft: OutboxDraft }[]> {
+  const rows = await tx.query<{ id: number; draft: OutboxDraft }>(
+    `SELECT id, draft FROM outbox WHERE nonce IS NULL ORDER BY id LIMIT $1 FOR UPDATE`,
+    [limit],
   );
-  return rows.map(numbers);
+  return rows.map((r) => ({ id: Number(r.id), draft: r.draft }));
+}
+
+export async function sealRows(
+  tx: Queryable,
+  rows: readonly { id: number; sender: string; nonce: number; body: string; tx_hash: string }[],
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const updated = await tx.query(
+    `UPDATE outbox o SET sender = x.sender, nonce = x.nonce, body = x.body, tx_hash = x.tx_hash
+     FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, sender text, nonce bigint, body text, tx_hash text)
+     WHERE o.id = x.id AND o.nonce IS NULL
+     RETURNING o.id`,
+    [JSON.stringify(rows)],
+  );
+  return updated.length;
+}
+
+/** Up to `limit` sealed pending rows after (sender, nonce), in nonce order: one page of a flush. */
+export async function pendingPage(
+  q: Queryable,
+  after: { sender: string; nonce: number } | undefined,
+  limit: number,
+): Promise<SealedOutboxRow[]> {
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox
+     WHERE status = 'pending' AND nonce IS NOT NULL AND (sender, nonce) > ($1, $2)
+     ORDER BY sender, nonce LIMIT $3`,
+    [after?.sender ?? '', after?.nonce ?? -1, limit],
+  );
+  return rows.map(numbers) as SealedOutboxRow[];
 }
 
 export async function getOutboxByKey(q: Queryable, dedupKey: string): Promise<OutboxRow | undefined> {
@@ -134,14 +156,6 @@ export async function countOutboxByStatus(q: Queryable): Promise<Record<OutboxSt
   return counts;
 }
 
-/** The oldest pending row's next attempt, or undefined with nothing pending. */
-export async function nextPendingAt(q: Queryable): Promise<number | undefined> {
-  const [row] = await q.query<{ next_attempt_at: number }>(
-    `SELECT next_attempt_at FROM outbox WHERE status = 'pending' ORDER BY id LIMIT 1`,
-  );
-  return row ? Number(row.next_attempt_at) : undefined;
-}
-
 /** The results of completed tasks: each task's hash and main worker, its jobs' hashes in order. */
 export async function completedResults(
   tx: Queryable,
@@ -164,7 +178,7 @@ function numbers(r: OutboxRow): OutboxRow {
   return {
     ...r,
     id: Number(r.id),
-    nonce: Number(r.nonce),
+    nonce: r.nonce === null ? null : Number(r.nonce),
     next_attempt_at: Number(r.next_attempt_at),
     created_at: Number(r.created_at),
     height: r.height === null ? null : Number(r.height),

@@ -134,11 +134,35 @@ describe('industrial admission', () => {
       `/tasks/${batch.body.task_id}/jobs`,
     );
     expect(jobs[0]?.waiting_reason).toBe('deferred');
+    expect((await client.getTask(batch.body.task_id as string)).waiting_reason).toBe('deferred');
 
     await client.cancelTask(inference.body.task_id as string);
     await tm.market.dispatcher.tick();
     const job = await w.next<JobMsg>('job');
     expect(job.task_id).toBe(batch.body.task_id);
+    expect(tm.market.admission.mode).toBe('loose');
+  });
+
+  it('goes tight when waiting consumers face a p90 price above comfort_threshold_p90', async () => {
+    await tm.operator.request('PUT', '/params', { comfort_threshold_p90: '0.0005' });
+    const w = pool.make();
+    await w.join({
+      slots: 1,
+      units: 100,
+      price: '0.001',
+      capability: { ...CPU_CAPABILITY, challenge_types: ['inference'], models: ['gpt-3.5-turbo'] },
+    });
+    const { apiKey } = await tm.customer('1.0');
+    const inference = { challenge_type: 'inference', payload: EXAMPLE_PAYLOADS.inference, reward: '0.1' };
+    await create(apiKey, inference);
+    await w.next<JobMsg>('job');
+    expect(tm.market.priceBoard.consumerFees().p90).toBe(10n ** 15n);
+    await create(apiKey, inference);
+    await tm.market.dispatcher.tick();
+    expect(tm.market.admission.mode).toBe('tight');
+    expect(await metric('consumer_fee_p90')).toBe(1e15);
+    await tm.operator.request('PUT', '/params', { comfort_threshold_p90: '1.0' });
+    await tm.market.dispatcher.tick();
     expect(tm.market.admission.mode).toBe('loose');
   });
 

@@ -17,6 +17,9 @@ import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
 import { OPERATOR_KEY, startTestMarket, type TestMarket } from '../helpers/market.js';
 import { BIN, cli } from '../helpers/processes.js';
 
+/** Opening a node (database and migrations) twice in one test is slow on a busy machine. */
+const RESTART_TIMEOUT = 120_000;
+
 const PEER_KEY = 'peer-key-of-the-test-group-0123456789';
 const addr = () => generateKeyPair().address;
 
@@ -191,27 +194,31 @@ describe('across a restart', () => {
     await dropSchema(schema);
   });
 
-  it('keeps the gossiped scores', async () => {
-    const a = addr();
-    const config = { data_dir: dir, peer_key: PEER_KEY };
-    const first = await startTestMarket({ config, db: await durableDb(dir, schema), background: false });
-    const res = await rpc(first.url, PEER_KEY, 'reputation.gossip', {
-      entries: [{ provider_id: a, reputation_score: 250, epoch: 4 }],
-    });
-    expect(res.body).toEqual({ applied: 1, ignored: 0 });
-    await first.close();
-
-    const second = await startTestMarket({ config, db: await durableDb(dir, schema), background: false });
-    try {
-      expect(await loadReputation(second.market.db, a)).toMatchObject({ score: 250, epoch: 4 });
-      const again = await rpc(second.url, PEER_KEY, 'reputation.gossip', {
-        entries: [{ provider_id: a, reputation_score: 100, epoch: 4 }],
+  it(
+    'keeps the gossiped scores',
+    async () => {
+      const a = addr();
+      const config = { data_dir: dir, peer_key: PEER_KEY };
+      const first = await startTestMarket({ config, db: await durableDb(dir, schema), background: false });
+      const res = await rpc(first.url, PEER_KEY, 'reputation.gossip', {
+        entries: [{ provider_id: a, reputation_score: 250, epoch: 4 }],
       });
-      expect(again.body).toEqual({ applied: 0, ignored: 1 });
-    } finally {
-      await second.close();
-    }
-  });
+      expect(res.body).toEqual({ applied: 1, ignored: 0 });
+      await first.close();
+
+      const second = await startTestMarket({ config, db: await durableDb(dir, schema), background: false });
+      try {
+        expect(await loadReputation(second.market.db, a)).toMatchObject({ score: 250, epoch: 4 });
+        const again = await rpc(second.url, PEER_KEY, 'reputation.gossip', {
+          entries: [{ provider_id: a, reputation_score: 100, epoch: 4 }],
+        });
+        expect(again.body).toEqual({ applied: 0, ignored: 1 });
+      } finally {
+        await second.close();
+      }
+    },
+    RESTART_TIMEOUT,
+  );
 });
 
 describe('two markets', () => {
@@ -257,24 +264,28 @@ describe('two markets', () => {
     expect(wrong).toMatchObject({ ok: false, error: expect.stringMatching(/^unauthorized/) });
   });
 
-  it('a market with peers configured sends a round every reputation_gossip_interval_s', async () => {
-    const sender = await startTestMarket({
-      config: { peer_key: PEER_KEY, peers: `${peer.url}`, reputation_gossip_interval_s: 1 },
-    });
-    try {
-      const a = addr();
-      await saveReputation(sender.market.db, a, {
-        score: -7,
-        epoch: 2,
-        updatedAtMs: sender.market.clock.nowMs(),
+  it(
+    'a market with peers configured sends a round every reputation_gossip_interval_s',
+    async () => {
+      const sender = await startTestMarket({
+        config: { peer_key: PEER_KEY, peers: `${peer.url}`, reputation_gossip_interval_s: 1 },
       });
-      await expect
-        .poll(async () => (await loadReputation(peer.market.db, a))?.score, { timeout: 10_000 })
-        .toBe(-7);
-    } finally {
-      await sender.close();
-    }
-  });
+      try {
+        const a = addr();
+        await saveReputation(sender.market.db, a, {
+          score: -7,
+          epoch: 2,
+          updatedAtMs: sender.market.clock.nowMs(),
+        });
+        await expect
+          .poll(async () => (await loadReputation(peer.market.db, a))?.score, { timeout: 10_000 })
+          .toBe(-7);
+      } finally {
+        await sender.close();
+      }
+    },
+    RESTART_TIMEOUT,
+  );
 
   it.runIf(existsSync(BIN))('taskmarket reputation sync prints applied/ignored per peer', async () => {
     const a = addr();

@@ -136,6 +136,11 @@ describe('job cancellation', () => {
     const t = await client.createTask({ ...synthetic(), requirements: { gpu_count: 8 } });
     const { jobs } = await client.request<{ jobs: { job_id: string }[] }>('GET', `/tasks/${t.task_id}/jobs`);
     const jobId = jobs[0]?.job_id as string;
+    const w = worker();
+    await w.join({ slots: 1 });
+    await expect
+      .poll(async () => (await client.getTask(t.task_id)).waiting_reason)
+      .toBe('capability_mismatch');
     const req = await rpc<Record<string, unknown>>(apiKey, {
       method: 'compute.job_requirements',
       params: { job_id: jobId },

@@ -10,7 +10,7 @@ import { Courier } from '../../src/market/courier.js';
 import { MarketEventBus } from '../../src/market/events.js';
 import { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
-import { countOutboxByStatus } from '../../src/store/outbox.js';
+import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
 import { testDb } from '../helpers/db.js';
 import { keyOf } from '../chain/fixtures.js';
 
@@ -56,6 +56,7 @@ async function setup(
     clock,
     events,
     logger,
+    seal: (limit) => outbox.seal(db, limit),
     batch: opts.batch ?? 100,
     backoffBaseMs: 1000,
     backoffMaxMs: 8000,
@@ -68,9 +69,9 @@ it('queues a bundle receipt once, delivers it, and the block compute_root holds 
   const first = await outbox.queueBundle(db, hashOf(1), 'alice');
   const again = await outbox.queueBundle(db, hashOf(1), 'alice');
   expect(again.id).toBe(first.id);
-  expect(first).toMatchObject({ kind: 'SUBMIT_RESULT', status: 'pending', nonce: 0, attempts: 0 });
-  const second = await outbox.queueBundle(db, hashOf(2), 'alice');
-  expect(second.nonce).toBe(1);
+  // Queued as a draft: no nonce, no signature until the courier seals it.
+  expect(first).toMatchObject({ kind: 'SUBMIT_RESULT', status: 'pending', nonce: null, tx_hash: null });
+  await outbox.queueBundle(db, hashOf(2), 'alice');
 
   expect(await courier.flush()).toEqual({
     attempted: 2,
@@ -80,6 +81,10 @@ it('queues a bundle receipt once, delivers it, and the block compute_root holds 
     stopped: false,
   });
   expect(await countOutboxByStatus(db)).toEqual({ pending: 0, acknowledged: 2, failed: 0 });
+  const sealed = await db.query<{ nonce: string; tx_hash: string }>(
+    'SELECT nonce::text AS nonce, tx_hash FROM outbox ORDER BY id',
+  );
+  expect(sealed.map((r) => r.nonce)).toEqual(['0', '1']);
   clock.advance(10_000);
   const block = await chain.produceBlock();
   const results = block.txs.flatMap((tx) => (tx.tx_type === 'SUBMIT_RESULT' ? [tx.payload] : []));
@@ -174,15 +179,40 @@ it('flushes a long queue a page at a time', async () => {
   const counting: Db = {
     ...db,
     query: (sql, params) => {
-      if (sql.includes("FROM outbox WHERE status = 'pending' AND id >")) pages.push(Number(params?.[0]));
+      if (sql.includes('(sender, nonce) > ($1, $2)')) pages.push(Number(params?.[1]));
       return db.query(sql, params);
     },
   };
   const { chain, outbox, courier } = await setup({ batch: 4, q: counting });
   for (let i = 1; i <= 10; i++) await outbox.queueBundle(db, hashOf(i), 'erin');
   expect(await courier.flush()).toMatchObject({ attempted: 10, acknowledged: 10 });
-  // Keyset paging: each page starts after the last id of the one before; the short page ends it.
-  expect(pages).toEqual([0, 4, 8]);
+  // Keyset paging: each page starts after the last nonce of the one before; the short page ends it.
+  expect(pages).toEqual([-1, 3, 7]);
   expect(await countOutboxByStatus(db)).toEqual({ pending: 0, acknowledged: 10, failed: 0 });
+  await chain.close();
+});
+
+it('seals drafts in queue order without gaps; a draft that cannot be signed fails without a nonce', async () => {
+  const { chain, outbox, courier } = await setup();
+  await outbox.queueBundle(db, hashOf(1), 'frank');
+  await insertDrafts(
+    db,
+    [{ kind: 'TRANSFER', dedup_key: 'payout:bad:0', draft: { type: 'transfer', to: 'nope', amount: '1' } }],
+    T0,
+  );
+  await outbox.queueBundle(db, hashOf(2), 'frank');
+  expect(await courier.flush()).toMatchObject({ attempted: 2, acknowledged: 2, failed: 0 });
+  const rows = await db.query<{
+    dedup_key: string;
+    nonce: string | null;
+    status: string;
+    last_error: string | null;
+  }>('SELECT dedup_key, nonce::text AS nonce, status, last_error FROM outbox ORDER BY id');
+  expect(rows.map((r) => [r.nonce, r.status])).toEqual([
+    ['0', 'acknowledged'],
+    [null, 'failed'],
+    ['1', 'acknowledged'],
+  ]);
+  expect(rows[1]?.last_error).toMatch(/^cannot sign: TRANSFER: to_address/);
   await chain.close();
 });

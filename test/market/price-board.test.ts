@@ -11,6 +11,9 @@ import { loadConfig } from '../../src/market/config.js';
 import { PriceBoardService } from '../../src/market/price-board.js';
 import { startTestMarket } from '../helpers/market.js';
 
+/** Opening a node (database and migrations) twice in one test is slow on a busy machine. */
+const RESTART_TIMEOUT = 120_000;
+
 const dirs: string[] = [];
 function tmp(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tm-price-board-'));
@@ -106,70 +109,86 @@ describe('price board service', () => {
 });
 
 describe('price board on a node', () => {
-  it('survives a restart: saved on close, loaded on open', async () => {
-    const dir = tmp();
-    const first = await startTestMarket({ config: { data_dir: dir }, background: false });
-    for (const p of [10n, 20n, 30n, 40n]) first.market.priceBoard.record('consumer', p);
-    first.market.priceBoard.record('industrial', 1000n);
-    await first.close();
-    expect(existsSync(join(dir, 'state', 'price_board.v2.bin'))).toBe(true);
+  it(
+    'survives a restart: saved on close, loaded on open',
+    async () => {
+      const dir = tmp();
+      const first = await startTestMarket({ config: { data_dir: dir }, background: false });
+      for (const p of [10n, 20n, 30n, 40n]) first.market.priceBoard.record('consumer', p);
+      first.market.priceBoard.record('industrial', 1000n);
+      await first.close();
+      expect(existsSync(join(dir, 'state', 'price_board.v2.bin'))).toBe(true);
 
-    const second = await startTestMarket({ config: { data_dir: dir }, background: false });
-    try {
-      expect(second.market.priceBoard.bands('consumer')).toEqual({ p25: 10n, median: 20n, p75: 30n });
-      expect(second.market.priceBoard.consumerFees()).toEqual({ p50: 20n, p90: 40n });
-      expect(second.market.priceBoard.bands('industrial')?.median).toBe(1000n);
-    } finally {
-      await second.close();
-    }
-  });
+      const second = await startTestMarket({ config: { data_dir: dir }, background: false });
+      try {
+        expect(second.market.priceBoard.bands('consumer')).toEqual({ p25: 10n, median: 20n, p75: 30n });
+        expect(second.market.priceBoard.consumerFees()).toEqual({ p50: 20n, p90: 40n });
+        expect(second.market.priceBoard.bands('industrial')?.median).toBe(1000n);
+      } finally {
+        await second.close();
+      }
+    },
+    RESTART_TIMEOUT,
+  );
 
-  it('saves every price_board_save_interval seconds, to a path of its choosing', async () => {
-    const dir = tmp();
-    const file = join(dir, 'elsewhere', 'board.bin');
-    const tm = await startTestMarket({ config: { price_board_path: file, price_board_save_interval: 1 } });
-    try {
-      tm.market.priceBoard.record('consumer', 5n);
-      await expect.poll(() => existsSync(file), { timeout: 5000 }).toBe(true);
-    } finally {
-      await tm.close();
-    }
-  });
+  it(
+    'saves every price_board_save_interval seconds, to a path of its choosing',
+    async () => {
+      const dir = tmp();
+      const file = join(dir, 'elsewhere', 'board.bin');
+      const tm = await startTestMarket({ config: { price_board_path: file, price_board_save_interval: 1 } });
+      try {
+        tm.market.priceBoard.record('consumer', 5n);
+        await expect.poll(() => existsSync(file), { timeout: 5000 }).toBe(true);
+      } finally {
+        await tm.close();
+      }
+    },
+    RESTART_TIMEOUT,
+  );
 
-  it('a corrupt file gives an empty board on start', async () => {
-    const dir = tmp();
-    const file = join(dir, 'state', 'price_board.v2.bin');
-    const first = await startTestMarket({ config: { data_dir: dir }, background: false });
-    first.market.priceBoard.record('consumer', 10n);
-    await first.close();
-    writeFileSync(file, readFileSync(file).subarray(0, 20)); // truncated
-    const second = await startTestMarket({ config: { data_dir: dir }, background: false });
-    try {
-      expect(second.market.priceBoard.snapshot()).toEqual({ consumer: [], industrial: [] });
-    } finally {
-      await second.close();
-    }
-  });
+  it(
+    'a corrupt file gives an empty board on start',
+    async () => {
+      const dir = tmp();
+      const file = join(dir, 'state', 'price_board.v2.bin');
+      const first = await startTestMarket({ config: { data_dir: dir }, background: false });
+      first.market.priceBoard.record('consumer', 10n);
+      await first.close();
+      writeFileSync(file, readFileSync(file).subarray(0, 20)); // truncated
+      const second = await startTestMarket({ config: { data_dir: dir }, background: false });
+      try {
+        expect(second.market.priceBoard.snapshot()).toEqual({ consumer: [], industrial: [] });
+      } finally {
+        await second.close();
+      }
+    },
+    RESTART_TIMEOUT,
+  );
 
-  it('shows the bands and consumer fees on /metrics', async () => {
-    const tm = await startTestMarket({ config: { price_board_window: 4 }, background: false });
-    try {
-      const scrape = async () => (await fetch(`${tm.url}/metrics`)).text();
-      const before = await scrape();
-      expect(before).not.toMatch(/^price_band_median\{/m);
-      expect(before).toMatch(/^consumer_fee_p90 nan$/im); // prom-client spells it Nan
-      // The first price falls out of the window of 4.
-      for (const p of [999n, 100n, 200n, 300n, 400n]) tm.market.priceBoard.record('consumer', p);
-      tm.market.priceBoard.record('industrial', 50n);
-      const text = await scrape();
-      expect(text).toMatch(/^price_band_p25\{lane="consumer"\} 100$/m);
-      expect(text).toMatch(/^price_band_median\{lane="consumer"\} 200$/m);
-      expect(text).toMatch(/^price_band_p75\{lane="consumer"\} 300$/m);
-      expect(text).toMatch(/^price_band_median\{lane="industrial"\} 50$/m);
-      expect(text).toMatch(/^consumer_fee_p50 200$/m);
-      expect(text).toMatch(/^consumer_fee_p90 400$/m);
-    } finally {
-      await tm.close();
-    }
-  });
+  it(
+    'shows the bands and consumer fees on /metrics',
+    async () => {
+      const tm = await startTestMarket({ config: { price_board_window: 4 }, background: false });
+      try {
+        const scrape = async () => (await fetch(`${tm.url}/metrics`)).text();
+        const before = await scrape();
+        expect(before).not.toMatch(/^price_band_median\{/m);
+        expect(before).toMatch(/^consumer_fee_p90 nan$/im); // prom-client spells it Nan
+        // The first price falls out of the window of 4.
+        for (const p of [999n, 100n, 200n, 300n, 400n]) tm.market.priceBoard.record('consumer', p);
+        tm.market.priceBoard.record('industrial', 50n);
+        const text = await scrape();
+        expect(text).toMatch(/^price_band_p25\{lane="consumer"\} 100$/m);
+        expect(text).toMatch(/^price_band_median\{lane="consumer"\} 200$/m);
+        expect(text).toMatch(/^price_band_p75\{lane="consumer"\} 300$/m);
+        expect(text).toMatch(/^price_band_median\{lane="industrial"\} 50$/m);
+        expect(text).toMatch(/^consumer_fee_p50 200$/m);
+        expect(text).toMatch(/^consumer_fee_p90 400$/m);
+      } finally {
+        await tm.close();
+      }
+    },
+    RESTART_TIMEOUT,
+  );
 });

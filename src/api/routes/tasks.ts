@@ -63,7 +63,13 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
         response: { 200: TaskView, ...errors },
       },
     },
-    async (request) => market.tasks.get(await authenticate(market, request, 'any'), request.params.task_id),
+    async (request) => {
+      const task = await market.tasks.get(await authenticate(market, request, 'any'), request.params.task_id);
+      const reason = market.dispatcher.taskWaitingReason(task.task_id, task.challenge_type);
+      return reason && (task.status === 'pending' || task.status === 'in_progress')
+        ? { ...task, waiting_reason: reason }
+        : task;
+    },
   );
 
   app.get<{ Params: { task_id: string } }>(
@@ -77,10 +83,8 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) =>
-      market.tasks.jobs(
-        await authenticate(market, request, 'any'),
-        request.params.task_id,
-        (jobId, type) => market.dispatcher.waitingReason(jobId, type),
+      market.tasks.jobs(await authenticate(market, request, 'any'), request.params.task_id, (jobId, type) =>
+        market.dispatcher.waitingReason(jobId, type),
       ),
   );
 

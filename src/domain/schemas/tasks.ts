@@ -76,6 +76,12 @@ export const TaskView = Type.Object({
   units: Type.Integer({ description: 'compute units the task is metered by' }),
   priority: StringEnum(PRIORITIES),
   progress: Type.Object({ jobs_done: Type.Integer(), jobs_total: Type.Integer() }),
+  waiting_reason: Type.Optional(
+    Type.String({
+      description:
+        'why the task has queued work not yet running (capability_mismatch, insufficient_gpu_memory, accelerator_missing, reputation_failure, price_above_reward, no_capacity, no_provider, deferred)',
+    }),
+  ),
 });
 export type TaskView = Static<typeof TaskView>;
 

@@ -41,16 +41,18 @@ CREATE INDEX chain_txs_block ON chain_txs (height, position);
 
 -- Chain transactions to send, written in the same transaction as the state change that causes
 -- them. dedup_key names the cause (result:<task_id>, payout:<batch>:<n>, bundle:<hash>:<sender>)
--- so a replayed cause adds nothing; body is the signed transaction (wire JSON), immutable, so
--- every retry sends the same bytes and the same tx_hash.
+-- so a replayed cause adds nothing. An entry is queued as a draft (what to send); the courier
+-- seals it (nonce, signed body, tx_hash) before its first send, and from then on it never
+-- changes, so every retry sends the same bytes and the same tx_hash.
 CREATE TABLE outbox (
   id bigserial PRIMARY KEY,
   kind text NOT NULL CHECK (kind IN ('SUBMIT_RESULT', 'TRANSFER')),
   dedup_key text NOT NULL UNIQUE,
-  sender text NOT NULL,
-  nonce bigint NOT NULL,
-  body text NOT NULL,
-  tx_hash text NOT NULL UNIQUE,
+  draft jsonb NOT NULL,
+  sender text,
+  nonce bigint,
+  body text,
+  tx_hash text UNIQUE,
   status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'acknowledged', 'failed')),
   attempts int NOT NULL DEFAULT 0,
   next_attempt_at bigint NOT NULL,
@@ -58,15 +60,19 @@ CREATE TABLE outbox (
   height bigint,
   created_at bigint NOT NULL,
   acknowledged_at bigint,
-  UNIQUE (sender, nonce)
+  UNIQUE (sender, nonce),
+  CHECK ((nonce IS NULL) = (body IS NULL) AND (body IS NULL) = (tx_hash IS NULL) AND (tx_hash IS NULL) = (sender IS NULL))
 );
 
 CREATE INDEX outbox_status_due ON outbox (status, next_attempt_at);
 
--- The courier walks pending rows in id (= nonce) order.
-CREATE INDEX outbox_pending ON outbox (id) WHERE status = 'pending';
+-- Drafts waiting for a nonce, in queue order.
+CREATE INDEX outbox_unsealed ON outbox (id) WHERE nonce IS NULL;
 
--- The next nonce of each sender. Enqueuers lock the row, so nonces are handed out in commit order.
+-- The courier walks sealed pending entries in nonce order.
+CREATE INDEX outbox_pending ON outbox (sender, nonce) WHERE status = 'pending' AND nonce IS NOT NULL;
+
+-- The next nonce of each sender; the courier locks the row while it seals drafts.
 CREATE TABLE chain_nonces (
   sender text PRIMARY KEY,
   next_nonce bigint NOT NULL CHECK (next_nonce >= 0)
