@@ -1,7 +1,7 @@
 // Admission and scheduler metrics under the spec's names ("Industrial Admission & Fee Lanes",
 // "Preemption", "Normalized Compute Units"), fed by market events and read from the store on scrape.
 
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { laneOf } from '../domain/admission.js';
 import { LANES } from '../domain/scheduler-params.js';
 import type { Market } from '../market/market.js';
@@ -80,4 +80,11 @@ export function registerAdmissionMetrics(registry: Registry, market: Market): vo
     else rejected.inc({ reason: e.reason ?? 'unknown' });
   });
   market.events.on('job.preempted', (e) => preempt.inc({ reason: e.result }));
+  const loop = new Histogram({
+    name: 'match_loop_latency_seconds',
+    help: 'time per match-loop iteration (queue read, plan, lease commit, dispatch)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers,
+  });
+  market.events.on('dispatch.tick', (e) => loop.observe(e.seconds));
 }

@@ -224,7 +224,9 @@ export class Dispatcher {
     try {
       do {
         this.again = false;
+        const started = performance.now();
         leased += await this.dispatchOnce();
+        this.events.emit('dispatch.tick', { seconds: (performance.now() - started) / 1000 });
       } while (this.again && !this.stopped);
     } finally {
       this.ticking = false;

@@ -12,6 +12,8 @@ export interface MarketEvents {
   'job.stopped': [{ jobId: string; worker: string; reason: string }];
   'job.queued': [{ count: number }];
   'job.dispatched': [{ count: number }];
+  /** One match-loop iteration: read the queue, plan, commit the leases, send the jobs. */
+  'dispatch.tick': [{ seconds: number }];
   'job.matched': [
     { jobId: string; provider: string; effectivePrice: bigint; pricePerUnit: bigint; lane: Lane },
   ];

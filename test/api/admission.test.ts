@@ -124,6 +124,7 @@ describe('industrial admission', () => {
     await tm.market.dispatcher.tick();
     expect(tm.market.admission.mode).toBe('tight');
     expect(await metric('admission_mode{mode="tight"}')).toBe(1);
+    expect(await metric('match_loop_latency_seconds_count')).toBeGreaterThan(0);
 
     const batch = await create(apiKey, synthetic('high'));
     expect(batch.status).toBe(201);
