@@ -33,8 +33,11 @@ export function exitCodeFor(errorCode: string): number {
     case 'idempotency_conflict':
       return EXIT.conflict;
     case 'unavailable':
+    case 'capacity':
       return EXIT.unavailable;
     case 'rate_limited':
+    case 'fair_share':
+    case 'burst_exhausted':
       return EXIT.rate_limited;
     default:
       return EXIT.failure;

@@ -56,6 +56,13 @@ it('runs the customer journey across a restart', async () => {
   expect((await cli(['account', 'fund', account.account_id, '100.0'], asOperator)).code).toBe(0);
 
   const asAlice = { TASKMARKET_URL: node.url, TASKMARKET_API_KEY: account.api_key };
+  // No provider is online: industrial work is refused (503 capacity, exit 8) until the operator
+  // turns admission off, which this journey does so it can queue every type without workers.
+  const refused = await createSynthetic('1.0', asAlice);
+  expect(refused.code).toBe(8);
+  expect(refused.stderr).toContain('capacity');
+  const off = await cli(['compute-market', 'params', '--set', 'admission_enabled=false'], asOperator);
+  expect(off.code, off.stderr).toBe(0);
   const ids: string[] = [];
   for (const type of CHALLENGE_TYPES) {
     const res = await cli(
