@@ -61,6 +61,11 @@ export interface Candidates {
   list: Int32Array;
   /** Entries before it have no free slot. */
   head: number;
+  /**
+   * Per block of BLOCK entries of the list, at least the units of its live entries (Infinity when
+   * not known yet): units only shrink, so a walk skips a block whose bound is below the job's units.
+   */
+  blockMax: Float64Array;
   /** Bounds for every entry while the list lives (room only shrinks): a job outside them cannot fit. */
   minPrice: bigint | null;
   maxUnits: number;
@@ -120,6 +125,13 @@ export function shapeKey(need: JobNeed): string {
     `${k}|${r.cpu_cores}|${str(r.gpu_model)}|${r.gpu_count}|${r.gpu_memory_mb}|${str(r.accelerator)}|` +
     `${r.accelerator_memory_mb}|${strs(r.frameworks)}`
   );
+}
+
+/** Entries per block of Candidates.blockMax. */
+const BLOCK = 32;
+
+function unknownBlocks(entries: number): Float64Array {
+  return new Float64Array(Math.ceil(entries / BLOCK)).fill(Infinity);
 }
 
 /** The room part of the matcher's rule, for a candidate (capable, reputable, with an offer). */
@@ -275,7 +287,16 @@ export class OfferIndex {
     }
     // The groups' bounds cover every entry (and more): room only shrinks, so they keep holding.
     const minPrice = summary.minPrice;
-    return { list, head: 0, minPrice, maxUnits, maxRatio, failed: new Map(), summary };
+    return {
+      list,
+      head: 0,
+      blockMax: unknownBlocks(list.length),
+      minPrice,
+      maxUnits,
+      maxRatio,
+      failed: new Map(),
+      summary,
+    };
   }
 
   private ofType(type: string): { places: Int32Array; groups: Int32Array } {
@@ -312,33 +333,52 @@ export class OfferIndex {
     const units = BigInt(need.units);
     if (c.minPrice === null || c.minPrice * units > need.budget || need.units > c.maxUnits) return undefined;
     const limit = c.maxRatio === null || units < 1n ? null : (need.budget * c.maxRatio) / units;
-    const { list } = c;
+    const { list, blockMax } = c;
     const order = this.order;
     let exhausted = 0;
     let found: Ranked | undefined;
+    let most = -Infinity; // the most units of a live entry in this block, from its start or the head
     let i = c.head;
-    for (; i < list.length; i++) {
+    while (i < list.length) {
+      if (i % BLOCK === 0) {
+        // A block whose entries all have too few units is passed whole, unless the budget ends there.
+        while (i < list.length && blockMax[i / BLOCK]! < need.units) {
+          if (limit !== null && order[list[i]!]!.key > limit) break;
+          i += BLOCK;
+        }
+        if (i >= list.length) break;
+        most = -Infinity;
+      }
       const r = order[list[i]!]!;
       if (r.slots < 1) exhausted++;
-      else if (limit !== null && r.key > limit) break;
-      else if (hasRoom(r, need, units)) {
-        found = r;
-        break;
+      else {
+        if (r.units > most) most = r.units;
+        if (limit !== null && r.key > limit) break;
+        if (hasRoom(r, need, units)) {
+          found = r;
+          break;
+        }
       }
+      i++;
+      if (i % BLOCK === 0) blockMax[i / BLOCK - 1] = most;
     }
-    if (exhausted > 0) {
-      // The live entries of the stretch walked move up against where the walk stopped, in order.
+    if (i > list.length) i = list.length;
+    // Drop the exhausted entries the walk passed, once they are a fair share of the stretch: the
+    // live ones move up against where the walk stopped, in order, and their blocks are relearned.
+    if (exhausted > 0 && exhausted * 8 >= i - c.head) {
       let w = i;
       for (let k = i - 1; k >= c.head; k--) {
         const pos = list[k]!;
         if (order[pos]!.slots >= 1) list[--w] = pos;
       }
+      blockMax.fill(Infinity, Math.floor(w / BLOCK), Math.ceil(i / BLOCK));
       c.head = w;
       if (c.head > 4096 && c.head * 2 > list.length) {
         c.list = list.slice(c.head);
+        c.blockMax = unknownBlocks(c.list.length);
         c.head = 0;
       }
-    }
+    } else while (c.head < i && order[list[c.head]!]!.slots < 1) c.head++;
     return found;
   }
 

@@ -34,7 +34,7 @@ import {
 import { defaultParams, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
 import { laneOf } from '../domain/admission.js';
 import { queuedJobsOfTypes } from '../store/queue.js';
-import { handoffLease, leasedJobsOf } from '../store/handoff.js';
+import { handoffLease, jobsLeasedTo, leasedJobsOf } from '../store/handoff.js';
 import { loadReputation, logCancellations, saveReputation } from '../store/scheduler.js';
 import { MarketError } from '../domain/errors.js';
 import { proofRoot } from '../domain/merkle.js';
@@ -154,6 +154,11 @@ export class Dispatcher {
       await this.unregister(previous, 'replaced');
     }
     await upsertProvider(this.db, session, unixSeconds(this.clock));
+    // Leases held by an earlier connection of this worker (before a market restart, or on a node
+    // it left) cannot be finished through this one: requeue them now, without a penalty, rather
+    // than let them expire against the provider for a break that was not its fault.
+    const orphaned = await jobsLeasedTo(this.db, session.address);
+    if (orphaned.length > 0) await this.release(orphaned, 'worker reconnected', false);
     const entry = await loadReputation(this.db, session.address);
     if (entry) this.reputation.set(session.address, entry);
     this.sessions.set(session.address, session);

@@ -40,3 +40,12 @@ export async function handoffLease(
   );
   return rows.length === 1;
 }
+
+/** Every job leased to this worker address, on any connection. */
+export async function jobsLeasedTo(q: Queryable, worker: string): Promise<string[]> {
+  const rows = await q.query<{ job_id: string }>(
+    `SELECT job_id FROM jobs WHERE status = 'leased' AND worker_address = $1`,
+    [worker],
+  );
+  return rows.map((r) => r.job_id);
+}

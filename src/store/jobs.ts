@@ -307,3 +307,23 @@ export async function leaseJobsBulk(
   );
   return rows.map((r) => r.job_id);
 }
+
+/**
+ * queuedJobs from a place in queue order on, for a scheduler that keeps its place: the next tick
+ * can be read while the last one commits, since the rows it is leasing lie behind the place.
+ * Jobs queued behind the place later (a lease put back) wait for a read from the head.
+ */
+export async function queuedJobsAfter(
+  q: Queryable,
+  after: { sort_key: number; seq: number } | null,
+  limit: number,
+): Promise<(QueuedJob & { sort_key: number })[]> {
+  return q.query<QueuedJob & { sort_key: number } & Record<string, unknown>>(
+    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
+            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority, j.sort_key
+     FROM jobs j JOIN tasks t USING (task_id)
+     WHERE j.status = 'queued' AND (j.sort_key, j.seq) > ($1::bigint, $2::bigint)
+     ORDER BY j.sort_key, j.seq LIMIT $3`,
+    [after?.sort_key ?? Number.MIN_SAFE_INTEGER, after?.seq ?? 0, limit],
+  );
+}

@@ -52,7 +52,10 @@ const requirements: fc.Arbitrary<Requirements | null> = fc.option(
     fc.record({ cpu_cores: fc.constantFrom(2, 8) }),
     fc.record({ gpu_model: fc.constantFrom('A100', '4090', 'H100') }),
     fc.record({ gpu_memory_mb: fc.constantFrom(16_000, 40_000) }),
-    fc.record({ accelerator: fc.constant('TPU' as const), accelerator_memory_mb: fc.constantFrom(4_096, 32_000) }),
+    fc.record({
+      accelerator: fc.constant('TPU' as const),
+      accelerator_memory_mb: fc.constantFrom(4_096, 32_000),
+    }),
     fc.record({ frameworks: fc.subarray(['torch', 'jax', 'TORCH'], { minLength: 1 }) }),
   ),
   { freq: 3 },
@@ -121,9 +124,58 @@ describe('offer index', () => {
     );
   });
 
+  it('plans a crowded market of small offers as choosing job by job would', () => {
+    // Hundreds of alike machines, many with few units: walks skip blocks of entries too small
+    // for a job and drop exhausted ones, and must still land where a scan of all would.
+    const crowd = fc.array(
+      fc.record({
+        slots: fc.integer({ min: 0, max: 3 }),
+        units: fc.integer({ min: 0, max: 8 }),
+        price: fc.bigInt({ min: 1n, max: 4n }),
+        reputation: fc.constantFrom(-1, 0, 500),
+      }),
+      { minLength: 100, maxLength: 400 },
+    );
+    const work = fc.array(
+      fc.record({ units: fc.integer({ min: 1, max: 8 }), budget: fc.bigInt({ min: 0n, max: 40n }) }),
+      { minLength: 100, maxLength: 500 },
+    );
+    fc.assert(
+      fc.property(crowd, work, fc.nat(), (ps, js, seed) => {
+        const providers: Provider[] = ps.map((p, i) => ({
+          address: `cpc1c${i}`,
+          capability: base,
+          freeSlots: p.slots,
+          freeUnits: p.units,
+          pricePerUnit: p.price,
+          reputation: p.reputation,
+        }));
+        const jobs: JobNeed[] = js.map((j, i) => ({ jobId: `j${i}`, challengeType: 'synthetic', ...j }));
+        const room = providers.map((p) => ({ ...p }));
+        const expected: { jobId: string; address: string }[] = [];
+        for (const j of jobs) {
+          if (room.every((p) => p.freeSlots <= 0)) break;
+          const m = chooseProvider(j, room, { seed });
+          if (!m.ok) continue;
+          const p = room.find((x) => x.address === m.address)!;
+          p.freeSlots--;
+          p.freeUnits -= j.units;
+          expected.push({ jobId: j.jobId, address: m.address });
+        }
+        const plan = planMatches(jobs, providers, { seed });
+        expect(plan.assignments.map((a) => ({ jobId: a.jobId, address: a.address }))).toEqual(expected);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('keys tell apart what the capability rule tells apart', () => {
-    expect(capabilityKey({ ...base, models: ['a,b'] })).not.toBe(capabilityKey({ ...base, models: ['a', 'b'] }));
-    expect(capabilityKey({ ...base, gpu_model: null })).not.toBe(capabilityKey({ ...base, gpu_model: 'null' }));
+    expect(capabilityKey({ ...base, models: ['a,b'] })).not.toBe(
+      capabilityKey({ ...base, models: ['a', 'b'] }),
+    );
+    expect(capabilityKey({ ...base, gpu_model: null })).not.toBe(
+      capabilityKey({ ...base, gpu_model: 'null' }),
+    );
     expect(capabilityKey({ ...base })).toBe(capabilityKey({ ...base, frameworks: ['torch'] }));
     const job: JobNeed = { jobId: 'j', challengeType: 'inference', units: 1, budget: 1n };
     expect(shapeKey(job)).not.toBe(shapeKey({ ...job, model: '' }));
