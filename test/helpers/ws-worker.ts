@@ -52,6 +52,12 @@ export class ScriptedWorker {
     return new Promise((resolve) => this.waiters.push({ match: want, resolve: resolve as (m: Msg) => void }));
   }
 
+  /** A message of this type that has already arrived, if any, without waiting. */
+  take<T = Msg>(type: string): T | undefined {
+    const i = this.inbox.findIndex((m) => m.type === type);
+    return i >= 0 ? (this.inbox.splice(i, 1)[0] as T) : undefined;
+  }
+
   send(msg: unknown): void {
     this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
   }
