@@ -18,6 +18,7 @@
 //       [--db-jobs 200000] [--tick 10000] [--part both|matcher|loop] [--lease leaseJobs|bulk]
 
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { buildOfferIndex, jobBudget, planMatches, planOnIndex } from '../dist/domain/matcher.js';
@@ -493,7 +494,14 @@ async function benchLoop() {
   }
 }
 
-const results = {};
+// A run of one part keeps the other part's last figures.
+let results = {};
+try {
+  const { matcher, loop } = JSON.parse(readFileSync('bench/results/scheduler.json', 'utf8'));
+  results = { matcher, loop };
+} catch {
+  /* no earlier results */
+}
 if (values.part !== 'loop') results.matcher = benchMatcher();
 if (values.part !== 'matcher') results.loop = await benchLoop();
 console.log(`written to ${writeResults('scheduler', { cpus: 2, ...results })}`);

@@ -217,7 +217,10 @@ function rankOrder(providers: readonly Provider[], params: SchedulerParams, seed
  * parameters and seed, for planOnIndex. Inputs are not modified: the index copies their room.
  */
 export function buildOfferIndex(providers: readonly Provider[], ctx: MatchContext = {}): OfferIndex {
-  return new OfferIndex(rankOrder(providers, ctx.params ?? defaultParams(), ctx.seed ?? 0), capabilityProblem);
+  return new OfferIndex(
+    rankOrder(providers, ctx.params ?? defaultParams(), ctx.seed ?? 0),
+    capabilityProblem,
+  );
 }
 
 /**
@@ -270,7 +273,8 @@ export function planOnIndex(jobs: Iterable<JobNeed>, index: OfferIndex, ctx: Pla
     const winner =
       failedWith !== undefined && need.budget <= failedWith ? undefined : index.firstFit(candidates, need);
     if (!winner) {
-      if (failedWith === undefined || need.budget > failedWith) candidates.failed.set(need.units, need.budget);
+      if (failedWith === undefined || need.budget > failedWith)
+        candidates.failed.set(need.units, need.budget);
       plan.reasons.set(need.jobId, whyNot(candidates.summary, need));
       continue;
     }

@@ -5,8 +5,9 @@
 // (challenge type, model, requirements) the index keeps the capable providers in rank order, the
 // candidates; a job walks them from the cheapest and stops at the first with room, which is the
 // provider a scan of every provider would pick. The entries are shared between shapes, so a
-// reservation made for one job is seen by every list; entries without a free slot are dropped as
-// walks pass them.
+// reservation made for one job is seen by every list. Walks stay short: entries without a free
+// slot are dropped as walks pass them, blocks whose entries all have too few units are passed
+// whole, and a walk stops where the job's budget can no longer cover an entry's key.
 //
 // Pure and synchronous. A scheduler may keep one index between ticks: reservations only shrink
 // room, so what it learned stays true, and `release` (a commit refused a lease) starts the lists

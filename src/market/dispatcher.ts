@@ -31,9 +31,10 @@ import {
   type Outcome as ReputationOutcome,
   type ReputationEntry,
 } from '../domain/reputation.js';
-import { defaultParams, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
+import { defaultParams, LANES, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
 import { laneOf } from '../domain/admission.js';
-import { queuedJobsOfTypes } from '../store/queue.js';
+import { jobsToSend, queueEntries, queueHeads } from '../store/queue.js';
+import { JobQueue, type QueuedNeed } from './job-queue.js';
 import { handoffLease, jobsLeasedTo, leasedJobsOf } from '../store/handoff.js';
 import { loadReputation, logCancellations, saveReputation } from '../store/scheduler.js';
 import { MarketError } from '../domain/errors.js';
@@ -110,6 +111,9 @@ export class Dispatcher {
   readonly waiting = new Map<string, NoMatchReason>();
   /** The same by task: the reason of the first of its jobs the last tick looked at. */
   private readonly waitingTasks = new Map<string, NoMatchReason>();
+  /** Queued jobs as matching needs them, per lane; rebuilt from the store at start. */
+  private readonly queue: JobQueue;
+  private queueParams: SchedulerParams;
   /** True while the comfort guard holds the whole industrial lane back. */
   private deferredLane = false;
   private readonly results: Batcher<ResultItem, void>;
@@ -129,7 +133,13 @@ export class Dispatcher {
     private readonly admission?: AdmissionService,
   ) {
     this.results = new Batcher((items) => this.commitResults(items), config.group_commit_max_batch);
-    events.on('job.queued', () => this.kick());
+    this.queueParams = params();
+    this.queue = new JobQueue(this.queueParams);
+    events.on('job.queued', (e) => {
+      if (e.entries) this.queue.add(e.entries);
+      this.kick();
+    });
+    events.on('task.closed', (e) => this.queue.removeTask(e.taskId));
     events.on('job.stopped', (e) => this.stopJob(e.jobId, e.worker, e.reason));
     // A peer's score that replaced the stored one replaces the cached one too.
     events.on('reputation.gossiped', (e) => {
@@ -207,6 +217,34 @@ export class Dispatcher {
     this.kick();
   }
 
+  // ─── the queue ────────────────────────────────────────────────────────────────────────────
+
+  /** Reads every queued job (up to `limit` per lane) into memory: at start, and after a restart. */
+  async loadQueue(limit = 1_000_000): Promise<number> {
+    const types = typesByLane(this.params());
+    let added = 0;
+    for (const lane of LANES) added += this.queue.add(await queueHeads(this.db, types[lane], limit));
+    return added;
+  }
+
+  /**
+   * Tops the in-memory queue up from the store: jobs queued by another node on the same database,
+   * or put back by its lease sweep, reach this node's matcher within one backstop interval.
+   */
+  async resync(): Promise<number> {
+    let slots = 0;
+    for (const s of this.sessions.values()) if (s.offer) slots += freeSlots(s);
+    if (slots === 0) return 0;
+    const added = await this.loadQueue(Math.min(5000, slots * 4 + 16));
+    if (added > 0) this.kick();
+    return added;
+  }
+
+  /** Queued jobs this node holds in memory, per lane. */
+  queuedInMemory(): Record<Lane, number> {
+    return { consumer: this.queue.sizeOf('consumer'), industrial: this.queue.sizeOf('industrial') };
+  }
+
   // ─── matching ─────────────────────────────────────────────────────────────────────────────
 
   /** Asks for a tick soon; ticks never overlap, and a kick during one runs another after it. */
@@ -241,35 +279,38 @@ export class Dispatcher {
 
   private async dispatchOnce(): Promise<number> {
     const params = this.params();
+    if (params !== this.queueParams) {
+      this.queue.setParams(params);
+      this.queueParams = params;
+    }
     const now = this.clock.nowMs();
     const view = this.providerView(now, params);
-    // Each lane's head, read a little past capacity so jobs nobody can run do not block the ones
-    // behind them. The consumer head is read even when every slot is busy: a saturated market is
-    // when the comfort guard matters. While tight the industrial lane is not read at all.
+    // Each lane's head, a little past capacity so jobs nobody can run do not block the ones
+    // behind them. The consumer head is looked at even when every slot is busy: a saturated
+    // market is when the comfort guard matters. While tight the industrial lane is left alone.
     const limit = Math.min(5000, view.slots * 4 + 16);
-    const types = typesByLane(params);
-    const consumerJobs = await queuedJobsOfTypes(this.db, types.consumer, limit);
-    const consumerAge = consumerJobs.reduce((age, j) => Math.max(age, (now - j.queued_at) / 1000), 0);
+    const consumerJobs = this.queue.head('consumer', limit);
+    const consumerAge = consumerJobs.reduce((age, j) => Math.max(age, (now - j.queuedAt) / 1000), 0);
     const mode = this.admission?.observeQueue(consumerJobs.length, consumerAge) ?? 'loose';
     this.deferredLane = mode === 'tight';
     if (view.slots === 0) return 0;
-    const lanes: Record<Lane, QueuedJob[]> = {
+    const lanes: Record<Lane, QueuedNeed[]> = {
       consumer: consumerJobs,
-      industrial: mode === 'tight' ? [] : await queuedJobsOfTypes(this.db, types.industrial, limit),
+      industrial: mode === 'tight' ? [] : this.queue.head('industrial', limit),
     };
-    const byId = new Map([...lanes.consumer, ...lanes.industrial].map((j) => [j.job_id, j]));
+    const byId = new Map([...lanes.consumer, ...lanes.industrial].map((j) => [j.jobId, j]));
     // Consumer work is planned first: it is latency-sensitive, and batch work takes what is left.
     const running = { ...view.running };
-    const consumer = planMatches(lanes.consumer.map(jobNeed), view.providers, { params, running });
+    const consumer = planMatches(lanes.consumer, view.providers, { params, running });
     const plan: Plan = { assignments: [...consumer.assignments], reasons: new Map(consumer.reasons) };
     const left = reserve(view.providers, consumer.assignments, byId, running);
-    // While tight the industrial lane was not read: waitingReason() says `deferred` for all of it.
+    // While tight the industrial lane was not planned: waitingReason() says `deferred` for all of it.
     if (mode === 'loose') {
       // A provider far over its fair share takes no more industrial work until its usage decays.
       const open = left.map((p) =>
         this.admission?.providerSaturated(p.address) ? { ...p, freeSlots: 0 } : p,
       );
-      const industrial = planMatches(lanes.industrial.map(jobNeed), open, { params, running });
+      const industrial = planMatches(lanes.industrial, open, { params, running });
       for (const [jobId, reason] of industrial.reasons) plan.reasons.set(jobId, reason);
       for (const a of industrial.assignments) {
         const units = byId.get(a.jobId)?.units ?? 0;
@@ -278,37 +319,38 @@ export class Dispatcher {
         else plan.assignments.push(a);
       }
     }
-    // Reasons describe the queue as this tick read it; jobs that left it drop out of the map.
+    // Reasons describe the queue as this tick saw it; jobs that left it drop out of the map.
     this.waiting.clear();
     this.waitingTasks.clear();
     for (const [jobId, reason] of plan.reasons) {
       this.waiting.set(jobId, reason);
-      const taskId = byId.get(jobId)?.task_id;
+      const taskId = byId.get(jobId)?.taskId;
       if (taskId !== undefined && !this.waitingTasks.has(taskId)) this.waitingTasks.set(taskId, reason);
       this.events.emit('job.unmatched', { jobId, reason });
     }
     if (plan.assignments.length === 0) return 0;
     const leaseUntil = now + this.config.lease_ms;
-    const leasedIds = new Set(
-      await this.db.transaction((tx) =>
-        leaseJobs(
-          tx,
-          plan.assignments.map((a) => ({
-            job_id: a.jobId,
-            worker_address: a.address,
-            lease_expires_at: leaseUntil,
-            // The customer pays the provider's offer as it stood when the job was leased.
-            quote_price: (this.sessions.get(a.address)?.offer?.pricePerUnit ?? 0n).toString(),
-          })),
-          now,
-        ),
+    const leasedIds = await this.db.transaction((tx) =>
+      leaseJobs(
+        tx,
+        plan.assignments.map((a) => ({
+          job_id: a.jobId,
+          worker_address: a.address,
+          lease_expires_at: leaseUntil,
+          // The customer pays the provider's offer as it stood when the job was leased.
+          quote_price: (this.sessions.get(a.address)?.offer?.pricePerUnit ?? 0n).toString(),
+        })),
+        now,
       ),
     );
+    // Leased here, or refused because the store says it is no longer queued: gone either way.
+    this.queue.remove(plan.assignments.map((a) => a.jobId));
+    const rows = new Map((await jobsToSend(this.db, leasedIds)).map((j) => [j.job_id, j]));
     let sent = 0;
     for (const a of plan.assignments) {
-      const job = byId.get(a.jobId) as QueuedJob;
+      const job = rows.get(a.jobId);
       this.waiting.delete(a.jobId);
-      if (!leasedIds.has(a.jobId)) continue;
+      if (!job) continue;
       const session = this.sessions.get(a.address);
       if (!session) continue; // gone meanwhile: its lease expires and the job runs elsewhere
       this.track(session, job, now);
@@ -683,6 +725,8 @@ export class Dispatcher {
         await this.reputationOutcome(r.worker_address, 'lease_expired');
       }
     }
+    const requeued = released.filter((r) => r.status === 'queued').map((r) => r.job_id);
+    if (requeued.length > 0) this.queue.add(await queueEntries(this.db, requeued));
     const failedTasks = released.filter((r) => r.status === 'failed').map((r) => r.task_id);
     if (failedTasks.length > 0) await this.failTasks(failedTasks);
     if (released.some((r) => r.status === 'queued')) this.kick();
@@ -765,7 +809,7 @@ function jobNeed(job: QueuedJob): JobNeed {
 function reserve(
   providers: readonly Provider[],
   assignments: readonly Assignment[],
-  jobs: ReadonlyMap<string, QueuedJob>,
+  jobs: ReadonlyMap<string, { units: number; priority?: string | undefined }>,
   running: { total: number; low: number },
 ): Provider[] {
   const taken = new Map<string, { slots: number; units: number }>();

@@ -4,13 +4,15 @@
 import { EventEmitter } from 'node:events';
 import type { ReputationEntry } from '../domain/reputation.js';
 import type { Lane } from '../domain/scheduler-params.js';
+import type { QueueEntry } from '../store/queue.js';
 import type { TaskStatus } from '../domain/task-state.js';
 
 export interface MarketEvents {
   'task.created': [{ taskId: string; accountId: string; challengeType: string }];
   'task.closed': [{ taskId: string; status: TaskStatus; reason: string | null }];
   'job.stopped': [{ jobId: string; worker: string; reason: string }];
-  'job.queued': [{ count: number }];
+  /** Jobs became runnable; `entries` carries what matching needs of them when the emitter knows. */
+  'job.queued': [{ count: number; entries?: QueueEntry[] }];
   'job.dispatched': [{ count: number }];
   /** One match-loop iteration: read the queue, plan, commit the leases, send the jobs. */
   'dispatch.tick': [{ seconds: number }];

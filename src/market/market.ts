@@ -133,6 +133,8 @@ export class Market {
     );
     await market.params.load();
     await market.settlement.load();
+    const queued = await market.dispatcher.loadQueue();
+    if (queued > 0) market.logger.info({ jobs: queued }, 'queued jobs loaded');
     market.chainLink = await ChainLink.open({
       config,
       db,
@@ -158,6 +160,8 @@ export class Market {
     this.every(this.config.dispatch_interval_ms, async () => {
       this.dispatcher.kick();
     });
+    // Jobs another node queued or put back reach this node's in-memory queue within a second.
+    this.every(Math.max(1000, this.config.dispatch_interval_ms), () => this.dispatcher.resync().then(() => {}));
     // The capacity estimator's moving window takes one sample a second.
     this.every(1000, async () => {
       this.admission.sampleCapacity();

@@ -199,7 +199,7 @@ export class SettlementService {
     }
     await appendJournals(tx, journals, unixSeconds(this.clock));
     await releaseEscrow(tx, [...byTask.keys()]);
-    // Last, so the outbox's nonce lock is held for as short a time as possible.
+    // Drafts only: nonces and signatures come later, in the courier, off this transaction.
     if (this.outbox) {
       await this.outbox.queuePayouts(tx, payouts);
       await this.outbox.queueResults(tx, taskIds);

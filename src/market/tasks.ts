@@ -22,6 +22,7 @@ import { DEFAULT_FRAMES_PER_JOB, planTask, totalUnits, type WorkType } from '../
 import type { Db, Queryable } from '../store/db.js';
 import { cancelJobsOfTasks, getJob, insertJobs, jobsOfTask, type NewJobRow } from '../store/jobs.js';
 import { logCancellations } from '../store/scheduler.js';
+import type { QueueEntry } from '../store/queue.js';
 import { blobSizes } from '../store/providers.js';
 import { appendJournals, lockBalances } from '../store/ledger.js';
 import {
@@ -77,14 +78,14 @@ export class TaskService {
   ) {
     const { maxBatch } = options;
     this.creates = new Batcher(async (items) => {
-      const { outcomes, accepted } = await this.db.transaction((tx) => this.createBatch(tx, items));
+      const { outcomes, accepted, entries } = await this.db.transaction((tx) => this.createBatch(tx, items));
       for (const a of accepted)
         this.events.emit('task.created', {
           taskId: a.task_id,
           accountId: a.account_id,
           challengeType: a.challenge_type,
         });
-      if (accepted.length > 0) this.events.emit('job.queued', { count: accepted.length });
+      if (entries.length > 0) this.events.emit('job.queued', { count: entries.length, entries });
       return outcomes;
     }, maxBatch);
     this.reads = new Batcher(async (ids) => {
@@ -133,7 +134,7 @@ export class TaskService {
   private async createBatch(
     tx: Queryable,
     items: CreateRequest[],
-  ): Promise<{ outcomes: Outcome<CreateResult>[]; accepted: NewTaskRow[] }> {
+  ): Promise<{ outcomes: Outcome<CreateResult>[]; accepted: NewTaskRow[]; entries: QueueEntry[] }> {
     const outcomes: Outcome<CreateResult>[] = new Array(items.length);
     const keyed = items.filter((i) => i.row.idempotency_key !== null);
     const earlier = new Map<
@@ -253,7 +254,23 @@ export class TaskService {
       })),
       unixSeconds(this.clock),
     );
-    return { outcomes, accepted: accepted.map((a) => a.row) };
+    const tasks = new Map(accepted.map((a) => [a.row.task_id, a.row]));
+    const entries = jobs.map((j): QueueEntry => {
+      const task = tasks.get(j.task_id) as NewTaskRow;
+      return {
+        job_id: j.job_id,
+        task_id: j.task_id,
+        challenge_type: j.challenge_type,
+        units: j.units,
+        priority: task.priority,
+        queued_at: j.queued_at,
+        requirements: task.requirements,
+        reward: task.reward,
+        task_units: task.units,
+        model_id: typeof task.payload.model_id === 'string' ? task.payload.model_id : null,
+      };
+    });
+    return { outcomes, accepted: accepted.map((a) => a.row), entries };
   }
 
   async get(principal: Principal, taskId: string): Promise<TaskView> {

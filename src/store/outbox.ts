@@ -69,7 +69,7 @@ export async function unsealedPage(
   limit: number,
 ): Promise<{ id: number; draft: OutboxDraft }[]> {
   const rows = await tx.query<{ id: number; draft: OutboxDraft }>(
-    `SELECT id, draft FROM outbox WHERE nonce IS NULL ORDER BY id LIMIT $1 FOR UPDATE`,
+    `SELECT id, draft FROM outbox WHERE nonce IS NULL AND status = 'pending' ORDER BY id LIMIT $1 FOR UPDATE`,
     [limit],
   );
   return rows.map((r) => ({ id: Number(r.id), draft: r.draft }));

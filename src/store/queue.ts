@@ -1,27 +1,72 @@
-// The head of the queue for some challenge types (one lane), in priority-then-arrival order.
-// Each type is read from its own index range and the heads merged, so a long backlog of other
-// types is never scanned.
+// The queue as the scheduler keeps it in memory: what matching needs of each queued job (no
+// payload, no slices), read per lane from the store when the node starts and topped up from it
+// now and then (jobs another node queued or put back); and the full rows of the jobs just leased,
+// which the dispatcher sends.
 
+import type { Priority } from '../domain/priority.js';
 import type { Queryable } from './db.js';
 import type { QueuedJob } from './jobs.js';
 
-export async function queuedJobsOfTypes(
-  q: Queryable,
-  types: readonly string[],
-  limit: number,
-): Promise<QueuedJob[]> {
+/** A queued job as matching needs it. */
+export interface QueueEntry {
+  job_id: string;
+  task_id: string;
+  challenge_type: string;
+  units: number;
+  priority: Priority;
+  /** When it first became runnable, ms. */
+  queued_at: number;
+  requirements: Record<string, unknown> | null;
+  /** The task's reward and units: the job's budget is its share. */
+  reward: string;
+  task_units: number;
+  /** Inference only: the model it asks for. */
+  model_id: string | null;
+}
+
+const ENTRY = `j.job_id, j.task_id, j.challenge_type, j.units, j.priority, j.queued_at, t.requirements,
+  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id`;
+
+/**
+ * The head of the queue for some challenge types, in priority-then-arrival order. Each type is
+ * read from its own index range (jobs_queued_by_type) and the heads merged, so a long backlog of
+ * other types is never scanned.
+ */
+export async function queueHeads(q: Queryable, types: readonly string[], limit: number): Promise<QueueEntry[]> {
   if (types.length === 0 || limit <= 0) return [];
   const heads = types.map(
     (_, i) =>
       `(SELECT job_id, sort_key, seq FROM jobs WHERE status = 'queued' AND challenge_type = $${i + 2}
         ORDER BY sort_key, seq LIMIT $1)`,
   );
-  return q.query<QueuedJob & Record<string, unknown>>(
-    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
-            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority
+  return q.query<QueueEntry & Record<string, unknown>>(
+    `SELECT ${ENTRY}
      FROM (${heads.join(' UNION ALL ')}) h
      JOIN jobs j USING (job_id) JOIN tasks t ON t.task_id = j.task_id
      ORDER BY h.sort_key, h.seq LIMIT $1`,
     [limit, ...types],
+  );
+}
+
+/** Queue entries of these jobs if they are queued (jobs just put back). */
+export async function queueEntries(q: Queryable, jobIds: readonly string[]): Promise<QueueEntry[]> {
+  if (jobIds.length === 0) return [];
+  return q.query<QueueEntry & Record<string, unknown>>(
+    `SELECT ${ENTRY} FROM jobs j JOIN tasks t USING (task_id)
+     WHERE j.status = 'queued' AND j.job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+     ORDER BY j.sort_key, j.seq`,
+    [JSON.stringify(jobIds)],
+  );
+}
+
+/** Full rows of these jobs, whatever their status, for the job messages sent to workers. */
+export async function jobsToSend(q: Queryable, jobIds: readonly string[]): Promise<QueuedJob[]> {
+  if (jobIds.length === 0) return [];
+  return q.query<QueuedJob & Record<string, unknown>>(
+    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
+            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority
+     FROM jobs j JOIN tasks t USING (task_id)
+     WHERE j.job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
+    [JSON.stringify(jobIds)],
   );
 }

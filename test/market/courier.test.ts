@@ -216,3 +216,19 @@ it('seals drafts in queue order without gaps; a draft that cannot be signed fail
   expect(rows[1]?.last_error).toMatch(/^cannot sign: TRANSFER: to_address/);
   await chain.close();
 });
+
+it('makes the market chain key once, owner-only, and reads the same key back', async () => {
+  const { mkdtempSync, rmSync, statSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { chainKeyPath, ensureChainKey } = await import('../../src/market/chain-key.js');
+  const dir = mkdtempSync(join(tmpdir(), 'chain-key-'));
+  try {
+    const key = ensureChainKey(join(dir, 'data'), clock);
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(chainKeyPath(join(dir, 'data'))).mode & 0o777).toBe(0o600);
+    expect(ensureChainKey(join(dir, 'data'), clock)).toBe(key);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -67,7 +67,7 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_status_due ON outbox (status, next_attempt_at);
 
 -- Drafts waiting for a nonce, in queue order.
-CREATE INDEX outbox_unsealed ON outbox (id) WHERE nonce IS NULL;
+CREATE INDEX outbox_unsealed ON outbox (id) WHERE nonce IS NULL AND status = 'pending';
 
 -- The courier walks sealed pending entries in nonce order.
 CREATE INDEX outbox_pending ON outbox (sender, nonce) WHERE status = 'pending' AND nonce IS NOT NULL;
