@@ -161,7 +161,9 @@ export class Market {
       this.dispatcher.kick();
     });
     // Jobs another node queued or put back reach this node's in-memory queue within a second.
-    this.every(Math.max(1000, this.config.dispatch_interval_ms), () => this.dispatcher.resync().then(() => {}));
+    this.every(Math.max(1000, this.config.dispatch_interval_ms), () =>
+      this.dispatcher.resync().then(() => {}),
+    );
     // The capacity estimator's moving window takes one sample a second.
     this.every(1000, async () => {
       this.admission.sampleCapacity();

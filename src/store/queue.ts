@@ -32,7 +32,11 @@ const ENTRY = `j.job_id, j.task_id, j.challenge_type, j.units, j.priority, j.que
  * read from its own index range (jobs_queued_by_type) and the heads merged, so a long backlog of
  * other types is never scanned.
  */
-export async function queueHeads(q: Queryable, types: readonly string[], limit: number): Promise<QueueEntry[]> {
+export async function queueHeads(
+  q: Queryable,
+  types: readonly string[],
+  limit: number,
+): Promise<QueueEntry[]> {
   if (types.length === 0 || limit <= 0) return [];
   const heads = types.map(
     (_, i) =>
