@@ -6,26 +6,32 @@
 //     and priorities, taken in queue order from the aged priority queue. Decisions/s and
 //     assignments/s over the whole call (index build included), per-decision latency (p50/p99/
 //     max, timed between the matcher's pulls from the queue), and memory.
-// (b) The full loop against PostgreSQL (a fresh schema, dropped after): --db-jobs queued jobs;
-//     each tick reads the head of the queue in priority order (queuedJobs), plans it on an offer
-//     index kept between ticks (planOnIndex), and commits the leases with conditional updates in
-//     one transaction. Committed assignments/s and per-tick latency.
+// (b) The full loop against PostgreSQL (a fresh schema, dropped after): --db-jobs queued jobs,
+//     loaded once into the node's in-memory queue (src/market/job-queue.ts) as the node does at
+//     start; each tick takes the head of each lane, plans it on an offer index kept between ticks
+//     (planOnIndex), commits the leases with conditional updates in one transaction (leaseJobs),
+//     and reads the leased jobs' payloads as the dispatcher does to send them. Committed
+//     assignments/s and per-tick latency.
 //
 // Writes bench/results/scheduler.json. --max-semi-space-size=64: a plan makes many short-lived
 // bigints, and a larger young generation keeps the collector from copying them around.
 //
 //   npm run build && node --expose-gc --max-semi-space-size=64 bench/scheduler.mjs [--offers 100000] [--jobs 1000000]
-//       [--db-jobs 200000] [--tick 10000] [--part both|matcher|loop] [--lease leaseJobs|bulk]
+//       [--db-jobs 200000] [--tick 10000] [--part both|matcher|loop]
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { buildOfferIndex, jobBudget, planMatches, planOnIndex } from '../dist/domain/matcher.js';
+import { buildOfferIndex, planMatches, planOnIndex } from '../dist/domain/matcher.js';
 import { agedKey, PriorityQueue } from '../dist/domain/priority.js';
-import { defaultParams } from '../dist/domain/scheduler-params.js';
+import { defaultParams, LANES } from '../dist/domain/scheduler-params.js';
 import { openDatabase } from '../dist/store/open.js';
-import { leaseJobs, leaseJobsBulk, queuedJobs, queuedJobsAfter } from '../dist/store/jobs.js';
+import { leaseJobs } from '../dist/store/jobs.js';
+import { jobsToSend, queueHeads } from '../dist/store/queue.js';
+import { JobQueue } from '../dist/market/job-queue.js';
+import { laneOf } from '../dist/domain/admission.js';
+import { CHALLENGE_TYPES } from '../dist/domain/schemas/payloads.js';
 import { PG_URL, writeResults } from './lib.mjs';
 
 const { values } = parseArgs({
@@ -35,7 +41,6 @@ const { values } = parseArgs({
     'db-jobs': { type: 'string', default: '200000' },
     tick: { type: 'string', default: '10000' },
     part: { type: 'string', default: 'both' },
-    lease: { type: 'string', default: 'bulk' },
     seed: { type: 'string', default: '42' },
   },
 });
@@ -354,23 +359,10 @@ async function seed(db, jobs) {
   await db.query('ANALYZE tasks');
 }
 
-/** A queued row as the dispatcher turns it into a JobNeed. */
-function need(job) {
-  return {
-    jobId: job.job_id,
-    challengeType: job.challenge_type,
-    model: job.challenge_type === 'inference' ? String(job.payload.model_id) : undefined,
-    requirements: job.requirements,
-    units: job.units,
-    budget: jobBudget(BigInt(job.reward), job.units, job.task_units),
-    priority: job.priority,
-  };
-}
-
 async function benchLoop() {
   const schema = `bench_sched_${process.pid}_${Date.now()}`;
   const db = await openDatabase({ databaseUrl: PG_URL, schema, poolSize: 4 });
-  const lease = values.lease === 'bulk' ? leaseJobsBulk : leaseJobs;
+  const lease = leaseJobs;
   try {
     const s0 = performance.now();
     await seed(db, makeJobs(DB_JOBS, SEED + 5));
@@ -390,8 +382,8 @@ async function benchLoop() {
     /** Plans a tick's rows and starts their commit; resolves when it is settled in the index. */
     function planAndCommit(rows) {
       const t1 = performance.now();
-      const byId = new Map(rows.map((r) => [r.job_id, r]));
-      const plan = planOnIndex(rows.map(need), index, { params, running });
+      const byId = new Map(rows.map((r) => [r.jobId, r]));
+      const plan = planOnIndex(rows, index, { params, running });
       const t2 = performance.now();
       const commit =
         plan.assignments.length === 0
@@ -424,36 +416,35 @@ async function benchLoop() {
         }
         leasedTotal += leased.size;
         unmatched = plan.reasons.size;
-        return { rows: rows.length, leased: leased.size, plan: t2 - t1, commit: t3 - t2 };
+        return { rows: rows.length, leased: leased.size, leasedIds, plan: t2 - t1, commit: t3 - t2 };
       });
     }
 
-    // Ticks walk the queue from a kept place: the next tick is read while the last one commits.
-    // A final pass from the head retries what was left behind.
-    let place = null;
-    const r0 = performance.now();
-    let rows = await queuedJobsAfter(db, place, TICK);
-    let readMs = performance.now() - r0;
-    while (rows.length > 0) {
-      const last = rows[rows.length - 1];
-      place = { sort_key: last.sort_key, seq: last.seq };
-      const r1 = performance.now();
-      const [tick, next] = await Promise.all([
-        planAndCommit(rows),
-        queuedJobsAfter(db, place, TICK).then((n) => ((readMs = performance.now() - r1), n)),
-      ]);
-      ticks.push({ ...tick, read: readMs });
-      rows = next;
+    // As the node does: the queue is loaded into memory once (the start-up cost, reported apart),
+    // then each tick plans the head of each lane, commits the leases in one transaction, and
+    // reads the leased jobs' payloads to send. No queue rows are read per tick.
+    const q0 = performance.now();
+    const queue = new JobQueue(params);
+    for (const lane of LANES) {
+      const types = CHALLENGE_TYPES.filter((t) => laneOf(t, params) === lane);
+      queue.add(await queueHeads(db, types, DB_JOBS));
     }
+    const queueLoadMs = performance.now() - q0;
+    const loopStart = performance.now();
     for (;;) {
       const t0 = performance.now();
-      const head = await queuedJobs(db, TICK);
-      const tick = await planAndCommit(head);
-      ticks.push({ ...tick, read: performance.now() - t0 - tick.plan - tick.commit });
-      if (tick.leased === 0) break;
+      const rows = [...queue.head('consumer', TICK), ...queue.head('industrial', TICK)].slice(0, TICK);
+      if (rows.length === 0) break;
+      const tick = await planAndCommit(rows);
+      queue.remove(rows.map((r) => r.jobId));
+      const t1 = performance.now();
+      const sent = await jobsToSend(db, tick.leasedIds);
+      ticks.push({ ...tick, read: performance.now() - t1, head: tick.plan, rows: rows.length });
+      void t0;
+      if (sent.length !== tick.leased) throw new Error('payloads missing for leased jobs');
     }
     const ended = performance.now();
-    const loopMs = ended - built;
+    const loopMs = ended - loopStart;
     const stat = (k) => percentiles(ticks.map((t) => t[k]));
     const check = await db.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'leased'`);
     if (check[0].n !== leasedTotal) throw new Error(`leased ${leasedTotal} but the table says ${check[0].n}`);
@@ -461,7 +452,7 @@ async function benchLoop() {
       offers: OFFERS,
       queued_jobs: DB_JOBS,
       tick_jobs: TICK,
-      lease_function: values.lease === 'bulk' ? 'leaseJobsBulk' : 'leaseJobs',
+      queue_load_ms: round(queueLoadMs),
       committed: leasedTotal,
       refused_at_commit: refused,
       left_unmatched: unmatched,
@@ -470,8 +461,8 @@ async function benchLoop() {
       index_build_ms: round(built - started),
       loop_ms: round(loopMs),
       committed_per_sec: Math.round(leasedTotal / (loopMs / 1000)),
+      // read: the leased jobs' payloads, after the commit.
       tick_ms: { read: stat('read'), plan: stat('plan'), commit: stat('commit') },
-      // Reads overlap commits, so the shares may sum past 1.
       time_share: {
         read: round(ticks.reduce((n, t) => n + t.read, 0) / loopMs, 3),
         plan: round(ticks.reduce((n, t) => n + t.plan, 0) / loopMs, 3),
@@ -479,7 +470,7 @@ async function benchLoop() {
       },
     };
     console.log(
-      `loop (PostgreSQL, ${result.lease_function}): ${DB_JOBS} queued jobs, ${OFFERS} offers, ticks of ${TICK}: ` +
+      `loop (PostgreSQL, in-memory queue loaded in ${result.queue_load_ms} ms): ${DB_JOBS} queued jobs, ${OFFERS} offers, ticks of ${TICK}: ` +
         `${result.committed_per_sec} committed assignments/s (${leasedTotal} in ${result.loop_ms} ms, ` +
         `${ticks.length} ticks, ${unmatched} left unmatched, ${refused} refused at commit)`,
     );

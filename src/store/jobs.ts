@@ -81,7 +81,10 @@ export async function queuedJobs(q: Queryable, limit: number): Promise<QueuedJob
   );
 }
 
-/** Leases jobs to workers if they are still queued; returns the job ids actually leased. */
+/**
+ * Leases jobs to workers if they are still queued, and moves their tasks to in_progress, in one
+ * statement over typed arrays; returns the job ids actually leased.
+ */
 export async function leaseJobs(
   tx: Queryable,
   leases: readonly {
@@ -93,21 +96,28 @@ export async function leaseJobs(
   now: number,
 ): Promise<string[]> {
   if (leases.length === 0) return [];
-  const rows = await tx.query<{ job_id: string; task_id: string }>(
-    `UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
-            attempts = j.attempts + 1, started_at = $2, quote_price = x.quote_price
-     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, lease_expires_at bigint, quote_price numeric)
-     WHERE j.job_id = x.job_id AND j.status = 'queued'
-     RETURNING j.job_id, j.task_id`,
-    [JSON.stringify(leases), now],
+  const rows = await tx.query<{ job_id: string }>(
+    `WITH leased AS (
+       UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
+              attempts = j.attempts + 1, started_at = $5, quote_price = x.quote_price
+       FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::numeric[])
+         AS x(job_id, worker_address, lease_expires_at, quote_price)
+       WHERE j.job_id = x.job_id AND j.status = 'queued'
+       RETURNING j.job_id, j.task_id),
+     started AS (
+       UPDATE tasks t SET status = 'in_progress', updated_at = $6
+       FROM (SELECT DISTINCT task_id FROM leased) l
+       WHERE t.task_id = l.task_id AND t.status = 'pending')
+     SELECT job_id FROM leased`,
+    [
+      leases.map((l) => l.job_id),
+      leases.map((l) => l.worker_address),
+      leases.map((l) => l.lease_expires_at),
+      leases.map((l) => l.quote_price),
+      now,
+      Math.floor(now / 1000),
+    ],
   );
-  const taskIds = [...new Set(rows.map((r) => r.task_id))];
-  if (taskIds.length > 0)
-    await tx.query(
-      `UPDATE tasks SET status = 'in_progress', updated_at = $2
-       WHERE status = 'pending' AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
-      [JSON.stringify(taskIds), Math.floor(now / 1000)],
-    );
   return rows.map((r) => r.job_id);
 }
 
@@ -265,65 +275,4 @@ export async function countDoneJobs(
     [JSON.stringify(taskIds), Math.floor(now / 1000)],
   );
   return rows.filter((r) => (r as { all_done?: boolean }).all_done).map((r) => r.task_id);
-}
-
-/**
- * leaseJobs for a scheduler tick of thousands: the same conditional update (a job leased, or
- * moved on, since the plan was made is left alone), and the same tasks moved to in_progress, in
- * one statement over typed arrays instead of a JSON document. Returns the job ids leased.
- */
-export async function leaseJobsBulk(
-  tx: Queryable,
-  leases: readonly {
-    job_id: string;
-    worker_address: string;
-    lease_expires_at: number;
-    quote_price: string;
-  }[],
-  now: number,
-): Promise<string[]> {
-  if (leases.length === 0) return [];
-  const rows = await tx.query<{ job_id: string }>(
-    `WITH leased AS (
-       UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
-              attempts = j.attempts + 1, started_at = $5, quote_price = x.quote_price
-       FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::numeric[])
-         AS x(job_id, worker_address, lease_expires_at, quote_price)
-       WHERE j.job_id = x.job_id AND j.status = 'queued'
-       RETURNING j.job_id, j.task_id),
-     started AS (
-       UPDATE tasks t SET status = 'in_progress', updated_at = $6
-       FROM (SELECT DISTINCT task_id FROM leased) l
-       WHERE t.task_id = l.task_id AND t.status = 'pending')
-     SELECT job_id FROM leased`,
-    [
-      leases.map((l) => l.job_id),
-      leases.map((l) => l.worker_address),
-      leases.map((l) => l.lease_expires_at),
-      leases.map((l) => l.quote_price),
-      now,
-      Math.floor(now / 1000),
-    ],
-  );
-  return rows.map((r) => r.job_id);
-}
-
-/**
- * queuedJobs from a place in queue order on, for a scheduler that keeps its place: the next tick
- * can be read while the last one commits, since the rows it is leasing lie behind the place.
- * Jobs queued behind the place later (a lease put back) wait for a read from the head.
- */
-export async function queuedJobsAfter(
-  q: Queryable,
-  after: { sort_key: number; seq: number } | null,
-  limit: number,
-): Promise<(QueuedJob & { sort_key: number })[]> {
-  return q.query<QueuedJob & { sort_key: number } & Record<string, unknown>>(
-    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
-            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority, j.sort_key
-     FROM jobs j JOIN tasks t USING (task_id)
-     WHERE j.status = 'queued' AND (j.sort_key, j.seq) > ($1::bigint, $2::bigint)
-     ORDER BY j.sort_key, j.seq LIMIT $3`,
-    [after?.sort_key ?? Number.MIN_SAFE_INTEGER, after?.seq ?? 0, limit],
-  );
 }
