@@ -80,6 +80,7 @@ export function registerAdmissionMetrics(registry: Registry, market: Market): vo
     else rejected.inc({ reason: e.reason ?? 'unknown' });
   });
   market.events.on('job.preempted', (e) => preempt.inc({ reason: e.result }));
+  market.events.on('sla.slashed', () => rejected.inc({ reason: 'SLA' }));
   const loop = new Histogram({
     name: 'match_loop_latency_seconds',
     help: 'time per match-loop iteration (queue read, plan, lease commit, dispatch)',

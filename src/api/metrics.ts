@@ -7,6 +7,7 @@ import type { Market } from '../market/market.js';
 import { countTasksByStatus } from '../store/tasks.js';
 import { registerAdmissionMetrics } from './metrics-admission.js';
 import { registerCourierMetrics } from './metrics-courier.js';
+import { registerSettlementMetrics } from './metrics-settlement.js';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -211,5 +212,6 @@ export function createMetrics(market: Market): ApiMetrics {
   market.events.on('task.closed', (e) => closed.inc({ status: e.status, reason: e.reason ?? 'none' }));
   registerAdmissionMetrics(registry, market);
   registerCourierMetrics(registry, market);
+  registerSettlementMetrics(registry, market);
   return { registry, requests, latency };
 }

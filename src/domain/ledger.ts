@@ -11,9 +11,19 @@ export const SYSTEM_ACCOUNTS = {
   treasury: '00000000-0000-0000-0000-000000000005',
   /** Worker payouts sent to the chain as TRANSFERs (migration 0005). */
   paid_out: '00000000-0000-0000-0000-0000000000c1',
+  /** SLA bonds posted by providers on their running industrial jobs (migration 0007). */
+  bonds: '00000000-0000-0000-0000-0000000000b1',
 } as const;
 
-export type JournalKind = 'fund' | 'escrow_hold' | 'escrow_refund' | 'settlement' | 'payout';
+export type JournalKind =
+  | 'fund'
+  | 'escrow_hold'
+  | 'escrow_refund'
+  | 'settlement'
+  | 'payout'
+  | 'bond_post'
+  | 'bond_return'
+  | 'bond_slash';
 
 export interface Posting {
   accountId: string;
@@ -68,6 +78,8 @@ export interface LedgerSnapshot {
   }[];
   unbalancedJournals: string[];
   driftedBalances: { accountId: string; asset: string; balance: bigint; entries: bigint }[];
+  /** The bonds account's CPC balance and what running jobs hold as bonds; absent in older snapshots. */
+  bonds?: { account: bigint; heldByJobs: bigint };
   overdrawn: { accountId: string; asset: string; balance: bigint; creditLimit: bigint }[];
 }
 
@@ -87,6 +99,10 @@ export function ledgerViolations(s: LedgerSnapshot): string[] {
         `${a.asset}: escrow account holds ${formatAmount(a.escrow)} but tasks hold ${formatAmount(a.escrowHeldByTasks)}`,
       );
   }
+  if (s.bonds && s.bonds.account !== s.bonds.heldByJobs)
+    out.push(
+      `bonds account holds ${formatAmount(s.bonds.account)} but jobs hold ${formatAmount(s.bonds.heldByJobs)}`,
+    );
   for (const j of s.unbalancedJournals) out.push(`journal ${j} does not sum to zero`);
   for (const d of s.driftedBalances)
     out.push(

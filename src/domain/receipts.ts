@@ -166,3 +166,16 @@ function lengthPrefixed(text: string): Uint8Array {
   new DataView(prefix.buffer).setUint32(0, bytes.length, false);
   return concatBytes(prefix, bytes);
 }
+
+/**
+ * What is wrong with a stored receipt row, or undefined when nothing is: its body must decode
+ * (which recomputes the key from the fields) and carry the key the row is stored under, since
+ * that column is the index that makes a replay collide.
+ */
+export function storedReceiptProblem(row: { idempotency_key: string; body: unknown }): string | undefined {
+  const decoded = decodeReceipt(row.body);
+  if (!decoded.ok) return `${decoded.problem}: ${decoded.message}`;
+  if (decoded.receipt.idempotency_key !== row.idempotency_key)
+    return 'key_mismatch: the body belongs to another idempotency key';
+  return undefined;
+}

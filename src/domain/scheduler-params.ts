@@ -70,6 +70,13 @@ export const SchedulerParamsSchema = Type.Object(
     }),
     aging_seconds_per_level: Seconds(30, 1, 86_400, 'waiting this long is worth one priority level'),
     priority_miss_seconds: Seconds(5, 0, 86_400, 'a non-low job waiting longer than this is a miss'),
+    sla_bond_pct: Type.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 100,
+      description:
+        'bond a provider posts from its account on each industrial job, as a percentage of the job price; slashed to the treasury when the task deadline passes while the job runs',
+    }),
     admission_enabled: Type.Boolean({
       default: true,
       description: 'check industrial tasks against capacity, the comfort guard and fair share',

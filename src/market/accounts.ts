@@ -7,7 +7,9 @@ import { MarketError, validationError } from '../domain/errors.js';
 import { SYSTEM_ACCOUNTS, transfer } from '../domain/ledger.js';
 import { CPC, describeAmountProblem, formatAmount, parseAmount } from '../domain/money.js';
 import type { AccountCreated, AccountView, CreateAccountBody } from '../domain/schemas/accounts.js';
-import type { Db } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
+import { isValidAddress } from '../domain/identity.js';
+import { providerAccounts } from '../store/settlement.js';
 import { accountByKeyHash, accountWithBalance, insertAccount, setCreditLimit } from '../store/accounts.js';
 import { appendJournals, lockBalances } from '../store/ledger.js';
 import { escrowHeldBy } from '../store/tasks.js';
@@ -95,21 +97,47 @@ export class AccountService {
       const row = await accountWithBalance(tx, accountId, CPC);
       if (!locked.has(accountId) || row?.kind !== 'customer')
         throw new MarketError('not_found', `account ${accountId} not found`, { account_id: accountId });
-      await appendJournals(
-        tx,
-        [
-          {
-            journalId: randomUUID(),
-            kind: 'fund',
-            ref: accountId,
-            postings: transfer(SYSTEM_ACCOUNTS.external, accountId, CPC, amount),
-          },
-        ],
-        unixSeconds(this.clock),
-      );
+      await this.deposit(tx, accountId, amount);
     });
     this.events.emit('account.funded', { accountId, amount });
     return this.view(accountId);
+  }
+
+  /**
+   * A deposit into a provider's account, found (or opened) by its chain address: what it posts
+   * SLA bonds from. Its earnings accrue to the same account.
+   */
+  async fundProvider(
+    address: string,
+    amountText: string,
+  ): Promise<{ address: string; account_id: string; balance: string }> {
+    if (!isValidAddress(address))
+      throw validationError([{ path: '/address', message: 'must be a cpc1… chain address' }]);
+    const amount = amountField('/amount', amountText, false);
+    const accountId = await this.db.transaction(async (tx) => {
+      const id = (await providerAccounts(tx, [address], CPC, unixSeconds(this.clock))).get(address) as string;
+      await lockBalances(tx, [id], CPC);
+      await this.deposit(tx, id, amount);
+      return id;
+    });
+    this.events.emit('account.funded', { accountId, amount });
+    const row = await accountWithBalance(this.db, accountId, CPC);
+    return { address, account_id: accountId, balance: formatAmount(BigInt(row?.amount ?? '0')) };
+  }
+
+  private async deposit(tx: Queryable, accountId: string, amount: bigint): Promise<void> {
+    await appendJournals(
+      tx,
+      [
+        {
+          journalId: randomUUID(),
+          kind: 'fund',
+          ref: accountId,
+          postings: transfer(SYSTEM_ACCOUNTS.external, accountId, CPC, amount),
+        },
+      ],
+      unixSeconds(this.clock),
+    );
   }
 
   /** Sets how far below zero a customer may go; never below what it already owes. */

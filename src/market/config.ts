@@ -140,6 +140,16 @@ export const ConfigSchema = Type.Object(
       maximum: 86_400_000,
       description: 'how often accumulated worker payouts go out as one TRANSFER per provider',
     }),
+    receipt_check_on_start: Type.Boolean({
+      default: true,
+      description: 'check stored receipts at start and count damaged ones (receipt_corrupt_total)',
+    }),
+    receipt_check_max: Type.Integer({
+      default: 1_000_000,
+      minimum: 0,
+      maximum: 1_000_000_000,
+      description: 'most stored receipts the start-up check reads (0: all)',
+    }),
   },
   { additionalProperties: false },
 );

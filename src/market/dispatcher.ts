@@ -36,6 +36,7 @@ import { laneOf } from '../domain/admission.js';
 import { jobsToSend, queueEntries, queueHeads } from '../store/queue.js';
 import { JobQueue, type QueuedNeed } from './job-queue.js';
 import { handoffLease, jobsLeasedTo, leasedJobsOf } from '../store/handoff.js';
+import { affordableBonds, bondFor, postBonds, returnBonds, type BondRequest } from './bonds.js';
 import { loadReputation, logCancellations, saveReputation } from '../store/scheduler.js';
 import { MarketError } from '../domain/errors.js';
 import { proofRoot } from '../domain/merkle.js';
@@ -80,6 +81,9 @@ import type { Config } from './config.js';
 import type { MarketEventBus } from './events.js';
 import { freeSlots, freeUnits, type Session } from './sessions.js';
 import { announceClosed, closeTasks } from './tasks.js';
+
+/** Thrown inside a handoff's transaction to roll it back when the lease moved meanwhile. */
+class HandoffFailed extends Error {}
 
 export class ResultRejected extends Error {
   constructor(
@@ -140,6 +144,11 @@ export class Dispatcher {
       this.kick();
     });
     events.on('task.closed', (e) => this.queue.removeTask(e.taskId));
+    events.on('sla.slashed', (e) => {
+      void this.reputationOutcome(e.provider, 'failure').catch((err: unknown) =>
+        this.logger.error({ err }, 'reputation update after an SLA slash failed'),
+      );
+    });
     events.on('job.stopped', (e) => this.stopJob(e.jobId, e.worker, e.reason));
     // A peer's score that replaced the stored one replaces the cached one too.
     events.on('reputation.gossiped', (e) => {
@@ -330,21 +339,54 @@ export class Dispatcher {
     }
     if (plan.assignments.length === 0) return 0;
     const leaseUntil = now + this.config.lease_ms;
-    const leasedIds = await this.db.transaction((tx) =>
-      leaseJobs(
+    const priceOf = (address: string) => this.sessions.get(address)?.offer?.pricePerUnit ?? 0n;
+    // SLA bonds: an industrial job goes only to a provider that can post its bond now.
+    const bonds: BondRequest[] =
+      params.sla_bond_pct > 0
+        ? plan.assignments
+            .filter((a) => laneOf(byId.get(a.jobId)?.challengeType ?? '', params) === 'industrial')
+            .map((a) => ({
+              jobId: a.jobId,
+              provider: a.address,
+              bond: bondFor(priceOf(a.address), byId.get(a.jobId)?.units ?? 0, params.sla_bond_pct),
+            }))
+        : [];
+    const unbonded = new Set<string>();
+    const leasedIds = await this.db.transaction(async (tx) => {
+      unbonded.clear();
+      const nowSecs = Math.floor(now / 1000);
+      if (bonds.length > 0) {
+        const ok = await affordableBonds(tx, bonds, nowSecs);
+        for (const b of bonds) if (!ok.has(b.jobId)) unbonded.add(b.jobId);
+      }
+      const ids = await leaseJobs(
         tx,
-        plan.assignments.map((a) => ({
-          job_id: a.jobId,
-          worker_address: a.address,
-          lease_expires_at: leaseUntil,
-          // The customer pays the provider's offer as it stood when the job was leased.
-          quote_price: (this.sessions.get(a.address)?.offer?.pricePerUnit ?? 0n).toString(),
-        })),
+        plan.assignments
+          .filter((a) => !unbonded.has(a.jobId))
+          .map((a) => ({
+            job_id: a.jobId,
+            worker_address: a.address,
+            lease_expires_at: leaseUntil,
+            // The customer pays the provider's offer as it stood when the job was leased.
+            quote_price: priceOf(a.address).toString(),
+          })),
         now,
-      ),
-    );
+      );
+      const leased = new Set(ids);
+      await postBonds(
+        tx,
+        bonds.filter((b) => leased.has(b.jobId)),
+        nowSecs,
+      );
+      return ids;
+    });
+    for (const jobId of unbonded) {
+      this.waiting.set(jobId, 'deferred');
+      const taskId = byId.get(jobId)?.taskId;
+      if (taskId !== undefined) this.waitingTasks.set(taskId, 'deferred');
+    }
     // Leased here, or refused because the store says it is no longer queued: gone either way.
-    this.queue.remove(plan.assignments.map((a) => a.jobId));
+    this.queue.remove(plan.assignments.filter((a) => !unbonded.has(a.jobId)).map((a) => a.jobId));
     const rows = new Map((await jobsToSend(this.db, leasedIds)).map((j) => [j.job_id, j]));
     let sent = 0;
     for (const a of plan.assignments) {
@@ -469,19 +511,22 @@ export class Dispatcher {
     now: number,
   ): Promise<boolean> {
     const leaseUntil = now + this.config.lease_ms;
-    const moved = await this.db.transaction(async (tx) => {
-      const ok = await handoffLease(
-        tx,
-        {
-          job_id: job.job_id,
-          from: from.address,
-          to: to.address,
-          lease_expires_at: leaseUntil,
-          quote_price: price.toString(),
-        },
-        now,
-      );
-      if (ok)
+    const moved = await this.db
+      .transaction(async (tx) => {
+        // The first provider's bond goes back to it; the job moves on without one.
+        await returnBonds(tx, [job.job_id], unixSeconds(this.clock));
+        const ok = await handoffLease(
+          tx,
+          {
+            job_id: job.job_id,
+            from: from.address,
+            to: to.address,
+            lease_expires_at: leaseUntil,
+            quote_price: price.toString(),
+          },
+          now,
+        );
+        if (!ok) throw new HandoffFailed();
         await logCancellations(
           tx,
           [
@@ -495,8 +540,13 @@ export class Dispatcher {
           ],
           unixSeconds(this.clock),
         );
-      return ok;
-    });
+        return ok;
+      })
+      // The old provider no longer held the lease: everything above rolled back.
+      .catch((err: unknown) => {
+        if (err instanceof HandoffFailed) return false;
+        throw err;
+      });
     const result = moved ? 'success' : 'handoff_failed';
     this.events.emit('job.preempted', { jobId: job.job_id, from: from.address, to: to.address, result });
     if (!moved) return false;
@@ -592,6 +642,11 @@ export class Dispatcher {
           output: outputs[n] ?? null,
         })),
         now,
+      );
+      await returnBonds(
+        tx,
+        completed.map((c) => c.job_id),
+        Math.floor(now / 1000),
       );
       const allDone = await countDoneJobs(tx, [...new Set(completed.map((c) => c.task_id))], now);
       const doneTasks = await this.completeTasks(tx, allDone, now);
@@ -712,9 +767,11 @@ export class Dispatcher {
   }
 
   private async release(jobIds: string[], reason: string, countsAsExpiry: boolean): Promise<number> {
-    const released = await this.db.transaction((tx) =>
-      releaseJobs(tx, jobIds, this.config.max_job_attempts, reason, this.clock.nowMs()),
-    );
+    const released = await this.db.transaction(async (tx) => {
+      // A job put back is no SLA miss: its bond goes back to the provider with it.
+      await returnBonds(tx, jobIds, unixSeconds(this.clock));
+      return releaseJobs(tx, jobIds, this.config.max_job_attempts, reason, this.clock.nowMs());
+    });
     for (const r of released) {
       const session = this.sessions.get(r.worker_address);
       if (session?.running.delete(r.job_id))

@@ -22,6 +22,8 @@ export interface MarketEvents {
   'job.unmatched': [{ jobId: string; reason: string }];
   'job.priority_miss': [{ jobId: string }];
   'job.cancelled': [{ jobId: string; reason: string }];
+  /** penalize_sla: a task's deadline passed while this job ran; the provider's bond went to the treasury. */
+  'sla.slashed': [{ jobId: string; provider: string; bond: bigint }];
   'job.preempted': [{ jobId: string; from: string; to: string; result: 'success' | 'handoff_failed' }];
   'admission.mode': [{ from: string; to: string }];
   'admission.industrial': [
@@ -43,6 +45,10 @@ export interface MarketEvents {
   'settle.applied': [{ jobId: string; amount: bigint }];
   'settle.failed': [{ taskId: string; reason: string }];
   'settle.mode_changed': [{ from: string; to: string }];
+  /** Stored receipts that failed the start-up check (receipt_corrupt_total). */
+  'settle.receipt_corrupt': [{ count: number }];
+  /** Writing `count` receipts failed; the result commit rolled back (receipt_persist_fail_total). */
+  'settle.receipt_persist_failed': [{ count: number }];
   'account.funded': [{ accountId: string; amount: bigint }];
   'ledger.violation': [{ violations: string[] }];
   /** The courier sent an outbox entry to the chain (courier_flush_attempt_total). */

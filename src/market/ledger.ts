@@ -4,6 +4,7 @@ import { ledgerViolations, SYSTEM_ACCOUNTS } from '../domain/ledger.js';
 import { formatAmount } from '../domain/money.js';
 import type { LedgerReport } from '../domain/schemas/accounts.js';
 import type { Queryable } from '../store/db.js';
+import { bondTotals } from '../store/bonds.js';
 import { readLedgerSnapshot } from '../store/ledger.js';
 
 export async function verifyLedger(q: Queryable): Promise<LedgerReport> {
@@ -13,7 +14,10 @@ export async function verifyLedger(q: Queryable): Promise<LedgerReport> {
     SYSTEM_ACCOUNTS.burn,
     SYSTEM_ACCOUNTS.external,
   );
-  const violations = ledgerViolations(snapshot);
+  const violations = ledgerViolations({
+    ...snapshot,
+    bonds: await bondTotals(q, SYSTEM_ACCOUNTS.bonds),
+  });
   return {
     ok: violations.length === 0,
     assets: snapshot.assets.map((a) => ({

@@ -132,7 +132,10 @@ export class Market {
       options.params,
     );
     await market.params.load();
-    await market.settlement.load();
+    await market.settlement.load({
+      checkReceipts: config.receipt_check_on_start,
+      checkMax: config.receipt_check_max,
+    });
     const queued = await market.dispatcher.loadQueue();
     if (queued > 0) market.logger.info({ jobs: queued }, 'queued jobs loaded');
     market.chainLink = await ChainLink.open({

@@ -48,10 +48,13 @@ import {
 } from '../store/settlement.js';
 import type { MarketEventBus } from './events.js';
 import type { OutboxWriter } from './outbox.js';
+import { checkStoredReceipts, type ReceiptCheckReport } from './receipt-check.js';
 
 export class SettlementService {
   private state: SettlementState = INITIAL_SETTLEMENT;
   private outbox: OutboxWriter | undefined;
+  /** What the start-up check of stored receipts found (undefined: it did not run). */
+  receiptCheck: ReceiptCheckReport | undefined;
 
   constructor(
     private readonly db: Db,
@@ -68,9 +71,36 @@ export class SettlementService {
     this.outbox = outbox;
   }
 
-  async load(): Promise<void> {
+  /**
+   * Reads the stored mode and, unless `checkReceipts` is false, checks the stored receipts
+   * (receipt-check.ts): damaged ones are counted (`settle.receipt_corrupt`) and logged, and the
+   * node starts all the same. A check that cannot run (the query fails) is logged and skipped.
+   */
+  async load(opts: { checkReceipts?: boolean; checkMax?: number } = {}): Promise<void> {
     const stored = (await loadSettlementState(this.db)) as SettlementState | undefined;
     if (stored) this.state = stored;
+    if (opts.checkReceipts === false) return;
+    try {
+      const report = await checkStoredReceipts(this.db, { max: opts.checkMax ?? 0 });
+      this.receiptCheck = report;
+      const summary = {
+        checked: report.checked,
+        corrupt: report.corrupt,
+        complete: report.complete,
+        ms: report.ms,
+      };
+      if (report.corrupt === 0) {
+        this.logger.info(summary, 'stored receipts checked');
+        return;
+      }
+      this.events.emit('settle.receipt_corrupt', { count: report.corrupt });
+      this.logger.warn(
+        { ...summary, damaged: report.damaged },
+        'damaged receipts in the store: counted in receipt_corrupt_total; the node starts anyway',
+      );
+    } catch (err) {
+      this.logger.warn({ err }, 'stored receipts not checked: the scan failed');
+    }
   }
 
   mode(): SettlementMode {
@@ -107,8 +137,9 @@ export class SettlementService {
       jobs[0]?.asset ?? 'CPC',
       unixSeconds(this.clock),
     );
-    const journals = [];
-    const payouts: PayoutRow[] = [];
+    // First every task's receipts and whether it is charged (a failure turns later tasks of the
+    // batch to DryRun, as it turns the market), then one insert for all of them, then the money.
+    const plans = [];
     for (const [taskId, taskJobs] of byTask) {
       const first = taskJobs[0] as SettleJob;
       const escrow = BigInt(first.escrow_held);
@@ -144,19 +175,29 @@ export class SettlementService {
         this.events.emit('settle.failed', { taskId, reason: 'insufficient_escrow' });
         real = false;
       }
-      const fresh = await insertReceipts(
-        tx,
-        receipts.map(({ job, receipt }) => ({
-          idempotency_key: receipt.idempotency_key,
-          job_id: job.job_id,
-          task_id: taskId,
-          body: encodeReceipt(receipt),
-          amount: receiptAmount(receipt).toString(),
-          mode: real ? 'Real' : 'DryRun',
-          applied: real,
-        })),
-        now,
-      );
+      plans.push({ taskId, first, escrow, receipts, real });
+    }
+    const rows = plans.flatMap(({ taskId, receipts, real }) =>
+      receipts.map(({ job, receipt }) => ({
+        idempotency_key: receipt.idempotency_key,
+        job_id: job.job_id,
+        task_id: taskId,
+        body: encodeReceipt(receipt),
+        amount: receiptAmount(receipt).toString(),
+        mode: real ? 'Real' : 'DryRun',
+        applied: real,
+      })),
+    );
+    const fresh = await insertReceipts(tx, rows, now).catch((err: unknown) => {
+      // The caller's transaction rolls back with this error: the jobs stay uncompleted and the
+      // worker is told to send its result again, so the failure is counted, never lost.
+      this.events.emit('settle.receipt_persist_failed', { count: rows.length });
+      this.logger.error({ err, receipts: rows.length, tasks: plans.length }, 'receipts not persisted');
+      throw err;
+    });
+    const journals = [];
+    const payouts: PayoutRow[] = [];
+    for (const { taskId, first, escrow, receipts, real } of plans) {
       const postings: Posting[] = [];
       let charged = 0n;
       for (const { job, receipt } of receipts) {

@@ -22,6 +22,8 @@ import { DEFAULT_FRAMES_PER_JOB, planTask, totalUnits, type WorkType } from '../
 import type { Db, Queryable } from '../store/db.js';
 import { cancelJobsOfTasks, getJob, insertJobs, jobsOfTask, type NewJobRow } from '../store/jobs.js';
 import { logCancellations } from '../store/scheduler.js';
+import type { TakenBond } from '../store/bonds.js';
+import { returnBonds, slashBonds } from './bonds.js';
 import type { QueueEntry } from '../store/queue.js';
 import { blobSizes } from '../store/providers.js';
 import { appendJournals, lockBalances } from '../store/ledger.js';
@@ -400,10 +402,10 @@ export class TaskService {
     const now = unixSeconds(this.clock);
     const ids = await overdueTaskIds(this.db, now, limit);
     if (ids.length === 0) return 0;
-    const { closed, stopped } = await this.db.transaction((tx) =>
+    const { closed, stopped, slashed } = await this.db.transaction((tx) =>
       closeTasks(tx, ids, 'failed', 'deadline_exceeded', this.clock),
     );
-    announceClosed(this.events, closed, stopped, 'failed', 'deadline_exceeded');
+    announceClosed(this.events, closed, stopped, 'failed', 'deadline_exceeded', slashed);
     return closed.length;
   }
 
@@ -423,6 +425,8 @@ export interface ClosedTasks {
   stopped: { job_id: string; worker_address: string | null }[];
   /** Every job the tasks still had open, now cancelled. */
   cancelled: { job_id: string; task_id: string; worker_address: string | null }[];
+  /** SLA bonds slashed because the deadline passed while these jobs ran. */
+  slashed: TakenBond[];
 }
 
 /** Closes open tasks (cancelled or failed), refunds their escrow, and cancels their open jobs. */
@@ -452,7 +456,14 @@ export async function closeTasks(
     closed.map((t) => t.task_id),
     clock.nowMs(),
   );
-  return { closed, stopped: cancelled.filter((j) => j.worker_address !== null), cancelled };
+  // Bonds of jobs that were running: slashed when the deadline passed on them (penalize_sla),
+  // returned for any other close (the client cancelled, another job failed the task).
+  const running = cancelled.filter((j) => j.worker_address !== null).map((j) => j.job_id);
+  const slashed =
+    reason === 'deadline_exceeded'
+      ? await slashBonds(tx, running, now)
+      : await returnBonds(tx, running, now).then(() => []);
+  return { closed, stopped: cancelled.filter((j) => j.worker_address !== null), cancelled, slashed };
 }
 
 /** Tells subscribers, after the commit, which tasks closed and which running jobs to stop. */
@@ -462,8 +473,11 @@ export function announceClosed(
   stopped: ClosedTasks['stopped'],
   status: 'cancelled' | 'failed',
   reason: string | null,
+  slashed: readonly TakenBond[] = [],
 ): void {
   for (const t of closed) events.emit('task.closed', { taskId: t.task_id, status, reason });
+  for (const b of slashed)
+    events.emit('sla.slashed', { jobId: b.job_id, provider: b.worker_address, bond: BigInt(b.bond) });
   for (const j of stopped)
     if (j.worker_address)
       events.emit('job.stopped', { jobId: j.job_id, worker: j.worker_address, reason: reason ?? status });

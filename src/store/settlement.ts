@@ -53,6 +53,23 @@ export async function insertReceipts(
   return new Set(inserted.map((r) => r.idempotency_key));
 }
 
+/**
+ * Up to `limit` stored receipts in key order, after `afterKey` (undefined: from the first): one
+ * page of a keyset scan over the primary key index, so a scan of any size holds one page.
+ */
+export async function receiptPage(
+  q: Queryable,
+  afterKey: string | undefined,
+  limit: number,
+): Promise<{ idempotency_key: string; body: string }[]> {
+  if (afterKey === undefined)
+    return q.query(`SELECT idempotency_key, body FROM receipts ORDER BY idempotency_key LIMIT $1`, [limit]);
+  return q.query(
+    `SELECT idempotency_key, body FROM receipts WHERE idempotency_key > $1 ORDER BY idempotency_key LIMIT $2`,
+    [afterKey, limit],
+  );
+}
+
 /** The ledger account of each provider address, created on first use. */
 export async function providerAccounts(
   tx: Queryable,

@@ -1,5 +1,6 @@
 // Account routes: a customer's own view, and the operator's create / fund / credit endpoints.
 
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import {
   AccountCreated,
@@ -82,6 +83,27 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
     async (request) => {
       await authenticate(market, request, 'operator');
       return market.accounts.fund(request.params.account_id, request.body.amount);
+    },
+  );
+
+  app.post<{ Params: { address: string }; Body: FundBody }>(
+    '/providers/:address/fund',
+    {
+      schema: {
+        summary:
+          "Deposit into a provider's account, by chain address (operator): what it posts SLA bonds from",
+        tags: ['accounts'],
+        params: Type.Object({ address: Type.String({ minLength: 1, maxLength: 100 }) }),
+        body: FundBody,
+        response: {
+          200: Type.Object({ address: Type.String(), account_id: Type.String(), balance: Type.String() }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      await authenticate(market, request, 'operator');
+      return market.accounts.fundProvider(request.params.address, request.body.amount);
     },
   );
 

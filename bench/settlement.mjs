@@ -1,0 +1,417 @@
+// bench/settlement: receipts settled, payouts batched and the outbox delivered, on PostgreSQL.
+//
+// (a) Settle: --receipts completed jobs (--jobs-per-task per task, --providers provider
+//     addresses) are written straight into a fresh schema as the dispatcher would leave them
+//     (tasks completed with their escrow held, jobs completed at a quoted price), then settled
+//     through the real path: SettlementService.settle in Real mode, with the outbox attached, one
+//     transaction per --batch tasks (the dispatcher's group commit: group_commit_max_batch, 256).
+//     Receipts settled/s and per-transaction latency. Then the start-up receipt check over the
+//     stored receipts (checked/s), the payout flush (OutboxWriter.flushPayouts until none wait:
+//     payouts/s, TRANSFERs made), and the courier on the result: --courier entries sealed (nonce
+//     and secp256k1 signatures) and sent to a no-op chain port (courier transactions/s).
+// (b) Flush memory: --outbox sealed pending entries (default 1,000,000) inserted in a fresh schema,
+//     flushed by the Courier to a no-op chain port (the chain's own cost left out) in a child
+//     process of its own, so its RSS is the flush's: peak RSS and heap sampled every 50 ms while
+//     flushing, entries/s. The rows share one signed body (signing a million transactions would
+//     take half an hour and measure secp256k1, not the flush); the courier decodes each.
+//
+// Writes bench/results/settlement.json. Schemas are dropped afterwards.
+//
+//   npm run build && node bench/settlement.mjs [--receipts 100000] [--batch 256] [--jobs-per-task 1]
+//       [--providers 100] [--courier 20000] [--outbox 1000000] [--part both|settle|flush]
+
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { encodeTx } from '../dist/chain/wire.js';
+import { systemClock } from '../dist/domain/clock.js';
+import { sealDraft } from '../dist/domain/courier.js';
+import { addressFromPublicKey, generateKeyPair, publicKeyFromPrivate } from '../dist/domain/identity.js';
+import { SYSTEM_ACCOUNTS, transfer } from '../dist/domain/ledger.js';
+import { Courier } from '../dist/market/courier.js';
+import { MarketEventBus } from '../dist/market/events.js';
+import { verifyLedger } from '../dist/market/ledger.js';
+import { OutboxWriter } from '../dist/market/outbox.js';
+import { checkStoredReceipts } from '../dist/market/receipt-check.js';
+import { SettlementService } from '../dist/market/settlement.js';
+import { appendJournals } from '../dist/store/ledger.js';
+import { openDatabase } from '../dist/store/open.js';
+import { PG_URL, writeResults } from './lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    receipts: { type: 'string', default: '100000' },
+    batch: { type: 'string', default: '256' },
+    'jobs-per-task': { type: 'string', default: '1' },
+    providers: { type: 'string', default: '100' },
+    courier: { type: 'string', default: '20000' },
+    outbox: { type: 'string', default: '1000000' },
+    'page-size': { type: 'string', default: '500' },
+    part: { type: 'string', default: 'both' },
+  },
+});
+const RECEIPTS = Number(values.receipts);
+const BATCH = Number(values.batch);
+const JOBS_PER_TASK = Number(values['jobs-per-task']);
+const PROVIDERS = Number(values.providers);
+const COURIER = Number(values.courier);
+const OUTBOX = Number(values.outbox);
+const PAGE = Number(values['page-size']);
+const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
+const CPC = 10n ** 18n;
+const logger = pino({ level: 'silent' });
+const MiB = (n) => Math.round((n / 1048576) * 10) / 10;
+
+/** A chain that takes everything at once: the courier's own cost, without a chain's. */
+const noopChain = {
+  submit: async (tx) => ({ accepted: true, txHash: String(tx.nonce) }),
+  getBlock: async () => undefined,
+  head: async () => ({ height: 0, hash: '' }),
+  close: async () => {},
+};
+
+async function freshDb(tag) {
+  const schema = `bench_settle_${tag}_${process.pid}_${Date.now()}`;
+  const db = await openDatabase({ databaseUrl: PG_URL, schema, poolSize: 4 });
+  return {
+    db,
+    async drop() {
+      await db.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await db.close();
+    },
+  };
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))];
+}
+
+// ─── (a) settle ──────────────────────────────────────────────────────────────────────────────
+
+async function seedCompleted(db) {
+  const tasks = Math.ceil(RECEIPTS / JOBS_PER_TASK);
+  const units = 2;
+  const price = CPC; // 1 CPC per unit
+  const reward = BigInt(JOBS_PER_TASK * units) * price + CPC; // 1 CPC of each escrow goes back
+  const customer = randomUUID();
+  const providers = Array.from({ length: PROVIDERS }, () => generateKeyPair().address);
+  const now = Math.floor(Date.now() / 1000);
+  await db.query(
+    `INSERT INTO accounts (account_id, name, kind, created_at) VALUES ($1, 'bench', 'customer', $2)`,
+    [customer, now],
+  );
+  await db.query(`INSERT INTO balances (account_id, asset) VALUES ($1, 'CPC')`, [customer]);
+  const total = reward * BigInt(tasks);
+  await appendJournals(
+    db,
+    [
+      {
+        journalId: randomUUID(),
+        kind: 'fund',
+        ref: null,
+        postings: transfer(SYSTEM_ACCOUNTS.external, customer, 'CPC', total),
+      },
+      {
+        journalId: randomUUID(),
+        kind: 'escrow_hold',
+        ref: null,
+        postings: transfer(customer, SYSTEM_ACCOUNTS.escrow, 'CPC', total),
+      },
+    ],
+    now,
+  );
+  await db.query(
+    `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, status, result_hash,
+                        worker_address, completed_at, created_at, updated_at, units, jobs_total, jobs_done)
+     SELECT gen_random_uuid(), $1, 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, 'completed',
+            encode(sha256(i::text::bytea), 'hex'), ($3::text[])[1 + i % $4::int], $5::bigint, $5::bigint, $5::bigint, $6::int * $7::int, $7::int, $7::int
+     FROM generate_series(0, $8::int - 1) AS i`,
+    [customer, reward.toString(), providers, PROVIDERS, now, units, JOBS_PER_TASK, tasks],
+  );
+  await db.query(
+    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, worker_address, result_hash,
+                       quote_price, queued_at, started_at, finished_at)
+     SELECT gen_random_uuid(), t.task_id, k, 'gpuhash', '[]', $1, 'completed', t.worker_address,
+            encode(sha256((t.seq::text || ':' || k)::bytea), 'hex'), $2::numeric, $3::bigint, $3::bigint, $3::bigint
+     FROM tasks t CROSS JOIN generate_series(0, $4::int - 1) AS k`,
+    [units, price.toString(), now * 1000, JOBS_PER_TASK],
+  );
+  await db.query('ANALYZE');
+  const ids = await db.query('SELECT task_id FROM tasks ORDER BY seq');
+  return { taskIds: ids.map((r) => r.task_id), receipts: tasks * JOBS_PER_TASK };
+}
+
+async function settlePart() {
+  const { db, drop } = await freshDb('a');
+  try {
+    let t = performance.now();
+    const { taskIds, receipts } = await seedCompleted(db);
+    const seedS = (performance.now() - t) / 1000;
+    console.log(`seeded ${receipts} completed jobs in ${taskIds.length} tasks in ${seedS.toFixed(1)} s`);
+
+    const events = new MarketEventBus();
+    let applied = 0;
+    events.on('settle.applied', () => applied++);
+    const settlement = new SettlementService(db, systemClock, events, logger);
+    await settlement.load({ checkReceipts: false });
+    await settlement.command({ type: 'arm', delayMs: 0 });
+    const outbox = new OutboxWriter(CHAIN_KEY, systemClock);
+    settlement.attachOutbox(outbox);
+
+    const latencies = [];
+    t = performance.now();
+    for (let i = 0; i < taskIds.length; i += BATCH) {
+      const ids = taskIds.slice(i, i + BATCH);
+      const s = performance.now();
+      await db.transaction((tx) => settlement.settle(tx, ids));
+      latencies.push(performance.now() - s);
+    }
+    const settleS = (performance.now() - t) / 1000;
+    if (settlement.mode() !== 'Real') throw new Error(`settlement fell back to ${settlement.mode()}`);
+    if (applied !== receipts) throw new Error(`${applied} receipts applied, expected ${receipts}`);
+    latencies.sort((a, b) => a - b);
+    const settle = {
+      receipts,
+      tasks: taskIds.length,
+      batch_tasks: BATCH,
+      receipts_per_transaction: BATCH * JOBS_PER_TASK,
+      seconds: round(settleS),
+      receipts_per_s: Math.round(receipts / settleS),
+      transaction_ms: {
+        p50: round(percentile(latencies, 0.5)),
+        p99: round(percentile(latencies, 0.99)),
+        max: round(latencies[latencies.length - 1]),
+      },
+    };
+    console.log(
+      `settle: ${receipts} receipts in ${settleS.toFixed(2)} s = ${settle.receipts_per_s}/s ` +
+        `(transaction of ${settle.receipts_per_transaction}: p50 ${settle.transaction_ms.p50} ms, p99 ${settle.transaction_ms.p99} ms)`,
+    );
+
+    const check = await checkStoredReceipts(db, { max: 0 });
+    if (check.checked !== receipts || check.corrupt !== 0)
+      throw new Error(`receipt check: ${JSON.stringify(check)}`);
+    const startupCheck = {
+      receipts: check.checked,
+      seconds: round(check.ms / 1000),
+      receipts_per_s: Math.round(check.checked / (check.ms / 1000)),
+    };
+    console.log(
+      `start-up receipt check: ${check.checked} in ${check.ms} ms = ${startupCheck.receipts_per_s}/s`,
+    );
+
+    t = performance.now();
+    let payouts = 0;
+    let transfers = 0;
+    for (;;) {
+      const r = await outbox.flushPayouts(db, PAGE);
+      if (r.claimed === 0) break;
+      payouts += r.claimed;
+      transfers += r.transfers;
+    }
+    const payoutS = (performance.now() - t) / 1000;
+    const payoutFlush = {
+      payouts,
+      transfers,
+      seconds: round(payoutS),
+      payouts_per_s: Math.round(payouts / payoutS),
+    };
+    console.log(`payout flush: ${payouts} payouts → ${transfers} TRANSFERs in ${payoutS.toFixed(2)} s`);
+
+    // The courier on what settlement queued: the oldest --courier drafts sealed and sent.
+    let sealed = 0;
+    let sealMs = 0;
+    const courier = new Courier({
+      db,
+      chain: noopChain,
+      clock: systemClock,
+      events,
+      logger,
+      seal: async (limit) => {
+        if (sealed >= COURIER) return 0;
+        const s = performance.now();
+        const n = await outbox.seal(db, Math.min(limit, COURIER - sealed));
+        sealMs += performance.now() - s;
+        sealed += n;
+        return n;
+      },
+      batch: PAGE,
+      backoffBaseMs: 1000,
+      backoffMaxMs: 8000,
+    });
+    t = performance.now();
+    const report = await courier.flush({ force: true });
+    const courierS = (performance.now() - t) / 1000;
+    const [pending] = await db.query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'pending'`);
+    const courierFigures = {
+      queued: sealed + pending.n,
+      sent: report.acknowledged,
+      seconds: round(courierS),
+      transactions_per_s: Math.round(report.acknowledged / courierS),
+      seal_seconds: round(sealMs / 1000),
+      send_seconds: round(courierS - sealMs / 1000),
+      sends_per_s: Math.round(report.acknowledged / (courierS - sealMs / 1000)),
+    };
+    console.log(
+      `courier: ${report.acknowledged} of ${courierFigures.queued} queued transactions sealed and sent in ` +
+        `${courierS.toFixed(2)} s = ${courierFigures.transactions_per_s}/s (sealing ${courierFigures.seal_seconds} s; ` +
+        `sending alone ${courierFigures.sends_per_s}/s)`,
+    );
+    const ledger = await verifyLedger(db);
+    if (!ledger.ok) throw new Error(`ledger: ${ledger.violations.join('; ')}`);
+    return {
+      seed_seconds: round(seedS),
+      settle,
+      startup_check: startupCheck,
+      payout_flush: payoutFlush,
+      courier: courierFigures,
+      ledger_ok: true,
+    };
+  } finally {
+    await drop();
+  }
+}
+
+// ─── (b) flush memory ────────────────────────────────────────────────────────────────────────
+
+async function flushPart() {
+  const { db, drop } = await freshDb('b');
+  try {
+    const sender = addressFromPublicKey(publicKeyFromPrivate(CHAIN_KEY));
+    const draft = {
+      type: 'task_result',
+      task_id: randomUUID(),
+      result_hash: 'ab'.repeat(32),
+      worker_address: sender,
+      job_hashes: ['cd'.repeat(32)],
+    };
+    const body = encodeTx(sealDraft(draft, 0, CHAIN_KEY, Math.floor(Date.now() / 1000)));
+    let t = performance.now();
+    const CHUNK = 100_000;
+    for (let from = 0; from < OUTBOX; from += CHUNK) {
+      await db.query(
+        `INSERT INTO outbox (kind, dedup_key, draft, sender, nonce, body, tx_hash, next_attempt_at, created_at)
+         SELECT 'SUBMIT_RESULT', 'bench:' || i, $1::jsonb, $2, i, $3, encode(sha256(i::text::bytea), 'hex'), 0, 0
+         FROM generate_series($4::bigint, $5::bigint - 1) AS i`,
+        [JSON.stringify(draft), sender, body, from, Math.min(OUTBOX, from + CHUNK)],
+      );
+    }
+    await db.query(`INSERT INTO chain_nonces (sender, next_nonce) VALUES ($1, $2)`, [sender, OUTBOX]);
+    await db.query('ANALYZE outbox');
+    const seedS = (performance.now() - t) / 1000;
+    console.log(`outbox: ${OUTBOX} sealed pending entries inserted in ${seedS.toFixed(1)} s`);
+
+    globalThis.gc?.();
+    const before = process.memoryUsage();
+    const peak = { rss: before.rss, heapUsed: before.heapUsed };
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      peak.rss = Math.max(peak.rss, m.rss);
+      peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    }, 50);
+    let attempts = 0;
+    const events = new MarketEventBus();
+    events.on('courier.attempt', () => attempts++);
+    const courier = new Courier({
+      db,
+      chain: noopChain,
+      clock: systemClock,
+      events,
+      logger,
+      seal: async () => 0,
+      batch: PAGE,
+      backoffBaseMs: 1000,
+      backoffMaxMs: 8000,
+    });
+    t = performance.now();
+    const report = await courier.flush({ force: true });
+    const flushS = (performance.now() - t) / 1000;
+    clearInterval(sampler);
+    const m = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, m.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    if (report.acknowledged !== OUTBOX) throw new Error(`flush: ${JSON.stringify(report)}`);
+    const figures = {
+      entries: OUTBOX,
+      page_size: PAGE,
+      seed_seconds: round(seedS),
+      seconds: round(flushS),
+      entries_per_s: Math.round(OUTBOX / flushS),
+      rss_mib: {
+        before: MiB(before.rss),
+        peak: MiB(peak.rss),
+        max_rss_of_process: MiB(process.resourceUsage().maxRSS * 1024),
+      },
+      heap_used_mib: { before: MiB(before.heapUsed), peak: MiB(peak.heapUsed) },
+      attempts,
+    };
+    console.log(
+      `flush: ${OUTBOX} entries in ${flushS.toFixed(1)} s = ${figures.entries_per_s}/s; RSS ${figures.rss_mib.before} → ` +
+        `peak ${figures.rss_mib.peak} MiB, heap ${figures.heap_used_mib.before} → peak ${figures.heap_used_mib.peak} MiB`,
+    );
+    return figures;
+  } finally {
+    await drop();
+  }
+}
+
+/** Runs part (b) in a child process, so its memory is the flush's alone. */
+function flushInChild() {
+  return new Promise((resolve, reject) => {
+    const args = [
+      ...process.execArgv,
+      process.argv[1],
+      '--part',
+      'flush-child',
+      '--outbox',
+      String(OUTBOX),
+      '--page-size',
+      String(PAGE),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      process.stdout.write(
+        String(d)
+          .split('\n')
+          .filter((l) => !l.startsWith('{'))
+          .join('\n'),
+      );
+    });
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`flush child exited with ${code}`));
+      const line = out.split('\n').find((l) => l.startsWith('{"flush":'));
+      resolve(JSON.parse(line).flush);
+    });
+  });
+}
+
+function round(x) {
+  return Math.round(x * 1000) / 1000;
+}
+
+if (values.part === 'flush-child') {
+  const flush = await flushPart();
+  console.log(JSON.stringify({ flush }));
+} else {
+  let previous = {};
+  try {
+    previous = JSON.parse(readFileSync('bench/results/settlement.json', 'utf8'));
+  } catch {
+    /* first run */
+  }
+  const settle = values.part === 'flush' ? previous.settle : await settlePart();
+  const flush = values.part === 'settle' ? previous.flush : await flushInChild();
+  const file = writeResults('settlement', {
+    database: 'postgresql',
+    cpus: (await import('node:os')).cpus().length,
+    targets: { receipts_per_s: 10_000, flush_peak_rss_mib: 200 },
+    settle,
+    flush,
+  });
+  console.log(`wrote ${file}`);
+}

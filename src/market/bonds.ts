@@ -1,0 +1,140 @@
+// SLA bonds (spec "Industrial Admission & Fee Lanes": penalize_sla; "Cancellations": refunds
+// posted bonds). With sla_bond_pct > 0 a provider posts sla_bond_pct of an industrial job's price
+// from its account when the job is leased to it. The bond comes back when the job completes, is
+// cancelled by the client or put back in the queue; when the task's deadline passes while the job
+// still runs on the provider, the bond is slashed to the treasury. Every move is a ledger journal
+// in the caller's transaction, and each bond is taken from its job row once, so nothing moves twice.
+
+import { randomUUID } from 'node:crypto';
+import { SYSTEM_ACCOUNTS, transfer, type Journal } from '../domain/ledger.js';
+import { CPC } from '../domain/money.js';
+import type { Queryable } from '../store/db.js';
+import { setBonds, takeBonds, type TakenBond } from '../store/bonds.js';
+import { appendJournals, lockBalances } from '../store/ledger.js';
+import { providerAccounts } from '../store/settlement.js';
+
+/** The bond on a job: pct of its price, rounded down to the base unit. */
+export function bondFor(pricePerUnit: bigint, units: number, pct: number): bigint {
+  return (pricePerUnit * BigInt(units) * BigInt(pct)) / 100n;
+}
+
+export interface BondRequest {
+  jobId: string;
+  provider: string;
+  bond: bigint;
+}
+
+/**
+ * Which of these bonds the providers can post now (balance plus credit, in request order), with
+ * their balances locked until the caller's transaction ends. A job whose bond cannot be posted is
+ * not leased this tick.
+ */
+export async function affordableBonds(
+  tx: Queryable,
+  requests: readonly BondRequest[],
+  nowSecs: number,
+): Promise<Set<string>> {
+  const ok = new Set<string>();
+  const bonded = requests.filter((r) => r.bond > 0n);
+  for (const r of requests) if (r.bond === 0n) ok.add(r.jobId);
+  if (bonded.length === 0) return ok;
+  const accounts = await providerAccounts(
+    tx,
+    bonded.map((r) => r.provider),
+    CPC,
+    nowSecs,
+  );
+  const balances = await lockBalances(tx, [...new Set(accounts.values())], CPC);
+  const left = new Map<string, bigint>();
+  for (const [id, b] of balances) left.set(id, BigInt(b.amount) + BigInt(b.credit_limit));
+  for (const r of bonded) {
+    const account = accounts.get(r.provider);
+    const available = account === undefined ? 0n : (left.get(account) ?? 0n);
+    if (account === undefined || available < r.bond) continue;
+    left.set(account, available - r.bond);
+    ok.add(r.jobId);
+  }
+  return ok;
+}
+
+/** Posts the bonds of jobs just leased: provider → bonds, recorded on the job rows. */
+export async function postBonds(
+  tx: Queryable,
+  bonds: readonly BondRequest[],
+  nowSecs: number,
+): Promise<void> {
+  const posted = bonds.filter((b) => b.bond > 0n);
+  if (posted.length === 0) return;
+  const accounts = await providerAccounts(
+    tx,
+    posted.map((b) => b.provider),
+    CPC,
+    nowSecs,
+  );
+  await setBonds(
+    tx,
+    posted.map((b) => ({ job_id: b.jobId, bond: b.bond })),
+  );
+  await appendJournals(
+    tx,
+    posted.map((b): Journal => ({
+      journalId: randomUUID(),
+      kind: 'bond_post',
+      ref: b.jobId,
+      postings: transfer(accounts.get(b.provider) as string, SYSTEM_ACCOUNTS.bonds, CPC, b.bond),
+    })),
+    nowSecs,
+  );
+}
+
+/** Gives the bonds of these jobs back to their providers; returns what moved. */
+export async function returnBonds(
+  tx: Queryable,
+  jobIds: readonly string[],
+  nowSecs: number,
+): Promise<TakenBond[]> {
+  const taken = await takeBonds(tx, jobIds);
+  if (taken.length === 0) return taken;
+  const accounts = await providerAccounts(
+    tx,
+    taken.map((t) => t.worker_address),
+    CPC,
+    nowSecs,
+  );
+  await appendJournals(
+    tx,
+    taken.map((t): Journal => ({
+      journalId: randomUUID(),
+      kind: 'bond_return',
+      ref: t.job_id,
+      postings: transfer(
+        SYSTEM_ACCOUNTS.bonds,
+        accounts.get(t.worker_address) as string,
+        CPC,
+        BigInt(t.bond),
+      ),
+    })),
+    nowSecs,
+  );
+  return taken;
+}
+
+/** penalize_sla: the bonds of these jobs go to the treasury; returns what was slashed. */
+export async function slashBonds(
+  tx: Queryable,
+  jobIds: readonly string[],
+  nowSecs: number,
+): Promise<TakenBond[]> {
+  const taken = await takeBonds(tx, jobIds);
+  await appendJournals(
+    tx,
+    taken.map((t): Journal => ({
+      journalId: randomUUID(),
+      kind: 'bond_slash',
+      ref: t.job_id,
+      postings: transfer(SYSTEM_ACCOUNTS.bonds, SYSTEM_ACCOUNTS.treasury, CPC, BigInt(t.bond)),
+    })),
+    nowSecs,
+  );
+  return taken;
+}
