@@ -24,6 +24,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { clearInterval, setInterval } from 'node:timers';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { encodeTx } from '../dist/chain/wire.js';
@@ -166,7 +167,7 @@ async function settlePart() {
     for (let i = 0; i < taskIds.length; i += BATCH) {
       const ids = taskIds.slice(i, i + BATCH);
       const s = performance.now();
-      await db.transaction((tx) => settlement.settle(tx, ids));
+      await db.transaction((tx) => settlement.settle(timed(tx), ids));
       latencies.push(performance.now() - s);
     }
     const settleS = (performance.now() - t) / 1000;
@@ -389,6 +390,30 @@ function flushInChild() {
     });
   });
 }
+
+/** With BENCH_QUERY_TIMES set: time spent per statement (first words of its SQL), printed at exit. */
+const queryTimes = new Map();
+function timed(tx) {
+  if (!process.env.BENCH_QUERY_TIMES) return tx;
+  return {
+    async query(sql, params) {
+      const key = sql.replace(/\s+/g, ' ').slice(0, 60);
+      const s = performance.now();
+      try {
+        return await tx.query(sql, params);
+      } finally {
+        const e = queryTimes.get(key) ?? { n: 0, ms: 0 };
+        e.n++;
+        e.ms += performance.now() - s;
+        queryTimes.set(key, e);
+      }
+    },
+  };
+}
+process.on('exit', () => {
+  for (const [k, v] of [...queryTimes].sort((a, b) => b[1].ms - a[1].ms))
+    console.error(`${v.ms.toFixed(0).padStart(7)} ms ${String(v.n).padStart(6)}× ${k}`);
+});
 
 function round(x) {
   return Math.round(x * 1000) / 1000;

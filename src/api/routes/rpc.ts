@@ -81,6 +81,7 @@ export const METHODS: Record<string, Method> = {
       active_jobs: active,
       utilization,
       queue_depths: await queueDepths(market.db),
+      queue_in_memory: d.queuedInMemory(),
       ...(params.effective === true ? { effective_price: effective } : {}),
     };
   },
