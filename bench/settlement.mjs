@@ -15,7 +15,8 @@
 //     flushing, entries/s. The rows share one signed body (signing a million transactions would
 //     take half an hour and measure secp256k1, not the flush); the courier decodes each.
 //
-// Writes bench/results/settlement.json. Schemas are dropped afterwards.
+// Writes bench/results/settlement.json (--part settle|flush keeps the other part's last figures).
+// Schemas are dropped afterwards. BENCH_QUERY_TIMES=1 prints the time settle spent per statement.
 //
 //   npm run build && node bench/settlement.mjs [--receipts 100000] [--batch 256] [--jobs-per-task 1]
 //       [--providers 100] [--courier 20000] [--outbox 1000000] [--part both|settle|flush]
