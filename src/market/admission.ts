@@ -142,6 +142,14 @@ export class AdmissionService {
     return true;
   }
 
+  /** Takes back a charge for a job that was not leased after all (its commit was refused). */
+  unchargeProvider(provider: string, units: number): void {
+    const u = this.providers.get(provider);
+    if (!u) return;
+    const d = decayUsage(u, this.clock.nowMs(), this.params());
+    this.providers.set(provider, { ...d, usage: Math.max(0, d.usage - units) });
+  }
+
   /** Forgets records that decayed to nothing, so memory follows the active parties only. */
   prune(): void {
     const params = this.params();

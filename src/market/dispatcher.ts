@@ -380,6 +380,13 @@ export class Dispatcher {
       );
       return ids;
     });
+    // Industrial jobs charged to a provider at planning but not leased give the charge back.
+    const leasedSet = new Set(leasedIds);
+    for (const a of plan.assignments) {
+      const need = byId.get(a.jobId);
+      if (!leasedSet.has(a.jobId) && need && laneOf(need.challengeType, params) === 'industrial')
+        this.admission?.unchargeProvider(a.address, need.units);
+    }
     for (const jobId of unbonded) {
       this.waiting.set(jobId, 'deferred');
       const taskId = byId.get(jobId)?.taskId;
