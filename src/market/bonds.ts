@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { SYSTEM_ACCOUNTS, transfer, type Journal } from '../domain/ledger.js';
 import { CPC } from '../domain/money.js';
 import type { Queryable } from '../store/db.js';
-import { setBonds, takeBonds, type TakenBond } from '../store/bonds.js';
+import { setBonds, takeBonds, unbatchedPayouts, type TakenBond } from '../store/bonds.js';
 import { appendJournals, lockBalances } from '../store/ledger.js';
 import { providerAccounts } from '../store/settlement.js';
 
@@ -44,9 +44,19 @@ export async function affordableBonds(
     CPC,
     nowSecs,
   );
-  const balances = await lockBalances(tx, [...new Set(accounts.values())], CPC);
+  // The bonds account is locked with the providers', in the one sorted order every transaction
+  // that moves bonds or escrow uses (escrow, bonds, then parties), so they never deadlock.
+  const balances = await lockBalances(tx, [SYSTEM_ACCOUNTS.bonds, ...new Set(accounts.values())], CPC);
+  // Earnings already owed out on chain (payouts not yet batched) are not there to bond.
+  const owed = await unbatchedPayouts(
+    tx,
+    bonded.map((r) => r.provider),
+  );
   const left = new Map<string, bigint>();
-  for (const [id, b] of balances) left.set(id, BigInt(b.amount) + BigInt(b.credit_limit));
+  for (const [address, id] of accounts) {
+    const b = balances.get(id);
+    if (b) left.set(id, BigInt(b.amount) + BigInt(b.credit_limit) - (owed.get(address) ?? 0n));
+  }
   for (const r of bonded) {
     const account = accounts.get(r.provider);
     const available = account === undefined ? 0n : (left.get(account) ?? 0n);

@@ -39,8 +39,10 @@ import { handoffLease, jobsLeasedTo, leasedJobsOf } from '../store/handoff.js';
 import { affordableBonds, bondFor, postBonds, returnBonds, type BondRequest } from './bonds.js';
 import { loadReputation, logCancellations, saveReputation } from '../store/scheduler.js';
 import { MarketError } from '../domain/errors.js';
+import { SYSTEM_ACCOUNTS } from '../domain/ledger.js';
+import { lockBalances } from '../store/ledger.js';
 import { proofRoot } from '../domain/merkle.js';
-import { describeAmountProblem, parseAmount } from '../domain/money.js';
+import { CPC, describeAmountProblem, parseAmount } from '../domain/money.js';
 import type { Requirements } from '../domain/schemas/capability.js';
 import { CHALLENGE_TYPES } from '../domain/schemas/payloads.js';
 import {
@@ -302,7 +304,12 @@ export class Dispatcher {
     const consumerAge = consumerJobs.reduce((age, j) => Math.max(age, (now - j.queuedAt) / 1000), 0);
     const mode = this.admission?.observeQueue(consumerJobs.length, consumerAge) ?? 'loose';
     this.deferredLane = mode === 'tight';
-    if (view.slots === 0) return 0;
+    if (view.slots === 0) {
+      // Nothing was planned: no reason from an earlier tick may still describe the queue.
+      this.waiting.clear();
+      this.waitingTasks.clear();
+      return 0;
+    }
     const lanes: Record<Lane, QueuedNeed[]> = {
       consumer: consumerJobs,
       industrial: mode === 'tight' ? [] : this.queue.head('industrial', limit),
@@ -398,7 +405,7 @@ export class Dispatcher {
     let sent = 0;
     for (const a of plan.assignments) {
       const job = rows.get(a.jobId);
-      this.waiting.delete(a.jobId);
+      if (!unbonded.has(a.jobId)) this.waiting.delete(a.jobId);
       if (!job) continue;
       const session = this.sessions.get(a.address);
       if (!session) continue; // gone meanwhile: its lease expires and the job runs elsewhere
@@ -639,6 +646,10 @@ export class Dispatcher {
     const now = this.clock.nowMs();
     const outputs = await Promise.all(items.map((i) => this.storeOutputs(i.msg)));
     const { completed, doneTasks } = await this.db.transaction(async (tx) => {
+      // With bonds in play, escrow and bonds are locked first, in the order every money-moving
+      // transaction takes them, before settlement locks the parties.
+      if (this.params().sla_bond_pct > 0)
+        await lockBalances(tx, [SYSTEM_ACCOUNTS.escrow, SYSTEM_ACCOUNTS.bonds], CPC);
       const completed = await completeJobs(
         tx,
         items.map((i, n) => ({
@@ -650,16 +661,16 @@ export class Dispatcher {
         })),
         now,
       );
-      await returnBonds(
-        tx,
-        completed.map((c) => c.job_id),
-        Math.floor(now / 1000),
-      );
       const allDone = await countDoneJobs(tx, [...new Set(completed.map((c) => c.task_id))], now);
       const doneTasks = await this.completeTasks(tx, allDone, now);
       await this.settlement?.settle(
         tx,
         doneTasks.map((t) => t.taskId),
+      );
+      await returnBonds(
+        tx,
+        completed.map((c) => c.job_id),
+        Math.floor(now / 1000),
       );
       return { completed, doneTasks };
     });
@@ -744,10 +755,13 @@ export class Dispatcher {
     session.running.delete(msg.job_id);
     this.events.emit('job.failed', { jobId: msg.job_id, worker: session.address, reason: msg.reason });
     await countProviderOutcomes(this.db, session.address, { failed: 1 });
-    await this.reputationOutcome(session.address, 'failure');
+    // An invalid payload is the customer's fault, not the provider's: it costs no reputation.
+    if (msg.reason !== 'invalid_payload') await this.reputationOutcome(session.address, 'failure');
     if (msg.reason === 'invalid_payload') {
-      const failedJobs = await this.db.transaction((tx) =>
-        failJobs(
+      const failedJobs = await this.db.transaction(async (tx) => {
+        // The provider ran nothing wrong: the payload was invalid; its bond goes back.
+        await returnBonds(tx, [msg.job_id], unixSeconds(this.clock));
+        return failJobs(
           tx,
           [
             {
@@ -757,8 +771,8 @@ export class Dispatcher {
             },
           ],
           this.clock.nowMs(),
-        ),
-      );
+        );
+      });
       await this.failTasks(failedJobs.map((j) => j.task_id));
     } else await this.release([msg.job_id], `job_failed ${msg.reason}`, false);
     this.kick();
@@ -779,6 +793,9 @@ export class Dispatcher {
       await returnBonds(tx, jobIds, unixSeconds(this.clock));
       return releaseJobs(tx, jobIds, this.config.max_job_attempts, reason, this.clock.nowMs());
     });
+    // The queue and the tasks first: a failure in the bookkeeping below must not lose a job.
+    const requeued = released.filter((r) => r.status === 'queued').map((r) => r.job_id);
+    if (requeued.length > 0) this.queue.add(await queueEntries(this.db, requeued));
     for (const r of released) {
       const session = this.sessions.get(r.worker_address);
       if (session?.running.delete(r.job_id))
@@ -789,8 +806,6 @@ export class Dispatcher {
         await this.reputationOutcome(r.worker_address, 'lease_expired');
       }
     }
-    const requeued = released.filter((r) => r.status === 'queued').map((r) => r.job_id);
-    if (requeued.length > 0) this.queue.add(await queueEntries(this.db, requeued));
     const failedTasks = released.filter((r) => r.status === 'failed').map((r) => r.task_id);
     if (failedTasks.length > 0) await this.failTasks(failedTasks);
     if (released.some((r) => r.status === 'queued')) this.kick();

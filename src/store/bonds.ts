@@ -46,3 +46,17 @@ export async function bondTotals(
   );
   return { account: BigInt(row?.account ?? '0'), heldByJobs: BigInt(row?.held ?? '0') };
 }
+
+/** Real-mode earnings of these providers waiting to be paid out on chain (not yet batched). */
+export async function unbatchedPayouts(
+  q: Queryable,
+  addresses: readonly string[],
+): Promise<Map<string, bigint>> {
+  if (addresses.length === 0) return new Map();
+  const rows = await q.query<{ address: string; owed: string }>(
+    `SELECT address, sum(amount)::text AS owed FROM payouts
+     WHERE batch_id IS NULL AND asset = 'CPC' AND address = ANY($1::text[]) GROUP BY address`,
+    [[...new Set(addresses)]],
+  );
+  return new Map(rows.map((r) => [r.address, BigInt(r.owed)]));
+}

@@ -94,6 +94,22 @@ describe('SLA bonds', () => {
     expect((await verifyLedger(tm.market.db)).violations).toEqual([]);
   });
 
+  it('returns the bond when the job fails for an invalid payload', async () => {
+    const { client } = await tm.customer('10.0');
+    const task = await client.createTask(synthetic());
+    await tm.market.dispatcher.tick();
+    const job = await worker.next<JobMsg>('job');
+    expect(await balance(SYSTEM_ACCOUNTS.bonds)).toBe(BOND);
+    worker.send({ type: 'job_failed', job_id: job.job_id, reason: 'invalid_payload', message: 'bad seed' });
+    const before = tm.market.dispatcher.reputationOf(worker.key.address);
+    await expect.poll(async () => (await client.getTask(task.task_id)).status).toBe('failed');
+    // The customer's payload was at fault, not the provider.
+    expect(tm.market.dispatcher.reputationOf(worker.key.address)).toBe(before);
+    expect(await balance(SYSTEM_ACCOUNTS.bonds)).toBe('0');
+    expect(await balance(providerAccount)).toBe((10n ** 18n).toString());
+    expect((await verifyLedger(tm.market.db)).violations).toEqual([]);
+  });
+
   it('slashes the bond to the treasury when the deadline passes while the job runs', async () => {
     const { client } = await tm.customer('10.0');
     const treasury = BigInt(await balance(SYSTEM_ACCOUNTS.treasury));
