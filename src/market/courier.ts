@@ -15,13 +15,8 @@ import { decodeTx } from '../chain/wire.js';
 import type { Clock } from '../domain/clock.js';
 import { courierBackoffMs } from '../domain/courier.js';
 import type { Db } from '../store/db.js';
-import {
-  markAcknowledged,
-  markFailed,
-  markRetry,
-  pendingPage,
-  type SealedOutboxRow,
-} from '../store/outbox.js';
+import { markAcknowledged, markRetry, pendingPage, type SealedOutboxRow } from '../store/outbox.js';
+import { failEntryNow } from './outbox-failure.js';
 import type { MarketEventBus } from './events.js';
 
 export interface CourierOptions {
@@ -119,7 +114,7 @@ export class Courier {
     events.emit('courier.attempt', { kind: row.kind });
     if (!decoded.ok) {
       events.emit('courier.failure', { kind: row.kind, retryable: false });
-      await markFailed(db, row.id, attempts, `unreadable outbox body: ${decoded.error}`);
+      await failEntryNow(db, row, attempts, `unreadable outbox body: ${decoded.error}`, clock);
       this.opts.logger.error({ id: row.id, error: decoded.error }, 'outbox entry unreadable: marked failed');
       return { state: 'failed' };
     }
@@ -138,7 +133,7 @@ export class Courier {
     }
     events.emit('courier.failure', { kind: row.kind, retryable: outcome.retryable });
     if (!outcome.retryable) {
-      await markFailed(db, row.id, attempts, outcome.error);
+      await failEntryNow(db, row, attempts, outcome.error, clock);
       this.opts.logger.error(
         { id: row.id, kind: row.kind, error: outcome.error },
         'chain refused a transaction',

@@ -27,7 +27,6 @@ import {
   getOutboxByKey,
   insertDrafts,
   lockNextNonce,
-  markFailed,
   sealRows,
   setNextNonce,
   unsealedPage,
@@ -36,6 +35,7 @@ import {
 import { claimUnbatched, insertPayouts, markBatched, type PayoutRow } from '../store/payouts.js';
 import { providerAccounts } from '../store/settlement.js';
 import { encodeTx } from '../chain/wire.js';
+import { failEntry } from './outbox-failure.js';
 
 /** The asset TRANSFERs move: the chain's own coin. Payouts in other assets stay on the books. */
 export const PAYOUT_ASSET = 'CPC';
@@ -136,7 +136,8 @@ export class OutboxWriter {
       const drafts = await unsealedPage(tx, limit);
       const timestamp = unixSeconds(this.clock);
       const sealed = [];
-      for (const { id, draft } of drafts) {
+      for (const entry of drafts) {
+        const { id, draft } = entry;
         let body: string;
         let hash: string;
         try {
@@ -144,7 +145,7 @@ export class OutboxWriter {
           body = encodeTx(signed);
           hash = txHash(signed);
         } catch (err) {
-          await markFailed(tx, id, 0, `cannot sign: ${(err as Error).message}`);
+          await failEntry(tx, entry, 0, `cannot sign: ${(err as Error).message}`, this.clock);
           continue;
         }
         sealed.push({ id, sender: this.sender, nonce: next + sealed.length, body, tx_hash: hash });

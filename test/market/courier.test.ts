@@ -12,7 +12,11 @@ import { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
 import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
 import { testDb } from '../helpers/db.js';
-import { keyOf } from '../chain/fixtures.js';
+import { addressOf, keyOf } from '../chain/fixtures.js';
+import { randomUUID } from 'node:crypto';
+import { SYSTEM_ACCOUNTS, transfer } from '../../src/domain/ledger.js';
+import { appendJournals } from '../../src/store/ledger.js';
+import { providerAccounts } from '../../src/store/settlement.js';
 
 const T0 = 1_700_000_000_000;
 const hashOf = (i: number) => i.toString(16).padStart(64, '0');
@@ -232,3 +236,53 @@ it('makes the market chain key once, owner-only, and reads the same key back', a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('gives a refused TRANSFER back to the provider: the payout journal is reversed', async () => {
+  const { chain, courier } = await setup({ minGasPrice: 10_000 });
+  const to = addressOf(0x77);
+  const account = (await providerAccounts(db, [to], 'CPC', 0)).get(to) as string;
+  const five = 5n * 10n ** 18n;
+  // The provider earned 5 CPC and a payout flush moved them to paid_out with this TRANSFER.
+  await appendJournals(
+    db,
+    [
+      {
+        journalId: randomUUID(),
+        kind: 'fund',
+        ref: null,
+        postings: transfer(SYSTEM_ACCOUNTS.external, account, 'CPC', five),
+      },
+      {
+        journalId: randomUUID(),
+        kind: 'payout',
+        ref: null,
+        postings: transfer(account, SYSTEM_ACCOUNTS.paid_out, 'CPC', five),
+      },
+    ],
+    0,
+  );
+  await insertDrafts(
+    db,
+    [
+      {
+        kind: 'TRANSFER',
+        dedup_key: 'payout:refused:0',
+        draft: { type: 'transfer', to, amount: five.toString() },
+      },
+    ],
+    T0,
+  );
+  const paidOutBefore = await balanceOf(SYSTEM_ACCOUNTS.paid_out);
+  expect(await courier.flush()).toMatchObject({ failed: 1 });
+  expect(await balanceOf(account)).toBe(five);
+  expect(paidOutBefore - (await balanceOf(SYSTEM_ACCOUNTS.paid_out))).toBe(five);
+  await chain.close();
+});
+
+async function balanceOf(accountId: string): Promise<bigint> {
+  const [row] = await db.query<{ amount: string }>(
+    `SELECT amount::text FROM balances WHERE account_id = $1 AND asset = 'CPC'`,
+    [accountId],
+  );
+  return BigInt(row?.amount ?? '0');
+}
