@@ -84,6 +84,9 @@ import type { MarketEventBus } from './events.js';
 import { freeSlots, freeUnits, type Session } from './sessions.js';
 import { announceClosed, closeTasks } from './tasks.js';
 
+/** How long a provider that could not post an SLA bond is passed over for industrial work. */
+const UNBONDABLE_PAUSE_MS = 5000;
+
 /** Thrown inside a handoff's transaction to roll it back when the lease moved meanwhile. */
 class HandoffFailed extends Error {}
 
@@ -120,6 +123,8 @@ export class Dispatcher {
   /** Queued jobs as matching needs them, per lane; rebuilt from the store at start. */
   private readonly queue: JobQueue;
   private queueParams: SchedulerParams;
+  /** Providers that could not post an SLA bond, and until when they get no industrial work. */
+  private readonly unbondable = new Map<string, number>();
   /** True while the comfort guard holds the whole industrial lane back. */
   private deferredLane = false;
   private readonly results: Batcher<ResultItem, void>;
@@ -324,7 +329,9 @@ export class Dispatcher {
     if (mode === 'loose') {
       // A provider far over its fair share takes no more industrial work until its usage decays.
       const open = left.map((p) =>
-        this.admission?.providerSaturated(p.address) ? { ...p, freeSlots: 0 } : p,
+        this.admission?.providerSaturated(p.address) || (this.unbondable.get(p.address) ?? 0) > now
+          ? { ...p, freeSlots: 0 }
+          : p,
       );
       const industrial = planMatches(lanes.industrial, open, { params, running });
       for (const [jobId, reason] of industrial.reasons) plan.reasons.set(jobId, reason);
@@ -335,6 +342,12 @@ export class Dispatcher {
         else plan.assignments.push(a);
       }
     }
+    // A job at the head that the plan never reached (every usable slot was taken first) waits
+    // for capacity: every job looked at has a reason.
+    const assigned = new Set(plan.assignments.map((a) => a.jobId));
+    for (const job of [...lanes.consumer, ...lanes.industrial])
+      if (!assigned.has(job.jobId) && !plan.reasons.has(job.jobId))
+        plan.reasons.set(job.jobId, 'no_capacity');
     // Reasons describe the queue as this tick saw it; jobs that left it drop out of the map.
     this.waiting.clear();
     this.waitingTasks.clear();
@@ -348,10 +361,16 @@ export class Dispatcher {
     const leaseUntil = now + this.config.lease_ms;
     const priceOf = (address: string) => this.sessions.get(address)?.offer?.pricePerUnit ?? 0n;
     // SLA bonds: an industrial job goes only to a provider that can post its bond now.
+    // A job whose deadline is less than a lease away is not bonded: no provider could be fairly
+    // held to a deadline it had no time to meet.
+    const bondable = (need: QueuedNeed | undefined) =>
+      need !== undefined &&
+      laneOf(need.challengeType, params) === 'industrial' &&
+      (need.deadline === null || need.deadline * 1000 - now >= this.config.lease_ms);
     const bonds: BondRequest[] =
       params.sla_bond_pct > 0
         ? plan.assignments
-            .filter((a) => laneOf(byId.get(a.jobId)?.challengeType ?? '', params) === 'industrial')
+            .filter((a) => bondable(byId.get(a.jobId)))
             .map((a) => ({
               jobId: a.jobId,
               provider: a.address,
@@ -394,6 +413,10 @@ export class Dispatcher {
       if (!leasedSet.has(a.jobId) && need && laneOf(need.challengeType, params) === 'industrial')
         this.admission?.unchargeProvider(a.address, need.units);
     }
+    // A provider that could not post a bond gets no industrial work for a few seconds, so the
+    // next tick gives its jobs to providers that can.
+    for (const b of bonds)
+      if (unbonded.has(b.jobId)) this.unbondable.set(b.provider, now + UNBONDABLE_PAUSE_MS);
     for (const jobId of unbonded) {
       this.waiting.set(jobId, 'deferred');
       const taskId = byId.get(jobId)?.taskId;

@@ -14,6 +14,8 @@ export interface QueuedNeed extends Queued, Omit<JobNeed, 'priority'> {
   readonly priority: Priority;
   readonly taskId: string;
   readonly queuedAt: number;
+  /** The task's deadline, unix seconds, or null. */
+  readonly deadline: number | null;
 }
 
 export class JobQueue {
@@ -55,6 +57,7 @@ export class JobQueue {
         priority: e.priority,
         enqueuedAtMs: Number(e.queued_at),
         queuedAt: Number(e.queued_at),
+        deadline: e.deadline === null ? null : Number(e.deadline),
         seq: ++this.seq,
       };
       this.lanes[laneOf(e.challenge_type, this.params)].push(need);

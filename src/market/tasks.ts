@@ -270,6 +270,7 @@ export class TaskService {
         reward: task.reward,
         task_units: task.units,
         model_id: typeof task.payload.model_id === 'string' ? task.payload.model_id : null,
+        deadline: task.deadline,
       };
     });
     return { outcomes, accepted: accepted.map((a) => a.row), entries };

@@ -22,10 +22,12 @@ export interface QueueEntry {
   task_units: number;
   /** Inference only: the model it asks for. */
   model_id: string | null;
+  /** The task's deadline, unix seconds. */
+  deadline: number | null;
 }
 
 const ENTRY = `j.job_id, j.task_id, j.challenge_type, j.units, j.priority, j.queued_at, t.requirements,
-  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id`;
+  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id, t.deadline`;
 
 /**
  * The head of the queue for some challenge types, in priority-then-arrival order. Each type is
