@@ -133,5 +133,10 @@ export function mergeGossip(
   if (!Number.isInteger(score) || score < REPUTATION_MIN || score > REPUTATION_MAX) return { applied: false };
   if (!Number.isSafeInteger(epoch) || epoch < 0) return { applied: false };
   if (local && epoch <= local.epoch) return { applied: false };
+  // An epoch far ahead of ours is a peer pinning the score (no later change could outrank it).
+  if (epoch - (local?.epoch ?? 0) > MAX_EPOCH_JUMP) return { applied: false };
   return { applied: true, entry: { score: clampScore(score), epoch, updatedAtMs: nowMs } };
 }
+
+/** How far ahead of the local epoch a gossiped one may be: a million changes is a lot of history. */
+export const MAX_EPOCH_JUMP = 1_000_000;

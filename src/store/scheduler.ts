@@ -15,7 +15,8 @@ export async function loadReputation(q: Queryable, address: string): Promise<Rep
 export async function saveReputation(q: Queryable, address: string, e: ReputationEntry): Promise<void> {
   await q.query(
     `INSERT INTO provider_reputation (address, score, epoch, updated_at_ms) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (address) DO UPDATE SET score = $2, epoch = $3, updated_at_ms = $4`,
+     ON CONFLICT (address) DO UPDATE SET score = $2, epoch = $3, updated_at_ms = $4
+       WHERE provider_reputation.epoch <= EXCLUDED.epoch`,
     [address, Math.round(e.score), e.epoch, e.updatedAtMs],
   );
 }

@@ -111,6 +111,9 @@ describe('reputation gossip', () => {
     expect(mergeGossip(local, { score: 1.5, epoch: 9 }, T0)).toEqual({ applied: false });
     expect(mergeGossip(local, { score: Number.NaN, epoch: 9 }, T0)).toEqual({ applied: false });
     expect(mergeGossip(local, { score: 1, epoch: -1 }, T0)).toEqual({ applied: false });
+    // An epoch far ahead would pin the score against every later change.
+    expect(mergeGossip(local, { score: 1, epoch: 5 + 1_000_001 }, T0)).toEqual({ applied: false });
+    expect(mergeGossip(local, { score: 1, epoch: 5 + 1_000_000 }, T0).applied).toBe(true);
     expect(mergeGossip(local, { score: 1, epoch: 6.5 }, T0)).toEqual({ applied: false });
   });
 
