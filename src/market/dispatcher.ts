@@ -35,7 +35,7 @@ import { defaultParams, LANES, type Lane, type SchedulerParams } from '../domain
 import { laneOf } from '../domain/admission.js';
 import { jobsToSend, queueEntries, queueHeads } from '../store/queue.js';
 import { JobQueue, type QueuedNeed } from './job-queue.js';
-import { handoffLease, jobsLeasedTo, leasedJobsOf } from '../store/handoff.js';
+import { handoffLease, jobsLeasedTo, leasedJobsOf, stillLeased } from '../store/handoff.js';
 import { affordableBonds, bondFor, postBonds, returnBonds, type BondRequest } from './bonds.js';
 import { loadReputation, logCancellations, saveReputation } from '../store/scheduler.js';
 import { MarketError } from '../domain/errors.js';
@@ -184,7 +184,8 @@ export class Dispatcher {
     // it left) cannot be finished through this one: requeue them now, without a penalty, rather
     // than let them expire against the provider for a break that was not its fault.
     const orphaned = await jobsLeasedTo(this.db, session.address);
-    if (orphaned.length > 0) await this.release(orphaned, 'worker reconnected', false);
+    if (orphaned.length > 0)
+      await this.release(orphaned, 'worker reconnected', false, { worker: session.address });
     const entry = await loadReputation(this.db, session.address);
     if (entry) this.reputation.set(session.address, entry);
     this.sessions.set(session.address, session);
@@ -199,7 +200,8 @@ export class Dispatcher {
     const jobIds = [...session.running.keys()];
     session.running.clear();
     await closeOffers(this.db, session.address, unixSeconds(this.clock));
-    if (jobIds.length > 0) await this.release(jobIds, `worker disconnected (${reason})`, true);
+    if (jobIds.length > 0)
+      await this.release(jobIds, `worker disconnected (${reason})`, true, { worker: session.address });
   }
 
   async offer(session: Session, msg: Offer): Promise<string> {
@@ -797,7 +799,7 @@ export class Dispatcher {
         );
       });
       await this.failTasks(failedJobs.map((j) => j.task_id));
-    } else await this.release([msg.job_id], `job_failed ${msg.reason}`, false);
+    } else await this.release([msg.job_id], `job_failed ${msg.reason}`, false, { worker: session.address });
     this.kick();
   }
 
@@ -807,14 +809,21 @@ export class Dispatcher {
   async sweepLeases(): Promise<number> {
     const ids = await expiredLeases(this.db, this.clock.nowMs(), 1000);
     if (ids.length === 0) return 0;
-    return this.release(ids, 'lease expired', true);
+    // Only leases still expired when the release runs: a heartbeat may have extended one since.
+    return this.release(ids, 'lease expired', true, { expiredBefore: this.clock.nowMs() });
   }
 
-  private async release(jobIds: string[], reason: string, countsAsExpiry: boolean): Promise<number> {
+  private async release(
+    jobIds: string[],
+    reason: string,
+    countsAsExpiry: boolean,
+    only: { worker?: string; expiredBefore?: number } = {},
+  ): Promise<number> {
     const released = await this.db.transaction(async (tx) => {
+      const ids = await stillLeased(tx, jobIds, only);
       // A job put back is no SLA miss: its bond goes back to the provider with it.
-      await returnBonds(tx, jobIds, unixSeconds(this.clock));
-      return releaseJobs(tx, jobIds, this.config.max_job_attempts, reason, this.clock.nowMs());
+      await returnBonds(tx, ids, unixSeconds(this.clock));
+      return releaseJobs(tx, ids, this.config.max_job_attempts, reason, this.clock.nowMs());
     });
     // The queue and the tasks first: a failure in the bookkeeping below must not lose a job.
     const requeued = released.filter((r) => r.status === 'queued').map((r) => r.job_id);
@@ -860,7 +869,7 @@ export class Dispatcher {
         { status: job.status },
       );
     const provider = job.worker_address;
-    await this.release([jobId], 'cancelled by provider', false);
+    await this.release([jobId], 'cancelled by provider', false, { worker: provider });
     await logCancellations(
       this.db,
       [{ job_id: jobId, task_id: job.task_id, reason: 'provider', actor: 'operator', provider }],

@@ -49,3 +49,25 @@ export async function jobsLeasedTo(q: Queryable, worker: string): Promise<string
   );
   return rows.map((r) => r.job_id);
 }
+
+/**
+ * Of these jobs, the ones still leased as the caller saw them (to `worker`, and expired before
+ * `expiredBefore`, when given), locked: a release decided on stale data (the lease moved to
+ * another provider, or a heartbeat extended it) leaves them alone.
+ */
+export async function stillLeased(
+  tx: Queryable,
+  jobIds: readonly string[],
+  only: { worker?: string | undefined; expiredBefore?: number | undefined },
+): Promise<string[]> {
+  if (jobIds.length === 0) return [];
+  const rows = await tx.query<{ job_id: string }>(
+    `SELECT job_id FROM jobs
+     WHERE status = 'leased' AND job_id = ANY($1::uuid[])
+       AND ($2::text IS NULL OR worker_address = $2)
+       AND ($3::bigint IS NULL OR lease_expires_at < $3)
+     ORDER BY job_id FOR UPDATE`,
+    [jobIds, only.worker ?? null, only.expiredBefore ?? null],
+  );
+  return rows.map((r) => r.job_id);
+}
