@@ -30,8 +30,8 @@ import { openDatabase } from '../dist/store/open.js';
 import { leaseJobs } from '../dist/store/jobs.js';
 import { jobsToSend, queueHeads } from '../dist/store/queue.js';
 import { JobQueue } from '../dist/market/job-queue.js';
-import { laneOf } from '../dist/domain/admission.js';
-import { CHALLENGE_TYPES } from '../dist/domain/schemas/payloads.js';
+import { typesOfLane } from '../dist/domain/admission.js';
+import { seededRng } from '../dist/chain/rng.js';
 import { PG_URL, writeResults } from './lib.mjs';
 
 const { values } = parseArgs({
@@ -54,16 +54,7 @@ const gc = globalThis.gc ?? (() => {});
 
 // ─── a reproducible market ───────────────────────────────────────────────────────────────────
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRng;
 
 const GPUS = [
   { model: 'NVIDIA H100', mb: 81_920, w: 8 },
@@ -426,8 +417,7 @@ async function benchLoop() {
     const q0 = performance.now();
     const queue = new JobQueue(params);
     for (const lane of LANES) {
-      const types = CHALLENGE_TYPES.filter((t) => laneOf(t, params) === lane);
-      queue.add(await queueHeads(db, types, DB_JOBS));
+      queue.add(await queueHeads(db, typesOfLane(lane, params), DB_JOBS));
     }
     const queueLoadMs = performance.now() - q0;
     const loopStart = performance.now();

@@ -2,7 +2,7 @@
 // "Preemption", "Normalized Compute Units"), fed by market events and read from the store on scrape.
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { laneOf } from '../domain/admission.js';
+import { laneOf, typesOfLane } from '../domain/admission.js';
 import { LANES } from '../domain/scheduler-params.js';
 import type { Market } from '../market/market.js';
 import { laneDemand, queuedByType } from '../store/stats.js';
@@ -53,10 +53,7 @@ export function registerAdmissionMetrics(registry: Registry, market: Market): vo
     labelNames: ['reason'] as const,
     registers,
   });
-  const industrialTypes = () => {
-    const params = market.params.get();
-    return Object.keys(params.lane_of).filter((t) => laneOf(t, params) === 'industrial');
-  };
+  const industrialTypes = () => typesOfLane('industrial', market.params.get());
   new Gauge({
     name: 'industrial_units_total',
     help: 'compute units of industrial jobs completed',

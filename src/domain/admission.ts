@@ -8,6 +8,7 @@
 // Pure: state goes in, new state comes out, `now` is a parameter.
 
 import { comfortThreshold, type Lane, type SchedulerParams } from './scheduler-params.js';
+import { CHALLENGE_TYPES, type ChallengeType } from './schemas/payloads.js';
 
 export type Mode = 'loose' | 'tight';
 export type RejectReason = 'capacity' | 'fair_share' | 'burst_exhausted';
@@ -15,6 +16,11 @@ export type RejectReason = 'capacity' | 'fair_share' | 'burst_exhausted';
 /** The lane of a challenge type; a type the map does not know is batch work. */
 export function laneOf(challengeType: string, params: SchedulerParams): Lane {
   return (params.lane_of as Record<string, Lane | undefined>)[challengeType] ?? 'industrial';
+}
+
+/** The challenge types in a lane under the lane map in force. */
+export function typesOfLane(lane: Lane, params: SchedulerParams): ChallengeType[] {
+  return CHALLENGE_TYPES.filter((t) => laneOf(t, params) === lane);
 }
 
 export interface ComfortInput {
@@ -145,6 +151,12 @@ export function checkAndRecord(
   return { ok: true, state: { buyers, providers } };
 }
 
+/** A record decayed to nothing and refilled says no more than a missing one. */
+export function forgettable(u: PartyUsage, nowMs: number, params: SchedulerParams): boolean {
+  const d = decayUsage(u, nowMs, params);
+  return d.usage <= 0 && d.burst >= params.burst_quota;
+}
+
 /** Drops records that have decayed to nothing and refilled: they say no more than a missing one. */
 export function pruneAdmission(
   state: AdmissionState,
@@ -153,10 +165,7 @@ export function pruneAdmission(
 ): AdmissionState {
   const keep = (m: ReadonlyMap<string, PartyUsage>) => {
     const out = new Map<string, PartyUsage>();
-    for (const [k, u] of m) {
-      const d = decayUsage(u, nowMs, params);
-      if (d.usage > 0 || d.burst < params.burst_quota) out.set(k, u);
-    }
+    for (const [k, u] of m) if (!forgettable(u, nowMs, params)) out.set(k, u);
     return out;
   };
   return { buyers: keep(state.buyers), providers: keep(state.providers) };

@@ -14,6 +14,7 @@ import {
   decayUsage,
   estimateCapacity,
   fairShareCap,
+  forgettable,
   laneOf,
   recordCapacity,
   admitIndustrial,
@@ -155,10 +156,7 @@ export class AdmissionService {
     const params = this.params();
     const now = this.clock.nowMs();
     for (const m of [this.buyers, this.providers])
-      for (const [k, u] of m) {
-        const d = decayUsage(u, now, params);
-        if (d.usage === 0 && d.burst >= params.burst_quota) m.delete(k);
-      }
+      for (const [k, u] of m) if (forgettable(u, now, params)) m.delete(k);
   }
 
   /** Usage of one buyer or provider now (for stats and tests). */

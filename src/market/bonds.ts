@@ -85,13 +85,14 @@ export async function postBonds(
     tx,
     posted.map((b) => ({ job_id: b.jobId, bond: b.bond })),
   );
-  await appendJournals(
+  await moveBonds(
     tx,
-    posted.map((b): Journal => ({
-      journalId: randomUUID(),
-      kind: 'bond_post',
-      ref: b.jobId,
-      postings: transfer(accounts.get(b.provider) as string, SYSTEM_ACCOUNTS.bonds, CPC, b.bond),
+    'bond_post',
+    posted.map((b) => ({
+      jobId: b.jobId,
+      from: accounts.get(b.provider) as string,
+      to: SYSTEM_ACCOUNTS.bonds,
+      amount: b.bond,
     })),
     nowSecs,
   );
@@ -111,18 +112,14 @@ export async function returnBonds(
     CPC,
     nowSecs,
   );
-  await appendJournals(
+  await moveBonds(
     tx,
-    taken.map((t): Journal => ({
-      journalId: randomUUID(),
-      kind: 'bond_return',
-      ref: t.job_id,
-      postings: transfer(
-        SYSTEM_ACCOUNTS.bonds,
-        accounts.get(t.worker_address) as string,
-        CPC,
-        BigInt(t.bond),
-      ),
+    'bond_return',
+    taken.map((t) => ({
+      jobId: t.job_id,
+      from: SYSTEM_ACCOUNTS.bonds,
+      to: accounts.get(t.worker_address) as string,
+      amount: BigInt(t.bond),
     })),
     nowSecs,
   );
@@ -136,15 +133,35 @@ export async function slashBonds(
   nowSecs: number,
 ): Promise<TakenBond[]> {
   const taken = await takeBonds(tx, jobIds);
-  await appendJournals(
+  await moveBonds(
     tx,
-    taken.map((t): Journal => ({
-      journalId: randomUUID(),
-      kind: 'bond_slash',
-      ref: t.job_id,
-      postings: transfer(SYSTEM_ACCOUNTS.bonds, SYSTEM_ACCOUNTS.treasury, CPC, BigInt(t.bond)),
+    'bond_slash',
+    taken.map((t) => ({
+      jobId: t.job_id,
+      from: SYSTEM_ACCOUNTS.bonds,
+      to: SYSTEM_ACCOUNTS.treasury,
+      amount: BigInt(t.bond),
     })),
     nowSecs,
   );
   return taken;
+}
+
+/** One journal per bond moved, referring to its job. */
+async function moveBonds(
+  tx: Queryable,
+  kind: 'bond_post' | 'bond_return' | 'bond_slash',
+  moves: readonly { jobId: string; from: string; to: string; amount: bigint }[],
+  nowSecs: number,
+): Promise<void> {
+  await appendJournals(
+    tx,
+    moves.map((m): Journal => ({
+      journalId: randomUUID(),
+      kind,
+      ref: m.jobId,
+      postings: transfer(m.from, m.to, CPC, m.amount),
+    })),
+    nowSecs,
+  );
 }

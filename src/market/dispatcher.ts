@@ -32,7 +32,7 @@ import {
   type ReputationEntry,
 } from '../domain/reputation.js';
 import { defaultParams, LANES, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
-import { laneOf } from '../domain/admission.js';
+import { laneOf, typesOfLane } from '../domain/admission.js';
 import { jobsToSend, queueEntries, queueHeads } from '../store/queue.js';
 import { JobQueue, type QueuedNeed } from './job-queue.js';
 import { handoffLease, jobsLeasedTo, leasedJobsOf, stillLeased } from '../store/handoff.js';
@@ -44,7 +44,6 @@ import { lockBalances } from '../store/ledger.js';
 import { proofRoot } from '../domain/merkle.js';
 import { CPC, describeAmountProblem, parseAmount } from '../domain/money.js';
 import type { Requirements } from '../domain/schemas/capability.js';
-import { CHALLENGE_TYPES } from '../domain/schemas/payloads.js';
 import {
   resultMessage,
   type JobFailed,
@@ -239,9 +238,10 @@ export class Dispatcher {
 
   /** Reads every queued job (up to `limit` per lane) into memory: at start, and after a restart. */
   async loadQueue(limit = 1_000_000): Promise<number> {
-    const types = typesByLane(this.params());
+    const params = this.params();
     let added = 0;
-    for (const lane of LANES) added += this.queue.add(await queueHeads(this.db, types[lane], limit));
+    for (const lane of LANES)
+      added += this.queue.add(await queueHeads(this.db, typesOfLane(lane, params), limit));
     return added;
   }
 
@@ -937,11 +937,4 @@ function reserve(
     const t = taken.get(p.address);
     return t ? { ...p, freeSlots: p.freeSlots - t.slots, freeUnits: p.freeUnits - t.units } : p;
   });
-}
-
-/** The challenge types of each lane under the lane map in force. */
-function typesByLane(params: SchedulerParams): Record<Lane, string[]> {
-  const out: Record<Lane, string[]> = { consumer: [], industrial: [] };
-  for (const type of CHALLENGE_TYPES) out[laneOf(type, params)].push(type);
-  return out;
 }

@@ -3,7 +3,7 @@
 // (the job finished, expired or moved meanwhile) changes nothing.
 
 import type { Queryable } from './db.js';
-import type { QueuedJob } from './jobs.js';
+import { QUEUED_JOB_COLUMNS, type QueuedJob } from './jobs.js';
 
 /** Leased jobs with what a job message and the matcher need, held by the given provider. */
 export async function leasedJobsOf(
@@ -13,8 +13,7 @@ export async function leasedJobsOf(
 ): Promise<QueuedJob[]> {
   if (jobIds.length === 0) return [];
   return q.query<QueuedJob & Record<string, unknown>>(
-    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
-            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority
+    `SELECT ${QUEUED_JOB_COLUMNS}
      FROM jobs j JOIN tasks t USING (task_id)
      WHERE j.status = 'leased' AND j.worker_address = $1
        AND j.job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb))

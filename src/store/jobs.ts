@@ -71,15 +71,9 @@ export interface QueuedJob {
   priority: Priority;
 }
 
-export async function queuedJobs(q: Queryable, limit: number): Promise<QueuedJob[]> {
-  return q.query<QueuedJob & Record<string, unknown>>(
-    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
-            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority
-     FROM jobs j JOIN tasks t USING (task_id)
-     WHERE j.status = 'queued' ORDER BY j.sort_key, j.seq LIMIT $1`,
-    [limit],
-  );
-}
+/** The columns of a QueuedJob: a job with what matching and its job message need of its task. */
+export const QUEUED_JOB_COLUMNS = `j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload,
+  t.requirements, t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority`;
 
 /**
  * Leases jobs to workers if they are still queued, and moves their tasks to in_progress, in one

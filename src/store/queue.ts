@@ -5,7 +5,7 @@
 
 import type { Priority } from '../domain/priority.js';
 import type { Queryable } from './db.js';
-import type { QueuedJob } from './jobs.js';
+import { QUEUED_JOB_COLUMNS, type QueuedJob } from './jobs.js';
 
 /** A queued job as matching needs it. */
 export interface QueueEntry {
@@ -69,8 +69,7 @@ export async function queueEntries(q: Queryable, jobIds: readonly string[]): Pro
 export async function jobsToSend(q: Queryable, jobIds: readonly string[]): Promise<QueuedJob[]> {
   if (jobIds.length === 0) return [];
   return q.query<QueuedJob & Record<string, unknown>>(
-    `SELECT j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload, t.requirements,
-            t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority
+    `SELECT ${QUEUED_JOB_COLUMNS}
      FROM jobs j JOIN tasks t USING (task_id)
      WHERE j.job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
     [JSON.stringify(jobIds)],

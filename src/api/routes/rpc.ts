@@ -6,8 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ERRORS, MarketError, validationError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
-import { laneOf } from '../../domain/admission.js';
-import { CHALLENGE_TYPES } from '../../domain/schemas/payloads.js';
+import { typesOfLane } from '../../domain/admission.js';
 import type { Market } from '../../market/market.js';
 import type { Principal } from '../../market/tasks.js';
 import { getJob } from '../../store/jobs.js';
@@ -88,7 +87,7 @@ export const METHODS: Record<string, Method> = {
 
   async 'compute_market.stats'(market) {
     const p = market.params.get();
-    const industrial = CHALLENGE_TYPES.filter((t) => laneOf(t, p) === 'industrial');
+    const industrial = typesOfLane('industrial', p);
     const demand = await laneDemand(market.db, industrial);
     let slots = 0;
     let busy = 0;
