@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ApiError, TaskMarketClient } from '../client/client.js';
+import { ASSETS, type Asset } from '../domain/money.js';
 import type { CreateTaskBody } from '../domain/schemas/tasks.js';
 import { CHALLENGE_TYPES } from '../domain/schemas/payloads.js';
 import { TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
@@ -37,6 +38,13 @@ function parseInteger(name: string) {
       throw new UsageError(`${name} must be a non-negative integer, got "${value}"`);
     return Number(value);
   };
+}
+
+function assetOption(): Option {
+  return new Option(
+    '--asset <asset>',
+    'CPC (the consumer token, default) or IT (the industrial token)',
+  ).choices(ASSETS);
 }
 
 function readPayload(text: string): Record<string, unknown> {
@@ -101,14 +109,16 @@ export function program(): Command {
   account
     .command('fund <account_id> <amount>')
     .description('credit an account with a deposit (operator)')
-    .action(async (id: string, amount: string, _o, cmd: Command) =>
-      print(await clientOf(cmd).fundAccount(id, amount)),
+    .addOption(assetOption())
+    .action(async (id: string, amount: string, opts: { asset?: Asset }, cmd: Command) =>
+      print(await clientOf(cmd).fundAccount(id, amount, opts.asset)),
     );
   account
     .command('credit <account_id> <amount>')
     .description('set an account credit limit (operator)')
-    .action(async (id: string, amount: string, _o, cmd: Command) =>
-      print(await clientOf(cmd).setCreditLimit(id, amount)),
+    .addOption(assetOption())
+    .action(async (id: string, amount: string, opts: { asset?: Asset }, cmd: Command) =>
+      print(await clientOf(cmd).setCreditLimit(id, amount, opts.asset)),
     );
   account
     .command('show [account_id]')
@@ -126,7 +136,12 @@ export function program(): Command {
       new Option('--type <challenge_type>', 'challenge type').choices(CHALLENGE_TYPES).makeOptionMandatory(),
     )
     .requiredOption('--payload <json>', 'payload as JSON, or @file.json')
-    .requiredOption('--reward <amount>', 'reward in CPC, e.g. "10.0"')
+    .requiredOption('--reward <amount>', 'reward, e.g. "10.0" (CPC, or CPC and IT by --fee-pct-ct)')
+    .option(
+      '--fee-pct-ct <pct>',
+      'the CPC percentage of the reward (0–100, default 100); the rest is escrowed in IT',
+      parseInteger('--fee-pct-ct'),
+    )
     .option('--deadline <unix_seconds>', 'deadline, unix seconds', parseInteger('--deadline'))
     .option('--idempotency-key <key>', 'retry-safe key')
     .action(
@@ -135,6 +150,7 @@ export function program(): Command {
           type: CreateTaskBody['challenge_type'];
           payload: string;
           reward: string;
+          feePctCt?: number;
           deadline?: number;
           idempotencyKey?: string;
         },
@@ -146,6 +162,7 @@ export function program(): Command {
           reward: opts.reward,
         };
         if (opts.deadline !== undefined) body.deadline = opts.deadline;
+        if (opts.feePctCt !== undefined) body.fee_pct_ct = opts.feePctCt;
         print(
           await clientOf(cmd).createTask(
             body,

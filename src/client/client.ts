@@ -14,6 +14,7 @@ import type {
   ListTasksResponse,
   TaskView,
 } from '../domain/schemas/tasks.js';
+import type { Asset } from '../domain/money.js';
 import type { TaskStatus } from '../domain/task-state.js';
 
 export class ApiError extends Error {
@@ -85,13 +86,17 @@ export class TaskMarketClient {
     return this.request('GET', `/accounts/${encodeURIComponent(accountId)}`);
   }
 
-  fundAccount(accountId: string, amount: string): Promise<AccountView> {
-    return this.request('POST', `/accounts/${encodeURIComponent(accountId)}/fund`, { amount });
+  fundAccount(accountId: string, amount: string, asset?: Asset): Promise<AccountView> {
+    return this.request('POST', `/accounts/${encodeURIComponent(accountId)}/fund`, {
+      amount,
+      ...(asset ? { asset } : {}),
+    });
   }
 
-  setCreditLimit(accountId: string, creditLimit: string): Promise<AccountView> {
+  setCreditLimit(accountId: string, creditLimit: string, asset?: Asset): Promise<AccountView> {
     return this.request('PUT', `/accounts/${encodeURIComponent(accountId)}/credit`, {
       credit_limit: creditLimit,
+      ...(asset ? { asset } : {}),
     });
   }
 

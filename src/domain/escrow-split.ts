@@ -13,6 +13,9 @@
 // `splitIncrement` splits the running total instead, so the charges always add up to the split
 // of everything charged, which never exceeds the hold in either asset.
 
+import { transfer, type Posting } from './ledger.js';
+import { formatAmount } from './money.js';
+
 export interface CtIt {
   ct: bigint;
   it: bigint;
@@ -70,4 +73,29 @@ export function holdEscrow(balances: CtIt, price: bigint, feePctCt: number): Hol
   };
   if (missing.ct > 0n || missing.it > 0n) return { ok: false, missing, held };
   return { ok: true, held, balances: { ct: balances.ct - held.ct, it: balances.it - held.it } };
+}
+
+/** The assets of a task's escrow: its consumer token and its industrial token. */
+export interface EscrowAssets {
+  asset: string;
+  it_asset: string;
+}
+
+/**
+ * Moves a CT/IT amount from one account to another in a task's two assets: the postings of an
+ * escrow hold or refund, with no zero legs (a 100% CT task has no IT postings).
+ */
+export function splitTransfer(from: string, to: string, assets: EscrowAssets, parts: CtIt): Posting[] {
+  const out: Posting[] = [];
+  for (const [asset, amount] of [
+    [assets.asset, parts.ct],
+    [assets.it_asset, parts.it],
+  ] as const)
+    if (amount > 0n) out.push(...transfer(from, to, asset, amount));
+  return out;
+}
+
+/** A CT/IT pair as the API shows it: exact decimal strings. */
+export function ctIt(parts: CtIt): { ct: string; it: string } {
+  return { ct: formatAmount(parts.ct), it: formatAmount(parts.it) };
 }

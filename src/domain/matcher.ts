@@ -18,6 +18,8 @@ export const NO_MATCH_REASONS = [
   'accelerator_missing',
   'reputation_failure',
   'price_above_reward',
+  // The provider's offer asks for another CT/IT mix (fee_pct_ct) than the task escrowed.
+  'payment_mismatch',
   'no_capacity',
   'no_provider',
   // Set by planMatches, never by chooseProvider: the job could run but a cap holds it back.
@@ -36,11 +38,20 @@ export interface JobNeed {
   budget: bigint;
   /** Counts against low_priority_cap_pct when 'low'; absent means 'normal'. */
   priority?: Priority | undefined;
+  /** The task's CT percentage (its escrow's mix); only an offer with the same one takes it. Absent: 100. */
+  feePctCt?: number | undefined;
 }
+
+/**
+ * A machine as matching sees it: its capability and, once it has offered, the CT percentage its
+ * offer is paid in (absent: 100, all CPC). An offer is an ask in one payment mix, and a task's
+ * escrow is held in one, so the two must agree (docs/decisions.md "CT/IT escrow").
+ */
+export type MatchCapability = Capability & { fee_pct_ct?: number | undefined };
 
 export interface Provider {
   address: string;
-  capability: Capability;
+  capability: MatchCapability;
   freeSlots: number;
   /** Null: the provider has posted no offer and takes no work. */
   pricePerUnit: bigint | null;
@@ -55,10 +66,11 @@ export function normalizeModel(name: string): string {
 }
 
 /** Why this machine cannot run the job, or null when it can. */
-export function capabilityProblem(cap: Capability, need: JobNeed): NoMatchReason | null {
+export function capabilityProblem(cap: MatchCapability, need: JobNeed): NoMatchReason | null {
   if (!cap.challenge_types.includes(need.challengeType as Capability['challenge_types'][number]))
     return 'capability_mismatch';
   if (need.model !== undefined && !cap.models.includes(need.model)) return 'capability_mismatch';
+  if ((need.feePctCt ?? 100) !== (cap.fee_pct_ct ?? 100)) return 'payment_mismatch';
   const r = need.requirements;
   if (!r) return null;
   if (r.accelerator !== undefined) {

@@ -4,6 +4,16 @@
 export const CPC = 'CPC';
 export const CPC_DECIMALS = 18;
 
+/**
+ * The industrial token of spec/compute-market.md "Mixed CT/IT Escrow"; CPC is the consumer token
+ * (CT). Both have 18 decimals, so one parser serves both; only CPC moves on the chain.
+ */
+export const IT = 'IT';
+
+/** The assets an account can hold, CT first: the order balances are locked in. */
+export const ASSETS = [CPC, IT] as const;
+export type Asset = (typeof ASSETS)[number];
+
 /** The largest amount the ledger accepts for one posting: 10^30 CPC, far above any supply. */
 export const MAX_AMOUNT = 10n ** 48n;
 

@@ -13,8 +13,7 @@
 // room, so what it learned stays true, and `release` (a commit refused a lease) starts the lists
 // afresh. A change of price, reputation or parameters changes the ranking: build a new index.
 
-import type { JobNeed, NoMatchReason, Provider } from './matcher.js';
-import type { Capability } from './schemas/capability.js';
+import type { JobNeed, MatchCapability, NoMatchReason, Provider } from './matcher.js';
 
 /** A provider with its ranking key and the room left to it while plans reserve. */
 export interface Ranked {
@@ -34,7 +33,7 @@ export interface Ranked {
  * challenge type (`capability_mismatch`), so the index asks it only about machines that take the
  * job's type, as the matcher always indexed them.
  */
-export type CapabilityRule = (cap: Capability, need: JobNeed) => NoMatchReason | null;
+export type CapabilityRule = (cap: MatchCapability, need: JobNeed) => NoMatchReason | null;
 
 /**
  * What all providers of a job shape would say, for the reason a job waits when none has room:
@@ -85,7 +84,7 @@ export interface Candidates {
 }
 
 interface Group {
-  readonly cap: Capability;
+  readonly cap: MatchCapability;
   /** Positions in rank order of the members that may take work (an offer, reputation ≥ 0). */
   readonly members: number[];
   reputable: boolean;
@@ -109,17 +108,17 @@ function strs(list: readonly string[] | undefined): string {
 }
 
 /** Every field of a capability descriptor: equal keys, equal machines for any rule. */
-export function capabilityKey(cap: Capability): string {
+export function capabilityKey(cap: MatchCapability): string {
   return (
     `${cap.cpu_cores}|${cap.memory_mb}|${str(cap.gpu_model)}|${cap.gpu_count}|${cap.gpu_memory_mb}|` +
     `${str(cap.accelerator)}|${cap.accelerator_memory_mb}|${strs(cap.frameworks)}|` +
-    `${strs(cap.challenge_types)}|${strs(cap.models)}`
+    `${strs(cap.challenge_types)}|${strs(cap.models)}|${cap.fee_pct_ct ?? 100}`
   );
 }
 
 /** Every field of a job that the capability rule reads: equal keys, equal verdicts. */
 export function shapeKey(need: JobNeed): string {
-  const k = str(need.challengeType) + str(need.model);
+  const k = `${need.feePctCt ?? 100}|${str(need.challengeType)}${str(need.model)}`;
   const r = need.requirements;
   if (!r) return k;
   return (

@@ -5,12 +5,18 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import { MarketError, validationError } from '../domain/errors.js';
 import { SYSTEM_ACCOUNTS, transfer } from '../domain/ledger.js';
-import { CPC, describeAmountProblem, formatAmount, parseAmount } from '../domain/money.js';
+import { CPC, describeAmountProblem, formatAmount, parseAmount, type Asset } from '../domain/money.js';
 import type { AccountCreated, AccountView, CreateAccountBody } from '../domain/schemas/accounts.js';
 import type { Db, Queryable } from '../store/db.js';
 import { isValidAddress } from '../domain/identity.js';
 import { providerAccounts } from '../store/settlement.js';
-import { accountByKeyHash, accountWithBalance, insertAccount, setCreditLimit } from '../store/accounts.js';
+import {
+  accountBalances,
+  accountByKeyHash,
+  accountWithBalance,
+  insertAccount,
+  setCreditLimit,
+} from '../store/accounts.js';
 import { appendJournals, lockBalances } from '../store/ledger.js';
 import { escrowHeldBy } from '../store/tasks.js';
 import type { MarketEventBus } from './events.js';
@@ -63,7 +69,6 @@ export class AccountService {
       insertAccount(
         tx,
         { accountId, name: body.name, kind: 'customer', apiKeyHash: hashApiKey(apiKey), createdAt },
-        CPC,
         credit,
       ),
     );
@@ -71,35 +76,45 @@ export class AccountService {
   }
 
   async view(accountId: string): Promise<AccountView> {
-    const row = await accountWithBalance(this.db, accountId, CPC);
-    if (!row || row.kind !== 'customer')
+    const rows = await accountBalances(this.db, accountId);
+    const first = rows[0];
+    if (!first || first.kind !== 'customer')
       throw new MarketError('not_found', `account ${accountId} not found`, { account_id: accountId });
-    const balance = BigInt(row.amount);
-    const credit = BigInt(row.credit_limit);
-    const available = balance + credit;
+    const held = await escrowHeldBy(this.db, accountId);
+    const balances = rows.map((row) => {
+      const balance = BigInt(row.amount);
+      const credit = BigInt(row.credit_limit);
+      const available = balance + credit;
+      return {
+        asset: row.asset,
+        balance: formatAmount(balance),
+        escrow: formatAmount(held.get(row.asset) ?? 0n),
+        credit_limit: formatAmount(credit),
+        available: formatAmount(available > 0n ? available : 0n),
+      };
+    });
+    // The top-level fields are the consumer token's (CPC), as before IT existed.
+    const cpc = balances.find((b) => b.asset === CPC) ?? (balances[0] as (typeof balances)[number]);
     return {
-      account_id: row.account_id,
-      name: row.name,
-      asset: row.asset,
-      balance: formatAmount(balance),
-      escrow: formatAmount(await escrowHeldBy(this.db, accountId, CPC)),
-      credit_limit: formatAmount(credit),
-      available: formatAmount(available > 0n ? available : 0n),
-      created_at: row.created_at,
+      account_id: first.account_id,
+      name: first.name,
+      ...cpc,
+      balances,
+      created_at: first.created_at,
     };
   }
 
   /** Credits a customer with money from outside the ledger (a manual market-wallet deposit). */
-  async fund(accountId: string, amountText: string): Promise<AccountView> {
+  async fund(accountId: string, amountText: string, asset: Asset = CPC): Promise<AccountView> {
     const amount = amountField('/amount', amountText, false);
     await this.db.transaction(async (tx) => {
-      const locked = await lockBalances(tx, [accountId], CPC);
-      const row = await accountWithBalance(tx, accountId, CPC);
+      const locked = await lockBalances(tx, [accountId], asset);
+      const row = await accountWithBalance(tx, accountId, asset);
       if (!locked.has(accountId) || row?.kind !== 'customer')
         throw new MarketError('not_found', `account ${accountId} not found`, { account_id: accountId });
-      await this.deposit(tx, accountId, amount);
+      await this.deposit(tx, accountId, amount, asset);
     });
-    this.events.emit('account.funded', { accountId, amount });
+    this.events.emit('account.funded', { accountId, amount, asset });
     return this.view(accountId);
   }
 
@@ -125,7 +140,7 @@ export class AccountService {
     return { address, account_id: accountId, balance: formatAmount(BigInt(row?.amount ?? '0')) };
   }
 
-  private async deposit(tx: Queryable, accountId: string, amount: bigint): Promise<void> {
+  private async deposit(tx: Queryable, accountId: string, amount: bigint, asset: Asset = CPC): Promise<void> {
     await appendJournals(
       tx,
       [
@@ -133,7 +148,7 @@ export class AccountService {
           journalId: randomUUID(),
           kind: 'fund',
           ref: accountId,
-          postings: transfer(SYSTEM_ACCOUNTS.external, accountId, CPC, amount),
+          postings: transfer(SYSTEM_ACCOUNTS.external, accountId, asset, amount),
         },
       ],
       unixSeconds(this.clock),
@@ -141,11 +156,11 @@ export class AccountService {
   }
 
   /** Sets how far below zero a customer may go; never below what it already owes. */
-  async setCredit(accountId: string, limitText: string): Promise<AccountView> {
+  async setCredit(accountId: string, limitText: string, asset: Asset = CPC): Promise<AccountView> {
     const limit = amountField('/credit_limit', limitText, true);
     await this.db.transaction(async (tx) => {
-      const locked = (await lockBalances(tx, [accountId], CPC)).get(accountId);
-      if (!locked || !(await setCreditLimit(tx, accountId, CPC, limit)))
+      const locked = (await lockBalances(tx, [accountId], asset)).get(accountId);
+      if (!locked || !(await setCreditLimit(tx, accountId, asset, limit)))
         throw new MarketError('not_found', `account ${accountId} not found`, { account_id: accountId });
       const balance = BigInt(locked.amount);
       if (balance + limit < 0n)

@@ -217,7 +217,13 @@ export class Dispatcher {
       capability: session.capability,
       created_at: unixSeconds(this.clock),
     });
-    session.offer = { offerId, pricePerUnit: price.value, units: msg.units, feePctCt: msg.fee_pct_ct };
+    session.offer = {
+      offerId,
+      pricePerUnit: price.value,
+      units: msg.units,
+      feePctCt: msg.fee_pct_ct,
+      capability: { ...session.capability, fee_pct_ct: msg.fee_pct_ct },
+    };
     // An incoming offer may take over running jobs (spec "Preemption"); queued work comes first.
     await this.tick();
     await this.preemptFor(session);
@@ -475,7 +481,7 @@ export class Dispatcher {
       const free = freeSlots(s);
       providers.push({
         address: s.address,
-        capability: s.capability,
+        capability: s.offer?.capability ?? s.capability,
         freeSlots: free,
         pricePerUnit: s.offer?.pricePerUnit ?? null,
         freeUnits: freeUnits(s),
@@ -532,7 +538,7 @@ export class Dispatcher {
         const price = session.offer.pricePerUnit;
         if (
           freeUnits(session) < job.units ||
-          capabilityProblem(session.capability, need) !== null ||
+          capabilityProblem(session.offer.capability, need) !== null ||
           price * BigInt(job.units) > need.budget
         )
           continue;
@@ -913,6 +919,7 @@ function jobNeed(job: QueuedJob): JobNeed {
     units: job.units,
     budget: jobBudget(BigInt(job.reward), job.units, job.task_units),
     priority: job.priority,
+    feePctCt: job.fee_pct_ct,
   };
 }
 

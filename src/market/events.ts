@@ -49,7 +49,7 @@ export interface MarketEvents {
   'settle.receipt_corrupt': [{ count: number }];
   /** Writing `count` receipts failed; the result commit rolled back (receipt_persist_fail_total). */
   'settle.receipt_persist_failed': [{ count: number }];
-  'account.funded': [{ accountId: string; amount: bigint }];
+  'account.funded': [{ accountId: string; amount: bigint; asset?: string }];
   'ledger.violation': [{ violations: string[] }];
   /** The courier sent an outbox entry to the chain (courier_flush_attempt_total). */
   'courier.attempt': [{ kind: string }];

@@ -55,6 +55,7 @@ export class JobQueue {
         units: e.units,
         budget: jobBudget(BigInt(e.reward), e.units, e.task_units),
         priority: e.priority,
+        feePctCt: e.fee_pct_ct,
         enqueuedAtMs: Number(e.queued_at),
         queuedAt: Number(e.queued_at),
         deadline: e.deadline === null ? null : Number(e.deadline),

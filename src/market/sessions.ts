@@ -1,6 +1,7 @@
 // What the market knows of each connected worker. The gateway (src/api) creates sessions; the
 // dispatcher reads them to match jobs and writes them as leases come and go.
 
+import type { MatchCapability } from '../domain/matcher.js';
 import type { Priority } from '../domain/priority.js';
 import type { Capability } from '../domain/schemas/capability.js';
 import type { MarketMessage } from '../domain/schemas/worker.js';
@@ -10,6 +11,8 @@ export interface SessionOffer {
   pricePerUnit: bigint;
   units: number;
   feePctCt: number;
+  /** The session's capability with the offer's fee_pct_ct: what matching compares jobs with. */
+  capability: MatchCapability;
 }
 
 export interface RunningJob {

@@ -7,18 +7,19 @@
 //
 // Every completed job gets a receipt {job_id, buyer, provider, quote_price, units}; its
 // idempotency key is the primary key of the receipts table, so a replay inserts nothing and
-// charges nothing. In Real mode the buyer pays quote_price × units out of the task's escrow,
-// split 60/25/10/5 between burn, the provider, validators and treasury; the rest of the escrow
-// goes back to the buyer. In DryRun receipts are recorded and nobody is charged: the whole
+// charges nothing. In Real mode the buyer pays quote_price × units out of the task's escrow, in
+// the escrow's CT/IT mix (fee_pct_ct), each asset split 60/25/10/5 between burn, the provider,
+// validators and treasury; the rest of the escrow goes back to the buyer, asset by asset. In DryRun receipts are recorded and nobody is charged: the whole
 // escrow goes back to the buyer. A task whose receipts exceed its escrow is archived as a
 // failure and the market falls back to DryRun, loudly.
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { unixSeconds, type Clock } from '../domain/clock.js';
-import { SYSTEM_ACCOUNTS, type Posting } from '../domain/ledger.js';
+import { residualRefund, splitEscrow, splitIncrement, splitTransfer } from '../domain/escrow-split.js';
+import { balanceDeltas, SYSTEM_ACCOUNTS, type Posting } from '../domain/ledger.js';
 import { groupBy } from '../domain/group-by.js';
-import { formatAmount } from '../domain/money.js';
+import { ASSETS, CPC, formatAmount } from '../domain/money.js';
 import { encodeReceipt, makeReceipt, receiptAmount } from '../domain/receipts.js';
 import {
   advance,
@@ -114,14 +115,16 @@ export class SettlementService {
     return this.mode();
   }
 
-  async status(asset = 'CPC'): Promise<Record<string, unknown>> {
-    const balances = await systemBalances(this.db, asset);
-    return {
-      mode: this.mode(),
-      state: this.state,
-      asset,
-      balances: Object.fromEntries(Object.entries(balances).map(([k, v]) => [k, formatAmount(BigInt(v))])),
-    };
+  /** The mode and the system and provider balances: CPC's in `balances`, every asset's in `assets`. */
+  async status(): Promise<Record<string, unknown>> {
+    const assets: Record<string, Record<string, string>> = {};
+    for (const asset of ASSETS) {
+      const balances = await systemBalances(this.db, asset);
+      assets[asset] = Object.fromEntries(
+        Object.entries(balances).map(([k, v]) => [k, formatAmount(BigInt(v))]),
+      );
+    }
+    return { mode: this.mode(), state: this.state, asset: CPC, balances: assets[CPC], assets };
   }
 
   /** Settles tasks that just completed, in the caller's transaction. */
@@ -198,6 +201,7 @@ export class SettlementService {
     const journals = [];
     const payouts: PayoutRow[] = [];
     for (const { taskId, first, escrow, receipts, real } of plans) {
+      const pct = first.fee_pct_ct;
       const postings: Posting[] = [];
       let charged = 0n;
       for (const { job, receipt } of receipts) {
@@ -206,36 +210,48 @@ export class SettlementService {
         if (!real) continue;
         const amount = receiptAmount(receipt);
         if (amount === 0n) continue;
-        const parts = splitAmount(amount);
+        // Paid in the escrow's CT/IT mix; the running total is split, so IT is never overdrawn.
+        const paid = splitIncrement(charged, amount, pct);
         charged += amount;
         const provider = accounts.get(job.worker_address) as string;
-        postings.push(
-          { accountId: SYSTEM_ACCOUNTS.burn, asset: job.asset, amount: parts.burn },
-          { accountId: provider, asset: job.asset, amount: parts.worker },
-          { accountId: SYSTEM_ACCOUNTS.validators, asset: job.asset, amount: parts.validators },
-          { accountId: SYSTEM_ACCOUNTS.treasury, asset: job.asset, amount: parts.treasury },
-        );
-        if (parts.worker > 0n)
-          payouts.push({
-            receipt_key: receipt.idempotency_key,
-            task_id: taskId,
-            address: job.worker_address,
-            asset: job.asset,
-            amount: parts.worker.toString(),
-          });
+        for (const [asset, value] of [
+          [first.asset, paid.ct],
+          [first.it_asset, paid.it],
+        ] as const) {
+          if (value === 0n) continue;
+          const parts = splitAmount(value);
+          postings.push(
+            { accountId: SYSTEM_ACCOUNTS.escrow, asset, amount: -value },
+            { accountId: SYSTEM_ACCOUNTS.burn, asset, amount: parts.burn },
+            { accountId: provider, asset, amount: parts.worker },
+            { accountId: SYSTEM_ACCOUNTS.validators, asset, amount: parts.validators },
+            { accountId: SYSTEM_ACCOUNTS.treasury, asset, amount: parts.treasury },
+          );
+          // Only the consumer token (CPC) is the chain's coin: its worker share goes out as a
+          // TRANSFER; an IT share stays on the provider's account.
+          if (asset === first.asset && parts.worker > 0n)
+            payouts.push({
+              receipt_key: receipt.idempotency_key,
+              task_id: taskId,
+              address: job.worker_address,
+              asset,
+              amount: parts.worker.toString(),
+            });
+        }
         this.events.emit('settle.applied', { jobId: job.job_id, amount });
       }
-      if (escrow > charged)
-        postings.push({ accountId: first.account_id, asset: first.asset, amount: escrow - charged });
-      if (escrow > 0n)
-        postings.push({ accountId: SYSTEM_ACCOUNTS.escrow, asset: first.asset, amount: -escrow });
-      const nonZero = postings.filter((p) => p.amount !== 0n);
-      if (nonZero.length > 0)
+      // What was not charged goes back per asset: the hold minus the charges (residualRefund).
+      const held = splitEscrow(escrow, pct);
+      const refund = residualRefund(held, splitEscrow(charged, pct));
+      postings.push(...splitTransfer(SYSTEM_ACCOUNTS.escrow, first.account_id, first, refund));
+      // One entry per account and asset: a task of many jobs writes a handful of ledger rows.
+      const summed = balanceDeltas(postings);
+      if (summed.length > 0)
         journals.push({
           journalId: randomUUID(),
           kind: 'settlement' as const,
           ref: taskId,
-          postings: nonZero,
+          postings: summed,
         });
     }
     await appendJournals(tx, journals, unixSeconds(this.clock));

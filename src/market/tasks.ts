@@ -4,8 +4,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import { MarketError, validationError } from '../domain/errors.js';
-import { SYSTEM_ACCOUNTS, transfer, type Journal } from '../domain/ledger.js';
-import { CPC, describeAmountProblem, formatAmount, parseAmount } from '../domain/money.js';
+import { ctIt, splitEscrow, splitTransfer, type CtIt } from '../domain/escrow-split.js';
+import { SYSTEM_ACCOUNTS, type Journal } from '../domain/ledger.js';
+import { CPC, describeAmountProblem, formatAmount, IT, parseAmount } from '../domain/money.js';
 import { payloadProblems, type ChallengeType } from '../domain/schemas/payloads.js';
 import type {
   CreateTaskBody,
@@ -54,6 +55,8 @@ export type Principal = { kind: 'operator' } | { kind: 'customer'; accountId: st
 interface CreateRequest {
   row: NewTaskRow;
   reward: bigint;
+  /** What the escrow holds of the reward in CT and in IT (fee_pct_ct). */
+  hold: CtIt;
   /** transcode/gpuhash input given by reference: its size is looked up when the batch runs. */
   inputBlob: string | null;
 }
@@ -115,6 +118,8 @@ export class TaskService {
       challenge_type: body.challenge_type,
       payload: body.payload,
       asset: CPC,
+      it_asset: IT,
+      fee_pct_ct: body.fee_pct_ct ?? 100,
       reward: reward.value.toString(),
       escrow_held: reward.value.toString(),
       deadline: body.deadline ?? null,
@@ -129,7 +134,8 @@ export class TaskService {
       priority: body.priority ?? 'normal',
     };
     const inputBlob = typeof body.payload.input_blob === 'string' ? body.payload.input_blob : null;
-    return this.creates.submit({ row, reward: reward.value, inputBlob });
+    const hold = splitEscrow(reward.value, row.fee_pct_ct);
+    return this.creates.submit({ row, reward: reward.value, hold, inputBlob });
   }
 
   /** Writes one batch: idempotency replays, funds checks in arrival order, then bulk inserts. */
@@ -151,12 +157,13 @@ export class TaskService {
 
     const sizes = await blobSizes(tx, [...new Set(items.flatMap((i) => (i.inputBlob ? [i.inputBlob] : [])))]);
     // Escrow's row is locked with the customers', in one sorted order, as settlement locks them:
-    // two transactions that take the same rows in the same order never deadlock.
-    const balances = await lockBalances(
-      tx,
-      [...new Set([SYSTEM_ACCOUNTS.escrow, ...items.map((i) => i.row.account_id)])],
-      CPC,
-    );
+    // two transactions that take the same rows in the same order never deadlock. CT rows first;
+    // IT rows only when some task holds IT (fee_pct_ct below 100).
+    const payers = [...new Set([SYSTEM_ACCOUNTS.escrow, ...items.map((i) => i.row.account_id)])];
+    const balances = new Map([[CPC, await lockBalances(tx, payers, CPC)]]);
+    const itPayers = [...new Set(items.filter((i) => i.hold.it > 0n).map((i) => i.row.account_id))];
+    if (itPayers.length > 0)
+      balances.set(IT, await lockBalances(tx, [SYSTEM_ACCOUNTS.escrow, ...itPayers].sort(), IT));
     const jobs: NewJobRow[] = [];
     const nowMs = this.clock.nowMs();
     const params = this.options.params();
@@ -184,29 +191,19 @@ export class TaskService {
         };
         return;
       }
-      const balance = balances.get(row.account_id);
-      if (!balance) {
+      if (!balances.get(CPC)?.has(row.account_id)) {
         outcomes[i] = {
           ok: false,
           error: new MarketError('unauthorized', 'the account of this API key no longer exists'),
         };
         return;
       }
-      const used = spent.get(row.account_id) ?? 0n;
-      const available = BigInt(balance.amount) + BigInt(balance.credit_limit) - used;
-      if (item.reward > available) {
-        const shown = formatAmount(available < 0n ? 0n : available);
-        outcomes[i] = {
-          ok: false,
-          error: new MarketError(
-            'insufficient_funds',
-            `reward ${formatAmount(item.reward)} exceeds the available ${shown}`,
-            { reward: formatAmount(item.reward), available: shown },
-          ),
-        };
+      const short = shortfall(balances, spent, row, item);
+      if (short) {
+        outcomes[i] = { ok: false, error: short };
         return;
       }
-      spent.set(row.account_id, used + item.reward);
+      spend(spent, row, item.hold, 1n);
       const plan = planTask(
         row.challenge_type as WorkType,
         row.payload,
@@ -220,7 +217,7 @@ export class TaskService {
       try {
         this.options.admit?.(row.account_id, row.challenge_type, row.units);
       } catch (err) {
-        spent.set(row.account_id, used);
+        spend(spent, row, item.hold, -1n);
         outcomes[i] = { ok: false, error: err as Error };
         return;
       }
@@ -252,7 +249,7 @@ export class TaskService {
         journalId: randomUUID(),
         kind: 'escrow_hold',
         ref: a.row.task_id,
-        postings: transfer(a.row.account_id, SYSTEM_ACCOUNTS.escrow, a.row.asset, a.reward),
+        postings: splitTransfer(a.row.account_id, SYSTEM_ACCOUNTS.escrow, a.row, a.hold),
       })),
       unixSeconds(this.clock),
     );
@@ -271,6 +268,7 @@ export class TaskService {
         task_units: task.units,
         model_id: typeof task.payload.model_id === 'string' ? task.payload.model_id : null,
         deadline: task.deadline,
+        fee_pct_ct: task.fee_pct_ct,
       };
     });
     return { outcomes, accepted: accepted.map((a) => a.row), entries };
@@ -353,7 +351,10 @@ export class TaskService {
   }
 
   /** Cancels an open task and refunds what its escrow still holds. */
-  async cancel(principal: Principal, taskId: string): Promise<{ task: TaskView; refunded: bigint }> {
+  async cancel(
+    principal: Principal,
+    taskId: string,
+  ): Promise<{ task: TaskView; refunded: bigint; refund: CtIt }> {
     const closed = await this.cancelByClient(principal, taskId, async (tx) => {
       const now = await getTask(tx, taskId);
       return new MarketError('already_done', `task already ${now?.status ?? 'finished'}`, {
@@ -363,6 +364,7 @@ export class TaskService {
     return {
       task: taskView({ ...closed, status: 'cancelled', escrow_held: '0' }),
       refunded: BigInt(closed.escrow_held),
+      refund: splitEscrow(BigInt(closed.escrow_held), closed.fee_pct_ct),
     };
   }
 
@@ -448,7 +450,12 @@ export async function closeTasks(
         journalId: randomUUID(),
         kind: 'escrow_refund' as const,
         ref: t.task_id,
-        postings: transfer(SYSTEM_ACCOUNTS.escrow, t.account_id, t.asset, BigInt(t.escrow_held)),
+        postings: splitTransfer(
+          SYSTEM_ACCOUNTS.escrow,
+          t.account_id,
+          t,
+          splitEscrow(BigInt(t.escrow_held), t.fee_pct_ct),
+        ),
       })),
     now,
   );
@@ -524,6 +531,51 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+type LockedBalances = Map<string, Map<string, { amount: string; credit_limit: string }>>;
+
+/** Adds (sign 1) or takes back (sign -1) a hold from what the batch has spent per account and asset. */
+function spend(spent: Map<string, bigint>, row: NewTaskRow, hold: CtIt, sign: 1n | -1n): void {
+  for (const [asset, amount] of [
+    [row.asset, hold.ct],
+    [row.it_asset, hold.it],
+  ] as const) {
+    const key = `${row.account_id}/${asset}`;
+    spent.set(key, (spent.get(key) ?? 0n) + sign * amount);
+  }
+}
+
+/**
+ * The insufficient_funds refusal of a task whose hold exceeds what its buyer has left in either
+ * asset (balance plus credit, minus what earlier tasks of the batch hold), or undefined.
+ */
+function shortfall(
+  balances: LockedBalances,
+  spent: Map<string, bigint>,
+  row: NewTaskRow,
+  item: CreateRequest,
+): MarketError | undefined {
+  for (const [asset, need] of [
+    [row.asset, item.hold.ct],
+    [row.it_asset, item.hold.it],
+  ] as const) {
+    if (need === 0n) continue;
+    const balance = balances.get(asset)?.get(row.account_id);
+    const held = spent.get(`${row.account_id}/${asset}`) ?? 0n;
+    const available = balance ? BigInt(balance.amount) + BigInt(balance.credit_limit) - held : 0n;
+    if (need <= available) continue;
+    const shown = formatAmount(available < 0n ? 0n : available);
+    const mixed = row.fee_pct_ct !== 100;
+    return new MarketError(
+      'insufficient_funds',
+      mixed
+        ? `reward ${formatAmount(item.reward)} at fee_pct_ct ${row.fee_pct_ct} needs ${formatAmount(need)} ${asset}, but only ${shown} ${asset} is available`
+        : `reward ${formatAmount(item.reward)} exceeds the available ${shown}`,
+      { reward: formatAmount(item.reward), available: shown, asset, needed: formatAmount(need) },
+    );
+  }
+  return undefined;
+}
+
 export function taskView(row: TaskRow): TaskView {
   const view: TaskView = {
     task_id: row.task_id,
@@ -531,6 +583,8 @@ export function taskView(row: TaskRow): TaskView {
     challenge_type: row.challenge_type as ChallengeType,
     payload: row.payload,
     reward: formatAmount(BigInt(row.reward)),
+    fee_pct_ct: row.fee_pct_ct,
+    escrow: ctIt(splitEscrow(BigInt(row.escrow_held), row.fee_pct_ct)),
     deadline: row.deadline,
     created_at: row.created_at,
     updated_at: row.updated_at,

@@ -1,5 +1,6 @@
 // Account queries. API keys are stored as SHA-256 hashes; the key itself is shown once.
 
+import { ASSETS, CPC } from '../domain/money.js';
 import type { Queryable } from './db.js';
 
 export interface AccountRow {
@@ -24,18 +25,18 @@ export async function insertAccount(
     apiKeyHash: string | null;
     createdAt: number;
   },
-  asset: string,
   creditLimit: bigint,
 ): Promise<void> {
   await tx.query(
     `INSERT INTO accounts (account_id, name, kind, api_key_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
     [a.accountId, a.name, a.kind, a.apiKeyHash, a.createdAt],
   );
-  await tx.query(`INSERT INTO balances (account_id, asset, credit_limit) VALUES ($1, $2, $3)`, [
-    a.accountId,
-    asset,
-    creditLimit.toString(),
-  ]);
+  // A row per asset (CT and IT), so every balance can be locked; the credit limit is CPC's.
+  await tx.query(
+    `INSERT INTO balances (account_id, asset, credit_limit)
+     SELECT $1, asset, CASE WHEN asset = $3 THEN $2::numeric ELSE 0 END FROM unnest($4::text[]) AS asset`,
+    [a.accountId, creditLimit.toString(), CPC, [...ASSETS]],
+  );
 }
 
 export async function accountByKeyHash(q: Queryable, hash: string): Promise<AccountRow | undefined> {
@@ -58,6 +59,16 @@ export async function accountWithBalance(
     [accountId, asset],
   );
   return rows[0];
+}
+
+/** The account's balance row of every asset, CT first. */
+export async function accountBalances(q: Queryable, accountId: string): Promise<AccountBalanceRow[]> {
+  return q.query<AccountBalanceRow & Record<string, unknown>>(
+    `SELECT a.account_id, a.name, a.kind, a.created_at, b.asset, b.amount::text AS amount, b.credit_limit::text AS credit_limit
+     FROM accounts a JOIN balances b ON b.account_id = a.account_id
+     WHERE a.account_id = $1 ORDER BY array_position($2::text[], b.asset), b.asset`,
+    [accountId, [...ASSETS]],
+  );
 }
 
 export async function setCreditLimit(

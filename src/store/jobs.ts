@@ -69,11 +69,13 @@ export interface QueuedJob {
   task_units: number;
   queued_at: number;
   priority: Priority;
+  /** The task's CT percentage: only offers with the same fee_pct_ct take the job. */
+  fee_pct_ct: number;
 }
 
 /** The columns of a QueuedJob: a job with what matching and its job message need of its task. */
 export const QUEUED_JOB_COLUMNS = `j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload,
-  t.requirements, t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority`;
+  t.requirements, t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority, t.fee_pct_ct`;
 
 /**
  * Leases jobs to workers if they are still queued, and moves their tasks to in_progress, in one

@@ -4,6 +4,7 @@
 import type { LedgerSnapshot, Journal, Posting } from '../domain/ledger.js';
 import { balanceDeltas, isBalanced } from '../domain/ledger.js';
 import type { Queryable } from './db.js';
+import { TASK_HOLDS } from './tasks.js';
 
 export async function appendJournals(
   tx: Queryable,
@@ -88,7 +89,7 @@ export async function readLedgerSnapshot(
             coalesce(sum(b.amount) FILTER (WHERE b.account_id = $2), 0)::text AS external,
             coalesce(sum(b.amount) FILTER (WHERE b.account_id = $1), 0)::text AS escrow,
             coalesce(sum(b.amount) FILTER (WHERE b.account_id = $3), 0)::text AS burned,
-            (SELECT coalesce(sum(t.escrow_held), 0) FROM tasks t WHERE t.asset = b.asset)::text AS held
+            (SELECT coalesce(sum(h.held), 0) FROM ${TASK_HOLDS} h WHERE h.asset = b.asset)::text AS held
      FROM balances b GROUP BY b.asset ORDER BY b.asset`,
     [escrowAccount, externalAccount, burnAccount],
   );

@@ -24,10 +24,12 @@ export interface QueueEntry {
   model_id: string | null;
   /** The task's deadline, unix seconds. */
   deadline: number | null;
+  /** The task's CT percentage: only offers with the same fee_pct_ct take the job. */
+  fee_pct_ct: number;
 }
 
 const ENTRY = `j.job_id, j.task_id, j.challenge_type, j.units, j.priority, j.queued_at, t.requirements,
-  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id, t.deadline`;
+  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id, t.deadline, t.fee_pct_ct`;
 
 /**
  * The head of the queue for some challenge types, in priority-then-arrival order. Each type is

@@ -1,12 +1,16 @@
 // Settlement queries: what a finished task owes, receipts, provider accounts, the mode.
 
+import { ASSETS } from '../domain/money.js';
 import type { Queryable } from './db.js';
 
 export interface SettleJob {
   job_id: string;
   task_id: string;
   account_id: string;
+  /** The task's consumer token (CT) and industrial token, and the CT percentage of its escrow. */
   asset: string;
+  it_asset: string;
+  fee_pct_ct: number;
   escrow_held: string;
   worker_address: string;
   units: number;
@@ -17,7 +21,7 @@ export interface SettleJob {
 export async function jobsToSettle(tx: Queryable, taskIds: readonly string[]): Promise<SettleJob[]> {
   if (taskIds.length === 0) return [];
   return tx.query<SettleJob & Record<string, unknown>>(
-    `SELECT j.job_id, j.task_id, t.account_id, t.asset, t.escrow_held::text AS escrow_held, j.worker_address,
+    `SELECT j.job_id, j.task_id, t.account_id, t.asset, t.it_asset, t.fee_pct_ct, t.escrow_held::text AS escrow_held, j.worker_address,
             j.units, j.quote_price::text AS quote_price
      FROM jobs j JOIN tasks t USING (task_id)
      WHERE j.status = 'completed' AND j.task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
@@ -90,9 +94,9 @@ export async function providerAccounts(
     [list],
   );
   await tx.query(
-    `INSERT INTO balances (account_id, asset) SELECT account_id, $2 FROM accounts
+    `INSERT INTO balances (account_id, asset) SELECT account_id, asset FROM accounts, unnest($2::text[]) AS asset
      WHERE address IN (SELECT value FROM jsonb_array_elements_text($1::jsonb)) ON CONFLICT DO NOTHING`,
-    [list, asset],
+    [list, [...new Set([asset, ...ASSETS])]],
   );
   return new Map(rows.map((r) => [r.address, r.account_id]));
 }

@@ -11,7 +11,12 @@ export interface TaskRow {
   account_id: string;
   challenge_type: string;
   payload: Record<string, unknown>;
+  /** The consumer token (CT) the escrow's CT part is held in. */
   asset: string;
+  /** The industrial token the rest is held in. */
+  it_asset: string;
+  /** The CT percentage of the escrow (0–100). */
+  fee_pct_ct: number;
   reward: string;
   escrow_held: string;
   deadline: number | null;
@@ -36,19 +41,21 @@ export type NewTaskRow = Omit<
   'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at' | 'jobs_done'
 >;
 
-const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, reward::text AS reward,
+const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward::text AS reward,
   escrow_held::text AS escrow_held, deadline, status, failure_reason, result_hash, worker_address,
   completed_at, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, jobs_done, priority`;
 
 export async function insertTasks(tx: Queryable, rows: readonly NewTaskRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, deadline,
-                        status, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, priority)
-     SELECT task_id, account_id, challenge_type, payload, asset, reward, escrow_held, deadline,
-            status, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, priority
+    `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward, escrow_held,
+                        deadline, status, idempotency_key, request_hash, created_at, updated_at, requirements, units,
+                        jobs_total, priority)
+     SELECT task_id, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward, escrow_held,
+            deadline, status, idempotency_key, request_hash, created_at, updated_at, requirements, units,
+            jobs_total, priority
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, account_id uuid, challenge_type text, payload jsonb,
-          asset text, reward numeric, escrow_held numeric, deadline bigint, status text, idempotency_key text,
+          asset text, it_asset text, fee_pct_ct smallint, reward numeric, escrow_held numeric, deadline bigint, status text, idempotency_key text,
           request_hash text, created_at bigint, updated_at bigint, requirements jsonb, units bigint, jobs_total int,
           priority text)`,
     [JSON.stringify(rows)],
@@ -125,7 +132,8 @@ export async function closeOpenTasks(
      )
      UPDATE tasks t SET status = $2, failure_reason = $3, escrow_held = 0, updated_at = $4
      FROM target WHERE t.task_id = target.task_id
-     RETURNING t.task_id, t.seq, t.account_id, t.challenge_type, t.payload, t.asset, t.reward::text AS reward,
+     RETURNING t.task_id, t.seq, t.account_id, t.challenge_type, t.payload, t.asset, t.it_asset, t.fee_pct_ct,
+       t.reward::text AS reward,
        target.escrow_held::text AS escrow_held, t.deadline, t.status, t.failure_reason, t.result_hash,
        t.worker_address, t.completed_at, t.idempotency_key, t.request_hash, t.created_at, t.updated_at,
        t.requirements, t.units, t.jobs_total, t.jobs_done, t.priority`,
@@ -149,12 +157,22 @@ export async function countTasksByStatus(q: Queryable): Promise<Map<string, numb
   return new Map(rows.map((r) => [r.status, r.n]));
 }
 
-export async function escrowHeldBy(q: Queryable, accountId: string, asset: string): Promise<bigint> {
-  const [row] = await q.query<{ held: string }>(
-    `SELECT coalesce(sum(escrow_held), 0)::text AS held FROM tasks WHERE account_id = $1 AND asset = $2 AND escrow_held > 0`,
-    [accountId, asset],
+/**
+ * What open tasks hold in escrow, a row per task and asset: the CT part (floor of escrow_held ×
+ * fee_pct_ct / 100, src/domain/escrow-split.ts) in `asset`, the rest in `it_asset`.
+ */
+export const TASK_HOLDS = `(
+  SELECT account_id, asset, div(escrow_held * fee_pct_ct, 100) AS held FROM tasks WHERE escrow_held > 0
+  UNION ALL
+  SELECT account_id, it_asset, escrow_held - div(escrow_held * fee_pct_ct, 100) FROM tasks WHERE escrow_held > 0)`;
+
+/** What one customer's open tasks hold in escrow, per asset. */
+export async function escrowHeldBy(q: Queryable, accountId: string): Promise<Map<string, bigint>> {
+  const rows = await q.query<{ asset: string; held: string }>(
+    `SELECT asset, sum(held)::text AS held FROM ${TASK_HOLDS} h WHERE account_id = $1 GROUP BY asset`,
+    [accountId],
   );
-  return BigInt(row?.held ?? '0');
+  return new Map(rows.map((r) => [r.asset, BigInt(r.held)]));
 }
 
 /** Completes tasks whose jobs are all done, with their Merkle result and worker. */

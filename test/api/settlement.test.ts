@@ -69,7 +69,8 @@ it('in Real charges price × units, splits it 60/25/10/5, refunds the rest, once
   expect(delta('validators')).toBe(1);
   expect(delta('treasury')).toBe(0.5);
   const [provider] = await tm.market.db.query<{ amount: string }>(
-    `SELECT b.amount::text AS amount FROM balances b JOIN accounts a USING (account_id) WHERE a.address = $1`,
+    `SELECT b.amount::text AS amount FROM balances b JOIN accounts a USING (account_id)
+     WHERE a.address = $1 AND b.asset = 'CPC'`,
     [w.key.address],
   );
   expect(provider?.amount).toBe((25n * 10n ** 17n).toString());

@@ -215,6 +215,7 @@ describe('cancelling', () => {
       task_id: t.task_id,
       status: 'cancelled',
       refunded: '4.0',
+      refund: { ct: '4.0', it: '0.0' },
     });
     expect(await client.me()).toMatchObject({ balance: '10.0', escrow: '0.0' });
     const again = await apiError(client.cancelTask(t.task_id));

@@ -102,13 +102,14 @@ describe('chooseProvider', () => {
     });
   });
 
-  it('keeps every reason code of the first matcher and adds reputation_failure and deferred', () => {
+  it('keeps every reason code of the first matcher and adds reputation_failure, payment_mismatch and deferred', () => {
     expect(NO_MATCH_REASONS).toEqual([
       'capability_mismatch',
       'insufficient_gpu_memory',
       'accelerator_missing',
       'reputation_failure',
       'price_above_reward',
+      'payment_mismatch',
       'no_capacity',
       'no_provider',
       'deferred',

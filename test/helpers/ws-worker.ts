@@ -64,7 +64,7 @@ export class ScriptedWorker {
 
   /** Challenge, hello, welcome, and an offer: a worker ready for jobs. */
   async join(
-    opts: { slots?: number; price?: string; units?: number; capability?: Capability } = {},
+    opts: { slots?: number; price?: string; units?: number; capability?: Capability; feePctCt?: number } = {},
   ): Promise<void> {
     const { challenge } = await this.next<{ type: 'challenge'; challenge: string }>('challenge');
     this.send({
@@ -81,7 +81,7 @@ export class ScriptedWorker {
       type: 'offer',
       units: opts.units ?? 1000,
       price_per_unit: opts.price ?? '0.001',
-      fee_pct_ct: 100,
+      fee_pct_ct: opts.feePctCt ?? 100,
     });
     await this.next('offer_accepted');
   }

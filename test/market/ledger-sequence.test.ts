@@ -1,10 +1,12 @@
-// Property: whatever sequence of funding, task creation, cancellation, completion by a real
-// WebSocket worker and settlement-mode switches happens, the ledger stays balanced (conservation,
-// journals summing to zero, escrow equal to the open tasks' holds), every customer ends with
-// what it was funded minus exactly what it was charged, and nobody is charged twice.
+// Property: whatever sequence of funding (CPC and IT), task creation (all CPC or a CT/IT mix),
+// cancellation, completion by real WebSocket workers and settlement-mode switches happens, the
+// ledger stays balanced (conservation per asset, journals summing to zero, escrow equal to the
+// open tasks' holds), every customer ends with what it was funded minus exactly what it was
+// charged, in each asset, and nobody is charged twice.
 
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { splitEscrow } from '../../src/domain/escrow-split.js';
 import { formatAmount, parseAmount } from '../../src/domain/money.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { verifyLedger } from '../../src/market/ledger.js';
@@ -12,15 +14,17 @@ import { startTestMarket, type TestMarket } from '../helpers/market.js';
 import { ScriptedWorker } from '../helpers/ws-worker.js';
 
 let tm: TestMarket;
-let worker: ScriptedWorker;
+let workers: ScriptedWorker[] = [];
 beforeAll(async () => {
   tm = await startTestMarket({ config: { lease_ms: 60_000 } });
-  worker = new ScriptedWorker(tm.url);
-  // 0.001 CPC per unit; each synthetic task below is one unit.
-  await worker.join({ slots: 3, price: '0.001' });
+  // 0.001 per unit; each synthetic task below is one unit. One worker is paid all in CPC, the
+  // other 25% CPC and 75% IT: each takes only the tasks escrowed in its mix.
+  workers = [new ScriptedWorker(tm.url), new ScriptedWorker(tm.url)];
+  await workers[0]?.join({ slots: 3, price: '0.001' });
+  await workers[1]?.join({ slots: 3, price: '0.001', feePctCt: 25 });
 });
 afterAll(async () => {
-  worker?.close();
+  for (const w of workers) w.close();
   await tm?.close();
 });
 
@@ -31,32 +35,43 @@ const base = (s: string) => {
 };
 
 const op = fc.oneof(
-  fc.record({ kind: fc.constant('fund' as const), amount: fc.constantFrom('0.01', '0.5', '2') }),
-  fc.record({ kind: fc.constant('create' as const), reward: fc.constantFrom('0.001', '0.05', '0.3', '3') }),
+  fc.record({
+    kind: fc.constant('fund' as const),
+    amount: fc.constantFrom('0.01', '0.5', '2'),
+    asset: fc.constantFrom('CPC' as const, 'IT' as const),
+  }),
+  fc.record({
+    kind: fc.constant('create' as const),
+    reward: fc.constantFrom('0.001', '0.05', '0.3', '3'),
+    feePctCt: fc.constantFrom(100, 25),
+  }),
   fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat() }),
-  fc.record({ kind: fc.constant('complete' as const) }),
+  fc.record({ kind: fc.constant('complete' as const), which: fc.nat(1) }),
   fc.record({ kind: fc.constant('mode' as const), real: fc.boolean() }),
 );
 
 it('keeps the ledger balanced and charges each completed task once, whatever the order', async () => {
   let run = 0;
   let charges = 0;
+  let mixedCharges = 0;
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 14 }), async (ops) => {
       const { client } = await tm.customer('1.0', `seq-${++run}`);
-      let funded = base('1.0');
+      const me0 = await client.me();
+      await tm.operator.fundAccount(me0.account_id, '1.0', 'IT');
+      const funded = { CPC: base('1.0'), IT: base('1.0') };
       const tasks: string[] = [];
       for (const o of ops) {
         if (o.kind === 'fund') {
-          const me = await client.me();
-          await tm.operator.fundAccount(me.account_id, o.amount);
-          funded += base(o.amount);
+          await tm.operator.fundAccount(me0.account_id, o.amount, o.asset);
+          funded[o.asset] += base(o.amount);
         } else if (o.kind === 'create') {
           const created = await client
             .createTask({
               challenge_type: 'synthetic',
               payload: { seed: 'ab', matrix_size: 2, iterations: 1 },
               reward: o.reward,
+              fee_pct_ct: o.feePctCt,
             })
             .catch((err: { code?: string }) => {
               expect(err.code).toBe('insufficient_funds');
@@ -68,6 +83,7 @@ it('keeps the ledger balanced and charges each completed task once, whatever the
             expect(err.code).toBe('already_done');
           });
         } else if (o.kind === 'complete') {
+          const worker = workers[o.which] as ScriptedWorker;
           const job = worker.take<JobMsg>('job');
           if (job) worker.send(worker.result(job));
         } else if (o.kind === 'mode') {
@@ -81,21 +97,34 @@ it('keeps the ledger balanced and charges each completed task once, whatever the
       await tm.market.tasks.flushed();
       await new Promise((r) => setTimeout(r, 50));
       for (const id of tasks) await client.cancelTask(id).catch(() => undefined);
-      for (let job = worker.take<JobMsg>('job'); job; job = worker.take<JobMsg>('job')) {
-        /* cancelled jobs: their messages are stale */
-      }
+      for (const worker of workers)
+        for (let job = worker.take<JobMsg>('job'); job; job = worker.take<JobMsg>('job')) {
+          /* cancelled jobs: their messages are stale */
+        }
 
       const report = await verifyLedger(tm.market.db);
       expect(report.violations).toEqual([]);
-      const [charged] = await tm.market.db.query<{ amount: string }>(
-        `SELECT coalesce(sum(r.amount), 0)::text AS amount FROM receipts r JOIN tasks t USING (task_id)
-         JOIN accounts a ON a.account_id = t.account_id WHERE a.name = $1 AND r.applied`,
+      // Each task here is one job, so its charge is split in its mix in one piece.
+      const perTask = await tm.market.db.query<{ amount: string; fee_pct_ct: number }>(
+        `SELECT sum(r.amount)::text AS amount, t.fee_pct_ct FROM receipts r JOIN tasks t USING (task_id)
+         JOIN accounts a ON a.account_id = t.account_id WHERE a.name = $1 AND r.applied
+         GROUP BY t.task_id, t.fee_pct_ct`,
         [`seq-${run}`],
       );
-      if (BigInt(charged?.amount ?? '0') > 0n) charges++;
+      const charged = { CPC: 0n, IT: 0n };
+      for (const t of perTask) {
+        const part = splitEscrow(BigInt(t.amount), t.fee_pct_ct);
+        charged.CPC += part.ct;
+        charged.IT += part.it;
+      }
+      if (perTask.length > 0) charges++;
+      if (perTask.some((t) => t.fee_pct_ct !== 100)) mixedCharges++;
       const me = await client.me();
-      expect(me.escrow).toBe('0.0');
-      expect(me.balance).toBe(formatAmount(funded - BigInt(charged?.amount ?? '0')));
+      for (const asset of ['CPC', 'IT'] as const)
+        expect(me.balances.find((b) => b.asset === asset)).toMatchObject({
+          escrow: '0.0',
+          balance: formatAmount(funded[asset] - charged[asset]),
+        });
       const twice = await tm.market.db.query(
         `SELECT job_id FROM receipts GROUP BY job_id HAVING count(*) > 1`,
       );
@@ -105,4 +134,5 @@ it('keeps the ledger balanced and charges each completed task once, whatever the
     { numRuns: 12, seed: 20261202 },
   );
   expect(charges).toBeGreaterThan(0);
+  expect(mixedCharges).toBeGreaterThan(0);
 }, 120_000);

@@ -9,6 +9,7 @@ import {
   CreateAccountBody,
   CreditBody,
   FundBody,
+  ProviderFundBody,
   LedgerReport,
 } from '../../domain/schemas/accounts.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
@@ -82,11 +83,11 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
     },
     async (request) => {
       await authenticate(market, request, 'operator');
-      return market.accounts.fund(request.params.account_id, request.body.amount);
+      return market.accounts.fund(request.params.account_id, request.body.amount, request.body.asset);
     },
   );
 
-  app.post<{ Params: { address: string }; Body: FundBody }>(
+  app.post<{ Params: { address: string }; Body: ProviderFundBody }>(
     '/providers/:address/fund',
     {
       schema: {
@@ -94,7 +95,7 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
           "Deposit into a provider's account, by chain address (operator): what it posts SLA bonds from",
         tags: ['accounts'],
         params: Type.Object({ address: Type.String({ minLength: 1, maxLength: 100 }) }),
-        body: FundBody,
+        body: ProviderFundBody,
         response: {
           200: Type.Object({ address: Type.String(), account_id: Type.String(), balance: Type.String() }),
           ...errors,
@@ -120,7 +121,11 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
     },
     async (request) => {
       await authenticate(market, request, 'operator');
-      return market.accounts.setCredit(request.params.account_id, request.body.credit_limit);
+      return market.accounts.setCredit(
+        request.params.account_id,
+        request.body.credit_limit,
+        request.body.asset,
+      );
     },
   );
 

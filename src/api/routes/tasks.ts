@@ -12,6 +12,7 @@ import {
   TaskJobsResponse,
   TaskView,
 } from '../../domain/schemas/tasks.js';
+import { ctIt } from '../../domain/escrow-split.js';
 import { formatAmount } from '../../domain/money.js';
 import { validationError } from '../../domain/errors.js';
 import type { Market } from '../../market/market.js';
@@ -113,8 +114,13 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
     },
     async (request) => {
       const principal = await authenticate(market, request, 'any');
-      const { task, refunded } = await market.tasks.cancel(principal, request.params.task_id);
-      return { task_id: task.task_id, status: 'cancelled' as const, refunded: formatAmount(refunded) };
+      const { task, refunded, refund } = await market.tasks.cancel(principal, request.params.task_id);
+      return {
+        task_id: task.task_id,
+        status: 'cancelled' as const,
+        refunded: formatAmount(refunded),
+        refund: ctIt(refund),
+      };
     },
   );
 }

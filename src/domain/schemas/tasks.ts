@@ -17,6 +17,7 @@ function createBranch<T extends ChallengeType>(type: T, payload: TSchema) {
       challenge_type: Type.Literal(type),
       payload,
       reward: Amount,
+      fee_pct_ct: Type.Optional(FeePctCt),
       deadline: Type.Optional(UnixSeconds),
       requirements: Type.Optional(Requirements),
       priority: Type.Optional(
@@ -26,6 +27,14 @@ function createBranch<T extends ChallengeType>(type: T, payload: TSchema) {
     { title: `create ${type} task` },
   );
 }
+
+/** Which part of the reward is paid in the consumer token (CPC); the rest is industrial token (IT). */
+const FeePctCt = Type.Integer({
+  minimum: 0,
+  maximum: 100,
+  description:
+    'the consumer-token (CPC) percentage of the reward; the rest is escrowed and paid in the industrial token (IT). The task runs only on offers with the same fee_pct_ct. Default 100',
+});
 
 const branches = CHALLENGE_TYPES.map((t) => createBranch(t, PAYLOAD_SCHEMAS[t]));
 
@@ -37,6 +46,7 @@ export const CreateTaskBody = Type.Unsafe<{
   challenge_type: ChallengeType;
   payload: Record<string, unknown>;
   reward: string;
+  fee_pct_ct?: number;
   deadline?: number;
   requirements?: Requirements;
   priority?: Priority;
@@ -67,6 +77,11 @@ export const TaskView = Type.Object({
   challenge_type: ChallengeTypeSchema,
   payload: Type.Record(Type.String(), Type.Unknown()),
   reward: Amount,
+  fee_pct_ct: Type.Integer({ description: 'the CPC percentage of the reward; the rest is IT' }),
+  escrow: Type.Object(
+    { ct: Amount, it: Amount },
+    { description: 'what the escrow holds for the task now, in CPC (ct) and IT (it); zero once it ends' },
+  ),
   deadline: Nullable(UnixSeconds),
   created_at: UnixSeconds,
   updated_at: UnixSeconds,
@@ -79,7 +94,7 @@ export const TaskView = Type.Object({
   waiting_reason: Type.Optional(
     Type.String({
       description:
-        'why the task has queued work not yet running (capability_mismatch, insufficient_gpu_memory, accelerator_missing, reputation_failure, price_above_reward, no_capacity, no_provider, deferred)',
+        'why the task has queued work not yet running (capability_mismatch, insufficient_gpu_memory, accelerator_missing, reputation_failure, price_above_reward, payment_mismatch, no_capacity, no_provider, deferred)',
     }),
   ),
 });
@@ -139,5 +154,6 @@ export const CancelTaskResponse = Type.Object({
   task_id: Uuid,
   status: StringEnum(['cancelled'] as const),
   refunded: Amount,
+  refund: Type.Object({ ct: Amount, it: Amount }, { description: 'the refund in CPC (ct) and IT (it)' }),
 });
 export type CancelTaskResponse = Static<typeof CancelTaskResponse>;
