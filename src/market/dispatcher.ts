@@ -675,7 +675,14 @@ export class Dispatcher {
 
   private async commitResults(items: ResultItem[]): Promise<Outcome<void>[]> {
     const now = this.clock.nowMs();
-    const outputs = await Promise.all(items.map((i) => this.storeOutputs(i.msg)));
+    // A worker's result for a job sent twice into one batch is committed once: only its first
+    // copy is a candidate; the others are answered as a result sent after it (duplicate_result).
+    // Copies from other workers stay candidates: the conditional update keeps the lessee's.
+    const keyOf = (i: ResultItem) => `${i.msg.job_id}/${i.session.address}`;
+    const firstOf = new Map<string, ResultItem>();
+    for (const i of items) if (!firstOf.has(keyOf(i))) firstOf.set(keyOf(i), i);
+    const candidates = [...firstOf.values()];
+    const outputs = await Promise.all(candidates.map((i) => this.storeOutputs(i.msg)));
     const { completed, doneTasks } = await this.db.transaction(async (tx) => {
       // With bonds in play, escrow and bonds are locked first, in the order every money-moving
       // transaction takes them, before settlement locks the parties.
@@ -683,7 +690,7 @@ export class Dispatcher {
         await lockBalances(tx, [SYSTEM_ACCOUNTS.escrow, SYSTEM_ACCOUNTS.bonds], CPC);
       const completed = await completeJobs(
         tx,
-        items.map((i, n) => ({
+        candidates.map((i, n) => ({
           job_id: i.msg.job_id,
           worker_address: i.session.address,
           result_hash: i.msg.result_hash,
@@ -705,12 +712,18 @@ export class Dispatcher {
       );
       return { completed, doneTasks };
     });
-    const ok = new Set(completed.map((c) => c.job_id));
+    const committed = new Set(completed.map((c) => c.job_id));
+    const completedBy = new Map(completed.map((c) => [c.job_id, c.worker_address]));
+    const accepted = (i: ResultItem) =>
+      committed.has(i.msg.job_id) &&
+      firstOf.get(keyOf(i)) === i &&
+      completedBy.get(i.msg.job_id) === i.session.address;
     const outcomes: Outcome<void>[] = [];
-    for (const { session, msg } of items) {
+    for (const item of items) {
+      const { session, msg } = item;
       const running = session.running.get(msg.job_id);
       session.running.delete(msg.job_id);
-      if (ok.has(msg.job_id)) {
+      if (accepted(item)) {
         outcomes.push({ ok: true, value: undefined });
         this.events.emit('job.completed', {
           jobId: msg.job_id,
@@ -721,9 +734,9 @@ export class Dispatcher {
         });
       } else outcomes.push({ ok: false, error: await this.whyNotCompleted(msg.job_id, session.address) });
     }
-    for (const address of new Set(items.filter((i) => ok.has(i.msg.job_id)).map((i) => i.session.address))) {
+    for (const address of new Set(items.filter(accepted).map((i) => i.session.address))) {
       await countProviderOutcomes(this.db, address, {
-        completed: items.filter((i) => i.session.address === address && ok.has(i.msg.job_id)).length,
+        completed: items.filter((i) => i.session.address === address && accepted(i)).length,
       });
       await this.reputationOutcome(address, 'success');
     }

@@ -209,14 +209,14 @@ export async function completeJobs(
   tx: Queryable,
   results: readonly CompletedJob[],
   now: number,
-): Promise<{ job_id: string; task_id: string }[]> {
+): Promise<{ job_id: string; task_id: string; worker_address: string }[]> {
   if (results.length === 0) return [];
   return tx.query(
     `UPDATE jobs j SET status = 'completed', result_hash = x.result_hash, proof = x.proof, output = x.output,
             finished_at = $2, lease_expires_at = NULL
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, result_hash text, proof jsonb, output jsonb)
      WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address AND j.lease_expires_at >= $2
-     RETURNING j.job_id, j.task_id`,
+     RETURNING j.job_id, j.task_id, j.worker_address`,
     [JSON.stringify(results), now],
   );
 }
