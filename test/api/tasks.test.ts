@@ -1,10 +1,10 @@
 // The task API through real HTTP, on PGlite (or PostgreSQL with TEST_DATABASE_URL).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, type TaskMarketClient } from '../../src/client/client.js';
+import type { ApiError, TaskMarketClient } from '../../src/client/client.js';
 import { CHALLENGE_TYPES } from '../../src/domain/schemas/payloads.js';
 import { verifyLedger } from '../../src/market/ledger.js';
-import { EXAMPLE_PAYLOADS, startTestMarket, type TestMarket } from '../helpers/market.js';
+import { apiError, EXAMPLE_PAYLOADS, startTestMarket, type TestMarket } from '../helpers/market.js';
 
 let tm: TestMarket;
 beforeAll(async () => {
@@ -13,16 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await tm?.close();
 });
-
-async function apiError(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('expected the request to fail');
-}
 
 async function expectBooksBalance(): Promise<void> {
   const report = await verifyLedger(tm.market.db);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
-import { TaskMarketClient } from '../../src/client/client.js';
+import { ApiError, TaskMarketClient } from '../../src/client/client.js';
 import type { ChainPort } from '../../src/chain/port.js';
 import type { Clock } from '../../src/domain/clock.js';
 import type { SchedulerParams } from '../../src/domain/scheduler-params.js';
@@ -19,6 +19,17 @@ import { testDb } from './db.js';
 export const OPERATOR_KEY = 'tmop_test-operator-key-0123456789';
 /** The test market's chain signing key (so no test writes a key file). */
 export const TEST_CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
+
+/** The ApiError a request failed with; fails the test if it succeeded. */
+export async function apiError(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ApiError) return err;
+    throw err;
+  }
+  throw new Error('expected the request to fail');
+}
 
 export interface TestMarket {
   market: Market;
