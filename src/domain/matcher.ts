@@ -16,10 +16,10 @@ export const NO_MATCH_REASONS = [
   'capability_mismatch',
   'insufficient_gpu_memory',
   'accelerator_missing',
-  'reputation_failure',
-  'price_above_reward',
   // The provider's offer asks for another CT/IT mix (fee_pct_ct) than the task escrowed.
   'payment_mismatch',
+  'reputation_failure',
+  'price_above_reward',
   'no_capacity',
   'no_provider',
   // Set by planMatches, never by chooseProvider: the job could run but a cap holds it back.

@@ -6,6 +6,7 @@ import {
   planMatches,
   planOnIndex,
   type JobNeed,
+  type MatchCapability,
   type Provider,
 } from '../../src/domain/matcher.js';
 import { capabilityKey, shapeKey } from '../../src/domain/offer-index.js';
@@ -26,12 +27,15 @@ const base: Capability = {
 };
 
 // A few machine shapes shared by many providers, so groups hold many members and ties are common.
-const shapes: Capability[] = [
+const shapes: MatchCapability[] = [
   base,
   { ...base, gpu_model: 'RTX 4090', gpu_memory_mb: 24_576, frameworks: ['torch', 'jax'] },
   { ...base, gpu_model: null, gpu_count: 0, gpu_memory_mb: 0, cpu_cores: 4, challenge_types: ['synthetic'] },
   { ...base, accelerator: 'TPU', accelerator_memory_mb: 16_384, challenge_types: [...CHALLENGE_TYPES] },
   { ...base, gpu_count: 2, challenge_types: ['inference', 'training'], models: ['llama'] },
+  // Offers paid partly in IT: the same machine in another payment mix is another group.
+  { ...base, fee_pct_ct: 25 },
+  { ...base, gpu_model: null, gpu_count: 0, gpu_memory_mb: 0, cpu_cores: 4, fee_pct_ct: 0 },
 ];
 
 const providerArb = (i: number): fc.Arbitrary<Provider> =>
@@ -69,6 +73,7 @@ const jobsArb = fc.array(
     units: fc.integer({ min: 1, max: 5 }),
     budget: fc.bigInt({ min: 0n, max: 40n }),
     priority: fc.constantFrom(...PRIORITIES),
+    feePctCt: fc.constantFrom(undefined, 100, 100, 25, 0),
   }),
   { maxLength: 60 },
 );
