@@ -36,7 +36,7 @@ import { laneOf, typesOfLane } from '../domain/admission.js';
 import { jobsToSend, queueEntries, queueHeads } from '../store/queue.js';
 import { JobQueue, type QueuedNeed } from './job-queue.js';
 import { handoffLease, jobsLeasedTo, leasedJobsOf, stillLeased } from '../store/handoff.js';
-import { affordableBonds, bondFor, postBonds, returnBonds, type BondRequest } from './bonds.js';
+import { affordableBonds, bondFor, postBonds, returnBonds, slashBonds, type BondRequest } from './bonds.js';
 import { loadReputation, logCancellations, saveReputation } from '../store/scheduler.js';
 import { MarketError } from '../domain/errors.js';
 import { SYSTEM_ACCOUNTS } from '../domain/ledger.js';
@@ -150,7 +150,9 @@ export class Dispatcher {
       this.kick();
     });
     events.on('task.closed', (e) => this.queue.removeTask(e.taskId));
+    // A provider cancel pays its own reputation price (providerCancel); a missed deadline this one.
     events.on('sla.slashed', (e) => {
+      if (e.cause !== 'deadline') return;
       void this.reputationOutcome(e.provider, 'failure').catch((err: unknown) =>
         this.logger.error({ err }, 'reputation update after an SLA slash failed'),
       );
@@ -837,13 +839,25 @@ export class Dispatcher {
     reason: string,
     countsAsExpiry: boolean,
     only: { worker?: string; expiredBefore?: number } = {},
+    bonds: 'return' | 'slash' = 'return',
   ): Promise<number> {
-    const released = await this.db.transaction(async (tx) => {
+    const { released, slashed } = await this.db.transaction(async (tx) => {
       const ids = await stillLeased(tx, jobIds, only);
-      // A job put back is no SLA miss: its bond goes back to the provider with it.
-      await returnBonds(tx, ids, unixSeconds(this.clock));
-      return releaseJobs(tx, ids, this.config.max_job_attempts, reason, this.clock.nowMs());
+      // A job put back is no SLA miss: its bond goes back to the provider with it, unless the
+      // provider itself walked away from it (a provider cancel).
+      const now = unixSeconds(this.clock);
+      const slashed = bonds === 'slash' ? await slashBonds(tx, ids, now) : [];
+      if (bonds === 'return') await returnBonds(tx, ids, now);
+      const released = await releaseJobs(tx, ids, this.config.max_job_attempts, reason, this.clock.nowMs());
+      return { released, slashed };
     });
+    for (const b of slashed)
+      this.events.emit('sla.slashed', {
+        jobId: b.job_id,
+        provider: b.worker_address,
+        bond: BigInt(b.bond),
+        cause: 'provider_cancel',
+      });
     // The queue and the tasks first: a failure in the bookkeeping below must not lose a job.
     const requeued = released.filter((r) => r.status === 'queued').map((r) => r.job_id);
     if (requeued.length > 0) this.queue.add(await queueEntries(this.db, requeued));
@@ -876,7 +890,8 @@ export class Dispatcher {
 
   /**
    * A provider-side cancel (reported by the operator for a provider): the job goes back to the
-   * queue for someone else, and the provider's reputation pays for it.
+   * queue for someone else, the provider's SLA bond on it is slashed (penalize_sla), and its
+   * reputation pays for it. The customer is charged nothing for the abandoned run.
    */
   async providerCancel(jobId: string): Promise<void> {
     const job = await getJob(this.db, jobId);
@@ -888,7 +903,7 @@ export class Dispatcher {
         { status: job.status },
       );
     const provider = job.worker_address;
-    await this.release([jobId], 'cancelled by provider', false, { worker: provider });
+    await this.release([jobId], 'cancelled by provider', false, { worker: provider }, 'slash');
     await logCancellations(
       this.db,
       [{ job_id: jobId, task_id: job.task_id, reason: 'provider', actor: 'operator', provider }],

@@ -23,7 +23,8 @@ export interface MarketEvents {
   'job.priority_miss': [{ jobId: string }];
   'job.cancelled': [{ jobId: string; reason: string }];
   /** penalize_sla: a task's deadline passed while this job ran; the provider's bond went to the treasury. */
-  'sla.slashed': [{ jobId: string; provider: string; bond: bigint }];
+  /** A bond slashed: the deadline passed while the job ran, or its provider cancelled it. */
+  'sla.slashed': [{ jobId: string; provider: string; bond: bigint; cause: 'deadline' | 'provider_cancel' }];
   'job.preempted': [{ jobId: string; from: string; to: string; result: 'success' | 'handoff_failed' }];
   'admission.mode': [{ from: string; to: string }];
   'admission.industrial': [

@@ -485,7 +485,12 @@ export function announceClosed(
 ): void {
   for (const t of closed) events.emit('task.closed', { taskId: t.task_id, status, reason });
   for (const b of slashed)
-    events.emit('sla.slashed', { jobId: b.job_id, provider: b.worker_address, bond: BigInt(b.bond) });
+    events.emit('sla.slashed', {
+      jobId: b.job_id,
+      provider: b.worker_address,
+      bond: BigInt(b.bond),
+      cause: 'deadline',
+    });
   for (const j of stopped)
     if (j.worker_address)
       events.emit('job.stopped', { jobId: j.job_id, worker: j.worker_address, reason: reason ?? status });

@@ -1,7 +1,7 @@
 // SLA bonds through a real worker: a provider posts sla_bond_pct of an industrial job's price
 // when it takes the job, gets it back when the job completes or the client cancels, and loses it
-// to the treasury when the task's deadline passes while the job runs (penalize_sla). The ledger
-// balances at every step.
+// to the treasury when the task's deadline passes while the job runs or the provider cancels it
+// (penalize_sla). The ledger balances at every step.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
@@ -136,5 +136,42 @@ describe('SLA bonds', () => {
     expect(await metric('industrial_rejected_total{reason="SLA"}')).toBe(1);
     await expect.poll(() => tm.market.dispatcher.reputationOf(worker.key.address)).toBeLessThan(before);
     expect((await verifyLedger(tm.market.db)).violations).toEqual([]);
+  });
+
+  it('slashes the bond when the provider cancels; the job goes back to the queue and the customer pays nothing for it', async () => {
+    // A fresh provider: the first one's reputation is spent by the deadline above.
+    const other = new ScriptedWorker(tm.url);
+    await other.join({ slots: 1, price: '0.01' });
+    try {
+      const funded = await tm.operator.request<{ account_id: string }>(
+        'POST',
+        `/providers/${other.key.address}/fund`,
+        { amount: '1.0' },
+      );
+      const { client } = await tm.customer('10.0');
+      const treasury = BigInt(await balance(SYSTEM_ACCOUNTS.treasury));
+      const slashes = (await metric('industrial_rejected_total{reason="SLA"}')) ?? 0;
+      const task = await client.createTask(synthetic());
+      await tm.market.dispatcher.tick();
+      const job = await other.next<JobMsg>('job');
+      expect(await balance(SYSTEM_ACCOUNTS.bonds)).toBe(BOND);
+      await tm.operator.request('POST', '/rpc', {
+        method: 'compute.job_cancel',
+        params: { job_id: job.job_id, reason: 'provider' },
+      });
+      await other.next('cancel');
+      expect(await balance(SYSTEM_ACCOUNTS.bonds)).toBe('0');
+      expect(BigInt(await balance(SYSTEM_ACCOUNTS.treasury)) - treasury).toBe(10n ** 15n);
+      expect(await balance(funded.account_id)).toBe((10n ** 18n - 10n ** 15n).toString());
+      expect(await metric('industrial_rejected_total{reason="SLA"}')).toBe(slashes + 1);
+      // The work waits for another provider; the customer's reward stays in escrow, uncharged.
+      expect((await client.getTask(task.task_id)).status).not.toMatch(/completed|failed|cancelled/);
+      expect(await client.me()).toMatchObject({ balance: '9.0', escrow: '1.0' });
+      await client.cancelTask(task.task_id);
+      expect(await client.me()).toMatchObject({ balance: '10.0', escrow: '0.0' });
+      expect((await verifyLedger(tm.market.db)).violations).toEqual([]);
+    } finally {
+      other.close();
+    }
   });
 });
