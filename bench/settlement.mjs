@@ -14,12 +14,16 @@
 //     process of its own, so its RSS is the flush's: peak RSS and heap sampled every 50 ms while
 //     flushing, entries/s. The rows share one signed body (signing a million transactions would
 //     take half an hour and measure secp256k1, not the flush); the courier decodes each.
+// (c) Courier alone (--part courier, not part of `both`): --courier SUBMIT_RESULT drafts written
+//     straight into a fresh schema, then sealed (nonces, two secp256k1 signatures each) and sent to
+//     the no-op chain port: transactions/s and sealing ms per transaction, without settlement.
 //
-// Writes bench/results/settlement.json (--part settle|flush keeps the other part's last figures).
+// Writes bench/results/settlement.json (--part settle|flush|courier keeps the other parts' last
+// figures).
 // Schemas are dropped afterwards. BENCH_QUERY_TIMES=1 prints the time settle spent per statement.
 //
 //   npm run build && node bench/settlement.mjs [--receipts 100000] [--batch 256] [--jobs-per-task 1]
-//       [--providers 100] [--courier 20000] [--outbox 1000000] [--part both|settle|flush]
+//       [--providers 100] [--courier 20000] [--outbox 1000000] [--part both|settle|flush|courier]
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -224,44 +228,7 @@ async function settlePart() {
     console.log(`payout flush: ${payouts} payouts → ${transfers} TRANSFERs in ${payoutS.toFixed(2)} s`);
 
     // The courier on what settlement queued: the oldest --courier drafts sealed and sent.
-    let sealed = 0;
-    let sealMs = 0;
-    const courier = new Courier({
-      db,
-      chain: noopChain,
-      clock: systemClock,
-      events,
-      logger,
-      seal: async (limit) => {
-        if (sealed >= COURIER) return 0;
-        const s = performance.now();
-        const n = await outbox.seal(db, Math.min(limit, COURIER - sealed));
-        sealMs += performance.now() - s;
-        sealed += n;
-        return n;
-      },
-      batch: PAGE,
-      backoffBaseMs: 1000,
-      backoffMaxMs: 8000,
-    });
-    t = performance.now();
-    const report = await courier.flush({ force: true });
-    const courierS = (performance.now() - t) / 1000;
-    const [pending] = await db.query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'pending'`);
-    const courierFigures = {
-      queued: sealed + pending.n,
-      sent: report.acknowledged,
-      seconds: round(courierS),
-      transactions_per_s: Math.round(report.acknowledged / courierS),
-      seal_seconds: round(sealMs / 1000),
-      send_seconds: round(courierS - sealMs / 1000),
-      sends_per_s: Math.round(report.acknowledged / (courierS - sealMs / 1000)),
-    };
-    console.log(
-      `courier: ${report.acknowledged} of ${courierFigures.queued} queued transactions sealed and sent in ` +
-        `${courierS.toFixed(2)} s = ${courierFigures.transactions_per_s}/s (sealing ${courierFigures.seal_seconds} s; ` +
-        `sending alone ${courierFigures.sends_per_s}/s)`,
-    );
+    const courierFigures = await runCourier(db, outbox, events);
     const ledger = await verifyLedger(db);
     if (!ledger.ok) throw new Error(`ledger: ${ledger.violations.join('; ')}`);
     return {
@@ -272,6 +239,86 @@ async function settlePart() {
       courier: courierFigures,
       ledger_ok: true,
     };
+  } finally {
+    await drop();
+  }
+}
+
+// ─── the courier ─────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Seals (nonces and secp256k1 signatures) and sends the oldest --courier drafts to the no-op chain:
+ * courier transactions/s, and how much of it was sealing.
+ */
+async function runCourier(db, outbox, events) {
+  let sealed = 0;
+  let sealMs = 0;
+  let sealCpuUs = 0;
+  const courier = new Courier({
+    db,
+    chain: noopChain,
+    clock: systemClock,
+    events,
+    logger,
+    seal: async (limit) => {
+      if (sealed >= COURIER) return 0;
+      const s = performance.now();
+      const cpu = process.cpuUsage();
+      const n = await outbox.seal(db, Math.min(limit, COURIER - sealed));
+      sealMs += performance.now() - s;
+      const used = process.cpuUsage(cpu);
+      sealCpuUs += used.user + used.system;
+      sealed += n;
+      return n;
+    },
+    batch: PAGE,
+    backoffBaseMs: 1000,
+    backoffMaxMs: 8000,
+  });
+  const t = performance.now();
+  const report = await courier.flush({ force: true });
+  const courierS = (performance.now() - t) / 1000;
+  const [pending] = await db.query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'pending'`);
+  const figures = {
+    queued: sealed + pending.n,
+    sent: report.acknowledged,
+    seconds: round(courierS),
+    transactions_per_s: Math.round(report.acknowledged / courierS),
+    seal_seconds: round(sealMs / 1000),
+    seal_ms_per_tx: round(sealMs / Math.max(1, sealed)),
+    // This process's CPU time: what signing costs, less skewed than wall time on a busy machine.
+    seal_cpu_ms_per_tx: round(sealCpuUs / 1000 / Math.max(1, sealed)),
+    send_seconds: round(courierS - sealMs / 1000),
+    sends_per_s: Math.round(report.acknowledged / (courierS - sealMs / 1000)),
+  };
+  console.log(
+    `courier: ${report.acknowledged} of ${figures.queued} queued transactions sealed and sent in ` +
+      `${courierS.toFixed(2)} s = ${figures.transactions_per_s}/s (sealing ${figures.seal_seconds} s, ` +
+      `${figures.seal_ms_per_tx} ms/tx, CPU ${figures.seal_cpu_ms_per_tx} ms/tx; sending alone ${figures.sends_per_s}/s)`,
+  );
+  return figures;
+}
+
+/**
+ * The courier alone (--part courier): --courier SUBMIT_RESULT drafts, as settlement queues them
+ * for completed tasks, written straight into a fresh schema, then sealed and sent.
+ */
+async function courierPart() {
+  const { db, drop } = await freshDb('c');
+  try {
+    const providers = Array.from({ length: PROVIDERS }, () => generateKeyPair().address);
+    await db.query(
+      `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+       SELECT 'SUBMIT_RESULT', 'result:' || t.id,
+              jsonb_build_object('type', 'task_result', 'task_id', t.id, 'worker_address', ($1::text[])[1 + t.i % $2::int],
+                                 'result_hash', encode(sha256(t.i::text::bytea), 'hex'),
+                                 'job_hashes', jsonb_build_array(encode(sha256((t.i::text || ':0')::bytea), 'hex'))),
+              0, 0
+       FROM (SELECT i, gen_random_uuid()::text AS id FROM generate_series(0, $3::int - 1) AS i) AS t`,
+      [providers, PROVIDERS, COURIER],
+    );
+    await db.query('ANALYZE outbox');
+    return await runCourier(db, new OutboxWriter(CHAIN_KEY, systemClock), new MarketEventBus());
   } finally {
     await drop();
   }
@@ -430,14 +477,17 @@ if (values.part === 'flush-child') {
   } catch {
     /* first run */
   }
-  const settle = values.part === 'flush' ? previous.settle : await settlePart();
-  const flush = values.part === 'settle' ? previous.flush : await flushInChild();
+  const part = values.part;
+  const settle = part === 'flush' || part === 'courier' ? previous.settle : await settlePart();
+  const flush = part === 'settle' || part === 'courier' ? previous.flush : await flushInChild();
+  const courier = part === 'courier' ? await courierPart() : previous.courier;
   const file = writeResults('settlement', {
     database: 'postgresql',
     cpus: (await import('node:os')).cpus().length,
     targets: { receipts_per_s: 10_000, flush_peak_rss_mib: 200 },
     settle,
     flush,
+    ...(courier ? { courier } : {}),
   });
   console.log(`wrote ${file}`);
 }

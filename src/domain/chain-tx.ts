@@ -16,15 +16,10 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import {
-  addressFromPublicKey,
-  isValidAddress,
-  publicKeyFromPrivate,
-  signMessage,
-  verifySignature,
-} from './identity.js';
+import { addressFromPublicKey, isValidAddress, verifySignature } from './identity.js';
 import type { ComputeResult } from './merkle.js';
 import { MAX_AMOUNT } from './money.js';
+import { SigningKey } from './signing-key.js';
 
 export const TX_TYPES = ['TRANSFER', 'SUBMIT_RESULT'] as const;
 export type TxType = (typeof TX_TYPES)[number];
@@ -100,19 +95,22 @@ export function txHash(tx: UnsignedTx): string {
   return bytesToHex(sha256(utf8ToBytes(txHashPreimage(tx))));
 }
 
-/** Fills in the sender from the key, the gas defaults and the fee, and signs. Throws on bad fields. */
-export function signTx(privateKeyHex: string, draft: TxDraft): SignedTx {
-  const pub_key = publicKeyFromPrivate(privateKeyHex);
+/**
+ * Fills in the sender from the key, the gas defaults and the fee, and signs. Throws on bad fields.
+ * A SigningKey (a private key in hex otherwise) saves deriving its public key and address per call.
+ */
+export function signTx(key: SigningKey | string, draft: TxDraft): SignedTx {
+  const signer = typeof key === 'string' ? new SigningKey(key) : key;
   const gas_price = draft.gas_price ?? DEFAULT_GAS_PRICE;
   const gas_limit = draft.gas_limit ?? BASE_GAS[draft.tx_type];
   const common = {
-    from_address: addressFromPublicKey(pub_key),
+    from_address: signer.address,
     nonce: draft.nonce,
     fee: draft.fee ?? BigInt(gas_limit) * BigInt(gas_price),
     gas_price,
     gas_limit,
     timestamp: draft.timestamp,
-    pub_key,
+    pub_key: signer.publicKey,
   };
   const tx: UnsignedTx =
     draft.tx_type === 'TRANSFER'
@@ -128,7 +126,7 @@ export function signTx(privateKeyHex: string, draft: TxDraft): SignedTx {
   if (problem) throw new RangeError(`${draft.tx_type}: ${problem}`);
   if (tx.tx_type === 'TRANSFER' && tx.amount === 0n)
     throw new RangeError('TRANSFER: amount must be positive');
-  return { ...tx, signature: signMessage(privateKeyHex, utf8ToBytes(txHashPreimage(tx))) };
+  return { ...tx, signature: signer.sign(utf8ToBytes(txHashPreimage(tx))) };
 }
 
 export type TxProblemCode =

@@ -12,6 +12,7 @@
 import { computeResultSigningBytes, signTx, type SignedTx } from './chain-tx.js';
 import { signMessage } from './identity.js';
 import type { ComputeResult } from './merkle.js';
+import { SigningKey } from './signing-key.js';
 
 export const OUTBOX_KINDS = ['SUBMIT_RESULT', 'TRANSFER'] as const;
 export type OutboxKind = (typeof OUTBOX_KINDS)[number];
@@ -35,10 +36,19 @@ export function draftKind(d: OutboxDraft): OutboxKind {
   return d.type === 'transfer' ? 'TRANSFER' : 'SUBMIT_RESULT';
 }
 
-/** The signed transaction of a draft at a nonce; deterministic, so a re-seal gives the same bytes. */
-export function sealDraft(d: OutboxDraft, nonce: number, privateKeyHex: string, timestamp: number): SignedTx {
+/**
+ * The signed transaction of a draft at a nonce; deterministic, so a re-seal gives the same bytes.
+ * `key` is a SigningKey (the courier's, made once) or a private key in hex.
+ */
+export function sealDraft(
+  d: OutboxDraft,
+  nonce: number,
+  key: SigningKey | string,
+  timestamp: number,
+): SignedTx {
+  const signer = typeof key === 'string' ? new SigningKey(key) : key;
   if (d.type === 'transfer')
-    return signTx(privateKeyHex, {
+    return signTx(signer, {
       tx_type: 'TRANSFER',
       to_address: d.to,
       amount: BigInt(d.amount),
@@ -47,9 +57,9 @@ export function sealDraft(d: OutboxDraft, nonce: number, privateKeyHex: string, 
     });
   const result =
     d.type === 'task_result'
-      ? taskComputeResult({ ...d, nonce }, privateKeyHex)
-      : bundleComputeResult(d.bundle_hash, d.sender, nonce, privateKeyHex);
-  return signTx(privateKeyHex, { tx_type: 'SUBMIT_RESULT', result, nonce, timestamp });
+      ? taskComputeResult({ ...d, nonce }, signer)
+      : bundleComputeResult(d.bundle_hash, d.sender, nonce, signer);
+  return signTx(signer, { tx_type: 'SUBMIT_RESULT', result, nonce, timestamp });
 }
 
 export const resultDedupKey = (taskId: string): string => `result:${taskId}`;
@@ -87,7 +97,7 @@ export function taskComputeResult(
     job_hashes: readonly string[];
     nonce: number;
   },
-  privateKeyHex: string,
+  key: SigningKey | string,
 ): ComputeResult {
   return signed(
     {
@@ -97,7 +107,7 @@ export function taskComputeResult(
       proof: f.job_hashes.join(','),
       nonce: f.nonce,
     },
-    privateKeyHex,
+    key,
   );
 }
 
@@ -109,8 +119,8 @@ export function bundleComputeResult(
   bundleHash: string,
   sender: string,
   nonce: number,
-  privateKeyHex: string,
-) {
+  key: SigningKey | string,
+): ComputeResult {
   return signed(
     {
       task_id: `bundle:${bundleHash}`,
@@ -119,10 +129,11 @@ export function bundleComputeResult(
       proof: bundleHash,
       nonce,
     },
-    privateKeyHex,
+    key,
   );
 }
 
-function signed(r: Omit<ComputeResult, 'signature'>, privateKeyHex: string): ComputeResult {
-  return { ...r, signature: signMessage(privateKeyHex, computeResultSigningBytes(r)) };
+function signed(r: Omit<ComputeResult, 'signature'>, key: SigningKey | string): ComputeResult {
+  const bytes = computeResultSigningBytes(r);
+  return { ...r, signature: typeof key === 'string' ? signMessage(key, bytes) : key.sign(bytes) };
 }

@@ -14,6 +14,7 @@ import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
 import { testDb } from '../helpers/db.js';
 import { addressOf, keyOf } from '../chain/fixtures.js';
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { SYSTEM_ACCOUNTS, transfer } from '../../src/domain/ledger.js';
 import { appendJournals } from '../../src/store/ledger.js';
 import { providerAccounts } from '../../src/store/settlement.js';
@@ -218,6 +219,42 @@ it('seals drafts in queue order without gaps; a draft that cannot be signed fail
     ['1', 'acknowledged'],
   ]);
   expect(rows[1]?.last_error).toMatch(/^cannot sign: TRANSFER: to_address/);
+  await chain.close();
+});
+
+it('seals a long page in slices: the event loop gets turns while it signs, nonces stay in order', async () => {
+  const { chain, outbox } = await setup();
+  const n = 150;
+  await insertDrafts(
+    db,
+    Array.from({ length: n }, (_, i) => ({
+      kind: 'SUBMIT_RESULT' as const,
+      dedup_key: `bundle:${hashOf(i)}:slices`,
+      draft: { type: 'bundle' as const, bundle_hash: hashOf(i), sender: 'slices' },
+    })),
+    T0,
+  );
+  // The longest the loop went without a turn while the page was being sealed.
+  let last = performance.now();
+  let longest = 0;
+  let ticking = true;
+  const tick = () => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const start = performance.now();
+  expect(await outbox.seal(db, n)).toBe(n);
+  tick(); // the gap up to now
+  const took = performance.now() - start;
+  ticking = false;
+  // 300 signatures take far longer than a slice (10 ms); unsliced, one gap would be nearly all of it
+  // (PGlite's queries give the loop no turn, so the gaps left are theirs and the slices').
+  expect(longest).toBeLessThan(took / 2);
+  const rows = await db.query<{ nonce: string }>('SELECT nonce::text AS nonce FROM outbox ORDER BY id');
+  expect(rows.map((r) => Number(r.nonce))).toEqual(Array.from({ length: n }, (_, i) => i));
   await chain.close();
 });
 
