@@ -39,12 +39,11 @@ import { appendJournals } from '../store/ledger.js';
 import {
   archiveFailure,
   insertReceipts,
-  jobsToSettle,
   loadSettlementState,
   providerAccounts,
-  releaseEscrow,
   saveSettlementState,
   systemBalances,
+  takeJobsToSettle,
   type SettleJob,
 } from '../store/settlement.js';
 import type { MarketEventBus } from './events.js';
@@ -132,7 +131,7 @@ export class SettlementService {
     if (taskIds.length === 0) return;
     const now = this.clock.nowMs();
     this.record(advance(this.state, now));
-    const jobs = await jobsToSettle(tx, taskIds);
+    const jobs = await takeJobsToSettle(tx, taskIds);
     const byTask = groupBy(jobs, (j) => j.task_id);
     const accounts = await providerAccounts(
       tx,
@@ -180,6 +179,10 @@ export class SettlementService {
       }
       plans.push({ taskId, first, escrow, receipts, real });
     }
+    // One journal for the whole batch: every receipt's postings summed per account and asset, so
+    // a batch of tasks writes a few ledger rows per party, not six per task. Each receipt keeps
+    // the journal's id: a task's charges trace from its receipts to the entries.
+    const journalId = randomUUID();
     const rows = plans.flatMap(({ taskId, receipts, real }) =>
       receipts.map(({ job, receipt }) => ({
         idempotency_key: receipt.idempotency_key,
@@ -189,6 +192,7 @@ export class SettlementService {
         amount: receiptAmount(receipt).toString(),
         mode: real ? 'Real' : 'DryRun',
         applied: real,
+        journal_id: journalId,
       })),
     );
     const fresh = await insertReceipts(tx, rows, now).catch((err: unknown) => {
@@ -198,11 +202,10 @@ export class SettlementService {
       this.logger.error({ err, receipts: rows.length, tasks: plans.length }, 'receipts not persisted');
       throw err;
     });
-    const journals = [];
+    const postings: Posting[] = [];
     const payouts: PayoutRow[] = [];
     for (const { taskId, first, escrow, receipts, real } of plans) {
       const pct = first.fee_pct_ct;
-      const postings: Posting[] = [];
       let charged = 0n;
       for (const { job, receipt } of receipts) {
         if (!fresh.has(receipt.idempotency_key)) continue; // replayed: settled before
@@ -244,18 +247,14 @@ export class SettlementService {
       const held = splitEscrow(escrow, pct);
       const refund = residualRefund(held, splitEscrow(charged, pct));
       postings.push(...splitTransfer(SYSTEM_ACCOUNTS.escrow, first.account_id, first, refund));
-      // One entry per account and asset: a task of many jobs writes a handful of ledger rows.
-      const summed = balanceDeltas(postings);
-      if (summed.length > 0)
-        journals.push({
-          journalId: randomUUID(),
-          kind: 'settlement' as const,
-          ref: taskId,
-          postings: summed,
-        });
     }
-    await appendJournals(tx, journals, unixSeconds(this.clock));
-    await releaseEscrow(tx, [...byTask.keys()]);
+    const summed = balanceDeltas(postings);
+    if (summed.length > 0)
+      await appendJournals(
+        tx,
+        [{ journalId, kind: 'settlement', ref: null, postings: summed }],
+        unixSeconds(this.clock),
+      );
     // Drafts only: nonces and signatures come later, in the courier, off this transaction.
     if (this.outbox) {
       await this.outbox.queuePayouts(tx, payouts);

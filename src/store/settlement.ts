@@ -17,15 +17,29 @@ export interface SettleJob {
   quote_price: string | null;
 }
 
-/** The completed jobs of tasks being settled, with each task's buyer and escrow (locked). */
-export async function jobsToSettle(tx: Queryable, taskIds: readonly string[]): Promise<SettleJob[]> {
+/**
+ * The completed jobs of tasks being settled, with each task's buyer and what its escrow held, and
+ * the escrow released (escrow_held set to 0) in the same statement: the caller moves the money
+ * in its transaction. A task settled before holds 0 and is not written again.
+ */
+export async function takeJobsToSettle(tx: Queryable, taskIds: readonly string[]): Promise<SettleJob[]> {
   if (taskIds.length === 0) return [];
   return tx.query<SettleJob & Record<string, unknown>>(
-    `SELECT j.job_id, j.task_id, t.account_id, t.asset, t.it_asset, t.fee_pct_ct, t.escrow_held::text AS escrow_held, j.worker_address,
-            j.units, j.quote_price::text AS quote_price
-     FROM jobs j JOIN tasks t USING (task_id)
-     WHERE j.status = 'completed' AND j.task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
-     ORDER BY j.task_id, j.idx`,
+    `WITH t AS (
+       SELECT task_id, account_id, asset, it_asset, fee_pct_ct, escrow_held FROM tasks
+       WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+       ORDER BY task_id FOR UPDATE
+     ), done AS (
+       SELECT j.job_id, j.task_id, j.idx, j.worker_address, j.units, j.quote_price FROM jobs j
+       WHERE j.status = 'completed' AND j.task_id IN (SELECT task_id FROM t)
+     ), released AS (
+       UPDATE tasks SET escrow_held = 0 FROM t
+       WHERE tasks.task_id = t.task_id AND t.escrow_held > 0 AND t.task_id IN (SELECT task_id FROM done)
+     )
+     SELECT d.job_id, d.task_id, t.account_id, t.asset, t.it_asset, t.fee_pct_ct, t.escrow_held::text AS escrow_held,
+            d.worker_address, d.units, d.quote_price::text AS quote_price
+     FROM done d JOIN t USING (task_id)
+     ORDER BY d.task_id, d.idx`,
     [JSON.stringify(taskIds)],
   );
 }
@@ -41,15 +55,17 @@ export async function insertReceipts(
     amount: string;
     mode: string;
     applied: boolean;
+    /** The settlement journal that moved its money (the batch's). */
+    journal_id: string;
   }[],
   now: number,
 ): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const inserted = await tx.query<{ idempotency_key: string }>(
-    `INSERT INTO receipts (idempotency_key, job_id, task_id, body, amount, mode, applied, created_at)
-     SELECT idempotency_key, job_id, task_id, body, amount, mode, applied, $2
+    `INSERT INTO receipts (idempotency_key, job_id, task_id, body, amount, mode, applied, journal_id, created_at)
+     SELECT idempotency_key, job_id, task_id, body, amount, mode, applied, journal_id, $2
      FROM jsonb_to_recordset($1::jsonb) AS x(idempotency_key text, job_id uuid, task_id uuid, body text, amount numeric,
-          mode text, applied boolean)
+          mode text, applied boolean, journal_id uuid)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING idempotency_key`,
     [JSON.stringify(rows), now],
@@ -99,14 +115,6 @@ export async function providerAccounts(
     [list, [...new Set([asset, ...ASSETS])]],
   );
   return new Map(rows.map((r) => [r.address, r.account_id]));
-}
-
-export async function releaseEscrow(tx: Queryable, taskIds: readonly string[]): Promise<void> {
-  if (taskIds.length === 0) return;
-  await tx.query(
-    `UPDATE tasks SET escrow_held = 0 WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
-    [JSON.stringify(taskIds)],
-  );
 }
 
 export async function archiveFailure(

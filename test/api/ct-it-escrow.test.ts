@@ -149,7 +149,8 @@ it('in Real pays every party in the escrow mix and refunds the rest per asset; o
     const journal = await tm.market.db.query<{ name: string; asset: string; amount: string }>(
       `SELECT coalesce(a.address, a.name) AS name, e.asset, e.amount::text AS amount
        FROM ledger_entries e JOIN accounts a USING (account_id)
-       WHERE e.kind = 'settlement' AND e.ref = $1 AND a.kind = 'system' AND a.name <> 'escrow'
+       WHERE e.journal_id = (SELECT journal_id FROM receipts WHERE task_id = $1)
+         AND a.kind = 'system' AND a.name <> 'escrow'
        ORDER BY e.asset, a.name`,
       [task.task_id],
     );

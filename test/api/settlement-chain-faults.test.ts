@@ -396,7 +396,8 @@ it('charges once and keeps one receipt when a worker reports its result twice an
     1,
   );
   const settlements = await tm.market.db.query(
-    `SELECT DISTINCT journal_id FROM ledger_entries WHERE kind = 'settlement' AND ref = $1`,
+    `SELECT DISTINCT e.journal_id FROM receipts r JOIN ledger_entries e USING (journal_id)
+     WHERE r.task_id = $1 AND e.kind = 'settlement'`,
     [task.task_id],
   );
   expect(settlements).toHaveLength(1);

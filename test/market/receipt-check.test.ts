@@ -39,6 +39,7 @@ async function store(n: number): Promise<string[]> {
       amount: '0',
       mode: 'DryRun',
       applied: false,
+      journal_id: '00000000-0000-0000-0000-000000000000',
     };
   });
   await insertReceipts(db, rows, 0);
