@@ -1,7 +1,7 @@
 // bench/settlement: receipts settled, payouts batched and the outbox delivered, on PostgreSQL.
 //
 // (a) Settle: --receipts completed jobs (--jobs-per-task per task, --providers provider
-//     addresses) are written straight into a fresh schema as the dispatcher would leave them
+//     addresses, --customers buyers in turn) are written straight into a fresh schema as the dispatcher would leave them
 //     (tasks completed with their escrow held, jobs completed at a quoted price), then settled
 //     through the real path: SettlementService.settle in Real mode, with the outbox attached, one
 //     transaction per --batch tasks (the dispatcher's group commit: group_commit_max_batch, 256).
@@ -23,7 +23,7 @@
 // Schemas are dropped afterwards. BENCH_QUERY_TIMES=1 prints the time settle spent per statement.
 //
 //   npm run build && node bench/settlement.mjs [--receipts 100000] [--batch 256] [--jobs-per-task 1]
-//       [--providers 100] [--courier 20000] [--outbox 1000000] [--part both|settle|flush|courier]
+//       [--providers 100] [--customers 1000] [--courier 20000] [--outbox 1000000] [--part both|settle|flush|courier]
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -53,6 +53,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '256' },
     'jobs-per-task': { type: 'string', default: '1' },
     providers: { type: 'string', default: '100' },
+    customers: { type: 'string', default: '1000' },
     courier: { type: 'string', default: '20000' },
     outbox: { type: 'string', default: '1000000' },
     'page-size': { type: 'string', default: '500' },
@@ -63,6 +64,7 @@ const RECEIPTS = Number(values.receipts);
 const BATCH = Number(values.batch);
 const JOBS_PER_TASK = Number(values['jobs-per-task']);
 const PROVIDERS = Number(values.providers);
+const CUSTOMERS = Number(values.customers);
 const COURIER = Number(values.courier);
 const OUTBOX = Number(values.outbox);
 const PAGE = Number(values['page-size']);
@@ -102,40 +104,48 @@ async function seedCompleted(db) {
   const units = 2;
   const price = CPC; // 1 CPC per unit
   const reward = BigInt(JOBS_PER_TASK * units) * price + CPC; // 1 CPC of each escrow goes back
-  const customer = randomUUID();
+  // Tasks go to --customers buyers in turn, so a batch refunds many accounts, as in a market.
+  const customers = Array.from({ length: Math.min(CUSTOMERS, tasks) }, () => randomUUID());
   const providers = Array.from({ length: PROVIDERS }, () => generateKeyPair().address);
   const now = Math.floor(Date.now() / 1000);
   await db.query(
-    `INSERT INTO accounts (account_id, name, kind, created_at) VALUES ($1, 'bench', 'customer', $2)`,
-    [customer, now],
+    `INSERT INTO accounts (account_id, name, kind, created_at)
+     SELECT id, 'bench', 'customer', $2 FROM unnest($1::uuid[]) AS id`,
+    [customers, now],
   );
-  await db.query(`INSERT INTO balances (account_id, asset) VALUES ($1, 'CPC')`, [customer]);
-  const total = reward * BigInt(tasks);
+  await db.query(
+    `INSERT INTO balances (account_id, asset) SELECT id, asset FROM unnest($1::uuid[]) AS id, unnest($2::text[]) AS asset`,
+    [customers, ['CPC', 'IT']],
+  );
   await appendJournals(
     db,
-    [
-      {
-        journalId: randomUUID(),
-        kind: 'fund',
-        ref: null,
-        postings: transfer(SYSTEM_ACCOUNTS.external, customer, 'CPC', total),
-      },
-      {
-        journalId: randomUUID(),
-        kind: 'escrow_hold',
-        ref: null,
-        postings: transfer(customer, SYSTEM_ACCOUNTS.escrow, 'CPC', total),
-      },
-    ],
+    customers.flatMap((customer, c) => {
+      const total =
+        reward * BigInt(Math.floor(tasks / customers.length) + (c < tasks % customers.length ? 1 : 0));
+      return [
+        {
+          journalId: randomUUID(),
+          kind: 'fund',
+          ref: null,
+          postings: transfer(SYSTEM_ACCOUNTS.external, customer, 'CPC', total),
+        },
+        {
+          journalId: randomUUID(),
+          kind: 'escrow_hold',
+          ref: null,
+          postings: transfer(customer, SYSTEM_ACCOUNTS.escrow, 'CPC', total),
+        },
+      ];
+    }),
     now,
   );
   await db.query(
     `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, status, result_hash,
                         worker_address, completed_at, created_at, updated_at, units, jobs_total, jobs_done)
-     SELECT gen_random_uuid(), $1, 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, 'completed',
+     SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $9::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, 'completed',
             encode(sha256(i::text::bytea), 'hex'), ($3::text[])[1 + i % $4::int], $5::bigint, $5::bigint, $5::bigint, $6::int * $7::int, $7::int, $7::int
      FROM generate_series(0, $8::int - 1) AS i`,
-    [customer, reward.toString(), providers, PROVIDERS, now, units, JOBS_PER_TASK, tasks],
+    [customers, reward.toString(), providers, PROVIDERS, now, units, JOBS_PER_TASK, tasks, customers.length],
   );
   await db.query(
     `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, worker_address, result_hash,

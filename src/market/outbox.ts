@@ -25,7 +25,6 @@ import { largeBaseTable, SigningKey } from '../domain/signing-key.js';
 import type { Db, Queryable } from '../store/db.js';
 import { appendJournals } from '../store/ledger.js';
 import {
-  completedResults,
   getOutboxByKey,
   insertDrafts,
   lockNextNonce,
@@ -48,6 +47,14 @@ export const PAYOUT_ASSET = 'CPC';
  */
 const SEAL_SLICE_MS = 10;
 
+/** A completed task's result as its SUBMIT_RESULT carries it: its jobs' hashes in plan order. */
+export interface TaskResult {
+  task_id: string;
+  result_hash: string;
+  worker_address: string;
+  job_hashes: string[];
+}
+
 export class OutboxWriter {
   /** The market's chain address: the sender of everything it seals. */
   readonly sender: string;
@@ -65,8 +72,7 @@ export class OutboxWriter {
   }
 
   /** Queues a SUBMIT_RESULT for each of these completed tasks (once per task, ever). */
-  async queueResults(tx: Queryable, taskIds: readonly string[]): Promise<number> {
-    const results = await completedResults(tx, taskIds);
+  async queueResults(tx: Queryable, results: readonly TaskResult[]): Promise<number> {
     return this.queue(
       tx,
       results.map((r) => ({

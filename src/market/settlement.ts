@@ -47,7 +47,7 @@ import {
   type SettleJob,
 } from '../store/settlement.js';
 import type { MarketEventBus } from './events.js';
-import type { OutboxWriter } from './outbox.js';
+import type { OutboxWriter, TaskResult } from './outbox.js';
 import { checkStoredReceipts, type ReceiptCheckReport } from './receipt-check.js';
 
 export class SettlementService {
@@ -258,7 +258,7 @@ export class SettlementService {
     // Drafts only: nonces and signatures come later, in the courier, off this transaction.
     if (this.outbox) {
       await this.outbox.queuePayouts(tx, payouts);
-      await this.outbox.queueResults(tx, taskIds);
+      await this.outbox.queueResults(tx, taskResults(byTask));
     }
   }
 
@@ -272,4 +272,23 @@ export class SettlementService {
         : this.logger.info.bind(this.logger);
     log({ from: t.from, to: t.to, state: t.state }, 'settlement mode changed');
   }
+}
+
+/**
+ * The SUBMIT_RESULT of each completed task settled: its Merkle result, main worker and job
+ * hashes, in task id order (the order the jobs were read in, and so the outbox's).
+ */
+function taskResults(byTask: ReadonlyMap<string, readonly SettleJob[]>): TaskResult[] {
+  const out: TaskResult[] = [];
+  for (const [taskId, jobs] of byTask) {
+    const t = jobs[0];
+    if (t?.status !== 'completed' || t.task_result_hash === null || t.task_worker === null) continue;
+    out.push({
+      task_id: taskId,
+      result_hash: t.task_result_hash,
+      worker_address: t.task_worker,
+      job_hashes: jobs.map((j) => j.result_hash),
+    });
+  }
+  return out;
 }

@@ -156,24 +156,6 @@ export async function countOutboxByStatus(q: Queryable): Promise<Record<OutboxSt
   return counts;
 }
 
-/** The results of completed tasks: each task's hash and main worker, its jobs' hashes in order. */
-export async function completedResults(
-  tx: Queryable,
-  taskIds: readonly string[],
-): Promise<{ task_id: string; result_hash: string; worker_address: string; job_hashes: string[] }[]> {
-  if (taskIds.length === 0) return [];
-  return tx.query(
-    `SELECT t.task_id, t.result_hash, t.worker_address,
-            (SELECT coalesce(jsonb_agg(j.result_hash ORDER BY j.idx), '[]'::jsonb) FROM jobs j
-             WHERE j.task_id = t.task_id AND j.status = 'completed') AS job_hashes
-     FROM tasks t
-     WHERE t.status = 'completed' AND t.result_hash IS NOT NULL AND t.worker_address IS NOT NULL
-       AND t.task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
-     ORDER BY t.task_id`,
-    [JSON.stringify(taskIds)],
-  );
-}
-
 function numbers(r: OutboxRow): OutboxRow {
   return {
     ...r,

@@ -12,6 +12,12 @@ export interface SettleJob {
   it_asset: string;
   fee_pct_ct: number;
   escrow_held: string;
+  /** The task's status, Merkle result and main worker: what its SUBMIT_RESULT carries. */
+  status: string;
+  task_result_hash: string | null;
+  task_worker: string | null;
+  /** The job's own result hash and worker. */
+  result_hash: string;
   worker_address: string;
   units: number;
   quote_price: string | null;
@@ -26,17 +32,19 @@ export async function takeJobsToSettle(tx: Queryable, taskIds: readonly string[]
   if (taskIds.length === 0) return [];
   return tx.query<SettleJob & Record<string, unknown>>(
     `WITH t AS (
-       SELECT task_id, account_id, asset, it_asset, fee_pct_ct, escrow_held FROM tasks
+       SELECT task_id, account_id, asset, it_asset, fee_pct_ct, escrow_held, status, result_hash, worker_address
+       FROM tasks
        WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
        ORDER BY task_id FOR UPDATE
      ), done AS (
-       SELECT j.job_id, j.task_id, j.idx, j.worker_address, j.units, j.quote_price FROM jobs j
+       SELECT j.job_id, j.task_id, j.idx, j.worker_address, j.units, j.quote_price, j.result_hash FROM jobs j
        WHERE j.status = 'completed' AND j.task_id IN (SELECT task_id FROM t)
      ), released AS (
        UPDATE tasks SET escrow_held = 0 FROM t
        WHERE tasks.task_id = t.task_id AND t.escrow_held > 0 AND t.task_id IN (SELECT task_id FROM done)
      )
      SELECT d.job_id, d.task_id, t.account_id, t.asset, t.it_asset, t.fee_pct_ct, t.escrow_held::text AS escrow_held,
+            t.status, t.result_hash AS task_result_hash, t.worker_address AS task_worker, d.result_hash,
             d.worker_address, d.units, d.quote_price::text AS quote_price
      FROM done d JOIN t USING (task_id)
      ORDER BY d.task_id, d.idx`,
