@@ -10,7 +10,7 @@
 // issued_at is deliberately left out: the same job re-issued later is the same receipt.
 
 import { blake3 } from '@noble/hashes/blake3.js';
-import { bytesToHex, concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { MAX_AMOUNT } from './money.js';
 
 export const RECEIPT_VERSION = 1;
@@ -55,8 +55,10 @@ export function receiptFieldProblem(f: ReceiptFields): string | undefined {
   return undefined;
 }
 
+const utf8 = new TextEncoder();
+
 /** The idempotency key of a receipt's fields (see the file comment for the exact bytes). */
-export function receiptKey(f: Omit<ReceiptFields, 'issued_at'>, version: number = RECEIPT_VERSION): string {
+export function receiptKey(f: ReceiptFields, version = RECEIPT_VERSION): string {
   const fields = [
     f.job_id,
     f.buyer,
@@ -65,7 +67,19 @@ export function receiptKey(f: Omit<ReceiptFields, 'issued_at'>, version: number 
     f.units.toString(),
     version.toString(),
   ];
-  return bytesToHex(blake3(concatBytes(...fields.map(lengthPrefixed))));
+  // One buffer, each field's UTF-8 written in place after its 4-byte length (at most 3 bytes per
+  // UTF-16 unit): settlement makes a key per receipt, so no per-field arrays.
+  let size = 0;
+  for (const text of fields) size += 4 + text.length * 3;
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  for (const text of fields) {
+    const { written } = utf8.encodeInto(text, bytes.subarray(at + 4));
+    view.setUint32(at, written, false);
+    at += 4 + written;
+  }
+  return bytesToHex(blake3(bytes.subarray(0, at)));
 }
 
 /** Builds a receipt with its key; throws a RangeError on invalid fields. */
@@ -158,13 +172,6 @@ export function decodeReceipt(stored: string | Uint8Array | unknown): DecodedRec
 
 function fail(problem: ReceiptDecodeProblem, message: string): DecodedReceipt {
   return { ok: false, problem, message };
-}
-
-function lengthPrefixed(text: string): Uint8Array {
-  const bytes = utf8ToBytes(text);
-  const prefix = new Uint8Array(4);
-  new DataView(prefix.buffer).setUint32(0, bytes.length, false);
-  return concatBytes(prefix, bytes);
 }
 
 /**
