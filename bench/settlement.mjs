@@ -57,6 +57,7 @@ const { values } = parseArgs({
     courier: { type: 'string', default: '20000' },
     outbox: { type: 'string', default: '1000000' },
     'page-size': { type: 'string', default: '500' },
+    'payout-page': { type: 'string', default: '100000' },
     part: { type: 'string', default: 'both' },
   },
 });
@@ -68,6 +69,7 @@ const CUSTOMERS = Number(values.customers);
 const COURIER = Number(values.courier);
 const OUTBOX = Number(values.outbox);
 const PAGE = Number(values['page-size']);
+const PAYOUT_PAGE = Number(values['payout-page']);
 const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
 const CPC = 10n ** 18n;
 const logger = pino({ level: 'silent' });
@@ -223,7 +225,7 @@ async function settlePart() {
     let payouts = 0;
     let transfers = 0;
     for (;;) {
-      const r = await outbox.flushPayouts(db, PAGE);
+      const r = await outbox.flushPayouts(db, PAYOUT_PAGE);
       if (r.claimed === 0) break;
       payouts += r.claimed;
       transfers += r.transfers;

@@ -27,6 +27,9 @@ export interface ChainLinkOptions {
   chain?: ChainPort | undefined;
 }
 
+/** Payouts claimed per payout transaction: 100,000 rows marked and summed in the database. */
+const PAYOUT_PAGE = 100_000;
+
 export class ChainLink {
   private timers: NodeJS.Timeout[] = [];
   private round: Promise<void> | undefined;
@@ -104,11 +107,15 @@ export class ChainLink {
     }
   }
 
-  /** Batches every waiting payout into TRANSFERs, a page at a time; returns how many. */
+  /**
+   * Batches every waiting payout into TRANSFERs, up to PAYOUT_PAGE payouts per transaction (the
+   * database sums them per provider, so a page costs one row per provider in memory); returns
+   * how many TRANSFERs. A provider gets one TRANSFER per page it has payouts in.
+   */
   async flushPayouts(): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await this.outbox.flushPayouts(this.opts.db, this.opts.config.courier_batch);
+      const n = await this.outbox.flushPayouts(this.opts.db, PAYOUT_PAGE);
       total += n.transfers;
       if (n.claimed === 0) return total;
     }

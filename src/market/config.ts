@@ -5,6 +5,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { splitProblems, type SplitShares } from '../domain/settlement.js';
+
+/** One party's share of every settled amount, in basis points; the four must sum to 10,000. */
+function splitShare(fallback: number, what: string) {
+  return Type.Integer({
+    default: fallback,
+    minimum: 0,
+    maximum: 10_000,
+    description: `basis points of each settled amount ${what} (the four split_* keys sum to 10000)`,
+  });
+}
 
 export const ConfigSchema = Type.Object(
   {
@@ -144,6 +155,10 @@ export const ConfigSchema = Type.Object(
       default: true,
       description: 'check stored receipts at start and count damaged ones (receipt_corrupt_total)',
     }),
+    split_burn_bps: splitShare(6000, 'burned'),
+    split_worker_bps: splitShare(2500, "paid to the job's provider"),
+    split_validators_bps: splitShare(1000, 'paid to validators'),
+    split_treasury_bps: splitShare(500, 'paid to the treasury'),
     receipt_check_max: Type.Integer({
       default: 1_000_000,
       minimum: 0,
@@ -196,10 +211,24 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = withDefaults as Config;
+  const split = splitProblems(paymentSplit(config));
+  if (split.length > 0) throw new ConfigError(`invalid configuration:\n  split_*_bps: ${split.join('; ')}`);
   // Peers refuse gossip that carries no key, so a peer list without one could never deliver.
   if (peerList(config).length > 0 && config.peer_key === '')
     throw new ConfigError('invalid configuration:\n  peers: needs peer_key, the key the peers accept');
   return Object.freeze(config);
+}
+
+/** The payment split the split_*_bps keys configure (spec default 60/25/10/5). */
+export function paymentSplit(
+  config: Pick<Config, 'split_burn_bps' | 'split_worker_bps' | 'split_validators_bps' | 'split_treasury_bps'>,
+): SplitShares {
+  return {
+    burn: config.split_burn_bps,
+    worker: config.split_worker_bps,
+    validators: config.split_validators_bps,
+    treasury: config.split_treasury_bps,
+  };
 }
 
 /** The `peers` key as a list of base URLs without trailing slashes. */

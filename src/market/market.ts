@@ -9,17 +9,17 @@ import type { SchedulerParams } from '../domain/scheduler-params.js';
 import type { Db } from '../store/db.js';
 import { openDatabase } from '../store/open.js';
 import { AccountService, newApiKey } from './accounts.js';
-import type { Config } from './config.js';
+import { paymentSplit, peerList, type Config } from './config.js';
 import { MarketEventBus } from './events.js';
 import { Dispatcher } from './dispatcher.js';
 import { SchedulerParamsService } from './params.js';
 import { AdmissionService } from './admission.js';
+import { makeSplit } from '../domain/settlement.js';
 import { SettlementService } from './settlement.js';
 import { verifyLedger } from './ledger.js';
 import { TaskService } from './tasks.js';
 import { PriceBoardService } from './price-board.js';
 import { ReputationGossip } from './reputation-gossip.js';
-import { peerList } from './config.js';
 import type { ChainPort } from '../chain/port.js';
 import { ChainLink } from './chain-link.js';
 
@@ -68,6 +68,7 @@ export class Market {
       clock,
       this.events,
       logger.child({ component: 'settlement' }),
+      makeSplit(paymentSplit(config)),
     );
     const params = () => this.params.get();
     this.admission = new AdmissionService(

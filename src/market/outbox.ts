@@ -33,7 +33,7 @@ import {
   unsealedPage,
   type OutboxRow,
 } from '../store/outbox.js';
-import { claimUnbatched, insertPayouts, markBatched, type PayoutRow } from '../store/payouts.js';
+import { claimPayoutTotals, insertPayouts, type PayoutRow } from '../store/payouts.js';
 import { providerAccounts } from '../store/settlement.js';
 import { encodeTx } from '../chain/wire.js';
 import { failEntry } from './outbox-failure.js';
@@ -99,19 +99,22 @@ export class OutboxWriter {
   }
 
   /**
-   * One payout flush: up to `limit` waiting payouts become one TRANSFER per provider (batchPayouts)
-   * and leave the providers' balances for `paid_out`, all in one transaction. Returns the
-   * number of TRANSFERs queued.
+   * One payout flush: up to `limit` waiting payouts become one TRANSFER per provider (batchPayouts
+   * over the totals the database sums per address) and leave the providers' balances for
+   * `paid_out`, all in one transaction. Returns how many payouts it claimed and TRANSFERs queued.
    */
   async flushPayouts(db: Db, limit: number): Promise<{ claimed: number; transfers: number }> {
     return db.transaction(async (tx) => {
-      const claimed = await claimUnbatched(tx, PAYOUT_ASSET, limit);
-      if (claimed.length === 0) return { claimed: 0, transfers: 0 };
+      const batchId = randomUUID();
+      const now = unixSeconds(this.clock);
+      // Rejected totals (an address the chain cannot take) are claimed too, so they are not
+      // claimed again every flush; their money stays on the provider's balance.
+      const totals = await claimPayoutTotals(tx, PAYOUT_ASSET, limit, batchId, now);
+      if (totals.length === 0) return { claimed: 0, transfers: 0 };
       const plan = batchPayouts(
-        claimed.map((p) => ({ ...p, amount: BigInt(p.amount) })),
+        totals.map((p) => ({ address: p.address, amount: BigInt(p.amount) })),
         MAX_AMOUNT,
       );
-      const batchId = randomUUID();
       const transfers = await this.queue(
         tx,
         plan.transfers.map((t, n) => ({
@@ -119,7 +122,6 @@ export class OutboxWriter {
           draft: { type: 'transfer', to: t.to, amount: t.amount.toString() },
         })),
       );
-      const now = unixSeconds(this.clock);
       const accounts = await providerAccounts(
         tx,
         plan.transfers.map((t) => t.to),
@@ -132,15 +134,7 @@ export class OutboxWriter {
       ]);
       if (postings.length > 0)
         await appendJournals(tx, [{ journalId: batchId, kind: 'payout', ref: batchId, postings }], now);
-      // Rejected entries (an address the chain cannot take) are marked too, so they are not
-      // claimed again every flush; their money stays on the provider's balance.
-      await markBatched(
-        tx,
-        claimed.map((p) => p.receipt_key),
-        batchId,
-        now,
-      );
-      return { claimed: claimed.length, transfers };
+      return { claimed: totals.reduce((n, t) => n + t.payouts, 0), transfers };
     });
   }
 

@@ -24,6 +24,7 @@ import { encodeReceipt, makeReceipt, receiptAmount } from '../domain/receipts.js
 import {
   advance,
   applyCommand,
+  DEFAULT_SPLIT,
   INITIAL_SETTLEMENT,
   modeAt,
   onFailure,
@@ -32,6 +33,7 @@ import {
   type SettlementCommand,
   type SettlementMode,
   type SettlementState,
+  type SplitShares,
 } from '../domain/settlement.js';
 import type { Db, Queryable } from '../store/db.js';
 import type { PayoutRow } from '../store/payouts.js';
@@ -61,6 +63,8 @@ export class SettlementService {
     private readonly clock: Clock,
     private readonly events: MarketEventBus,
     private readonly logger: Logger,
+    /** How each settled amount is divided (config split_*_bps; the spec's 60/25/10/5). */
+    private readonly shares: SplitShares = DEFAULT_SPLIT,
   ) {}
 
   /**
@@ -222,7 +226,7 @@ export class SettlementService {
           [first.it_asset, paid.it],
         ] as const) {
           if (value === 0n) continue;
-          const parts = splitAmount(value);
+          const parts = splitAmount(value, this.shares);
           postings.push(
             { accountId: SYSTEM_ACCOUNTS.escrow, asset, amount: -value },
             { accountId: SYSTEM_ACCOUNTS.burn, asset, amount: parts.burn },

@@ -23,26 +23,28 @@ export async function insertPayouts(tx: Queryable, rows: readonly PayoutRow[], n
   );
 }
 
-/** Up to `limit` unbatched payouts of `asset`, oldest first, locked (a second node skips them). */
-export async function claimUnbatched(tx: Queryable, asset: string, limit: number): Promise<PayoutRow[]> {
-  return tx.query<PayoutRow & Record<string, unknown>>(
-    `SELECT receipt_key, task_id, address, asset, amount::text AS amount FROM payouts
-     WHERE batch_id IS NULL AND asset = $1 ORDER BY created_at, receipt_key LIMIT $2
-     FOR UPDATE SKIP LOCKED`,
-    [asset, limit],
-  );
-}
-
-export async function markBatched(
+/**
+ * Claims up to `limit` unbatched payouts of `asset`, oldest first, for batch `batchId` (rows
+ * another node holds are skipped), and returns what they add up to per address: the database
+ * sums them, so a flush of any size holds one row per provider.
+ */
+export async function claimPayoutTotals(
   tx: Queryable,
-  receiptKeys: readonly string[],
+  asset: string,
+  limit: number,
   batchId: string,
   now: number,
-): Promise<void> {
-  if (receiptKeys.length === 0) return;
-  await tx.query(
-    `UPDATE payouts SET batch_id = $2, batched_at = $3
-     WHERE receipt_key IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))`,
-    [JSON.stringify(receiptKeys), batchId, now],
+): Promise<{ address: string; amount: string; payouts: number }[]> {
+  return tx.query(
+    `WITH claimed AS (
+       SELECT receipt_key FROM payouts WHERE batch_id IS NULL AND asset = $1
+       ORDER BY created_at, receipt_key LIMIT $2 FOR UPDATE SKIP LOCKED
+     ), marked AS (
+       UPDATE payouts p SET batch_id = $3, batched_at = $4 FROM claimed
+       WHERE p.receipt_key = claimed.receipt_key RETURNING p.address, p.amount
+     )
+     SELECT address, sum(amount)::text AS amount, count(*)::int AS payouts FROM marked
+     GROUP BY address ORDER BY address`,
+    [asset, limit, batchId, now],
   );
 }

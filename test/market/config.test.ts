@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/market/config.js';
+import { ConfigError, loadConfig, paymentSplit } from '../../src/market/config.js';
 
 function tomlFile(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tm-config-')), 'config.toml');
@@ -36,5 +36,15 @@ describe('configuration', () => {
     expect(() => loadConfig({ flags: { database_url: 'mysql://x' } })).toThrow(/database_url/);
     expect(() => loadConfig({ file: tomlFile('port = \n') })).toThrow(/config file/);
     expect(() => loadConfig({ file: '/nonexistent/config.toml' })).toThrow(/does not exist/);
+  });
+
+  it('takes the payment split in basis points, 60/25/10/5 by default, and refuses one not summing to 10000', () => {
+    expect(paymentSplit(loadConfig())).toEqual({ burn: 6000, worker: 2500, validators: 1000, treasury: 500 });
+    const other = loadConfig({
+      env: { TASKMARKET_SPLIT_BURN_BPS: '5000', TASKMARKET_SPLIT_WORKER_BPS: '3500' },
+    });
+    expect(paymentSplit(other)).toEqual({ burn: 5000, worker: 3500, validators: 1000, treasury: 500 });
+    expect(() => loadConfig({ flags: { split_burn_bps: 7000 } })).toThrow(ConfigError);
+    expect(() => loadConfig({ flags: { split_burn_bps: 7000 } })).toThrow(/split_\*_bps: .*10000/);
   });
 });

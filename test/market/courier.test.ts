@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { SYSTEM_ACCOUNTS, transfer } from '../../src/domain/ledger.js';
 import { appendJournals } from '../../src/store/ledger.js';
+import { insertPayouts } from '../../src/store/payouts.js';
 import { providerAccounts } from '../../src/store/settlement.js';
 
 const T0 = 1_700_000_000_000;
@@ -323,3 +324,46 @@ async function balanceOf(accountId: string): Promise<bigint> {
   );
   return BigInt(row?.amount ?? '0');
 }
+
+it('pays out many payouts as one TRANSFER per provider, summed in full, and claims each payout once', async () => {
+  await db.query('TRUNCATE payouts');
+  const { outbox } = await setup();
+  const providers = [addressOf(0x81), addressOf(0x82), addressOf(0x83)];
+  const bad = 'cpc1notanaddress';
+  const rows = Array.from({ length: 1200 }, (_, i) => ({
+    receipt_key: hashOf(i),
+    task_id: randomUUID(),
+    address: i === 7 ? bad : (providers[i % 3] as string),
+    asset: 'CPC',
+    amount: String(1000 + i),
+  }));
+  await insertPayouts(db, rows, 0);
+  // Each provider's earnings start in its account, as settlement leaves them.
+  const owed = new Map<string, bigint>();
+  for (const r of rows) owed.set(r.address, (owed.get(r.address) ?? 0n) + BigInt(r.amount));
+  const accounts = await providerAccounts(db, providers, 'CPC', 0);
+  await appendJournals(
+    db,
+    providers.map((p) => ({
+      journalId: randomUUID(),
+      kind: 'fund' as const,
+      ref: null,
+      postings: transfer(SYSTEM_ACCOUNTS.external, accounts.get(p) as string, 'CPC', owed.get(p) as bigint),
+    })),
+    0,
+  );
+
+  expect(await outbox.flushPayouts(db, 100_000)).toEqual({ claimed: 1200, transfers: 3 });
+  const drafts = await db.query<{ draft: { to: string; amount: string } }>(
+    `SELECT draft FROM outbox WHERE kind = 'TRANSFER' ORDER BY id`,
+  );
+  expect(new Map(drafts.map((d) => [d.draft.to, BigInt(d.draft.amount)]))).toEqual(
+    new Map(providers.map((p) => [p, owed.get(p)])),
+  );
+  // The invalid address is claimed with the rest (not retried every flush) and paid nothing.
+  expect(await outbox.flushPayouts(db, 100_000)).toEqual({ claimed: 0, transfers: 0 });
+  const [left] = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM payouts WHERE batch_id IS NULL',
+  );
+  expect(left?.n).toBe(0);
+});
