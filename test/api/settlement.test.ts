@@ -93,3 +93,45 @@ it('falls back to DryRun when receipts exceed the escrow, and archives the failu
   expect(failures).toEqual([{ reason: 'insufficient_escrow' }]);
   expect((await verifyLedger(tm.market.db)).violations).toEqual([]);
 });
+
+it('splits by the configured shares (split_*_bps) when the operator sets other ones', async () => {
+  const other = await startTestMarket({
+    config: {
+      split_burn_bps: 5000,
+      split_worker_bps: 3500,
+      split_validators_bps: 1000,
+      split_treasury_bps: 500,
+    },
+  });
+  const workers = new WorkerPool(() => ({
+    url: other.url,
+    connected: () => other.market.dispatcher.connected,
+  }));
+  try {
+    await other.operator.request('POST', '/rpc', {
+      method: 'settlement.set_mode',
+      params: { mode: 'Armed', delay_ms: 0 },
+    });
+    const { client } = await other.customer('100.0');
+    const w = workers.make();
+    await w.join({ price: '10.0' });
+    const task = await client.createTask({
+      challenge_type: 'gpuhash',
+      payload: { input: Buffer.from('x'.repeat(100)).toString('base64') },
+      reward: '40.0',
+    });
+    const job = await w.next<JobMsg>('job', (m) => m.task_id === task.task_id);
+    w.send(w.result(job));
+    await w.next('result_accepted');
+    const balances = (
+      await other.operator.request<{ balances: Record<string, string> }>('POST', '/rpc', {
+        method: 'settlement_status',
+      })
+    ).balances;
+    expect(balances).toMatchObject({ burn: '5.0', providers: '3.5', validators: '1.0', treasury: '0.5' });
+    expect((await verifyLedger(other.market.db)).violations).toEqual([]);
+  } finally {
+    await workers.closeAll();
+    await other.close();
+  }
+});
