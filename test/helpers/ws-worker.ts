@@ -52,6 +52,26 @@ export class ScriptedWorker {
     return new Promise((resolve) => this.waiters.push({ match: want, resolve: resolve as (m: Msg) => void }));
   }
 
+  /** The next message of this type if one comes within `ms`; undefined (and no waiter left) if not. */
+  async within<T = Msg>(type: string, ms: number): Promise<T | undefined> {
+    const now = this.take<T>(type);
+    if (now) return now;
+    return new Promise((resolve) => {
+      const waiter = {
+        match: (m: Msg) => m.type === type,
+        resolve: (m: Msg) => {
+          clearTimeout(timer);
+          resolve(m as T);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        resolve(undefined);
+      }, ms);
+      this.waiters.push(waiter);
+    });
+  }
+
   /** A message of this type that has already arrived, if any, without waiting. */
   take<T = Msg>(type: string): T | undefined {
     const i = this.inbox.findIndex((m) => m.type === type);
