@@ -7,7 +7,9 @@
 //   non-retryable failure → failed, with the error kept for the operator.
 // The flush stops at the first row that must wait (backing off, or a retryable failure) because
 // the CPC node takes a sender's nonces only in sequence: sending n+1 before n would only earn a
-// rejection. A forced flush (the operator's) ignores next_attempt_at.
+// rejection. For the same reason a refusal for good at nonce n frees n (failEntry): the sender's
+// later rows, not sent yet, become drafts again, and the flush seals them at n, n+1, … and walks
+// on from n. A forced flush (the operator's) ignores next_attempt_at.
 
 import type { Logger } from 'pino';
 import type { ChainPort } from '../chain/port.js';
@@ -16,7 +18,7 @@ import type { Clock } from '../domain/clock.js';
 import { courierBackoffMs } from '../domain/courier.js';
 import type { Db } from '../store/db.js';
 import { markAcknowledged, markRetry, pendingPage, type SealedOutboxRow } from '../store/outbox.js';
-import { failEntryNow } from './outbox-failure.js';
+import { failEntryNow, type FailOutcome } from './outbox-failure.js';
 import type { MarketEventBus } from './events.js';
 
 export interface CourierOptions {
@@ -47,7 +49,11 @@ export interface FlushReport {
   stopped: boolean;
 }
 
-type Sent = { state: 'acknowledged'; height: number | null } | { state: 'retrying' } | { state: 'failed' };
+type Sent =
+  | { state: 'acknowledged'; height: number | null }
+  | { state: 'retrying' }
+  /** rewound: the row's nonce was freed and the sender's later rows are drafts again. */
+  | { state: 'failed'; rewound: boolean };
 
 export class Courier {
   private tail: Promise<unknown> = Promise.resolve();
@@ -69,11 +75,15 @@ export class Courier {
   private async run(force: boolean): Promise<FlushReport> {
     const { db, batch } = this.opts;
     const report: FlushReport = { attempted: 0, acknowledged: 0, retrying: 0, failed: 0, stopped: false };
-    while ((await this.opts.seal(batch)) > 0);
+    const sealAll = async () => {
+      while ((await this.opts.seal(batch)) > 0);
+    };
+    await sealAll();
     let after: { sender: string; nonce: number } | undefined;
     for (;;) {
       const page = await pendingPage(db, after, batch);
-      const acks: { id: number; height: number | null }[] = [];
+      const acks: { id: number; tx_hash: string; height: number | null }[] = [];
+      let rewound = false;
       try {
         for (const row of page) {
           after = { sender: row.sender, nonce: row.nonce };
@@ -84,10 +94,18 @@ export class Courier {
           const sent = await this.send(row);
           report.attempted++;
           if (sent.state === 'acknowledged') {
-            acks.push({ id: row.id, height: sent.height });
+            acks.push({ id: row.id, tx_hash: row.tx_hash, height: sent.height });
             report.acknowledged++;
-          } else if (sent.state === 'failed') report.failed++;
-          else {
+          } else if (sent.state === 'failed') {
+            report.failed++;
+            if (sent.rewound) {
+              // The rest of this page holds seals that were taken back: seal again, and go on
+              // from the freed nonce.
+              after = { sender: row.sender, nonce: row.nonce - 1 };
+              rewound = true;
+              break;
+            }
+          } else {
             report.retrying++;
             report.stopped = true;
             return report;
@@ -98,7 +116,8 @@ export class Courier {
         // which the chain answers as duplicates.
         await markAcknowledged(db, acks, this.opts.clock.nowMs());
       }
-      if (page.length < batch) return report;
+      if (rewound) await sealAll();
+      else if (page.length < batch) return report;
     }
   }
 
@@ -114,9 +133,9 @@ export class Courier {
     events.emit('courier.attempt', { kind: row.kind });
     if (!decoded.ok) {
       events.emit('courier.failure', { kind: row.kind, retryable: false });
-      await failEntryNow(db, row, attempts, `unreadable outbox body: ${decoded.error}`, clock);
-      this.opts.logger.error({ id: row.id, error: decoded.error }, 'outbox entry unreadable: marked failed');
-      return { state: 'failed' };
+      const failed = await failEntryNow(db, row, attempts, `unreadable outbox body: ${decoded.error}`, clock);
+      this.logFailure(row, failed, decoded.error, 'outbox entry unreadable: marked failed');
+      return { state: 'failed', rewound: failed.rewound };
     }
     const outcome = await chain.submit(decoded.tx).catch((err: unknown) => ({
       accepted: false as const,
@@ -133,12 +152,9 @@ export class Courier {
     }
     events.emit('courier.failure', { kind: row.kind, retryable: outcome.retryable });
     if (!outcome.retryable) {
-      await failEntryNow(db, row, attempts, outcome.error, clock);
-      this.opts.logger.error(
-        { id: row.id, kind: row.kind, error: outcome.error },
-        'chain refused a transaction',
-      );
-      return { state: 'failed' };
+      const failed = await failEntryNow(db, row, attempts, outcome.error, clock);
+      this.logFailure(row, failed, outcome.error, 'chain refused a transaction');
+      return { state: 'failed', rewound: failed.rewound };
     }
     const delay = courierBackoffMs(
       attempts,
@@ -146,11 +162,20 @@ export class Courier {
       this.opts.backoffMaxMs,
       this.opts.random,
     );
-    await markRetry(db, row.id, attempts, clock.nowMs() + delay, outcome.error);
+    await markRetry(db, row.id, row.tx_hash, attempts, clock.nowMs() + delay, outcome.error);
     this.opts.logger.warn(
       { id: row.id, attempts, delay, error: outcome.error },
       'chain send failed: backing off',
     );
     return { state: 'retrying' };
+  }
+
+  private logFailure(row: SealedOutboxRow, failed: FailOutcome, error: string, message: string): void {
+    const at = { id: row.id, kind: row.kind, sender: row.sender, nonce: row.nonce, error };
+    if (failed.rewound) this.opts.logger.error(at, `${message}; its nonce goes to the next entry`);
+    else if (failed.failed)
+      // A later entry was sent already, so the nonce could not be given again: the node will
+      // refuse everything after it until an operator fills the gap.
+      this.opts.logger.error(at, `${message}; nonce gap left: a later entry was already sent`);
   }
 }

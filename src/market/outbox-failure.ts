@@ -2,6 +2,16 @@
 // payout journal had moved it from the provider's account to `paid_out`, so a reversing journal
 // moves it back, in the same transaction that marks the entry failed. The provider's balance then
 // shows money that is still owed to it rather than money that vanished.
+//
+// A sealed entry the chain refused for good also frees its nonce. The CPC node takes a sender's
+// nonces only in sequence, so a refused nonce n left unused would stall every later transaction
+// of that sender for good. Delivery is head-of-line (courier.ts): an entry above n is sent only
+// once n was answered, so while n is still pending its sender's later entries were never sent,
+// and the same transaction takes their seals back and sets the sender's next nonce to n; the
+// next seal gives them n, n+1, … in queue order (docs/decisions.md, "Head-of-line delivery").
+// Should a later entry have been sent after all (attempts > 0, or no longer pending: only after
+// a crash lost n's acknowledgement, or another node's courier on the same outbox, and then the
+// chain took n already), nothing is taken back: the failure stays as it was, for the operator.
 
 import { randomUUID } from 'node:crypto';
 import { unixSeconds, type Clock } from '../domain/clock.js';
@@ -10,19 +20,50 @@ import { SYSTEM_ACCOUNTS, transfer } from '../domain/ledger.js';
 import { CPC } from '../domain/money.js';
 import type { Db, Queryable } from '../store/db.js';
 import { appendJournals } from '../store/ledger.js';
-import { markFailed } from '../store/outbox.js';
+import {
+  lockEntriesAfter,
+  lockNextNonce,
+  markFailed,
+  setNextNonce,
+  unsealEntriesAfter,
+} from '../store/outbox.js';
 import { providerAccounts } from '../store/settlement.js';
+
+/** An entry to give up: a draft, or (all three set) one sealed and sent. */
+export interface FailingEntry {
+  id: number;
+  draft: OutboxDraft;
+  sender?: string | null;
+  nonce?: number | null;
+  tx_hash?: string | null;
+}
+
+export interface FailOutcome {
+  /** False when the entry was no longer pending under that seal: nothing changed. */
+  failed: boolean;
+  /**
+   * True when its nonce was freed: the sender's later pending entries are drafts again and its
+   * next nonce is the failed entry's. The failed entry gave up its seal (its nonce and tx hash
+   * are in last_error).
+   */
+  rewound: boolean;
+}
 
 export async function failEntry(
   tx: Queryable,
-  entry: { id: number; draft: OutboxDraft },
+  entry: FailingEntry,
   attempts: number,
   error: string,
   clock: Clock,
-): Promise<void> {
-  await markFailed(tx, entry.id, attempts, error);
+): Promise<FailOutcome> {
+  const { sender, nonce, tx_hash: hash } = entry;
+  const outcome =
+    sender != null && nonce != null && hash != null
+      ? await failSealed(tx, entry.id, sender, nonce, hash, attempts, error)
+      : { failed: (await markFailed(tx, entry.id, null, attempts, error)) > 0, rewound: false };
+  if (!outcome.failed) return outcome;
   const { draft } = entry;
-  if (draft.type !== 'transfer' || BigInt(draft.amount) <= 0n) return;
+  if (draft.type !== 'transfer' || BigInt(draft.amount) <= 0n) return outcome;
   const now = unixSeconds(clock);
   const account = (await providerAccounts(tx, [draft.to], CPC, now)).get(draft.to) as string;
   await appendJournals(
@@ -37,15 +78,37 @@ export async function failEntry(
     ],
     now,
   );
+  return outcome;
+}
+
+async function failSealed(
+  tx: Queryable,
+  id: number,
+  sender: string,
+  nonce: number,
+  hash: string,
+  attempts: number,
+  error: string,
+): Promise<FailOutcome> {
+  // The nonce row first, as seal() takes it: a seal of this sender waits for the rewind.
+  const next = await lockNextNonce(tx, sender);
+  const later = await lockEntriesAfter(tx, sender, nonce);
+  const unsent = next > nonce && later.every((e) => e.status === 'pending' && e.attempts === 0);
+  if (!unsent) return { failed: (await markFailed(tx, id, hash, attempts, error)) > 0, rewound: false };
+  const kept = `${error} (refused at nonce ${nonce}, tx ${hash}; the nonce went to the next entry)`;
+  if ((await markFailed(tx, id, hash, attempts, kept, true)) === 0) return { failed: false, rewound: false };
+  await unsealEntriesAfter(tx, sender, nonce);
+  await setNextNonce(tx, sender, nonce);
+  return { failed: true, rewound: true };
 }
 
 /** failEntry in its own transaction. */
 export function failEntryNow(
   db: Db,
-  entry: { id: number; draft: OutboxDraft },
+  entry: FailingEntry,
   attempts: number,
   error: string,
   clock: Clock,
-): Promise<void> {
+): Promise<FailOutcome> {
   return db.transaction((tx) => failEntry(tx, entry, attempts, error, clock));
 }

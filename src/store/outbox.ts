@@ -113,16 +113,20 @@ export async function getOutboxByKey(q: Queryable, dedupKey: string): Promise<Ou
   return rows[0] && numbers(rows[0]);
 }
 
+// The chain's answers below apply to the seal that was sent (tx_hash): an entry whose nonce was
+// taken back and given again (outbox-failure.ts) since is a different transaction now, and a late
+// answer about its old bytes (another node's courier, still on a page read before) changes nothing.
+
 export async function markAcknowledged(
   q: Queryable,
-  acks: readonly { id: number; height: number | null }[],
+  acks: readonly { id: number; tx_hash: string; height: number | null }[],
   now: number,
 ): Promise<void> {
   if (acks.length === 0) return;
   await q.query(
     `UPDATE outbox o SET status = 'acknowledged', acknowledged_at = $2, height = x.height, last_error = NULL
-     FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, height bigint)
-     WHERE o.id = x.id AND o.status = 'pending'`,
+     FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, tx_hash text, height bigint)
+     WHERE o.id = x.id AND o.status = 'pending' AND o.tx_hash = x.tx_hash`,
     [JSON.stringify(acks), now],
   );
 }
@@ -130,21 +134,73 @@ export async function markAcknowledged(
 export async function markRetry(
   q: Queryable,
   id: number,
+  txHash: string,
   attempts: number,
   nextAttemptAt: number,
   error: string,
 ): Promise<void> {
   await q.query(
-    `UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1 AND status = 'pending'`,
-    [id, attempts, nextAttemptAt, error],
+    `UPDATE outbox SET attempts = $3, next_attempt_at = $4, last_error = $5
+     WHERE id = $1 AND status = 'pending' AND tx_hash = $2`,
+    [id, txHash, attempts, nextAttemptAt, error],
   );
 }
 
-export async function markFailed(q: Queryable, id: number, attempts: number, error: string): Promise<void> {
-  await q.query(
-    `UPDATE outbox SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1 AND status = 'pending'`,
-    [id, attempts, error],
+/**
+ * Marks a pending entry failed: a draft (`txHash` null) or the seal that was sent. With `unseal`
+ * it gives up its seal too, so its nonce can be given again (the unique (sender, nonce) allows
+ * one entry per nonce); the caller keeps the nonce in `error`. Returns 1, or 0 if the entry was
+ * no longer pending under that seal.
+ */
+export async function markFailed(
+  q: Queryable,
+  id: number,
+  txHash: string | null,
+  attempts: number,
+  error: string,
+  unseal = false,
+): Promise<number> {
+  const updated = await q.query(
+    `UPDATE outbox SET status = 'failed', attempts = $3, last_error = $4,
+       sender = CASE WHEN $5::boolean THEN NULL ELSE sender END,
+       nonce = CASE WHEN $5::boolean THEN NULL ELSE nonce END,
+       body = CASE WHEN $5::boolean THEN NULL ELSE body END,
+       tx_hash = CASE WHEN $5::boolean THEN NULL ELSE tx_hash END
+     WHERE id = $1 AND status = 'pending' AND tx_hash IS NOT DISTINCT FROM $2
+     RETURNING id`,
+    [id, txHash, attempts, error, unseal],
   );
+  return updated.length;
+}
+
+/**
+ * Every entry of `sender` above `nonce`, whatever its status, locked until the transaction ends,
+ * in nonce order: what a refusal at `nonce` would have to take back.
+ */
+export async function lockEntriesAfter(
+  tx: Queryable,
+  sender: string,
+  nonce: number,
+): Promise<{ id: number; status: OutboxStatus; attempts: number }[]> {
+  const rows = await tx.query<{ id: number; status: OutboxStatus; attempts: number }>(
+    `SELECT id, status, attempts FROM outbox WHERE sender = $1 AND nonce > $2 ORDER BY nonce FOR UPDATE`,
+    [sender, nonce],
+  );
+  return rows.map((r) => ({ ...r, id: Number(r.id) }));
+}
+
+/**
+ * Takes the seal (sender, nonce, body, tx_hash) back from `sender`'s pending entries above
+ * `nonce` that were never sent: they are drafts again, for the next seal. Returns how many.
+ */
+export async function unsealEntriesAfter(tx: Queryable, sender: string, nonce: number): Promise<number> {
+  const updated = await tx.query(
+    `UPDATE outbox SET sender = NULL, nonce = NULL, body = NULL, tx_hash = NULL
+     WHERE sender = $1 AND nonce > $2 AND status = 'pending' AND attempts = 0
+     RETURNING id`,
+    [sender, nonce],
+  );
+  return updated.length;
 }
 
 export async function countOutboxByStatus(q: Queryable): Promise<Record<OutboxStatus, number>> {

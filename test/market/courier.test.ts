@@ -1,9 +1,12 @@
 // The courier against the embedded dev chain: delivery and compute_root, retries with backoff
-// under injected failures, non-retryable refusals, paging, and the outbox's dedup keys.
+// under injected failures, non-retryable refusals (and the nonce they free, on a chain that takes
+// nonces in sequence), paging, and the outbox's dedup keys.
 
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { DevChain, type FailureInjection } from '../../src/chain/dev-chain.js';
+import type { ChainBlock, ChainHead, ChainPort, SubmitOutcome } from '../../src/chain/port.js';
+import type { SignedTx } from '../../src/domain/chain-tx.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { computeRoot } from '../../src/domain/merkle.js';
 import { Courier } from '../../src/market/courier.js';
@@ -47,7 +50,14 @@ beforeEach(async () => {
 });
 
 async function setup(
-  opts: { failure?: FailureInjection; minGasPrice?: number; batch?: number; q?: Db } = {},
+  opts: {
+    failure?: FailureInjection;
+    minGasPrice?: number;
+    batch?: number;
+    q?: Db;
+    /** Puts a port in front of the dev chain (the courier sends through it). */
+    wrap?: (dev: DevChain) => ChainPort;
+  } = {},
 ) {
   const chain = await DevChain.open({
     db,
@@ -58,7 +68,7 @@ async function setup(
   const outbox = new OutboxWriter(keyOf(0xc0ffee), clock);
   const courier = new Courier({
     db: opts.q ?? db,
-    chain,
+    chain: opts.wrap ? opts.wrap(chain) : chain,
     clock,
     events,
     logger,
@@ -366,4 +376,219 @@ it('pays out many payouts as one TRANSFER per provider, summed in full, and clai
     'SELECT count(*)::int AS n FROM payouts WHERE batch_id IS NULL',
   );
   expect(left?.n).toBe(0);
+});
+
+/**
+ * The dev chain as the CPC node takes a sender's nonces: only the next one (the dev chain itself
+ * takes them in any order), a copy of a transaction it has as a duplicate; and a refusal for
+ * good of the transactions `refuse` names (its error), as a node refuses an invalid one.
+ */
+class SequencedChain implements ChainPort {
+  constructor(
+    readonly dev: DevChain,
+    private readonly refuse: (tx: SignedTx) => string | undefined,
+    private readonly sequenced = true,
+  ) {}
+
+  async submit(tx: SignedTx): Promise<SubmitOutcome> {
+    const [row] = await db.query<{ next: number }>(
+      'SELECT count(*)::int AS next FROM chain_txs WHERE sender = $1',
+      [tx.from_address],
+    );
+    const next = row?.next ?? 0;
+    if (this.sequenced && tx.nonce > next)
+      return { accepted: false, retryable: false, error: `nonce_gap: expected ${next}, got ${tx.nonce}` };
+    const refused = this.refuse(tx);
+    if (refused) return { accepted: false, retryable: false, error: refused };
+    return this.dev.submit(tx);
+  }
+
+  getBlock(height: number): Promise<ChainBlock | undefined> {
+    return this.dev.getBlock(height);
+  }
+
+  head(): Promise<ChainHead> {
+    return this.dev.head();
+  }
+
+  close(): Promise<void> {
+    return this.dev.close();
+  }
+}
+
+const refuseResult = (hash: string) => (tx: SignedTx) =>
+  tx.tx_type === 'SUBMIT_RESULT' && tx.payload.result_hash === hash ? 'invalid_result: refused' : undefined;
+
+async function outboxRows() {
+  return db.query<{
+    id: number;
+    status: string;
+    nonce: number | null;
+    tx_hash: string | null;
+    attempts: number;
+    last_error: string | null;
+  }>(
+    'SELECT id::int AS id, status, nonce::int AS nonce, tx_hash, attempts, last_error FROM outbox ORDER BY id',
+  );
+}
+
+async function chainNonces(): Promise<number[]> {
+  const rows = await db.query<{ nonce: number }>('SELECT nonce::int AS nonce FROM chain_txs ORDER BY nonce');
+  return rows.map((r) => r.nonce);
+}
+
+it('gives the nonce of a transaction refused for good to the later ones: no gap on a chain taking nonces in sequence', async () => {
+  const { chain, outbox, courier } = await setup({
+    wrap: (dev) => new SequencedChain(dev, refuseResult(hashOf(3))),
+  });
+  for (let i = 1; i <= 5; i++) await outbox.queueBundle(db, hashOf(i), 'gina');
+  expect(await outbox.seal(db, 100)).toBe(5);
+  const sealed = await outboxRows();
+  expect(sealed.map((r) => r.nonce)).toEqual([0, 1, 2, 3, 4]);
+
+  expect(await courier.flush()).toEqual({
+    attempted: 5, // 0, 1, the refused 2, then the last two once each at their new nonces
+    acknowledged: 4,
+    retrying: 0,
+    failed: 1,
+    stopped: false,
+  });
+  const rows = await outboxRows();
+  expect(rows.map((r) => [r.status, r.nonce])).toEqual([
+    ['acknowledged', 0],
+    ['acknowledged', 1],
+    ['failed', null],
+    ['acknowledged', 2],
+    ['acknowledged', 3],
+  ]);
+  // The refused entry keeps its error, and its nonce and tx hash for the operator.
+  expect(rows[2]).toMatchObject({ attempts: 1 });
+  expect(rows[2]?.last_error).toBe(
+    `invalid_result: refused (refused at nonce 2, tx ${sealed[2]?.tx_hash}; the nonce went to the next entry)`,
+  );
+  // Sealed again: new signatures, never the bytes first sealed at 3 and 4.
+  expect(rows[3]?.tx_hash).not.toBe(sealed[3]?.tx_hash);
+  expect(rows[4]?.tx_hash).not.toBe(sealed[4]?.tx_hash);
+  expect(rows.slice(3).map((r) => r.attempts)).toEqual([0, 0]);
+  expect(await chainNonces()).toEqual([0, 1, 2, 3]);
+  expect(counts).toEqual({ attempt: 5, failure: 1, retryable: 0 });
+
+  // The block holds the four results, each ComputeResult at its transaction's new nonce.
+  clock.advance(10_000);
+  const block = await chain.produceBlock();
+  const results = block.txs.flatMap((tx) => (tx.tx_type === 'SUBMIT_RESULT' ? [tx.payload] : []));
+  expect(results.map((r) => [r.result_hash, r.nonce])).toEqual([
+    [hashOf(1), 0],
+    [hashOf(2), 1],
+    [hashOf(4), 2],
+    [hashOf(5), 3],
+  ]);
+  // The sequence goes on from there.
+  await outbox.queueBundle(db, hashOf(6), 'gina');
+  expect(await courier.flush()).toMatchObject({ attempted: 1, acknowledged: 1, failed: 0 });
+  expect(await chainNonces()).toEqual([0, 1, 2, 3, 4]);
+  await chain.close();
+});
+
+it('gives a refused TRANSFER in the middle of the queue back to its provider, and the later entries are delivered', async () => {
+  const refusedTo = addressOf(0x91);
+  const paidTo = addressOf(0x92);
+  const { chain, outbox, courier } = await setup({
+    wrap: (dev) =>
+      new SequencedChain(dev, (tx) =>
+        tx.tx_type === 'TRANSFER' && tx.to_address === refusedTo
+          ? `invalid_recipient: ${refusedTo}`
+          : undefined,
+      ),
+  });
+  const five = 5n * 10n ** 18n;
+  const accounts = await providerAccounts(db, [refusedTo, paidTo], 'CPC', 0);
+  // Each provider earned 5 CPC and a payout flush moved them to paid_out with a TRANSFER.
+  await appendJournals(
+    db,
+    [refusedTo, paidTo].flatMap((to) => [
+      {
+        journalId: randomUUID(),
+        kind: 'fund' as const,
+        ref: null,
+        postings: transfer(SYSTEM_ACCOUNTS.external, accounts.get(to) as string, 'CPC', five),
+      },
+      {
+        journalId: randomUUID(),
+        kind: 'payout' as const,
+        ref: null,
+        postings: transfer(accounts.get(to) as string, SYSTEM_ACCOUNTS.paid_out, 'CPC', five),
+      },
+    ]),
+    0,
+  );
+  const transferDraft = (to: string) => ({ type: 'transfer' as const, to, amount: five.toString() });
+  await outbox.queueBundle(db, hashOf(1), 'hank');
+  await insertDrafts(
+    db,
+    [{ kind: 'TRANSFER', dedup_key: 'payout:mid:0', draft: transferDraft(refusedTo) }],
+    T0,
+  );
+  await outbox.queueBundle(db, hashOf(2), 'hank');
+  await insertDrafts(db, [{ kind: 'TRANSFER', dedup_key: 'payout:mid:1', draft: transferDraft(paidTo) }], T0);
+  const paidOutBefore = await balanceOf(SYSTEM_ACCOUNTS.paid_out);
+
+  expect(await courier.flush()).toMatchObject({ attempted: 4, acknowledged: 3, failed: 1, stopped: false });
+  const rows = await outboxRows();
+  expect(rows.map((r) => [r.status, r.nonce])).toEqual([
+    ['acknowledged', 0],
+    ['failed', null],
+    ['acknowledged', 1],
+    ['acknowledged', 2],
+  ]);
+  expect(rows[1]?.last_error).toMatch(/^invalid_recipient: .* \(refused at nonce 1, tx [0-9a-f]{64}; /);
+  // The refused provider has its money back; the other one was paid.
+  expect(await balanceOf(accounts.get(refusedTo) as string)).toBe(five);
+  expect(await balanceOf(accounts.get(paidTo) as string)).toBe(0n);
+  expect(paidOutBefore - (await balanceOf(SYSTEM_ACCOUNTS.paid_out))).toBe(five);
+  // One reversing journal, for the refused entry (outbox ids restart in each test, so by account).
+  const reversal = () =>
+    db.query<{ ref: string; amount: string }>(
+      `SELECT ref, amount::text AS amount FROM ledger_entries
+       WHERE kind = 'payout' AND ref LIKE 'reversed:%' AND account_id = $1`,
+      [accounts.get(refusedTo)],
+    );
+  const reversed = [{ ref: `reversed:${rows[1]?.id}`, amount: five.toString() }];
+  expect(await reversal()).toEqual(reversed);
+  expect(await chainNonces()).toEqual([0, 1, 2]);
+  const onChain = await db.query<{ tx_type: string; nonce: number }>(
+    'SELECT tx_type, nonce::int AS nonce FROM chain_txs ORDER BY nonce',
+  );
+  expect(onChain.map((r) => r.tx_type)).toEqual(['SUBMIT_RESULT', 'SUBMIT_RESULT', 'TRANSFER']);
+  // Nothing is sent again and nothing is reversed twice.
+  expect((await courier.flush()).attempted).toBe(0);
+  expect(await reversal()).toEqual(reversed);
+  await chain.close();
+});
+
+it('frees no nonce when a later entry of the sender was sent already: the refused one keeps its seal', async () => {
+  // A chain that takes nonces in any order (as the dev chain does), so the later entry can land.
+  const { chain, outbox, courier } = await setup({
+    wrap: (dev) => new SequencedChain(dev, refuseResult(hashOf(2)), false),
+  });
+  for (let i = 1; i <= 3; i++) await outbox.queueBundle(db, hashOf(i), 'ivan');
+  expect(await outbox.seal(db, 100)).toBe(3);
+  // Nonce 2 was tried before (as after a crash that lost nonce 1's acknowledgement): the chain
+  // may hold it, so giving nonce 1 to it again could send it twice.
+  await db.query('UPDATE outbox SET attempts = 1 WHERE nonce = 2');
+  const sealed = await outboxRows();
+
+  expect(await courier.flush()).toMatchObject({ attempted: 3, acknowledged: 2, failed: 1 });
+  const rows = await outboxRows();
+  expect(rows.map((r) => [r.status, r.nonce, r.tx_hash])).toEqual([
+    ['acknowledged', 0, sealed[0]?.tx_hash],
+    ['failed', 1, sealed[1]?.tx_hash],
+    ['acknowledged', 2, sealed[2]?.tx_hash],
+  ]);
+  expect(rows[1]?.last_error).toBe('invalid_result: refused');
+  const [nonces] = await db.query<{ next_nonce: number }>(
+    'SELECT next_nonce::int AS next_nonce FROM chain_nonces',
+  );
+  expect(nonces?.next_nonce).toBe(3);
+  await chain.close();
 });
