@@ -4,7 +4,7 @@
 // for a job leased to another worker. Every case ends the same way: nothing paid twice, nothing
 // lost, and the ledger invariant (verifyLedger) holding.
 
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { DevChain } from '../../src/chain/dev-chain.js';
 import {
   ChainError,
@@ -22,8 +22,8 @@ import { helloMessage, type JobMsg } from '../../src/domain/schemas/worker.js';
 import { splitAmount } from '../../src/domain/settlement.js';
 import { verifyLedger } from '../../src/market/ledger.js';
 import { testDb } from '../helpers/db.js';
-import { startTestMarket, type TestMarket } from '../helpers/market.js';
-import { CPU_CAPABILITY, WorkerPool, type ScriptedWorker } from '../helpers/ws-worker.js';
+import { perTestMarkets, startTestMarket, type TestMarket } from '../helpers/market.js';
+import { CPU_CAPABILITY, type ScriptedWorker } from '../helpers/ws-worker.js';
 
 const T0 = 1_800_000_000_000;
 const CPC = 10n ** 18n;
@@ -67,16 +67,7 @@ class SwitchableChain implements ChainPort {
   }
 }
 
-const open: TestMarket[] = [];
-let current: TestMarket | undefined;
-const pool = new WorkerPool(() => ({
-  url: (current as TestMarket).url,
-  connected: () => (current as TestMarket).market.dispatcher.connected,
-}));
-afterEach(async () => {
-  await pool.closeAll();
-  for (const tm of open.splice(0).reverse()) await tm.close();
-});
+const { pool, track } = perTestMarkets();
 
 /**
  * A node on a manual clock with no background loops (the test drives the courier), whose chain
@@ -86,9 +77,7 @@ async function start(config: Record<string, unknown> = {}) {
   const clock = new ManualClock(T0);
   const db = await testDb();
   const chain = new SwitchableChain(await DevChain.open({ db, clock }));
-  const tm = await startTestMarket({ db, clock, chain, background: false, config });
-  current = tm;
-  open.push(tm);
+  const tm = track(await startTestMarket({ db, clock, chain, background: false, config }));
   await rpc(tm, 'settlement.set_mode', { mode: 'Armed', delay_ms: 0 });
   expect((await rpc<{ mode: string }>(tm, 'settlement_status')).mode).toBe('Real');
   return { tm, clock, chain };

@@ -3,29 +3,18 @@
 // receipt damaged in the database is counted at the next start (receipt_corrupt_total) and the
 // node runs on.
 
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { verifyLedger } from '../../src/market/ledger.js';
 import type { Db } from '../../src/store/db.js';
 import { testDb } from '../helpers/db.js';
-import { startTestMarket, type TestMarket } from '../helpers/market.js';
-import { WorkerPool, type ScriptedWorker } from '../helpers/ws-worker.js';
+import { perTestMarkets, startTestMarket, type TestMarket } from '../helpers/market.js';
+import type { ScriptedWorker } from '../helpers/ws-worker.js';
 
-const open: TestMarket[] = [];
-let current: TestMarket | undefined;
-const pool = new WorkerPool(() => ({
-  url: (current as TestMarket).url,
-  connected: () => (current as TestMarket).market.dispatcher.connected,
-}));
-afterEach(async () => {
-  await pool.closeAll();
-  for (const tm of open.splice(0).reverse()) await tm.close();
-});
+const { pool, track, closeAll } = perTestMarkets();
 
 async function start(opts: Parameters<typeof startTestMarket>[0] = {}): Promise<TestMarket> {
-  current = await startTestMarket(opts);
-  open.push(current);
-  return current;
+  return track(await startTestMarket(opts));
 }
 
 /** The database without its close: a market closed on it leaves it open for the next start. */
@@ -106,9 +95,7 @@ it('counts a receipt damaged in the database at the next start, and the node wor
       w.send(w.result(job));
       await w.next('result_accepted');
     }
-    await pool.closeAll();
-    await first.close();
-    open.splice(0);
+    await closeAll();
     const [victim] = await db.query<{ idempotency_key: string }>(
       'SELECT idempotency_key FROM receipts ORDER BY idempotency_key LIMIT 1',
     );
@@ -134,16 +121,14 @@ it('counts a receipt damaged in the database at the next start, and the node wor
     await w.next('result_accepted');
     expect(await client.getTask(task.task_id)).toMatchObject({ status: 'completed' });
     expect(await db.query('SELECT 1 FROM receipts')).toHaveLength(3);
-    await pool.closeAll();
-    await second.close();
-    open.splice(0);
+    await closeAll();
 
     // With the check off the start reads no receipts and counts nothing.
     const third = await start({ db: kept(db), config: { receipt_check_on_start: false } });
     expect(third.market.settlement.receiptCheck).toBeUndefined();
     expect(await metric(third, 'receipt_corrupt_total')).toBe(0);
   } finally {
-    for (const tm of open.splice(0).reverse()) await tm.close();
+    await closeAll();
     await db.close();
   }
 });

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { afterEach } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import { ApiError, TaskMarketClient } from '../../src/client/client.js';
@@ -15,6 +16,7 @@ import { loadConfig, type Config } from '../../src/market/config.js';
 import { Market } from '../../src/market/market.js';
 import type { Db } from '../../src/store/db.js';
 import { testDb } from './db.js';
+import { WorkerPool } from './ws-worker.js';
 
 export const OPERATOR_KEY = 'tmop_test-operator-key-0123456789';
 /** The test market's chain signing key (so no test writes a key file). */
@@ -116,3 +118,32 @@ export const EXAMPLE_PAYLOADS = {
   transcode: { input: Buffer.from('hello media').toString('base64') },
   gpuhash: { input: Buffer.from('hash me').toString('base64') },
 } as const;
+
+/**
+ * Markets a test starts for itself, closed after it with the workers of `pool`, which connect to
+ * the last market tracked. Call at the top level of a test file (it registers an afterEach).
+ */
+export function perTestMarkets() {
+  const open: TestMarket[] = [];
+  let current: TestMarket | undefined;
+  const pool = new WorkerPool(() => ({
+    url: (current as TestMarket).url,
+    connected: () => (current as TestMarket).market.dispatcher.connected,
+  }));
+  const closeAll = async () => {
+    await pool.closeAll();
+    for (const tm of open.splice(0).reverse()) await tm.close();
+  };
+  afterEach(closeAll);
+  return {
+    pool,
+    /** Closes the workers and the markets now (a test that restarts a node on the same database). */
+    closeAll,
+    /** Tracks a market the test started: closed after it, and `pool` makes workers for it now. */
+    track(tm: TestMarket): TestMarket {
+      open.push(tm);
+      current = tm;
+      return tm;
+    },
+  };
+}
