@@ -37,8 +37,10 @@ export async function takeJobsToSettle(tx: Queryable, taskIds: readonly string[]
        WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
        ORDER BY task_id FOR UPDATE
      ), done AS (
+       -- An array, not IN (SELECT …): the planner then reads the jobs by their task index
+       -- instead of hashing a scan of the whole jobs table.
        SELECT j.job_id, j.task_id, j.idx, j.worker_address, j.units, j.quote_price, j.result_hash FROM jobs j
-       WHERE j.status = 'completed' AND j.task_id IN (SELECT task_id FROM t)
+       WHERE j.status = 'completed' AND j.task_id = ANY (ARRAY(SELECT task_id FROM t))
      ), released AS (
        UPDATE tasks SET escrow_held = 0 FROM t
        WHERE tasks.task_id = t.task_id AND t.escrow_held > 0 AND t.task_id IN (SELECT task_id FROM done)
