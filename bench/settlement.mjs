@@ -1,10 +1,12 @@
 // bench/settlement: receipts settled, payouts batched and the outbox delivered, on PostgreSQL.
 //
 // (a) Settle: --receipts completed jobs (--jobs-per-task per task, --providers provider
-//     addresses, --customers buyers in turn) are written straight into a fresh schema as the dispatcher would leave them
-//     (tasks completed with their escrow held, jobs completed at a quoted price), then settled
-//     through the real path: SettlementService.settle in Real mode, with the outbox attached, one
-//     transaction per --batch tasks (the dispatcher's group commit: group_commit_max_batch, 256).
+//     addresses, --customers buyers in turn) are written straight into a fresh schema as the
+//     dispatcher would leave them before their task completes (tasks in progress with their escrow
+//     held, jobs completed at a quoted price), then each --batch of tasks (the dispatcher's group
+//     commit: group_commit_max_batch, 256) is completed and settled in one transaction through the
+//     real path: completeTasks (which releases the escrow) and SettlementService.settle in Real
+//     mode, with the outbox attached.
 //     Receipts settled/s and per-transaction latency. Then the start-up receipt check over the
 //     stored receipts (checked/s), the payout flush (OutboxWriter.flushPayouts until none wait:
 //     payouts/s, TRANSFERs made), and the courier on the result: --courier entries sealed (nonce
@@ -44,6 +46,7 @@ import { OutboxWriter } from '../dist/market/outbox.js';
 import { checkStoredReceipts } from '../dist/market/receipt-check.js';
 import { SettlementService } from '../dist/market/settlement.js';
 import { appendJournals } from '../dist/store/ledger.js';
+import { completeTasks } from '../dist/store/tasks.js';
 import { openDatabase } from '../dist/store/open.js';
 import { PG_URL, writeResults } from './lib.mjs';
 
@@ -144,7 +147,7 @@ async function seedCompleted(db) {
   await db.query(
     `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, status, result_hash,
                         worker_address, completed_at, created_at, updated_at, units, jobs_total, jobs_done)
-     SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $9::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, 'completed',
+     SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $9::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, 'in_progress',
             encode(sha256(i::text::bytea), 'hex'), ($3::text[])[1 + i % $4::int], $5::bigint, $5::bigint, $5::bigint, $6::int * $7::int, $7::int, $7::int
      FROM generate_series(0, $8::int - 1) AS i`,
     [customers, reward.toString(), providers, PROVIDERS, now, units, JOBS_PER_TASK, tasks, customers.length],
@@ -158,17 +161,18 @@ async function seedCompleted(db) {
     [units, price.toString(), now * 1000, JOBS_PER_TASK],
   );
   await db.query('ANALYZE');
-  const ids = await db.query('SELECT task_id FROM tasks ORDER BY seq');
-  return { taskIds: ids.map((r) => r.task_id), receipts: tasks * JOBS_PER_TASK };
+  // Each task's Merkle result and main worker, as the dispatcher hands them to completeTasks.
+  const done = await db.query('SELECT task_id, result_hash, worker_address FROM tasks ORDER BY seq');
+  return { done, receipts: tasks * JOBS_PER_TASK };
 }
 
 async function settlePart() {
   const { db, drop } = await freshDb('a');
   try {
     let t = performance.now();
-    const { taskIds, receipts } = await seedCompleted(db);
+    const { done, receipts } = await seedCompleted(db);
     const seedS = (performance.now() - t) / 1000;
-    console.log(`seeded ${receipts} completed jobs in ${taskIds.length} tasks in ${seedS.toFixed(1)} s`);
+    console.log(`seeded ${receipts} completed jobs in ${done.length} tasks in ${seedS.toFixed(1)} s`);
 
     const events = new MarketEventBus();
     let applied = 0;
@@ -181,10 +185,17 @@ async function settlePart() {
 
     const latencies = [];
     t = performance.now();
-    for (let i = 0; i < taskIds.length; i += BATCH) {
-      const ids = taskIds.slice(i, i + BATCH);
+    const nowS = Math.floor(Date.now() / 1000);
+    for (let i = 0; i < done.length; i += BATCH) {
       const s = performance.now();
-      await db.transaction((tx) => settlement.settle(timed(tx), ids));
+      await db.transaction(async (tx) => {
+        const q = timed(tx);
+        const completed = await completeTasks(q, done.slice(i, i + BATCH), nowS);
+        await settlement.settle(
+          q,
+          completed.map((c) => ({ taskId: c.task_id, escrowHeld: BigInt(c.escrow_held) })),
+        );
+      });
       latencies.push(performance.now() - s);
     }
     const settleS = (performance.now() - t) / 1000;
@@ -193,7 +204,7 @@ async function settlePart() {
     latencies.sort((a, b) => a - b);
     const settle = {
       receipts,
-      tasks: taskIds.length,
+      tasks: done.length,
       batch_tasks: BATCH,
       receipts_per_transaction: BATCH * JOBS_PER_TASK,
       seconds: round(settleS),

@@ -127,7 +127,8 @@ export class Dispatcher {
   /** True while the comfort guard holds the whole industrial lane back. */
   private deferredLane = false;
   private readonly results: Batcher<ResultItem, void>;
-  private ticking = false;
+  /** The dispatch rounds in flight, if any: a tick asked for meanwhile joins them. */
+  private ticking: Promise<number> | undefined;
   private again = false;
   private scheduled = false;
   private stopped = false;
@@ -139,7 +140,7 @@ export class Dispatcher {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly params: () => SchedulerParams = defaultParams,
-    private readonly settlement?: SettlementService,
+    private readonly settlement: SettlementService,
     private readonly admission?: AdmissionService,
   ) {
     this.results = new Batcher((items) => this.commitResults(items), config.group_commit_max_batch);
@@ -284,22 +285,28 @@ export class Dispatcher {
   }
 
   async tick(): Promise<number> {
+    // A tick asked for while one runs makes it go round once more, and resolves when that round
+    // is done: whoever awaits a tick sees a dispatch that started after it asked. A failure is
+    // reported to whoever started the rounds.
     if (this.ticking) {
       this.again = true;
-      return 0;
+      return this.ticking.then(
+        () => 0,
+        () => 0,
+      );
     }
-    this.ticking = true;
+    this.ticking = this.rounds().finally(() => (this.ticking = undefined));
+    return this.ticking;
+  }
+
+  private async rounds(): Promise<number> {
     let leased = 0;
-    try {
-      do {
-        this.again = false;
-        const started = performance.now();
-        leased += await this.dispatchOnce();
-        this.events.emit('dispatch.tick', { seconds: (performance.now() - started) / 1000 });
-      } while (this.again && !this.stopped);
-    } finally {
-      this.ticking = false;
-    }
+    do {
+      this.again = false;
+      const started = performance.now();
+      leased += await this.dispatchOnce();
+      this.events.emit('dispatch.tick', { seconds: (performance.now() - started) / 1000 });
+    } while (this.again && !this.stopped);
     return leased;
   }
 
@@ -703,9 +710,10 @@ export class Dispatcher {
       );
       const allDone = await countDoneJobs(tx, [...new Set(completed.map((c) => c.task_id))], now);
       const doneTasks = await this.completeTasks(tx, allDone, now);
-      await this.settlement?.settle(
+      // The completion released each task's escrow; settlement moves what it held.
+      await this.settlement.settle(
         tx,
-        doneTasks.map((t) => t.taskId),
+        doneTasks.map((t) => ({ taskId: t.taskId, escrowHeld: t.escrowHeld })),
       );
       await returnBonds(
         tx,
@@ -742,7 +750,8 @@ export class Dispatcher {
       });
       await this.reputationOutcome(address, 'success');
     }
-    for (const t of doneTasks) this.events.emit('task.completed', t);
+    for (const t of doneTasks)
+      this.events.emit('task.completed', { taskId: t.taskId, resultHash: t.resultHash, worker: t.worker });
     this.kick();
     return outcomes;
   }
@@ -770,17 +779,22 @@ export class Dispatcher {
     tx: Queryable,
     taskIds: string[],
     now: number,
-  ): Promise<{ taskId: string; resultHash: string; worker: string }[]> {
+  ): Promise<{ taskId: string; resultHash: string; worker: string; escrowHeld: bigint }[]> {
     const byTask = groupBy(await jobsOfTasks(tx, taskIds), (j) => j.task_id);
     const done = [...byTask].map(([taskId, jobs]) => ({
       task_id: taskId,
       result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),
       worker_address: mainWorker(jobs),
     }));
-    const completed = new Set(await completeTasks(tx, done, Math.floor(now / 1000)));
-    return done
-      .filter((d) => completed.has(d.task_id))
-      .map((d) => ({ taskId: d.task_id, resultHash: d.result_hash, worker: d.worker_address }));
+    const completed = new Map(
+      (await completeTasks(tx, done, Math.floor(now / 1000))).map((c) => [c.task_id, BigInt(c.escrow_held)]),
+    );
+    return done.flatMap((d) => {
+      const escrowHeld = completed.get(d.task_id);
+      return escrowHeld === undefined
+        ? []
+        : [{ taskId: d.task_id, resultHash: d.result_hash, worker: d.worker_address, escrowHeld }];
+    });
   }
 
   private async whyNotCompleted(jobId: string, address: string): Promise<ResultRejected> {

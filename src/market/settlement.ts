@@ -41,16 +41,22 @@ import { appendJournals } from '../store/ledger.js';
 import {
   archiveFailure,
   insertReceipts,
+  jobsToSettle,
   loadSettlementState,
   providerAccounts,
   saveSettlementState,
   systemBalances,
-  takeJobsToSettle,
   type SettleJob,
 } from '../store/settlement.js';
 import type { MarketEventBus } from './events.js';
 import type { OutboxWriter, TaskResult } from './outbox.js';
 import { checkStoredReceipts, type ReceiptCheckReport } from './receipt-check.js';
+
+/** A task to settle and what its escrow held when its completion released it. */
+export interface SettleTask {
+  taskId: string;
+  escrowHeld: bigint;
+}
 
 export class SettlementService {
   private state: SettlementState = INITIAL_SETTLEMENT;
@@ -130,13 +136,25 @@ export class SettlementService {
     return { mode: this.mode(), state: this.state, asset: CPC, balances: assets[CPC], assets };
   }
 
-  /** Settles tasks that just completed, in the caller's transaction. */
-  async settle(tx: Queryable, taskIds: readonly string[]): Promise<void> {
-    if (taskIds.length === 0) return;
+  /**
+   * Settles tasks that just completed, in the caller's transaction: `escrowHeld` is what each
+   * task's escrow held when the completing statement released it (0 for a task settled before,
+   * so a replay moves nothing).
+   */
+  async settle(tx: Queryable, tasks: readonly SettleTask[]): Promise<void> {
+    if (tasks.length === 0) return;
     const now = this.clock.nowMs();
     this.record(advance(this.state, now));
-    const jobs = await takeJobsToSettle(tx, taskIds);
+    const held = new Map(tasks.map((t) => [t.taskId, t.escrowHeld]));
+    const jobs = await jobsToSettle(
+      tx,
+      tasks.map((t) => t.taskId),
+    );
     const byTask = groupBy(jobs, (j) => j.task_id);
+    // A completed task has completed jobs; released escrow without them could never be refunded.
+    for (const t of tasks)
+      if (t.escrowHeld > 0n && !byTask.has(t.taskId))
+        throw new Error(`settlement: task ${t.taskId} released its escrow but has no completed jobs`);
     const accounts = await providerAccounts(
       tx,
       jobs.map((j) => j.worker_address),
@@ -148,7 +166,7 @@ export class SettlementService {
     const plans = [];
     for (const [taskId, taskJobs] of byTask) {
       const first = taskJobs[0] as SettleJob;
-      const escrow = BigInt(first.escrow_held);
+      const escrow = held.get(taskId) ?? 0n;
       const receipts = taskJobs.map((j) => ({
         job: j,
         receipt: makeReceipt({
@@ -248,8 +266,7 @@ export class SettlementService {
         this.events.emit('settle.applied', { jobId: job.job_id, amount });
       }
       // What was not charged goes back per asset: the hold minus the charges (residualRefund).
-      const held = splitEscrow(escrow, pct);
-      const refund = residualRefund(held, splitEscrow(charged, pct));
+      const refund = residualRefund(splitEscrow(escrow, pct), splitEscrow(charged, pct));
       postings.push(...splitTransfer(SYSTEM_ACCOUNTS.escrow, first.account_id, first, refund));
     }
     const summed = balanceDeltas(postings);

@@ -11,7 +11,6 @@ export interface SettleJob {
   asset: string;
   it_asset: string;
   fee_pct_ct: number;
-  escrow_held: string;
   /** The task's status, Merkle result and main worker: what its SUBMIT_RESULT carries. */
   status: string;
   task_result_hash: string | null;
@@ -24,33 +23,20 @@ export interface SettleJob {
 }
 
 /**
- * The completed jobs of tasks being settled, with each task's buyer and what its escrow held, and
- * the escrow released (escrow_held set to 0) in the same statement: the caller moves the money
- * in its transaction. A task settled before holds 0 and is not written again.
+ * The completed jobs of tasks being settled, with each task's buyer, assets, result and main
+ * worker. What the escrow held comes from the statement that completed the task (completeTasks).
  */
-export async function takeJobsToSettle(tx: Queryable, taskIds: readonly string[]): Promise<SettleJob[]> {
+export async function jobsToSettle(tx: Queryable, taskIds: readonly string[]): Promise<SettleJob[]> {
   if (taskIds.length === 0) return [];
+  // Arrays, not IN (SELECT …): the planner then reads the jobs by their task index.
   return tx.query<SettleJob & Record<string, unknown>>(
-    `WITH t AS (
-       SELECT task_id, account_id, asset, it_asset, fee_pct_ct, escrow_held, status, result_hash, worker_address
-       FROM tasks
-       WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
-       ORDER BY task_id FOR UPDATE
-     ), done AS (
-       -- An array, not IN (SELECT …): the planner then reads the jobs by their task index
-       -- instead of hashing a scan of the whole jobs table.
-       SELECT j.job_id, j.task_id, j.idx, j.worker_address, j.units, j.quote_price, j.result_hash FROM jobs j
-       WHERE j.status = 'completed' AND j.task_id = ANY (ARRAY(SELECT task_id FROM t))
-     ), released AS (
-       UPDATE tasks SET escrow_held = 0 FROM t
-       WHERE tasks.task_id = t.task_id AND t.escrow_held > 0 AND t.task_id IN (SELECT task_id FROM done)
-     )
-     SELECT d.job_id, d.task_id, t.account_id, t.asset, t.it_asset, t.fee_pct_ct, t.escrow_held::text AS escrow_held,
-            t.status, t.result_hash AS task_result_hash, t.worker_address AS task_worker, d.result_hash,
-            d.worker_address, d.units, d.quote_price::text AS quote_price
-     FROM done d JOIN t USING (task_id)
-     ORDER BY d.task_id, d.idx`,
-    [JSON.stringify(taskIds)],
+    `SELECT j.job_id, j.task_id, t.account_id, t.asset, t.it_asset, t.fee_pct_ct, t.status,
+            t.result_hash AS task_result_hash, t.worker_address AS task_worker, j.result_hash,
+            j.worker_address, j.units, j.quote_price::text AS quote_price
+     FROM tasks t JOIN jobs j ON j.task_id = t.task_id
+     WHERE t.task_id = ANY ($1::uuid[]) AND j.task_id = ANY ($1::uuid[]) AND j.status = 'completed'
+     ORDER BY j.task_id, j.idx`,
+    [[...taskIds]],
   );
 }
 

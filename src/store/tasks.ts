@@ -175,20 +175,29 @@ export async function escrowHeldBy(q: Queryable, accountId: string): Promise<Map
   return new Map(rows.map((r) => [r.asset, BigInt(r.held)]));
 }
 
-/** Completes tasks whose jobs are all done, with their Merkle result and worker. */
+/**
+ * Completes tasks whose jobs are all done, with their Merkle result and worker, and releases
+ * their escrow in the same row update: returns each task completed with what its escrow held,
+ * which settlement, in the same transaction, charges and refunds.
+ */
 export async function completeTasks(
   tx: Queryable,
   done: readonly { task_id: string; result_hash: string; worker_address: string }[],
   now: number,
-): Promise<string[]> {
+): Promise<{ task_id: string; escrow_held: string }[]> {
   if (done.length === 0) return [];
-  const rows = await tx.query<{ task_id: string }>(
-    `UPDATE tasks t SET status = 'completed', result_hash = x.result_hash, worker_address = x.worker_address,
-            completed_at = $2, updated_at = $2
-     FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text)
-     WHERE t.task_id = x.task_id AND t.status IN ('pending', 'in_progress')
-     RETURNING t.task_id`,
+  return tx.query<{ task_id: string; escrow_held: string }>(
+    `WITH target AS (
+       SELECT task_id, escrow_held FROM tasks
+       WHERE task_id IN (SELECT (value->>'task_id')::uuid FROM jsonb_array_elements($1::jsonb))
+         AND status IN ('pending', 'in_progress')
+       ORDER BY task_id FOR UPDATE
+     )
+     UPDATE tasks t SET status = 'completed', result_hash = x.result_hash, worker_address = x.worker_address,
+            completed_at = $2, updated_at = $2, escrow_held = 0
+     FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text), target
+     WHERE t.task_id = x.task_id AND target.task_id = t.task_id
+     RETURNING t.task_id, target.escrow_held::text AS escrow_held`,
     [JSON.stringify(done), now],
   );
-  return rows.map((r) => r.task_id);
 }

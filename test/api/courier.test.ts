@@ -65,7 +65,9 @@ it('queues one SUBMIT_RESULT per completed task, even when results and settlemen
   expect(await outboxOf(`result:${task.task_id}`)).toEqual([{ kind: 'SUBMIT_RESULT', status: 'pending' }]);
   // Settlement replayed by hand: nothing new in the outbox, nonce sequence untouched.
   const before = await tm.market.db.query('SELECT count(*)::int AS n FROM outbox');
-  await tm.market.db.transaction((tx) => tm.market.settlement.settle(tx, [task.task_id]));
+  await tm.market.db.transaction((tx) =>
+    tm.market.settlement.settle(tx, [{ taskId: task.task_id, escrowHeld: 0n }]),
+  );
   expect(await tm.market.db.query('SELECT count(*)::int AS n FROM outbox')).toEqual(before);
 });
 

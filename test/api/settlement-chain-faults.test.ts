@@ -371,7 +371,10 @@ it('charges once and keeps one receipt when a worker reports its result twice an
   w.send(result);
   expect(await again).toEqual([expect.objectContaining({ type: 'error', code: 'duplicate_result' })]);
 
-  const replay = () => tm.market.db.transaction((tx) => tm.market.settlement.settle(tx, [task.task_id]));
+  const replay = () =>
+    tm.market.db.transaction((tx) =>
+      tm.market.settlement.settle(tx, [{ taskId: task.task_id, escrowHeld: 0n }]),
+    );
   await replay();
   await replay();
   expect(await rpc(tm, 'compute.courier_flush')).toMatchObject({ payout_transfers_queued: 1, failed: 0 });
