@@ -269,6 +269,21 @@ async function settlePart() {
 
 // ─── the courier ─────────────────────────────────────────────────────────────────────────────
 
+/** A courier over the no-op chain, reading --page-size rows a page, sealing with `seal`. */
+function noopCourier(db, events, seal) {
+  return new Courier({
+    db,
+    chain: noopChain,
+    clock: systemClock,
+    events,
+    logger,
+    seal,
+    batch: PAGE,
+    backoffBaseMs: 1000,
+    backoffMaxMs: 8000,
+  });
+}
+
 /**
  * Seals (nonces and secp256k1 signatures) and sends the oldest --courier drafts to the no-op chain:
  * courier transactions/s, and how much of it was sealing.
@@ -277,26 +292,16 @@ async function runCourier(db, outbox, events) {
   let sealed = 0;
   let sealMs = 0;
   let sealCpuUs = 0;
-  const courier = new Courier({
-    db,
-    chain: noopChain,
-    clock: systemClock,
-    events,
-    logger,
-    seal: async (limit) => {
-      if (sealed >= COURIER) return 0;
-      const s = performance.now();
-      const cpu = process.cpuUsage();
-      const n = await outbox.seal(db, Math.min(limit, COURIER - sealed));
-      sealMs += performance.now() - s;
-      const used = process.cpuUsage(cpu);
-      sealCpuUs += used.user + used.system;
-      sealed += n;
-      return n;
-    },
-    batch: PAGE,
-    backoffBaseMs: 1000,
-    backoffMaxMs: 8000,
+  const courier = noopCourier(db, events, async (limit) => {
+    if (sealed >= COURIER) return 0;
+    const s = performance.now();
+    const cpu = process.cpuUsage();
+    const n = await outbox.seal(db, Math.min(limit, COURIER - sealed));
+    sealMs += performance.now() - s;
+    const used = process.cpuUsage(cpu);
+    sealCpuUs += used.user + used.system;
+    sealed += n;
+    return n;
   });
   const t = performance.now();
   const report = await courier.flush({ force: true });
@@ -387,17 +392,7 @@ async function flushPart() {
     let attempts = 0;
     const events = new MarketEventBus();
     events.on('courier.attempt', () => attempts++);
-    const courier = new Courier({
-      db,
-      chain: noopChain,
-      clock: systemClock,
-      events,
-      logger,
-      seal: async () => 0,
-      batch: PAGE,
-      backoffBaseMs: 1000,
-      backoffMaxMs: 8000,
-    });
+    const courier = noopCourier(db, events, async () => 0);
     t = performance.now();
     const report = await courier.flush({ force: true });
     const flushS = (performance.now() - t) / 1000;

@@ -81,16 +81,21 @@ export interface EscrowAssets {
   it_asset: string;
 }
 
+/** A CT/IT pair as amounts of a task's two assets: its CT part in `asset`, its IT part in `it_asset`. */
+export function byAsset(assets: EscrowAssets, parts: CtIt): [asset: string, amount: bigint][] {
+  return [
+    [assets.asset, parts.ct],
+    [assets.it_asset, parts.it],
+  ];
+}
+
 /**
  * Moves a CT/IT amount from one account to another in a task's two assets: the postings of an
  * escrow hold or refund, with no zero legs (a 100% CT task has no IT postings).
  */
 export function splitTransfer(from: string, to: string, assets: EscrowAssets, parts: CtIt): Posting[] {
   const out: Posting[] = [];
-  for (const [asset, amount] of [
-    [assets.asset, parts.ct],
-    [assets.it_asset, parts.it],
-  ] as const)
+  for (const [asset, amount] of byAsset(assets, parts))
     if (amount > 0n) out.push(...transfer(from, to, asset, amount));
   return out;
 }

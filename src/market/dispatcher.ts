@@ -224,7 +224,6 @@ export class Dispatcher {
       offerId,
       pricePerUnit: price.value,
       units: msg.units,
-      feePctCt: msg.fee_pct_ct,
       capability: { ...session.capability, fee_pct_ct: msg.fee_pct_ct },
     };
     // An incoming offer may take over running jobs (spec "Preemption"); queued work comes first.

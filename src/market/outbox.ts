@@ -89,7 +89,10 @@ export class OutboxWriter {
     return (await getOutboxByKey(db, key)) as OutboxRow;
   }
 
-  /** Records the worker shares of receipts settled in Real mode, for the next payout flush. */
+  /**
+   * Records the worker shares of receipts settled in Real mode, for the next payout flush. Only
+   * shares in the chain's coin (CPC) go out as TRANSFERs; others stay on the providers' accounts.
+   */
   async queuePayouts(tx: Queryable, rows: readonly PayoutRow[]): Promise<void> {
     await insertPayouts(
       tx,

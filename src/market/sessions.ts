@@ -10,7 +10,6 @@ export interface SessionOffer {
   offerId: string;
   pricePerUnit: bigint;
   units: number;
-  feePctCt: number;
   /** The session's capability with the offer's fee_pct_ct: what matching compares jobs with. */
   capability: MatchCapability;
 }

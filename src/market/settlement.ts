@@ -16,7 +16,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { unixSeconds, type Clock } from '../domain/clock.js';
-import { residualRefund, splitEscrow, splitIncrement, splitTransfer } from '../domain/escrow-split.js';
+import {
+  byAsset,
+  residualRefund,
+  splitEscrow,
+  splitIncrement,
+  splitTransfer,
+} from '../domain/escrow-split.js';
 import { balanceDeltas, SYSTEM_ACCOUNTS, type Posting } from '../domain/ledger.js';
 import { groupBy } from '../domain/group-by.js';
 import { ASSETS, CPC, formatAmount } from '../domain/money.js';
@@ -239,10 +245,7 @@ export class SettlementService {
         const paid = splitIncrement(charged, amount, pct);
         charged += amount;
         const provider = accounts.get(job.worker_address) as string;
-        for (const [asset, value] of [
-          [first.asset, paid.ct],
-          [first.it_asset, paid.it],
-        ] as const) {
+        for (const [asset, value] of byAsset(first, paid)) {
           if (value === 0n) continue;
           const parts = splitAmount(value, this.shares);
           postings.push(
@@ -252,9 +255,9 @@ export class SettlementService {
             { accountId: SYSTEM_ACCOUNTS.validators, asset, amount: parts.validators },
             { accountId: SYSTEM_ACCOUNTS.treasury, asset, amount: parts.treasury },
           );
-          // Only the consumer token (CPC) is the chain's coin: its worker share goes out as a
-          // TRANSFER; an IT share stays on the provider's account.
-          if (asset === first.asset && parts.worker > 0n)
+          // The outbox keeps only the chain's coin (CPC) for TRANSFERs; an IT share stays on the
+          // provider's account.
+          if (parts.worker > 0n)
             payouts.push({
               receipt_key: receipt.idempotency_key,
               task_id: taskId,

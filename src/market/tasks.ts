@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import { MarketError, validationError } from '../domain/errors.js';
-import { ctIt, splitEscrow, splitTransfer, type CtIt } from '../domain/escrow-split.js';
+import { byAsset, ctIt, holdEscrow, splitEscrow, splitTransfer, type CtIt } from '../domain/escrow-split.js';
 import { SYSTEM_ACCOUNTS, type Journal } from '../domain/ledger.js';
 import { CPC, describeAmountProblem, formatAmount, IT, parseAmount } from '../domain/money.js';
 import { payloadProblems, type ChallengeType } from '../domain/schemas/payloads.js';
@@ -540,10 +540,7 @@ type LockedBalances = Map<string, Map<string, { amount: string; credit_limit: st
 
 /** Adds (sign 1) or takes back (sign -1) a hold from what the batch has spent per account and asset. */
 function spend(spent: Map<string, bigint>, row: NewTaskRow, hold: CtIt, sign: 1n | -1n): void {
-  for (const [asset, amount] of [
-    [row.asset, hold.ct],
-    [row.it_asset, hold.it],
-  ] as const) {
+  for (const [asset, amount] of byAsset(row, hold)) {
     const key = `${row.account_id}/${asset}`;
     spent.set(key, (spent.get(key) ?? 0n) + sign * amount);
   }
@@ -551,7 +548,8 @@ function spend(spent: Map<string, bigint>, row: NewTaskRow, hold: CtIt, sign: 1n
 
 /**
  * The insufficient_funds refusal of a task whose hold exceeds what its buyer has left in either
- * asset (balance plus credit, minus what earlier tasks of the batch hold), or undefined.
+ * asset (balance plus credit, minus what earlier tasks of the batch hold), or undefined: the
+ * domain's holdEscrow rule over what is available.
  */
 function shortfall(
   balances: LockedBalances,
@@ -559,26 +557,25 @@ function shortfall(
   row: NewTaskRow,
   item: CreateRequest,
 ): MarketError | undefined {
-  for (const [asset, need] of [
-    [row.asset, item.hold.ct],
-    [row.it_asset, item.hold.it],
-  ] as const) {
-    if (need === 0n) continue;
+  const available = (asset: string): bigint => {
     const balance = balances.get(asset)?.get(row.account_id);
     const held = spent.get(`${row.account_id}/${asset}`) ?? 0n;
-    const available = balance ? BigInt(balance.amount) + BigInt(balance.credit_limit) - held : 0n;
-    if (need <= available) continue;
-    const shown = formatAmount(available < 0n ? 0n : available);
-    const mixed = row.fee_pct_ct !== 100;
-    return new MarketError(
-      'insufficient_funds',
-      mixed
-        ? `reward ${formatAmount(item.reward)} at fee_pct_ct ${row.fee_pct_ct} needs ${formatAmount(need)} ${asset}, but only ${shown} ${asset} is available`
-        : `reward ${formatAmount(item.reward)} exceeds the available ${shown}`,
-      { reward: formatAmount(item.reward), available: shown, asset, needed: formatAmount(need) },
-    );
-  }
-  return undefined;
+    const left = balance ? BigInt(balance.amount) + BigInt(balance.credit_limit) - held : 0n;
+    return left < 0n ? 0n : left;
+  };
+  const have = { ct: available(row.asset), it: available(row.it_asset) };
+  const hold = holdEscrow(have, item.reward, row.fee_pct_ct);
+  if (hold.ok) return undefined;
+  const [asset, need, left] =
+    hold.missing.ct > 0n ? [row.asset, hold.held.ct, have.ct] : [row.it_asset, hold.held.it, have.it];
+  const shown = formatAmount(left);
+  return new MarketError(
+    'insufficient_funds',
+    row.fee_pct_ct !== 100
+      ? `reward ${formatAmount(item.reward)} at fee_pct_ct ${row.fee_pct_ct} needs ${formatAmount(need)} ${asset}, but only ${shown} ${asset} is available`
+      : `reward ${formatAmount(item.reward)} exceeds the available ${shown}`,
+    { reward: formatAmount(item.reward), available: shown, asset, needed: formatAmount(need) },
+  );
 }
 
 export function taskView(row: TaskRow): TaskView {
