@@ -139,7 +139,8 @@ function connection(ws: WebSocket, market: Market, dispatcher: Dispatcher): void
         case 'offer':
           return send({ type: 'offer_accepted', offer_id: await dispatcher.offer(session, msg) });
         case 'heartbeat':
-          return await dispatcher.heartbeat(session, msg.free_slots, msg.jobs);
+          // Only memory changes: confirmed leases are renewed in bulk by the lease keeper.
+          return dispatcher.heartbeat(session, msg.free_slots, msg.jobs);
         case 'progress':
           market.events.emit('job.progress', {
             jobId: msg.job_id,

@@ -5,60 +5,20 @@
 // Pure: it returns a plan; the dispatcher commits it with conditional updates. Every non-match
 // has a reason code, so the API can say why a job is waiting.
 
-import type { Priority } from './priority.js';
 import { OfferIndex, type Ranked, type ShapeSummary } from './offer-index.js';
 import { effectivePrice, effectivePriceScaled } from './pricing.js';
 import { multiplierPpm } from './reputation.js';
 import { defaultParams, type SchedulerParams } from './scheduler-params.js';
-import type { Capability, Requirements } from './schemas/capability.js';
+import type { Capability } from './schemas/capability.js';
+import {
+  NO_MATCH_REASONS,
+  type JobNeed,
+  type MatchCapability,
+  type NoMatchReason,
+  type Provider,
+} from './scheduling/match-types.js';
 
-export const NO_MATCH_REASONS = [
-  'capability_mismatch',
-  'insufficient_gpu_memory',
-  'accelerator_missing',
-  // The provider's offer asks for another CT/IT mix (fee_pct_ct) than the task escrowed.
-  'payment_mismatch',
-  'reputation_failure',
-  'price_above_reward',
-  'no_capacity',
-  'no_provider',
-  // Set by planMatches, never by chooseProvider: the job could run but a cap holds it back.
-  'deferred',
-] as const;
-export type NoMatchReason = (typeof NO_MATCH_REASONS)[number];
-
-export interface JobNeed {
-  jobId: string;
-  challengeType: string;
-  /** Inference only: the model the provider must serve. */
-  model?: string | undefined;
-  requirements?: Requirements | null | undefined;
-  units: number;
-  /** The most this job may cost: its share of the task's reward, in base units. */
-  budget: bigint;
-  /** Counts against low_priority_cap_pct when 'low'; absent means 'normal'. */
-  priority?: Priority | undefined;
-  /** The task's CT percentage (its escrow's mix); only an offer with the same one takes it. Absent: 100. */
-  feePctCt?: number | undefined;
-}
-
-/**
- * A machine as matching sees it: its capability and, once it has offered, the CT percentage its
- * offer is paid in (absent: 100, all CPC). An offer is an ask in one payment mix, and a task's
- * escrow is held in one, so the two must agree (docs/decisions.md "CT/IT escrow").
- */
-export type MatchCapability = Capability & { fee_pct_ct?: number | undefined };
-
-export interface Provider {
-  address: string;
-  capability: MatchCapability;
-  freeSlots: number;
-  /** Null: the provider has posted no offer and takes no work. */
-  pricePerUnit: bigint | null;
-  freeUnits: number;
-  /** Current (decayed) reputation score; absent means a new provider, 0. */
-  reputation?: number | undefined;
-}
+export { NO_MATCH_REASONS, type JobNeed, type MatchCapability, type NoMatchReason, type Provider };
 
 /** GPU model names compare without case, spaces or punctuation: "RTX 4090" is "rtx4090". */
 export function normalizeModel(name: string): string {

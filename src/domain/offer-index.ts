@@ -13,7 +13,7 @@
 // room, so what it learned stays true, and `release` (a commit refused a lease) starts the lists
 // afresh. A change of price, reputation or parameters changes the ranking: build a new index.
 
-import type { JobNeed, MatchCapability, NoMatchReason, Provider } from './matcher.js';
+import type { JobNeed, MatchCapability, NoMatchReason, Provider } from './scheduling/match-types.js';
 
 /** A provider with its ranking key and the room left to it while plans reserve. */
 export interface Ranked {

@@ -13,7 +13,6 @@ import {
   comfortMode,
   decayUsage,
   estimateCapacity,
-  fairShareCap,
   forgettable,
   laneOf,
   recordCapacity,
@@ -26,6 +25,7 @@ import {
 import { MarketError } from '../domain/errors.js';
 import type { Lane, SchedulerParams } from '../domain/scheduler-params.js';
 import type { MarketEventBus } from './events.js';
+import { providerSaturated } from '../domain/scheduling/plan-tick.js';
 
 export type AdmissionOutcome =
   { lane: 'consumer' } | { lane: 'industrial'; decision: 'admitted' | 'deferred' };
@@ -121,10 +121,22 @@ export class AdmissionService {
 
   /** True when the provider is so far over its share that no industrial job should go to it now. */
   providerSaturated(provider: string): boolean {
-    const params = this.params();
-    if (!params.admission_enabled) return false;
-    const u = decayUsage(this.providers.get(provider), this.clock.nowMs(), params);
-    return u.usage >= fairShareCap(this.capacity(), params) && u.burst < 1;
+    return providerSaturated(
+      this.providers.get(provider),
+      this.capacity(),
+      this.clock.nowMs(),
+      this.params(),
+    );
+  }
+
+  /** The provider's fair-share record, as the tick plans with it. */
+  providerUsage(provider: string): PartyUsage | undefined {
+    return this.providers.get(provider);
+  }
+
+  /** A record the tick's plan charged (src/domain/scheduling/plan-tick.ts). */
+  setProviderUsage(provider: string, usage: PartyUsage): void {
+    this.providers.set(provider, usage);
   }
 
   /** Records an industrial job's units against its provider; false (nothing recorded) when over budget. */

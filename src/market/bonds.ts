@@ -13,10 +13,7 @@ import { setBonds, takeBonds, unbatchedPayouts, type TakenBond } from '../store/
 import { appendJournals, lockBalances } from '../store/ledger.js';
 import { providerAccounts } from '../store/settlement.js';
 
-/** The bond on a job: pct of its price, rounded down to the base unit. */
-export function bondFor(pricePerUnit: bigint, units: number, pct: number): bigint {
-  return (pricePerUnit * BigInt(units) * BigInt(pct)) / 100n;
-}
+export { bondFor } from '../domain/scheduling/bonds.js';
 
 export interface BondRequest {
   jobId: string;

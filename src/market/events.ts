@@ -30,7 +30,7 @@ export interface MarketEvents {
   'admission.industrial': [
     { decision: 'admitted' | 'deferred' | 'rejected'; reason: string | null; buyer: string; units: number },
   ];
-  'reputation.adjusted': [{ address: string; outcome: string; score: number }];
+  'reputation.adjusted': [{ address: string; outcome: string; score: number; entry: ReputationEntry }];
   /** A peer's score replaced the stored one; whoever caches reputation must take `entry`. */
   'reputation.gossiped': [{ address: string; entry: ReputationEntry }];
   /** One gossip message processed: how many of its entries were applied and ignored. */

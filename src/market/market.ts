@@ -160,6 +160,8 @@ export class Market {
     this.every(Math.max(100, Math.floor(this.config.lease_ms / 10)), () =>
       this.dispatcher.sweepLeases().then(() => {}),
     );
+    // Reputation retention: entries untouched past provider_reputation_retention are dropped.
+    this.every(60_000, () => this.dispatcher.forgetReputation().then(() => {}));
     // Pushes are hints: events kick the dispatcher at once; this tick is the backstop.
     this.every(this.config.dispatch_interval_ms, async () => {
       this.dispatcher.kick();

@@ -20,6 +20,10 @@ export interface RunningJob {
   taskId: string;
   startedAtMs: number;
   priority: Priority;
+  /** When the lease ends as last written to the store (ms). */
+  leaseExpiresAtMs: number;
+  /** When the worker last said it still runs the job (a heartbeat listing it), ms. */
+  confirmedAtMs: number;
 }
 
 export interface Session {

@@ -41,6 +41,7 @@ import {
 } from '../store/tasks.js';
 import type { MarketEventBus } from './events.js';
 import { Batcher, type Outcome } from './batcher.js';
+import { announceAdjusted, recordOutcomes } from './reputation-book.js';
 
 export interface TaskServiceOptions {
   maxBatch: number;
@@ -405,9 +406,14 @@ export class TaskService {
     const now = unixSeconds(this.clock);
     const ids = await overdueTaskIds(this.db, now, limit);
     if (ids.length === 0) return 0;
-    const { closed, stopped, slashed } = await this.db.transaction((tx) =>
-      closeTasks(tx, ids, 'failed', 'deadline_exceeded', this.clock),
-    );
+    const { closed, stopped, slashed, adjusted } = await this.db.transaction(async (tx) => {
+      const result = await closeTasks(tx, ids, 'failed', 'deadline_exceeded', this.clock);
+      // A provider whose bond was slashed for the missed deadline pays in reputation too.
+      const changes = result.slashed.map((b) => ({ address: b.worker_address, outcome: 'failure' as const }));
+      const adjusted = await recordOutcomes(tx, changes, this.clock.nowMs(), this.options.params());
+      return { ...result, adjusted };
+    });
+    announceAdjusted(this.events, adjusted);
     announceClosed(this.events, closed, stopped, 'failed', 'deadline_exceeded', slashed);
     return closed.length;
   }

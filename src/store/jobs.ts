@@ -157,6 +157,26 @@ export function jobsOfTask(q: Queryable, taskId: string): Promise<JobRow[]> {
 }
 
 /** Returns leased jobs to the queue (or fails them past maxAttempts). */
+/**
+ * Pushes these leases to `until` in one statement, each only while its worker still holds it;
+ * returns the jobs extended.
+ */
+export async function renewLeases(
+  q: Queryable,
+  leases: readonly { job_id: string; worker_address: string }[],
+  until: number,
+): Promise<string[]> {
+  if (leases.length === 0) return [];
+  const rows = await q.query<{ job_id: string }>(
+    `UPDATE jobs j SET lease_expires_at = $2
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text)
+     WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address
+     RETURNING j.job_id`,
+    [JSON.stringify(leases), until],
+  );
+  return rows.map((r) => r.job_id);
+}
+
 export async function releaseJobs(
   tx: Queryable,
   jobIds: readonly string[],

@@ -12,6 +12,25 @@ export async function loadReputation(q: Queryable, address: string): Promise<Rep
   return row ? { score: row.score, epoch: row.epoch, updatedAtMs: row.updated_at_ms } : undefined;
 }
 
+/** Every stored entry of these providers, their rows locked until the transaction ends. */
+export async function lockReputation(
+  q: Queryable,
+  addresses: readonly string[],
+): Promise<Map<string, ReputationEntry>> {
+  if (addresses.length === 0) return new Map();
+  const rows = await q.query<{ address: string; score: number; epoch: number; updated_at_ms: number }>(
+    `SELECT address, score, epoch, updated_at_ms FROM provider_reputation
+     WHERE address = ANY($1::text[]) ORDER BY address FOR UPDATE`,
+    [addresses],
+  );
+  return new Map(
+    rows.map((r) => [
+      r.address,
+      { score: r.score, epoch: Number(r.epoch), updatedAtMs: Number(r.updated_at_ms) },
+    ]),
+  );
+}
+
 export async function saveReputation(q: Queryable, address: string, e: ReputationEntry): Promise<void> {
   await q.query(
     `INSERT INTO provider_reputation (address, score, epoch, updated_at_ms) VALUES ($1, $2, $3, $4)

@@ -118,8 +118,6 @@ export class WorkerAgent {
       progressIntervalMs: opts.progressIntervalMs ?? 250,
       sendProgress: (msg) => this.send(msg),
       deliver: (msg) => this.deliver(msg),
-      // The freed slot is credit the market can use now rather than at the next heartbeat.
-      onSlotFreed: () => this.sendHeartbeat(),
     });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }

@@ -21,8 +21,6 @@ export interface JobSlotsOptions {
   sendProgress: (msg: Progress) => void;
   /** Takes each finished job's result or failure, to send now or when connected again. */
   deliver: (msg: JobResult | JobFailed) => void;
-  /** A slot became free. */
-  onSlotFreed: () => void;
 }
 
 interface RunningJob {
@@ -148,6 +146,5 @@ export class JobSlots {
         events.emit('job.failed', { jobId, reason: m.reason, message: m.message });
       }
     }
-    this.opts.onSlotFreed();
   }
 }

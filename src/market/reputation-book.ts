@@ -1,0 +1,118 @@
+// Reputation consequences, written in the transaction that causes them: a completion, a failure,
+// an expired lease, a slashed bond and the provider's counter move together or not at all. The
+// in-memory scores the matcher ranks by are a cache that follows the committed rows through the
+// 'reputation.adjusted' event (events only observe).
+
+import {
+  adjust,
+  currentScore,
+  isForgotten,
+  type Outcome,
+  type ReputationEntry,
+} from '../domain/reputation.js';
+import type { SchedulerParams } from '../domain/scheduler-params.js';
+import type { Queryable } from '../store/db.js';
+import { countProviderOutcomes } from '../store/providers.js';
+import { forgetReputation, lockReputation, loadReputation, saveReputation } from '../store/scheduler.js';
+import type { MarketEventBus } from './events.js';
+
+export interface OutcomeChange {
+  address: string;
+  outcome: Outcome;
+}
+
+export interface Adjusted extends OutcomeChange {
+  entry: ReputationEntry;
+}
+
+/** Which provider counter an outcome moves. */
+const COUNTER: Partial<Record<Outcome, 'completed' | 'failed' | 'expired'>> = {
+  success: 'completed',
+  failure: 'failed',
+  lease_expired: 'expired',
+};
+
+/**
+ * Applies outcomes inside `tx`: each provider's row is locked, decayed, adjusted once per outcome
+ * and saved, and its job counters move with it. Returns what changed, for announceAdjusted after
+ * the commit.
+ */
+export async function recordOutcomes(
+  tx: Queryable,
+  changes: readonly OutcomeChange[],
+  nowMs: number,
+  params: SchedulerParams,
+  counters: { failedAlso?: readonly string[] } = {},
+): Promise<Adjusted[]> {
+  if (changes.length === 0 && !counters.failedAlso?.length) return [];
+  const byAddress = new Map<string, OutcomeChange[]>();
+  for (const c of changes) byAddress.set(c.address, [...(byAddress.get(c.address) ?? []), c]);
+  const addresses = [...byAddress.keys()].sort();
+  const entries = await lockReputation(tx, addresses);
+  const adjusted: Adjusted[] = [];
+  for (const address of addresses) {
+    let entry = entries.get(address);
+    const delta = { completed: 0, failed: 0, expired: 0 };
+    for (const c of byAddress.get(address) ?? []) {
+      entry = adjust(entry, c.outcome, nowMs, params);
+      adjusted.push({ ...c, entry });
+      const counter = COUNTER[c.outcome];
+      if (counter) delta[counter]++;
+    }
+    if (entry) await saveReputation(tx, address, entry);
+    await countProviderOutcomes(tx, address, delta);
+  }
+  // A failure that costs no reputation (the customer's invalid payload) still counts as run.
+  for (const address of counters.failedAlso ?? []) await countProviderOutcomes(tx, address, { failed: 1 });
+  return adjusted;
+}
+
+/** After the commit: the cache and the metrics see what recordOutcomes wrote. */
+export function announceAdjusted(events: MarketEventBus, adjusted: readonly Adjusted[]): void {
+  for (const a of adjusted)
+    events.emit('reputation.adjusted', {
+      address: a.address,
+      outcome: a.outcome,
+      score: a.entry.score,
+      entry: a.entry,
+    });
+}
+
+/** The scores the matcher ranks by: loaded when a provider connects, then kept by events. */
+export class ReputationCache {
+  private readonly entries = new Map<string, ReputationEntry>();
+
+  constructor(
+    events: MarketEventBus,
+    private readonly params: () => SchedulerParams,
+  ) {
+    events.on('reputation.adjusted', (e) => this.entries.set(e.address, e.entry));
+    // A peer's score that replaced the stored one replaces the cached one too.
+    events.on('reputation.gossiped', (e) => {
+      if (this.entries.has(e.address)) this.entries.set(e.address, e.entry);
+    });
+  }
+
+  async load(q: Queryable, address: string): Promise<void> {
+    const entry = await loadReputation(q, address);
+    if (entry) this.entries.set(address, entry);
+  }
+
+  entry(address: string): ReputationEntry | undefined {
+    return this.entries.get(address);
+  }
+
+  scoreOf(address: string, nowMs: number): number {
+    return currentScore(this.entries.get(address), nowMs, this.params());
+  }
+
+  /**
+   * Retention (provider_reputation_retention): entries untouched for longer are deleted, and the
+   * provider starts again from 0. Returns how many rows went.
+   */
+  async forget(q: Queryable, nowMs: number): Promise<number> {
+    const params = this.params();
+    for (const [address, e] of this.entries) if (isForgotten(e, nowMs, params)) this.entries.delete(address);
+    return forgetReputation(q, nowMs - params.provider_reputation_retention * 1000);
+  }
+}

@@ -1,0 +1,240 @@
+// Results and failures from workers. A result is checked against the lease and the worker's key,
+// then group-committed with others in one transaction: the jobs complete, finished tasks complete
+// and settle, bonds go back, and the providers' reputation and counters move, or none of it.
+
+import { blake3HexLarge, utf8 } from '../domain/hash.js';
+import { verifySignature } from '../domain/identity.js';
+import { SYSTEM_ACCOUNTS } from '../domain/ledger.js';
+import { proofRoot } from '../domain/merkle.js';
+import { CPC } from '../domain/money.js';
+import { resultMessage, type JobFailed, type JobResult } from '../domain/schemas/worker.js';
+import type { Queryable } from '../store/db.js';
+import { completeJobs, countDoneJobs, failJobs, getJob, jobsOfTasks, type JobRow } from '../store/jobs.js';
+import { lockBalances } from '../store/ledger.js';
+import { putBlob } from '../store/providers.js';
+import { completeTasks } from '../store/tasks.js';
+import { groupBy } from '../domain/group-by.js';
+import { Batcher, type Outcome } from './batcher.js';
+import { returnBonds } from './bonds.js';
+import { ResultRejected, type DispatchContext } from './dispatch-context.js';
+import type { Leases } from './leases.js';
+import { announceAdjusted, recordOutcomes } from './reputation-book.js';
+import type { Session } from './sessions.js';
+
+interface ResultItem {
+  session: Session;
+  msg: JobResult;
+}
+
+export class Results {
+  private readonly batch: Batcher<ResultItem, void>;
+
+  constructor(
+    private readonly ctx: DispatchContext,
+    private readonly leases: Leases,
+  ) {
+    this.batch = new Batcher((items) => this.commit(items), ctx.config.group_commit_max_batch);
+  }
+
+  /** Checks a result against the lease and the worker's key, then commits it with others. */
+  async result(session: Session, msg: JobResult): Promise<void> {
+    if (msg.worker_address !== session.address)
+      throw new ResultRejected(
+        'wrong_worker',
+        `worker_address ${msg.worker_address} is not this connection's address`,
+      );
+    const running = session.running.get(msg.job_id);
+    if (!running) throw await this.whyNotCompleted(msg.job_id, session.address);
+    if (!verifySignature(session.publicKey, utf8(resultMessage(msg.job_id, msg.result_hash)), msg.signature))
+      throw new ResultRejected('bad_signature', 'the result signature does not verify with the worker key');
+    if (msg.proof.length !== running.slices)
+      throw new ResultRejected(
+        'bad_proof',
+        `expected ${running.slices} slice proofs, got ${msg.proof.length}`,
+      );
+    if (proofRoot(msg.proof) !== msg.result_hash)
+      throw new ResultRejected('bad_proof', 'result_hash is not the Merkle root of the slice proofs');
+    await this.batch.submit({ session, msg });
+  }
+
+  /** Waits for the results submitted so far to commit. */
+  flushed(): Promise<void> {
+    return this.batch.flushed();
+  }
+
+  private async commit(items: ResultItem[]): Promise<Outcome<void>[]> {
+    const { ctx } = this;
+    const now = ctx.clock.nowMs();
+    const params = ctx.params();
+    // A worker's result for a job sent twice into one batch is committed once: only its first
+    // copy is a candidate; the others are answered as a result sent after it (duplicate_result).
+    // Copies from other workers stay candidates: the conditional update keeps the lessee's.
+    const keyOf = (i: ResultItem) => `${i.msg.job_id}/${i.session.address}`;
+    const firstOf = new Map<string, ResultItem>();
+    for (const i of items) if (!firstOf.has(keyOf(i))) firstOf.set(keyOf(i), i);
+    const candidates = [...firstOf.values()];
+    const outputs = await Promise.all(candidates.map((i) => this.storeOutputs(i.msg)));
+    const { completed, doneTasks, adjusted } = await ctx.db.transaction(async (tx) => {
+      // With bonds in play, escrow and bonds are locked first, in the order every money-moving
+      // transaction takes them, before settlement locks the parties.
+      if (params.sla_bond_pct > 0)
+        await lockBalances(tx, [SYSTEM_ACCOUNTS.escrow, SYSTEM_ACCOUNTS.bonds], CPC);
+      const completed = await completeJobs(
+        tx,
+        candidates.map((i, n) => ({
+          job_id: i.msg.job_id,
+          worker_address: i.session.address,
+          result_hash: i.msg.result_hash,
+          proof: i.msg.proof,
+          output: outputs[n] ?? null,
+        })),
+        now,
+      );
+      const allDone = await countDoneJobs(tx, [...new Set(completed.map((c) => c.task_id))], now);
+      const doneTasks = await this.completeTasks(tx, allDone, now);
+      // The completion released each task's escrow; settlement moves what it held.
+      await ctx.settlement.settle(
+        tx,
+        doneTasks.map((t) => ({ taskId: t.taskId, escrowHeld: t.escrowHeld })),
+      );
+      await returnBonds(
+        tx,
+        completed.map((c) => c.job_id),
+        Math.floor(now / 1000),
+      );
+      const adjusted = await recordOutcomes(
+        tx,
+        completed.map((c) => ({ address: c.worker_address, outcome: 'success' as const })),
+        now,
+        params,
+      );
+      return { completed, doneTasks, adjusted };
+    });
+    announceAdjusted(ctx.events, adjusted);
+    const completedBy = new Map(completed.map((c) => [c.job_id, c.worker_address]));
+    const accepted = (i: ResultItem) =>
+      firstOf.get(keyOf(i)) === i && completedBy.get(i.msg.job_id) === i.session.address;
+    const outcomes: Outcome<void>[] = [];
+    for (const item of items) {
+      const { session, msg } = item;
+      const running = session.running.get(msg.job_id);
+      session.running.delete(msg.job_id);
+      if (accepted(item)) {
+        outcomes.push({ ok: true, value: undefined });
+        ctx.events.emit('job.completed', {
+          jobId: msg.job_id,
+          taskId: running?.taskId ?? '',
+          worker: session.address,
+          runtimeMs: now - (running?.startedAtMs ?? now),
+          slices: running?.slices ?? 1,
+        });
+      } else outcomes.push({ ok: false, error: await this.whyNotCompleted(msg.job_id, session.address) });
+    }
+    for (const t of doneTasks)
+      ctx.events.emit('task.completed', { taskId: t.taskId, resultHash: t.resultHash, worker: t.worker });
+    ctx.kick();
+    return outcomes;
+  }
+
+  /** Artifacts become blobs the customer downloads; the job keeps their names and hashes. */
+  private async storeOutputs(msg: JobResult): Promise<Record<string, unknown> | null> {
+    if (!msg.output) return null;
+    const out: Record<string, unknown> = {};
+    if (msg.output.text !== undefined) out.text = msg.output.text;
+    if (msg.output.artifacts) {
+      const stored = [];
+      for (const a of msg.output.artifacts) {
+        const bytes = Buffer.from(a.data, 'base64');
+        const hash = await blake3HexLarge(bytes);
+        await putBlob(this.ctx.db, hash, bytes, null, Math.floor(this.ctx.clock.nowMs() / 1000));
+        stored.push({ name: a.name, blob: hash, size: bytes.byteLength });
+      }
+      out.artifacts = stored;
+    }
+    return out;
+  }
+
+  /** A task is done when all its jobs are: its result is the Merkle root of theirs. */
+  private async completeTasks(
+    tx: Queryable,
+    taskIds: string[],
+    now: number,
+  ): Promise<{ taskId: string; resultHash: string; worker: string; escrowHeld: bigint }[]> {
+    const byTask = groupBy(await jobsOfTasks(tx, taskIds), (j) => j.task_id);
+    const done = [...byTask].map(([taskId, jobs]) => ({
+      task_id: taskId,
+      result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),
+      worker_address: mainWorker(jobs),
+    }));
+    const completed = new Map(
+      (await completeTasks(tx, done, Math.floor(now / 1000))).map((c) => [c.task_id, BigInt(c.escrow_held)]),
+    );
+    return done.flatMap((d) => {
+      const escrowHeld = completed.get(d.task_id);
+      return escrowHeld === undefined
+        ? []
+        : [{ taskId: d.task_id, resultHash: d.result_hash, worker: d.worker_address, escrowHeld }];
+    });
+  }
+
+  private async whyNotCompleted(jobId: string, address: string): Promise<ResultRejected> {
+    const job = await getJob(this.ctx.db, jobId);
+    if (!job) return new ResultRejected('unknown_job', `no job ${jobId}`);
+    if (job.status === 'completed')
+      return new ResultRejected('duplicate_result', `job ${jobId} is already completed`);
+    if (job.status === 'cancelled') return new ResultRejected('job_cancelled', `job ${jobId} was cancelled`);
+    if (job.worker_address !== address)
+      return new ResultRejected('not_leased', `job ${jobId} is not leased to ${address}`);
+    return new ResultRejected('lease_expired', `the lease on job ${jobId} expired before the result arrived`);
+  }
+
+  /** The worker could not run the job: an invalid payload fails it for good, anything else retries. */
+  async failed(session: Session, msg: JobFailed): Promise<void> {
+    const { ctx } = this;
+    if (!session.running.has(msg.job_id))
+      throw new ResultRejected('not_leased', `job ${msg.job_id} is not leased to ${session.address}`);
+    session.running.delete(msg.job_id);
+    ctx.events.emit('job.failed', { jobId: msg.job_id, worker: session.address, reason: msg.reason });
+    if (msg.reason === 'invalid_payload') {
+      const now = ctx.clock.nowMs();
+      const failedJobs = await ctx.db.transaction(async (tx) => {
+        // The provider ran nothing wrong: the payload was invalid; its bond goes back, and it
+        // costs no reputation (the customer's fault), though the run counts as failed.
+        await returnBonds(tx, [msg.job_id], Math.floor(now / 1000));
+        const failed = await failJobs(
+          tx,
+          [
+            {
+              job_id: msg.job_id,
+              worker_address: session.address,
+              reason: `invalid_payload: ${msg.message}`,
+            },
+          ],
+          now,
+        );
+        await recordOutcomes(tx, [], now, ctx.params(), {
+          failedAlso: failed.length > 0 ? [session.address] : [],
+        });
+        return failed;
+      });
+      await this.leases.failTasks(failedJobs.map((j) => j.task_id));
+    } else
+      await this.leases.release([msg.job_id], `job_failed ${msg.reason}`, {
+        worker: session.address,
+        outcome: 'failure',
+      });
+    ctx.kick();
+  }
+}
+
+/** A task's worker is the one that did the most units of it (ties: the earliest job's). */
+function mainWorker(jobs: readonly JobRow[]): string {
+  const unitsBy = new Map<string, number>();
+  for (const j of jobs)
+    if (j.worker_address) unitsBy.set(j.worker_address, (unitsBy.get(j.worker_address) ?? 0) + j.units);
+  let best = jobs[0]?.worker_address ?? '';
+  for (const j of jobs)
+    if (j.worker_address && (unitsBy.get(j.worker_address) ?? 0) > (unitsBy.get(best) ?? 0))
+      best = j.worker_address;
+  return best;
+}
