@@ -158,6 +158,21 @@ function connection(ws: WebSocket, market: Market, dispatcher: Dispatcher): void
           );
           return;
         }
+        case 'job_results': {
+          // One answer for the batch: the accepted jobs together, an error per refused one.
+          const s = session;
+          void dispatcher.results(s, msg).then(
+            (outcome) => {
+              if (outcome.accepted.length > 0) send({ type: 'results_accepted', job_ids: outcome.accepted });
+              for (const r of outcome.rejected) rejected(s, { type: 'job_result', job_id: r.jobId }, r.error);
+            },
+            // A batch refused whole (its signature): each of its jobs is answered.
+            (err: unknown) => {
+              for (const r of msg.results) rejected(s, { type: 'job_result', job_id: r.job_id }, err);
+            },
+          );
+          return;
+        }
         case 'job_failed':
           return await dispatcher.failed(session, msg);
       }
@@ -166,7 +181,7 @@ function connection(ws: WebSocket, market: Market, dispatcher: Dispatcher): void
     }
   }
 
-  function rejected(s: Session, msg: WorkerMessage, err: unknown): void {
+  function rejected(s: Session, msg: WorkerMessage | { type: string; job_id: string }, err: unknown): void {
     if (!(err instanceof ResultRejected)) {
       log.error({ err, address: s.address, type: msg.type }, 'worker message failed');
       send({

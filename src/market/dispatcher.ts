@@ -17,7 +17,7 @@ import { multiplierPpm } from '../domain/reputation.js';
 import type { NoMatchReason } from '../domain/matcher.js';
 import { laneOf } from '../domain/admission.js';
 import { defaultParams, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
-import type { JobFailed, JobResult, Offer } from '../domain/schemas/worker.js';
+import type { JobFailed, JobResult, JobResults, Offer } from '../domain/schemas/worker.js';
 import type { Db } from '../store/db.js';
 import type { AdmissionService } from './admission.js';
 import type { Config } from './config.js';
@@ -28,7 +28,7 @@ import { JobQueue } from './job-queue.js';
 import { Leases } from './leases.js';
 import { ProviderSessions } from './provider-sessions.js';
 import { ReputationCache } from './reputation-book.js';
-import { Results } from './results.js';
+import { Results, type BatchOutcome } from './results.js';
 import { freeSlots, type Session } from './sessions.js';
 import type { SettlementService } from './settlement.js';
 
@@ -38,7 +38,7 @@ export class Dispatcher {
   private readonly ctx: DispatchContext;
   private readonly dispatch: Dispatch;
   private readonly leases: Leases;
-  private readonly results: Results;
+  private readonly resultsOf: Results;
   private readonly providers: ProviderSessions;
   /** Counters for compute_market.scheduler_stats. */
   readonly stats: SchedulerStats = {
@@ -77,7 +77,7 @@ export class Dispatcher {
     };
     this.dispatch = new Dispatch(this.ctx);
     this.leases = new Leases(this.ctx);
-    this.results = new Results(this.ctx, this.leases);
+    this.resultsOf = new Results(this.ctx, this.leases);
     this.providers = new ProviderSessions(this.ctx, this.dispatch, this.leases);
     events.on('job.queued', (e) => {
       if (e.entries) queue.add(e.entries);
@@ -117,11 +117,15 @@ export class Dispatcher {
   }
 
   result(session: Session, msg: JobResult): Promise<void> {
-    return this.results.result(session, msg);
+    return this.resultsOf.result(session, msg);
+  }
+
+  results(session: Session, msg: JobResults): Promise<BatchOutcome> {
+    return this.resultsOf.results(session, msg);
   }
 
   failed(session: Session, msg: JobFailed): Promise<void> {
-    return this.results.failed(session, msg);
+    return this.resultsOf.failed(session, msg);
   }
 
   loadQueue(limit?: number): Promise<number> {
@@ -212,6 +216,6 @@ export class Dispatcher {
 
   async stop(): Promise<void> {
     this.dispatch.stopped = true;
-    await this.results.flushed();
+    await this.resultsOf.flushed();
   }
 }

@@ -7,7 +7,15 @@ import { verifySignature } from '../domain/identity.js';
 import { SYSTEM_ACCOUNTS } from '../domain/ledger.js';
 import { proofRoot } from '../domain/merkle.js';
 import { CPC } from '../domain/money.js';
-import { resultMessage, type JobFailed, type JobResult } from '../domain/schemas/worker.js';
+import { batchRoot } from '../domain/result-batch.js';
+import {
+  resultMessage,
+  resultsMessage,
+  type BatchedResult,
+  type JobFailed,
+  type JobResult,
+  type JobResults,
+} from '../domain/schemas/worker.js';
 import type { Queryable } from '../store/db.js';
 import { completeJobs, countDoneJobs, failJobs, getJob, jobsOfTasks, type JobRow } from '../store/jobs.js';
 import { lockBalances } from '../store/ledger.js';
@@ -23,7 +31,12 @@ import type { Session } from './sessions.js';
 
 interface ResultItem {
   session: Session;
-  msg: JobResult;
+  msg: BatchedResult;
+}
+
+export interface BatchOutcome {
+  accepted: string[];
+  rejected: { jobId: string; error: unknown }[];
 }
 
 export class Results {
@@ -47,14 +60,49 @@ export class Results {
     if (!running) throw await this.whyNotCompleted(msg.job_id, session.address);
     if (!verifySignature(session.publicKey, utf8(resultMessage(msg.job_id, msg.result_hash)), msg.signature))
       throw new ResultRejected('bad_signature', 'the result signature does not verify with the worker key');
-    if (msg.proof.length !== running.slices)
+    await this.submit(session, msg);
+  }
+
+  /**
+   * A batch of results signed once: the signature is checked over the root the market computes
+   * from the results themselves, then each result is checked and committed as a lone one would
+   * be. A bad signature refuses the whole batch; a bad result refuses only itself.
+   */
+  async results(session: Session, msg: JobResults): Promise<BatchOutcome> {
+    if (msg.worker_address !== session.address)
       throw new ResultRejected(
-        'bad_proof',
-        `expected ${running.slices} slice proofs, got ${msg.proof.length}`,
+        'wrong_worker',
+        `worker_address ${msg.worker_address} is not this connection's address`,
       );
-    if (proofRoot(msg.proof) !== msg.result_hash)
+    const root = batchRoot(msg.results);
+    if (root !== msg.batch_root)
+      throw new ResultRejected('bad_proof', 'batch_root is not the Merkle root of the results in the batch');
+    if (!verifySignature(session.publicKey, utf8(resultsMessage(root)), msg.signature))
+      throw new ResultRejected('bad_signature', 'the batch signature does not verify with the worker key');
+    const settled = await Promise.allSettled(
+      msg.results.map(async (r) => {
+        if (!session.running.has(r.job_id)) throw await this.whyNotCompleted(r.job_id, session.address);
+        await this.submit(session, r);
+      }),
+    );
+    const outcome: BatchOutcome = { accepted: [], rejected: [] };
+    settled.forEach((s, i) => {
+      const jobId = (msg.results[i] as BatchedResult).job_id;
+      if (s.status === 'fulfilled') outcome.accepted.push(jobId);
+      else outcome.rejected.push({ jobId, error: s.reason });
+    });
+    return outcome;
+  }
+
+  /** The checks every result passes, signed alone or in a batch; then the group commit. */
+  private async submit(session: Session, r: BatchedResult): Promise<void> {
+    const running = session.running.get(r.job_id);
+    if (!running) throw await this.whyNotCompleted(r.job_id, session.address);
+    if (r.proof.length !== running.slices)
+      throw new ResultRejected('bad_proof', `expected ${running.slices} slice proofs, got ${r.proof.length}`);
+    if (proofRoot(r.proof) !== r.result_hash)
       throw new ResultRejected('bad_proof', 'result_hash is not the Merkle root of the slice proofs');
-    await this.batch.submit({ session, msg });
+    await this.batch.submit({ session, msg: r });
   }
 
   /** Waits for the results submitted so far to commit. */
@@ -137,7 +185,7 @@ export class Results {
   }
 
   /** Artifacts become blobs the customer downloads; the job keeps their names and hashes. */
-  private async storeOutputs(msg: JobResult): Promise<Record<string, unknown> | null> {
+  private async storeOutputs(msg: BatchedResult): Promise<Record<string, unknown> | null> {
     if (!msg.output) return null;
     const out: Record<string, unknown> = {};
     if (msg.output.text !== undefined) out.text = msg.output.text;

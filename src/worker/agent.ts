@@ -8,8 +8,9 @@
 //
 // Jobs outlive a connection: a job keeps running while the agent reconnects, and its result
 // waits in an outbox until the next welcome, so a blip does not throw finished work away (the
-// market still decides whether the lease survived). Credit flow and the running jobs themselves
-// live in job-slots.ts.
+// market still decides whether the lease survived). Results that finish close together go out
+// as one signed job_results message (result-batch.ts). Credit flow and the running jobs
+// themselves live in job-slots.ts.
 
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
@@ -25,8 +26,9 @@ import {
   helloMessage,
   type Heartbeat,
   type Hello,
+  type BatchedResult,
   type JobFailed,
-  type JobResult,
+  type JobResults,
   type MarketMessage,
   type Offer,
   type Progress,
@@ -36,6 +38,7 @@ import { WorkerAgentEventBus } from './events.js';
 import { failedMessage, JobExecutor } from './job-executor.js';
 import { JobSlots } from './job-slots.js';
 import { parseMarketMessage } from './messages.js';
+import { batches, RESULT_BATCH_MS, signBatch } from './result-batch.js';
 import type { RunnerSet } from './runners/registry.js';
 
 export interface WorkerAgentOptions {
@@ -85,7 +88,11 @@ export class WorkerAgent {
   private readonly clock: Clock;
   private readonly backoff: Backoff;
   private readonly jobs: JobSlots;
-  private readonly outbox: (JobResult | JobFailed)[] = [];
+  /** Failures not yet delivered (sent at the next welcome). */
+  private readonly outbox: JobFailed[] = [];
+  /** Results waiting for their batch to close, or for the next welcome. */
+  private readonly pending: BatchedResult[] = [];
+  private batchTimer: NodeJS.Timeout | undefined;
   private ws: WebSocket | null = null;
   private welcomed = false;
   private helloSent = false;
@@ -108,10 +115,7 @@ export class WorkerAgent {
     });
     this.jobs = new JobSlots({
       slots: opts.slots,
-      executor: new JobExecutor(opts.runners, {
-        privateKey: opts.key.private_key,
-        address: opts.key.address,
-      }),
+      executor: new JobExecutor(opts.runners),
       events: this.events,
       log: this.log,
       clock: this.clock,
@@ -159,8 +163,9 @@ export class WorkerAgent {
       this.log.warn({ jobs: this.jobs.leasedJobs }, 'grace period over: aborting running jobs');
       await this.jobs.abortAll(ABORT_WAIT_MS);
     }
-    if (this.outbox.length > 0)
-      this.log.warn({ undelivered: this.outbox.length }, 'stopping with results the market has not received');
+    this.flushResults();
+    const undelivered = this.outbox.length + this.pending.length;
+    if (undelivered > 0) this.log.warn({ undelivered }, 'stopping with results the market has not received');
     await this.closeSocket();
     await this.finish({ kind: 'stopped' });
   }
@@ -253,7 +258,7 @@ export class WorkerAgent {
     this.heartbeatTimer = undefined;
   }
 
-  private send(msg: Hello | Offer | Heartbeat | Progress | JobResult | JobFailed): boolean {
+  private send(msg: Hello | Offer | Heartbeat | Progress | JobResults | JobFailed): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
     if (msg.type !== 'hello' && !this.welcomed) return false;
@@ -266,13 +271,33 @@ export class WorkerAgent {
     this.events.emit('message.invalid', { problem });
   }
 
-  private deliver(msg: JobResult | JobFailed): void {
+  private deliver(msg: BatchedResult | JobFailed): void {
+    if (!('reason' in msg)) {
+      if (this.pending.length >= OUTBOX_LIMIT) {
+        const dropped = this.pending.shift();
+        this.log.warn({ job_id: dropped?.job_id }, 'outbox full: dropped the oldest undelivered result');
+      }
+      this.pending.push(msg);
+      this.batchTimer ??= setTimeout(() => this.flushResults(), RESULT_BATCH_MS);
+      return;
+    }
     if (this.send(msg)) return;
     if (this.outbox.length >= OUTBOX_LIMIT) {
       const dropped = this.outbox.shift();
-      this.log.warn({ job_id: dropped?.job_id }, 'outbox full: dropped the oldest undelivered result');
+      this.log.warn({ job_id: dropped?.job_id }, 'outbox full: dropped the oldest undelivered failure');
     }
     this.outbox.push(msg);
+  }
+
+  /** Signs and sends the waiting results, a batch per frame; kept for the next welcome when offline. */
+  private flushResults(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.pending.length === 0 || !this.welcomed) return;
+    for (const batch of batches(this.pending)) {
+      if (!this.send(signBatch(this.opts.key, batch))) break;
+      this.pending.splice(0, batch.length);
+    }
   }
 
   // ─── messages ──────────────────────────────────────────────────────────────────────────────
@@ -310,6 +335,12 @@ export class WorkerAgent {
       case 'result_accepted':
         this.log.info({ job_id: msg.job_id }, 'result accepted');
         this.events.emit('result.accepted', { jobId: msg.job_id });
+        return;
+      case 'results_accepted':
+        for (const jobId of msg.job_ids) {
+          this.log.info({ job_id: jobId }, 'result accepted');
+          this.events.emit('result.accepted', { jobId });
+        }
         return;
       case 'error':
         this.log.warn(
@@ -355,6 +386,7 @@ export class WorkerAgent {
     if (this.opts.offer && !this.jobs.draining) this.send({ type: 'offer', ...this.opts.offer });
     if (this.jobs.runningCount > 0 || this.jobs.draining) this.sendHeartbeat();
     for (const msg of this.outbox.splice(0)) this.send(msg);
+    this.flushResults();
     this.events.emit('connected', { address, heartbeatIntervalMs: interval });
   }
 

@@ -1,22 +1,16 @@
-// Turns one job message into the one message the market gets back for it: a signed job_result,
+// Turns one job message into what the market gets back for it: a result (signed later with the
+// others that finish with it, src/worker/result-batch.ts),
 // a job_failed with a catalogue reason, or nothing at all when the market cancelled the job.
 // It never throws: whatever a runner does, the agent gets an outcome and keeps serving.
 
-import { utf8ToBytes } from '@noble/hashes/utils.js';
-import { signMessage } from '../domain/identity.js';
 import { proofRoot } from '../domain/merkle.js';
-import {
-  MAX_MESSAGE_BYTES,
-  resultMessage,
-  type JobFailed,
-  type JobResult,
-} from '../domain/schemas/worker.js';
+import { MAX_MESSAGE_BYTES, type BatchedResult, type JobFailed } from '../domain/schemas/worker.js';
 import { checkJob } from './job-check.js';
 import type { RunnerSet } from './runners/registry.js';
 import { JobFailure, type JobMsg } from './runners/types.js';
 
 export type JobOutcome =
-  { kind: 'result'; message: JobResult } | { kind: 'failed'; message: JobFailed } | { kind: 'cancelled' };
+  { kind: 'result'; message: BatchedResult } | { kind: 'failed'; message: JobFailed } | { kind: 'cancelled' };
 
 /** The abort reason of a job stopped because the agent is shutting down (not a market cancel). */
 export class ShutdownAbort extends Error {
@@ -24,11 +18,6 @@ export class ShutdownAbort extends Error {
     super('the worker is shutting down');
     this.name = 'ShutdownAbort';
   }
-}
-
-export interface SigningKey {
-  privateKey: string;
-  address: string;
 }
 
 /** JobFailed.message's schema limit. */
@@ -39,10 +28,7 @@ export function failedMessage(jobId: string, reason: JobFailed['reason'], messag
 }
 
 export class JobExecutor {
-  constructor(
-    private readonly runners: RunnerSet,
-    private readonly key: SigningKey,
-  ) {}
+  constructor(private readonly runners: RunnerSet) {}
 
   async execute(
     job: JobMsg,
@@ -59,19 +45,16 @@ export class JobExecutor {
       signal.throwIfAborted();
       if (result.proofs.length !== total)
         throw new Error(`the runner returned ${result.proofs.length} proofs for ${total} slices`);
-      const resultHash = proofRoot(result.proofs);
-      const message: JobResult = {
-        type: 'job_result',
+      const message: BatchedResult = {
         job_id: job.job_id,
-        worker_address: this.key.address,
-        result_hash: resultHash,
+        result_hash: proofRoot(result.proofs),
         proof: result.proofs,
-        signature: signMessage(this.key.privateKey, utf8ToBytes(resultMessage(job.job_id, resultHash))),
       };
       const output = result.output;
       if (output && (output.text !== undefined || (output.artifacts?.length ?? 0) > 0))
         message.output = output;
-      const bytes = Buffer.byteLength(JSON.stringify(message));
+      // A result travels in a job_results frame, whose envelope takes a little room.
+      const bytes = Buffer.byteLength(JSON.stringify(message)) + 1024;
       if (bytes > MAX_MESSAGE_BYTES)
         throw new JobFailure(
           'runner_error',

@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
-import type { JobFailed, JobMsg, JobResult, Progress } from '../domain/schemas/worker.js';
+import type { BatchedResult, JobFailed, JobMsg, Progress } from '../domain/schemas/worker.js';
 import type { WorkerAgentEventBus } from './events.js';
 import { failedMessage, ShutdownAbort, type JobExecutor, type JobOutcome } from './job-executor.js';
 
@@ -20,7 +20,7 @@ export interface JobSlotsOptions {
   /** Sends a progress message if connected; progress is never queued. */
   sendProgress: (msg: Progress) => void;
   /** Takes each finished job's result or failure, to send now or when connected again. */
-  deliver: (msg: JobResult | JobFailed) => void;
+  deliver: (msg: BatchedResult | JobFailed) => void;
 }
 
 interface RunningJob {
@@ -138,7 +138,7 @@ export class JobSlots {
     } else {
       this.opts.deliver(outcome.message);
       const m = outcome.message;
-      if (m.type === 'job_result') {
+      if (!('reason' in m)) {
         log.info({ job_id: jobId, result_hash: m.result_hash }, 'job finished');
         events.emit('job.finished', { jobId, resultHash: m.result_hash, proofs: m.proof });
       } else {

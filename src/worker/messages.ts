@@ -27,6 +27,7 @@ const REQUIRED: Record<MarketMessage['type'], Record<string, Field>> = {
   },
   cancel: { job_id: 'string' },
   result_accepted: { job_id: 'string' },
+  results_accepted: { job_ids: 'array' },
   error: { code: 'string', message: 'string' },
 };
 

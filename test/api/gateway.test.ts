@@ -101,6 +101,44 @@ describe('a job from task to result', () => {
   });
 });
 
+describe('result batches', () => {
+  it('takes results signed once as a batch, and refuses a forged or altered one whole', async () => {
+    const { client } = await tm.customer('10.0');
+    const w = worker();
+    await w.join({ slots: 3 });
+    const tasks = [1, 2, 3].map((n) => gpuhashTask(client, bytes(2000, n)));
+    const ids = new Set((await Promise.all(tasks)).map((t) => t.task_id));
+    const jobs = await Promise.all(
+      [0, 1, 2].map(() => w.next<JobMsg>('job', (m) => ids.has(m.task_id as string))),
+    );
+    const honest = jobs.map((j) => w.result(j));
+    const batch = w.batch(honest.slice(0, 2));
+    const errorsFor = async (n: number) => {
+      const got = [];
+      for (let i = 0; i < n; i++) got.push(await w.next<{ code: string; job_id: string }>('error'));
+      return got.map((e) => e.code);
+    };
+
+    // Signed by another key, or a result changed after signing: every job in it is refused.
+    w.send({ ...batch, signature: signMessage(generateKeyPair().privateKey, utf8('x')) });
+    expect(await errorsFor(2)).toEqual(['bad_signature', 'bad_signature']);
+    const results = batch.results as { result_hash: string }[];
+    w.send({ ...batch, results: [{ ...results[0], result_hash: 'f'.repeat(64) }, results[1]] });
+    expect(await errorsFor(2)).toEqual(['bad_proof', 'bad_proof']);
+
+    // A batch whose signature holds but one result's proofs do not: only that one is refused.
+    const third = honest[2] as { proof: string[] };
+    const wrongProof = { ...honest[2], proof: third.proof.map(() => 'a'.repeat(64)) };
+    w.send(w.batch([honest[0] as Record<string, unknown>, honest[1] as Record<string, unknown>, wrongProof]));
+    const accepted = await w.next<{ job_ids: string[] }>('results_accepted');
+    expect(new Set(accepted.job_ids)).toEqual(new Set([jobs[0]?.job_id, jobs[1]?.job_id]));
+    expect(await w.next('error')).toMatchObject({ code: 'bad_proof', job_id: jobs[2]?.job_id });
+    w.send(w.batch([honest[2] as Record<string, unknown>]));
+    await w.next('results_accepted');
+    for (const id of ids) expect((await client.getTask(id)).status).toBe('completed');
+  });
+});
+
 describe('leases', () => {
   it('requeues a job whose worker disappeared, and it completes elsewhere', async () => {
     const { client } = await tm.customer('10.0');

@@ -6,7 +6,8 @@ import { blake3Hex, utf8 } from '../../src/domain/hash.js';
 import { generateKeyPair, signMessage, type KeyPair } from '../../src/domain/identity.js';
 import { proofRoot } from '../../src/domain/merkle.js';
 import type { Capability } from '../../src/domain/schemas/capability.js';
-import { helloMessage, resultMessage, type JobMsg } from '../../src/domain/schemas/worker.js';
+import { batchRoot } from '../../src/domain/result-batch.js';
+import { helloMessage, resultMessage, resultsMessage, type JobMsg } from '../../src/domain/schemas/worker.js';
 
 export const CPU_CAPABILITY: Capability = {
   cpu_cores: 4,
@@ -120,6 +121,19 @@ export class ScriptedWorker {
       result_hash: resultHash,
       proof: proofs,
       signature: signMessage(this.key.privateKey, utf8(resultMessage(job.job_id, resultHash))),
+    };
+  }
+
+  /** Results as one job_results message, signed once over their batch root. */
+  batch(results: readonly Record<string, unknown>[]): Record<string, unknown> {
+    const items = results.map((r) => ({ job_id: r.job_id, result_hash: r.result_hash, proof: r.proof }));
+    const root = batchRoot(items as { job_id: string; result_hash: string }[]);
+    return {
+      type: 'job_results',
+      worker_address: this.key.address,
+      batch_root: root,
+      signature: signMessage(this.key.privateKey, utf8(resultsMessage(root))),
+      results: items,
     };
   }
 

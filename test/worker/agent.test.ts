@@ -14,14 +14,16 @@ import {
   verifySignature,
 } from '../../src/domain/identity.js';
 import { proofRoot } from '../../src/domain/merkle.js';
+import { batchRoot } from '../../src/domain/result-batch.js';
 import {
   CLOSE,
   Hello,
   helloMessage,
   JobFailed,
-  JobResult,
+  JobResults,
   PROTOCOL_VERSION,
-  resultMessage,
+  resultsMessage,
+  type BatchedResult,
   type Heartbeat,
   type Progress,
 } from '../../src/domain/schemas/worker.js';
@@ -138,8 +140,11 @@ describe('worker agent', () => {
     const input = bytes(2.5 * 1024 * 1024, 3);
     const job = bytesJob(input);
     conn.send(job);
-    const result = await conn.next<JobResult & Sent>('job_result', about(job.job_id));
-    expect(schemaProblems(JobResult, result)).toEqual([]);
+    const batch = await conn.next<JobResults & Sent>('job_results', (m) =>
+      m.results.some((r) => r.job_id === job.job_id),
+    );
+    expect(schemaProblems(JobResults, batch)).toEqual([]);
+    const result = batch.results.find((r) => r.job_id === job.job_id) as BatchedResult;
     const MiB = 1 << 20;
     expect(result.proof).toEqual(
       [input.subarray(0, MiB), input.subarray(MiB, 2 * MiB), input.subarray(2 * MiB)].map((b) =>
@@ -147,18 +152,40 @@ describe('worker agent', () => {
       ),
     );
     expect(result.result_hash).toBe(proofRoot(result.proof));
-    expect(result.worker_address).toBe(key.address);
-    const signed = utf8ToBytes(resultMessage(job.job_id, result.result_hash));
-    expect(verifySignature(key.public_key, signed, result.signature)).toBe(true);
+    expect(batch.worker_address).toBe(key.address);
+    expect(batch.batch_root).toBe(batchRoot(batch.results));
+    const signed = utf8ToBytes(resultsMessage(batch.batch_root));
+    expect(verifySignature(key.public_key, signed, batch.signature)).toBe(true);
     const last = conn.log
       .filter((m): m is Progress & Sent => m.type === 'progress' && m.job_id === job.job_id)
       .at(-1);
     expect(last).toMatchObject({ slices_done: 3, slices_total: 3 });
-    // Finishing frees the slot at once.
     expect(await conn.next('heartbeat', (m: Heartbeat & Sent) => m.free_slots === 2)).toBeTruthy();
     const accepted = nextEvent(a.events, 'result.accepted');
-    conn.send({ type: 'result_accepted', job_id: job.job_id });
+    conn.send({ type: 'results_accepted', job_ids: [job.job_id] });
     expect(await accepted).toEqual({ jobId: job.job_id });
+  });
+
+  it('signs results that finish together once, as one batch', async () => {
+    const a = startAgent({ slots: 4 });
+    const conn = await handshake(a);
+    const jobs = [1, 2, 3, 4].map((n) => bytesJob(bytes(1000, n)));
+    for (const j of jobs) conn.send(j);
+    const ids = new Set(jobs.map((j) => j.job_id));
+    const seen = new Set<string>();
+    const batches: (JobResults & Sent)[] = [];
+    while (seen.size < ids.size) {
+      const b = await conn.next<JobResults & Sent>('job_results');
+      batches.push(b);
+      for (const r of b.results) seen.add(r.job_id);
+    }
+    expect(seen).toEqual(ids);
+    for (const b of batches) {
+      expect(b.batch_root).toBe(batchRoot(b.results));
+      expect(verifySignature(key.public_key, utf8ToBytes(resultsMessage(b.batch_root)), b.signature)).toBe(
+        true,
+      );
+    }
   });
 
   it('stops a cancelled job and sends nothing for it', async () => {
@@ -255,7 +282,7 @@ describe('worker agent', () => {
     gated.open();
     await finished;
     second.welcome(key.address);
-    const result = await second.next<JobResult & Sent>('job_result', about(job.job_id));
+    const result = await second.next<BatchedResult & Sent>('job_result', about(job.job_id));
     expect(result.result_hash).toBe(proofRoot(result.proof));
   });
 

@@ -25,17 +25,31 @@ export class FakeConnection {
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       const msg = JSON.parse(data.toString()) as Sent;
-      this.log.push(msg);
-      const waiter = this.waiters.find((w) => w.match(msg));
-      if (waiter) {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        waiter.resolve(msg);
-      } else this.unread.push(msg);
+      this.received(msg);
+      // A batch of results also reads as one job_result per result, with the batch's signature.
+      if (msg.type === 'job_results')
+        for (const r of msg.results as Record<string, unknown>[])
+          this.received({
+            ...r,
+            type: 'job_result',
+            worker_address: msg.worker_address,
+            batch_root: msg.batch_root,
+            signature: msg.signature,
+          });
     });
     this.closed = new Promise((resolve) =>
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
     );
     this.send({ type: 'challenge', protocol_version: PROTOCOL_VERSION, challenge: this.challenge });
+  }
+
+  private received(msg: Sent): void {
+    this.log.push(msg);
+    const waiter = this.waiters.find((w) => w.match(msg));
+    if (waiter) {
+      this.waiters = this.waiters.filter((w) => w !== waiter);
+      waiter.resolve(msg);
+    } else this.unread.push(msg);
   }
 
   /** The next unread message of a type (and matching a filter), waiting for it if need be. */

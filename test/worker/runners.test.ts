@@ -9,9 +9,7 @@ import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, verifySignature } from '../../src/domain/identity.js';
 import { proofRoot } from '../../src/domain/merkle.js';
-import { resultMessage } from '../../src/domain/schemas/worker.js';
 import { SliceCache } from '../../src/worker/cache.js';
 import { JobExecutor } from '../../src/worker/job-executor.js';
 import { ThreadPool } from '../../src/worker/pool.js';
@@ -143,23 +141,20 @@ describe('synthetic runner', () => {
 });
 
 describe('job executor', () => {
-  const key = generateKeyPair();
   const runners = createRunners({}, { pool: serialPool, cache: null });
-  const executor = new JobExecutor(runners, { privateKey: key.privateKey, address: key.address });
+  const executor = new JobExecutor(runners);
   const signal = new AbortController().signal;
   const outcome = (msg: Parameters<JobExecutor['execute']>[0]) =>
     executor.execute(msg, signal, () => undefined);
 
-  it('signs a result whose hash is the Merkle root of its proofs', async () => {
+  it('returns a result whose hash is the Merkle root of its proofs', async () => {
     const msg = bytesJob(bytes(3 * 1024 * 1024 + 5));
     const out = await outcome(msg);
     expect(out.kind).toBe('result');
     if (out.kind !== 'result') return;
     expect(out.message.proof).toHaveLength(4);
     expect(out.message.result_hash).toBe(proofRoot(out.message.proof));
-    expect(out.message.worker_address).toBe(key.address);
-    const signed = utf8ToBytes(resultMessage(msg.job_id, out.message.result_hash));
-    expect(verifySignature(key.publicKey, signed, out.message.signature)).toBe(true);
+    expect(out.message.job_id).toBe(msg.job_id);
   });
 
   it('fails types without a runner as unsupported and bad payloads as invalid_payload', async () => {
@@ -188,19 +183,13 @@ describe('job executor', () => {
   });
 
   it('reports a runner bug as runner_error and a cancel as nothing at all', async () => {
-    const broken = new JobExecutor(
-      { synthetic: () => Promise.reject(new TypeError('oops')) },
-      { privateKey: key.privateKey, address: key.address },
-    );
+    const broken = new JobExecutor({ synthetic: () => Promise.reject(new TypeError('oops')) });
     const msg = syntheticJob({ seed: '00', matrix_size: 1, iterations: 1 });
     expect(await broken.execute(msg, signal, () => undefined)).toMatchObject({
       kind: 'failed',
       message: { reason: 'runner_error', message: 'oops' },
     });
-    const failing = new JobExecutor(
-      { synthetic: () => Promise.reject(new JobFailure('timeout', 'slow')) },
-      { privateKey: key.privateKey, address: key.address },
-    );
+    const failing = new JobExecutor({ synthetic: () => Promise.reject(new JobFailure('timeout', 'slow')) });
     expect(await failing.execute(msg, signal, () => undefined)).toMatchObject({
       message: { reason: 'timeout' },
     });

@@ -8,6 +8,9 @@
 //   market ◀──heartbeat── worker          free slots and running jobs: extends their leases
 //   market ◀──progress─── worker          slices done / total
 //   market ◀──job_result─ worker          signed result ──▶ result_accepted | error
+//   market ◀──job_results worker          results finished together, one signature over the
+//                                         Merkle root of their (job, result hash) leaves
+//                                         ──▶ results_accepted, and an error per refused job
 //   market ◀──job_failed─ worker          the runner could not do it
 //   market ──cancel─────▶ worker          stop a job (customer cancel, lease lost, preempted)
 //   market ──error──────▶ worker          a rejected message; fatal ones also close the socket
@@ -53,6 +56,14 @@ const Slots = Type.Integer({ minimum: 0, maximum: 1024 });
 /** What a worker signs to prove its address: the challenge, bound to this protocol. */
 export function helloMessage(challenge: string): string {
   return `taskmarket hello v${PROTOCOL_VERSION} ${challenge}`;
+}
+
+/**
+ * What a worker signs for a batch of results: the Merkle root of one leaf per result,
+ * BLAKE3(resultLeafText(job_id, result_hash)), in the batch's order (src/domain/result-batch.ts).
+ */
+export function resultsMessage(batchRoot: string): string {
+  return `taskmarket job_results v${PROTOCOL_VERSION} ${batchRoot}`;
 }
 
 /** What a worker signs for a result: the job and the Merkle root of its slice proofs. */
@@ -114,6 +125,29 @@ export const JobResult = Strict({
   ),
 });
 
+/** One result in a job_results batch: a job_result without the per-job signature. */
+export const BatchedResult = Strict({
+  job_id: Uuid,
+  result_hash: Hex32,
+  proof: Type.Array(Hex32, { minItems: 1, maxItems: 100_000 }),
+  output: Type.Optional(
+    Strict({
+      text: Type.Optional(Type.String({ maxLength: 4_000_000 })),
+      artifacts: Type.Optional(Type.Array(Artifact, { maxItems: 1000 })),
+    }),
+  ),
+});
+
+/** Results that finished together, signed once: one signature and one message for many jobs. */
+export const JobResults = Strict({
+  type: Type.Literal('job_results'),
+  worker_address: Address,
+  /** The Merkle root of the results' leaves, in order; the signature covers it. */
+  batch_root: Hex32,
+  signature: Signature,
+  results: Type.Array(BatchedResult, { minItems: 1, maxItems: 1024 }),
+});
+
 export const JOB_FAILURE_REASONS = [
   'unsupported',
   'invalid_payload',
@@ -130,7 +164,15 @@ export const JobFailed = Strict({
   message: Type.String({ maxLength: 2000 }),
 });
 
-export const WorkerMessage = Type.Union([Hello, Offer, Heartbeat, Progress, JobResult, JobFailed]);
+export const WorkerMessage = Type.Union([
+  Hello,
+  Offer,
+  Heartbeat,
+  Progress,
+  JobResult,
+  JobResults,
+  JobFailed,
+]);
 
 export type Hello = Static<typeof Hello>;
 export type Offer = Static<typeof Offer>;
@@ -138,6 +180,8 @@ export type Heartbeat = Static<typeof Heartbeat>;
 export type Progress = Static<typeof Progress>;
 export type JobResult = Static<typeof JobResult>;
 export type JobFailed = Static<typeof JobFailed>;
+export type BatchedResult = Static<typeof BatchedResult>;
+export type JobResults = Static<typeof JobResults>;
 export type Artifact = Static<typeof Artifact>;
 export type WorkerMessage = Static<typeof WorkerMessage>;
 
@@ -148,6 +192,7 @@ export const WORKER_MESSAGES = {
   heartbeat: Heartbeat,
   progress: Progress,
   job_result: JobResult,
+  job_results: JobResults,
   job_failed: JobFailed,
 } as const;
 
@@ -213,6 +258,11 @@ export interface ResultAcceptedMsg {
   job_id: string;
 }
 
+export interface ResultsAcceptedMsg {
+  type: 'results_accepted';
+  job_ids: string[];
+}
+
 export interface ErrorMsg {
   type: 'error';
   code: string;
@@ -221,4 +271,11 @@ export interface ErrorMsg {
 }
 
 export type MarketMessage =
-  ChallengeMsg | WelcomeMsg | OfferAcceptedMsg | JobMsg | CancelMsg | ResultAcceptedMsg | ErrorMsg;
+  | ChallengeMsg
+  | WelcomeMsg
+  | OfferAcceptedMsg
+  | JobMsg
+  | CancelMsg
+  | ResultAcceptedMsg
+  | ResultsAcceptedMsg
+  | ErrorMsg;
