@@ -104,8 +104,12 @@ export function checkParties(
       next.push({ ...u, usage: projected });
       continue;
     }
-    if (projected > cap + params.burst_quota) return { ok: false, reason: 'fair_share' };
-    if (u.burst < demand) return { ok: false, reason: 'burst_exhausted' };
+    // Over the cap: an empty bucket is the fair share itself refusing (`fair_share`); a bucket
+    // with tokens that cannot pay for this demand, or would carry usage past cap + burst_quota,
+    // is `burst_exhausted`, as the compute-market engine answers.
+    if (u.burst <= 0) return { ok: false, reason: 'fair_share' };
+    if (u.burst < demand || projected > cap + params.burst_quota)
+      return { ok: false, reason: 'burst_exhausted' };
     next.push({ usage: projected, burst: u.burst - demand, atMs: u.atMs });
   }
   return { ok: true, parties: next };

@@ -6,6 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { matchResult, type NoMatchReason } from '../domain/scheduling/match-types.js';
 import {
+  consumerPressure,
   headLimit,
   planTick,
   type PlannedLease,
@@ -105,8 +106,8 @@ export class Dispatch {
     // the comfort guard matters.
     const limit = headLimit(view.slots);
     const consumer = ctx.queue.head('consumer', limit);
-    const consumerAge = consumer.reduce((age, j) => Math.max(age, (now - j.queuedAt) / 1000), 0);
-    const mode = ctx.admission?.observeQueue(consumer.length, consumerAge) ?? 'loose';
+    const pressure = consumerPressure(consumer, view.providers, now);
+    const mode = ctx.admission?.observeQueue(pressure.queued, pressure.ageSecs) ?? 'loose';
     this.deferredLane = mode === 'tight';
     if (view.slots === 0) {
       // Nothing is planned: no reason from an earlier tick may still describe the queue.

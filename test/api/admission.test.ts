@@ -82,17 +82,23 @@ describe('industrial admission', () => {
     await w.join({ slots: 1, units: 100, capability: { ...CPU_CAPABILITY, challenge_types: ['gpuhash'] } });
     const { apiKey, client } = await tm.customer('10.0');
     const ids: string[] = [];
-    for (let i = 0; i < 90; i++) {
+    for (let i = 0; i < 89; i++) {
       const created = await create(apiKey, synthetic());
       expect(created.status).toBe(201);
       ids.push(created.body.task_id as string);
     }
+    // 60 units within the cap, 29 paid from the burst bucket: one token left, and a task of two
+    // units is more than it can pay.
+    const two = { ...synthetic(), payload: { seed: 'ab', matrix_size: 1000, iterations: 2 } };
+    expect((await create(apiKey, two)).body.error?.code).toBe('burst_exhausted');
+    const last = await create(apiKey, synthetic());
+    expect(last.status).toBe(201);
+    ids.push(last.body.task_id as string);
+    // The bucket is empty now: over the cap, the fair share itself refuses.
     const over = await create(apiKey, synthetic());
     expect(over).toMatchObject({ status: 429, body: { error: { code: 'fair_share' } } });
     expect(over.retryAfter).toBe('15');
-    // 5 s later usage has decayed to 82.5: under cap + quota, but the burst bucket is empty.
     clock.advance(5000);
-    expect((await create(apiKey, synthetic())).body.error?.code).toBe('burst_exhausted');
     // Another buyer is not affected by this one's usage.
     const other = await tm.customer('1.0');
     const others = await create(other.apiKey, synthetic());
@@ -112,6 +118,15 @@ describe('industrial admission', () => {
   it('goes tight while consumer work waits too long, defers industrial work, and releases it when loose', async () => {
     const w = pool.make();
     await w.join({ slots: 1, units: 100 });
+    // A provider that serves the model, but above what the task pays: the inference job waits.
+    const dear = pool.make();
+    const model = String(EXAMPLE_PAYLOADS.inference.model_id);
+    await dear.join({
+      slots: 1,
+      units: 100_000,
+      price: '10',
+      capability: { ...CPU_CAPABILITY, challenge_types: ['inference'], models: [model] },
+    });
     const { apiKey, client } = await tm.customer('1.0');
     const inference = await create(apiKey, {
       challenge_type: 'inference',
@@ -142,6 +157,29 @@ describe('industrial admission', () => {
     const job = await w.next<JobMsg>('job');
     expect(job.task_id).toBe(batch.body.task_id);
     expect(tm.market.admission.mode).toBe('loose');
+  });
+
+  it('stays loose while the only waiting consumer work is a model no provider serves', async () => {
+    const w = pool.make();
+    await w.join({ slots: 4, units: 100 });
+    const { apiKey, client } = await tm.customer('1.0');
+    const inference = await create(apiKey, {
+      challenge_type: 'inference',
+      payload: { ...EXAMPLE_PAYLOADS.inference, model_id: 'nobody-serves-this' },
+      reward: '0.1',
+    });
+    clock.advance(31_000);
+    await tm.market.dispatcher.tick();
+    expect(tm.market.admission.mode).toBe('loose');
+    const batch = await create(apiKey, synthetic());
+    expect(batch.status).toBe(201);
+    await tm.market.dispatcher.tick();
+    // Industrial work is not deferred: it runs (an earlier test's requeued job may come first).
+    await w.next<JobMsg>('job', (m) => m.task_id === batch.body.task_id);
+    expect((await client.getTask(inference.body.task_id as string)).waiting_reason).toBe(
+      'capability_mismatch',
+    );
+    await client.cancelTask(inference.body.task_id as string);
   });
 
   it('goes tight when waiting consumers face a p90 price above comfort_threshold_p90', async () => {

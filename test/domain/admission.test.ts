@@ -83,7 +83,7 @@ describe('fair share and burst', () => {
     expect(buyer).toEqual({ usage: 320, burst: 10, atMs: T0 });
     expect(check(10)).toBe('ok');
     expect(buyer).toEqual({ usage: 330, burst: 0, atMs: T0 });
-    expect(check(1)).toBe('fair_share'); // past cap + burst_quota: nothing can pay for it
+    expect(check(1)).toBe('fair_share'); // the bucket is empty: the fair share refuses
     // Two seconds later: usage 330 × 58/60 = 319, one token back.
     expect(check(2, T0 + 2_000)).toBe('burst_exhausted');
     expect(check(1, T0 + 2_000)).toBe('ok');
@@ -137,8 +137,15 @@ describe('industrial admission', () => {
     expect(deferred).toMatchObject({ decision: 'deferred', reason: 'tight' });
     if (deferred.decision !== 'deferred') return;
     expect(deferred.state.buyers.get('b')?.usage).toBe(5);
+    // Over the cap with a bucket that holds a token but cannot pay 5: the burst is exhausted.
     const tightGreedy = withParams({ fair_share_cap: 0.001, burst_quota: 1 });
     expect(admitIndustrial(s, job, 'tight', 20, T0, tightGreedy)).toEqual({
+      decision: 'rejected',
+      reason: 'burst_exhausted',
+    });
+    // With no bucket at all, it is the fair share that refuses.
+    const noBurst = withParams({ fair_share_cap: 0.001, burst_quota: 0 });
+    expect(admitIndustrial(s, job, 'tight', 20, T0, noBurst)).toEqual({
       decision: 'rejected',
       reason: 'fair_share',
     });
@@ -149,7 +156,7 @@ describe('industrial admission', () => {
     const greedy = withParams({ fair_share_cap: 0.001, burst_quota: 1 });
     expect(admitIndustrial(s, job, 'loose', 20, T0, greedy)).toEqual({
       decision: 'rejected',
-      reason: 'fair_share',
+      reason: 'burst_exhausted',
     });
   });
 });

@@ -14,7 +14,7 @@
 // While the comfort guard is tight the industrial lane is not planned at all (`deferred`).
 
 import { checkParties, decayUsage, fairShareCap, laneOf, type Mode, type PartyUsage } from '../admission.js';
-import { planMatches, type Assignment } from '../matcher.js';
+import { capabilityProblem, planMatches, type Assignment } from '../matcher.js';
 import { priorityMiss, type Priority, type Queued } from '../priority.js';
 import type { Lane, SchedulerParams } from '../scheduler-params.js';
 import { bondFor, needsBond } from './bonds.js';
@@ -88,6 +88,28 @@ export function providerSaturated(
   if (!params.admission_enabled) return false;
   const u = decayUsage(usage, nowMs, params);
   return u.usage >= fairShareCap(capacity, params) && u.burst < 1;
+}
+
+/**
+ * What the comfort guard looks at in the consumer lane: how many jobs wait and how long the
+ * oldest has waited, counting only jobs some connected provider with an offer could run. A job
+ * nobody serves (an inference model no one has) waits for a provider, not for capacity, and
+ * must not make the market tight and hold every buyer's industrial work back.
+ */
+export function consumerPressure(
+  head: readonly TickJob[],
+  providers: readonly Provider[],
+  nowMs: number,
+): { queued: number; ageSecs: number } {
+  const offered = providers.filter((p) => p.pricePerUnit !== null);
+  let queued = 0;
+  let ageSecs = 0;
+  for (const job of head) {
+    if (!offered.some((p) => capabilityProblem(p.capability, job) === null)) continue;
+    queued++;
+    ageSecs = Math.max(ageSecs, (nowMs - job.enqueuedAtMs) / 1000);
+  }
+  return { queued, ageSecs };
 }
 
 export function planTick(snapshot: TickSnapshot, params: SchedulerParams, seed: number): TickPlan {
