@@ -13,7 +13,7 @@ import {
 import type { SchedulerParams } from '../domain/scheduler-params.js';
 import type { Queryable } from '../store/db.js';
 import { countProviderOutcomes } from '../store/providers.js';
-import { forgetReputation, lockReputation, loadReputation, saveReputation } from '../store/scheduler.js';
+import { forgetReputation, lockReputation, loadReputation, saveReputations } from '../store/scheduler.js';
 import type { MarketEventBus } from './events.js';
 
 export interface OutcomeChange {
@@ -50,6 +50,8 @@ export async function recordOutcomes(
   const addresses = [...byAddress.keys()].sort();
   const entries = await lockReputation(tx, addresses);
   const adjusted: Adjusted[] = [];
+  const saved: { address: string; entry: ReputationEntry }[] = [];
+  const counts = new Map<string, { completed: number; failed: number; expired: number }>();
   for (const address of addresses) {
     let entry = entries.get(address);
     const delta = { completed: 0, failed: 0, expired: 0 };
@@ -59,11 +61,20 @@ export async function recordOutcomes(
       const counter = COUNTER[c.outcome];
       if (counter) delta[counter]++;
     }
-    if (entry) await saveReputation(tx, address, entry);
-    await countProviderOutcomes(tx, address, delta);
+    if (entry) saved.push({ address, entry });
+    counts.set(address, delta);
   }
   // A failure that costs no reputation (the customer's invalid payload) still counts as run.
-  for (const address of counters.failedAlso ?? []) await countProviderOutcomes(tx, address, { failed: 1 });
+  for (const address of counters.failedAlso ?? []) {
+    const delta = counts.get(address) ?? { completed: 0, failed: 0, expired: 0 };
+    delta.failed++;
+    counts.set(address, delta);
+  }
+  await saveReputations(tx, saved);
+  await countProviderOutcomes(
+    tx,
+    [...counts].map(([address, d]) => ({ address, ...d })),
+  );
   return adjusted;
 }
 

@@ -14,15 +14,28 @@ export async function upsertProvider(
   );
 }
 
+/** Moves providers' job counters, all in one statement. */
 export async function countProviderOutcomes(
   q: Queryable,
-  address: string,
-  delta: { completed?: number; failed?: number; expired?: number },
+  deltas: readonly { address: string; completed?: number; failed?: number; expired?: number }[],
 ): Promise<void> {
+  const moved = deltas.filter((d) => (d.completed ?? 0) + (d.failed ?? 0) + (d.expired ?? 0) > 0);
+  if (moved.length === 0) return;
   await q.query(
-    `UPDATE providers SET jobs_completed = jobs_completed + $2, jobs_failed = jobs_failed + $3,
-            lease_expiries = lease_expiries + $4 WHERE address = $1`,
-    [address, delta.completed ?? 0, delta.failed ?? 0, delta.expired ?? 0],
+    `UPDATE providers p SET jobs_completed = p.jobs_completed + x.completed,
+            jobs_failed = p.jobs_failed + x.failed, lease_expiries = p.lease_expiries + x.expired
+     FROM jsonb_to_recordset($1::jsonb) AS x(address text, completed int, failed int, expired int)
+     WHERE p.address = x.address`,
+    [
+      JSON.stringify(
+        moved.map((d) => ({
+          address: d.address,
+          completed: d.completed ?? 0,
+          failed: d.failed ?? 0,
+          expired: d.expired ?? 0,
+        })),
+      ),
+    ],
   );
 }
 

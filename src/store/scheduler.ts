@@ -32,11 +32,32 @@ export async function lockReputation(
 }
 
 export async function saveReputation(q: Queryable, address: string, e: ReputationEntry): Promise<void> {
+  await saveReputations(q, [{ address, entry: e }]);
+}
+
+/** Stores entries, each only over an older or equal epoch, in one statement. */
+export async function saveReputations(
+  q: Queryable,
+  entries: readonly { address: string; entry: ReputationEntry }[],
+): Promise<void> {
+  if (entries.length === 0) return;
   await q.query(
-    `INSERT INTO provider_reputation (address, score, epoch, updated_at_ms) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (address) DO UPDATE SET score = $2, epoch = $3, updated_at_ms = $4
-       WHERE provider_reputation.epoch <= EXCLUDED.epoch`,
-    [address, Math.round(e.score), e.epoch, e.updatedAtMs],
+    `INSERT INTO provider_reputation AS r (address, score, epoch, updated_at_ms)
+     SELECT address, score, epoch, updated_at_ms
+     FROM jsonb_to_recordset($1::jsonb) AS x(address text, score int, epoch bigint, updated_at_ms bigint)
+     ON CONFLICT (address) DO UPDATE SET score = EXCLUDED.score, epoch = EXCLUDED.epoch,
+       updated_at_ms = EXCLUDED.updated_at_ms
+       WHERE r.epoch <= EXCLUDED.epoch`,
+    [
+      JSON.stringify(
+        entries.map((e) => ({
+          address: e.address,
+          score: Math.round(e.entry.score),
+          epoch: e.entry.epoch,
+          updated_at_ms: e.entry.updatedAtMs,
+        })),
+      ),
+    ],
   );
 }
 
