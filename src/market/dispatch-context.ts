@@ -26,6 +26,8 @@ export interface SchedulerStats {
 }
 
 export interface DispatchContext {
+  /** This market node, among the nodes sharing the database (src/market/cluster.ts). */
+  readonly nodeId: string;
   readonly db: Db;
   readonly clock: Clock;
   readonly events: MarketEventBus;

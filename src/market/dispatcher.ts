@@ -10,6 +10,7 @@
 // failures, group-committed) and leases.ts (renewal, expiry, release, provider cancels,
 // preemption).
 
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
 import { effectivePrice } from '../domain/pricing.js';
@@ -58,9 +59,11 @@ export class Dispatcher {
     params: () => SchedulerParams = defaultParams,
     settlement: SettlementService,
     admission?: AdmissionService,
+    nodeId: string = randomUUID(),
   ) {
     const queue = new JobQueue(params());
     this.ctx = {
+      nodeId,
       db,
       clock,
       events,

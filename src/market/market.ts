@@ -11,6 +11,7 @@ import { openDatabase } from '../store/open.js';
 import { AccountService, newApiKey } from './accounts.js';
 import { paymentSplit, peerList, type Config } from './config.js';
 import { MarketEventBus } from './events.js';
+import { Cluster } from './cluster.js';
 import { Dispatcher } from './dispatcher.js';
 import { SchedulerParamsService } from './params.js';
 import { AdmissionService } from './admission.js';
@@ -49,6 +50,8 @@ export class Market {
   readonly admission: AdmissionService;
   readonly priceBoard: PriceBoardService;
   readonly gossip: ReputationGossip;
+  /** This node among the nodes sharing the database. */
+  readonly cluster: Cluster;
   /** The chain, outbox and courier; undefined with `chain = "off"`. */
   chainLink: ChainLink | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -63,6 +66,7 @@ export class Market {
     baseParams: Partial<SchedulerParams> = {},
   ) {
     this.params = new SchedulerParamsService(db, baseParams);
+    this.cluster = new Cluster(db, clock, this.params, logger.child({ component: 'cluster' }));
     this.settlement = new SettlementService(
       db,
       clock,
@@ -76,7 +80,8 @@ export class Market {
       this.events,
       params,
       () => this.consumerFeeP90(),
-      () => this.dispatcher.offeredUnits(),
+      // The whole market's capacity: this node's workers now, the other nodes' as last read.
+      () => this.dispatcher.offeredUnits() + this.cluster.otherUnits,
     );
     this.tasks = new TaskService(db, clock, this.events, {
       params,
@@ -94,6 +99,7 @@ export class Market {
       params,
       this.settlement,
       this.admission,
+      this.cluster.nodeId,
     );
     this.priceBoard = new PriceBoardService(config, logger.child({ component: 'price-board' }));
     // Every lease is a price paid: the board's bands and the comfort guard's fees come from them.
@@ -133,6 +139,7 @@ export class Market {
       options.params,
     );
     await market.params.load();
+    await market.cluster.refresh();
     await market.settlement.load({
       checkReceipts: config.receipt_check_on_start,
       checkMax: config.receipt_check_max,
@@ -172,6 +179,7 @@ export class Market {
     );
     // The capacity estimator's moving window takes one sample a second.
     this.every(1000, async () => {
+      await this.cluster.refresh();
       this.admission.sampleCapacity();
       this.admission.prune();
     });
@@ -208,6 +216,9 @@ export class Market {
     this.timers = [];
     await this.dispatcher.stop();
     await this.tasks.flushed();
+    await this.cluster
+      .leave()
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not sign this node off the cluster'));
     await this.chainLink?.close();
     // The board is a warm start only: a failed save must not keep the database open.
     await this.priceBoard

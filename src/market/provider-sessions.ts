@@ -60,15 +60,19 @@ export class ProviderSessions {
     if (!price.ok)
       throw new ResultRejected('validation_error', `price_per_unit ${describeAmountProblem(price.problem)}`);
     const offerId = randomUUID();
-    await openOffer(ctx.db, {
-      offer_id: offerId,
-      provider_address: session.address,
-      units: msg.units,
-      price_per_unit: price.value.toString(),
-      fee_pct_ct: msg.fee_pct_ct,
-      capability: session.capability,
-      created_at: unixSeconds(ctx.clock),
-    });
+    await openOffer(
+      ctx.db,
+      {
+        offer_id: offerId,
+        provider_address: session.address,
+        units: msg.units,
+        price_per_unit: price.value.toString(),
+        fee_pct_ct: msg.fee_pct_ct,
+        capability: session.capability,
+        created_at: unixSeconds(ctx.clock),
+      },
+      ctx.nodeId,
+    );
     session.offer = {
       offerId,
       pricePerUnit: price.value,

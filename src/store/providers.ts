@@ -50,15 +50,19 @@ export interface OfferRow {
   created_at: number;
 }
 
-/** A provider has one open offer: posting a new one closes the previous. */
-export async function openOffer(q: Queryable, o: Omit<OfferRow, 'status'>): Promise<void> {
+/** A provider has one open offer: posting a new one closes the previous. `nodeId`: the market node it came through. */
+export async function openOffer(
+  q: Queryable,
+  o: Omit<OfferRow, 'status'>,
+  nodeId: string | null = null,
+): Promise<void> {
   await q.query(
     `UPDATE offers SET status = 'closed', closed_at = $2 WHERE provider_address = $1 AND status = 'open'`,
     [o.provider_address, o.created_at],
   );
   await q.query(
-    `INSERT INTO offers (offer_id, provider_address, units, price_per_unit, fee_pct_ct, capability, status, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)`,
+    `INSERT INTO offers (offer_id, provider_address, units, price_per_unit, fee_pct_ct, capability, status, created_at, node_id)
+     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8)`,
     [
       o.offer_id,
       o.provider_address,
@@ -67,6 +71,7 @@ export async function openOffer(q: Queryable, o: Omit<OfferRow, 'status'>): Prom
       o.fee_pct_ct,
       JSON.stringify(o.capability),
       o.created_at,
+      nodeId,
     ],
   );
 }

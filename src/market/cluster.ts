@@ -1,0 +1,48 @@
+// Several market nodes on one database act as one market. Every second each node says it is
+// alive, learns the capacity the other live nodes' workers offer (so admission counts the whole
+// market, not one node's share of it), closes offers left open by nodes that stopped, and
+// reloads the scheduler parameters when another node changed them.
+
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Clock } from '../domain/clock.js';
+import type { Db } from '../store/db.js';
+import { closeStaleOffers, nodeAlive, nodeGone, otherNodesUnits, paramsVersion } from '../store/cluster.js';
+import type { SchedulerParamsService } from './params.js';
+
+/** A node not seen for this long is taken for gone: its offers no longer count. */
+const FRESH_MS = 5_000;
+/** A gone node's offers are closed after this long. */
+const STALE_MS = 60_000;
+
+export class Cluster {
+  readonly nodeId = randomUUID();
+  /** Units offered through the other live nodes, as of the last refresh. */
+  otherUnits = 0;
+  private paramsSeen: string | null | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly params: SchedulerParamsService,
+    private readonly logger: Logger,
+  ) {}
+
+  /** One round: alive, others' capacity, stale offers, parameters. */
+  async refresh(): Promise<void> {
+    await nodeAlive(this.db, this.nodeId);
+    this.otherUnits = await otherNodesUnits(this.db, this.nodeId, FRESH_MS);
+    const closed = await closeStaleOffers(this.db, STALE_MS, Math.floor(this.clock.nowMs() / 1000));
+    if (closed > 0) this.logger.info({ offers: closed }, 'closed offers of market nodes that stopped');
+    const version = await paramsVersion(this.db);
+    if (this.paramsSeen !== undefined && version !== this.paramsSeen) {
+      await this.params.load();
+      this.logger.info('scheduler parameters changed on another node: reloaded');
+    }
+    this.paramsSeen = version;
+  }
+
+  async leave(): Promise<void> {
+    await nodeGone(this.db, this.nodeId);
+  }
+}

@@ -1,0 +1,49 @@
+// What nodes sharing one database know of each other: who is alive (by the database's clock),
+// the capacity the other nodes' workers offer, and when the scheduler parameters last changed.
+
+import type { Queryable } from './db.js';
+
+/** The database's clock in milliseconds: one clock for every node. */
+const DB_NOW_MS = `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`;
+
+export async function nodeAlive(q: Queryable, nodeId: string): Promise<void> {
+  await q.query(
+    `INSERT INTO market_nodes (node_id, started_at_ms, seen_at_ms) VALUES ($1, ${DB_NOW_MS}, ${DB_NOW_MS})
+     ON CONFLICT (node_id) DO UPDATE SET seen_at_ms = EXCLUDED.seen_at_ms`,
+    [nodeId],
+  );
+}
+
+export async function nodeGone(q: Queryable, nodeId: string): Promise<void> {
+  await q.query(`DELETE FROM market_nodes WHERE node_id = $1`, [nodeId]);
+}
+
+/** Units offered through the other nodes seen within `freshMs`. */
+export async function otherNodesUnits(q: Queryable, nodeId: string, freshMs: number): Promise<number> {
+  const [row] = await q.query<{ units: string | null }>(
+    `SELECT sum(o.units)::text AS units FROM offers o JOIN market_nodes n USING (node_id)
+     WHERE o.status = 'open' AND n.node_id <> $1 AND n.seen_at_ms > ${DB_NOW_MS} - $2`,
+    [nodeId, freshMs],
+  );
+  return Number(row?.units ?? 0);
+}
+
+/** Closes offers left open by nodes not seen for `staleMs` (they stopped without closing them). */
+export async function closeStaleOffers(q: Queryable, staleMs: number, now: number): Promise<number> {
+  const rows = await q.query(
+    `UPDATE offers SET status = 'closed', closed_at = $2
+     WHERE status = 'open' AND node_id IS NOT NULL AND node_id NOT IN (
+       SELECT node_id FROM market_nodes WHERE seen_at_ms > ${DB_NOW_MS} - $1)
+     RETURNING offer_id`,
+    [staleMs, now],
+  );
+  return rows.length;
+}
+
+/** When the stored scheduler parameters last changed (a version every node can compare), or null. */
+export async function paramsVersion(q: Queryable): Promise<string | null> {
+  const [row] = await q.query<{ v: string }>(
+    `SELECT updated_at::text || ':' || md5(params::text) AS v FROM scheduler_params WHERE id = 1`,
+  );
+  return row?.v ?? null;
+}
