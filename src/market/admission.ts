@@ -36,10 +36,20 @@ const REJECTIONS: Record<RejectReason, string> = {
   burst_exhausted: 'this account is above its fair share and its burst quota is spent',
 };
 
+export type PartyKind = 'buyer' | 'provider';
+
 export class AdmissionService {
   private samples: number[] = [];
-  private buyers = new Map<string, PartyUsage>();
+  private readonly buyers = new Map<string, PartyUsage>();
   private readonly providers = new Map<string, PartyUsage>();
+  /**
+   * What the other market nodes on the database recorded for each party, as of their last
+   * report (src/market/cluster.ts): a party's fair share is held across the whole market.
+   */
+  private elsewhere: Record<PartyKind, ReadonlyMap<string, PartyUsage>> = {
+    buyer: new Map(),
+    provider: new Map(),
+  };
   mode: Mode = 'loose';
 
   constructor(
@@ -93,14 +103,19 @@ export class AdmissionService {
     const params = this.params();
     if (laneOf(challengeType, params) === 'consumer') return { lane: 'consumer' };
     if (!params.admission_enabled) return { lane: 'industrial', decision: 'admitted' };
-    const state: AdmissionState = { buyers: this.buyers, providers: new Map() };
+    const now = this.clock.nowMs();
+    const seen = this.merged('buyer', buyer, now);
+    const state: AdmissionState = {
+      buyers: seen ? new Map([[buyer, seen]]) : new Map(),
+      providers: new Map(),
+    };
     const capacity = this.capacity();
     const d = admitIndustrial(
       state,
       { buyer, provider: null, demand: units },
       this.mode,
       capacity,
-      this.clock.nowMs(),
+      now,
       params,
     );
     if (d.decision === 'rejected') {
@@ -114,7 +129,7 @@ export class AdmissionService {
         retry_after_s: retryAfter(d.reason, params),
       });
     }
-    this.buyers = new Map(d.state.buyers);
+    this.record('buyer', buyer, d.state.buyers.get(buyer), now);
     this.events.emit('admission.industrial', { decision: d.decision, reason: null, buyer, units });
     return { lane: 'industrial', decision: d.decision };
   }
@@ -122,37 +137,75 @@ export class AdmissionService {
   /** True when the provider is so far over its share that no industrial job should go to it now. */
   providerSaturated(provider: string): boolean {
     return providerSaturated(
-      this.providers.get(provider),
+      this.merged('provider', provider, this.clock.nowMs()),
       this.capacity(),
       this.clock.nowMs(),
       this.params(),
     );
   }
 
-  /** The provider's fair-share record, as the tick plans with it. */
+  /** The provider's fair-share record across the market, as the tick plans with it. */
   providerUsage(provider: string): PartyUsage | undefined {
-    return this.providers.get(provider);
+    return this.merged('provider', provider, this.clock.nowMs());
   }
 
-  /** A record the tick's plan charged (src/domain/scheduling/plan-tick.ts). */
+  /** A record the tick's plan charged (src/domain/scheduling/plan-tick.ts), from providerUsage's. */
   setProviderUsage(provider: string, usage: PartyUsage): void {
-    this.providers.set(provider, usage);
+    this.record('provider', provider, usage, this.clock.nowMs());
   }
 
   /** Records an industrial job's units against its provider; false (nothing recorded) when over budget. */
   chargeProvider(provider: string, units: number): boolean {
     const params = this.params();
     if (!params.admission_enabled) return true;
-    const check = checkParties(
-      [this.providers.get(provider)],
-      units,
-      this.capacity(),
-      this.clock.nowMs(),
-      params,
-    );
+    const now = this.clock.nowMs();
+    const check = checkParties([this.merged('provider', provider, now)], units, this.capacity(), now, params);
     if (!check.ok) return false;
-    this.providers.set(provider, check.parties[0] as PartyUsage);
+    this.record('provider', provider, check.parties[0], now);
     return true;
+  }
+
+  /** This node's records with what the other nodes recorded for the same party added. */
+  private merged(kind: PartyKind, party: string, now: number): PartyUsage | undefined {
+    const local = this.local(kind).get(party);
+    const other = this.elsewhere[kind].get(party);
+    if (!other) return local;
+    const params = this.params();
+    const mine = decayUsage(local, now, params);
+    return { ...mine, usage: mine.usage + decayUsage(other, now, params).usage };
+  }
+
+  /** Keeps a merged record as this node's own: what the others recorded is theirs to report. */
+  private record(kind: PartyKind, party: string, merged: PartyUsage | undefined, now: number): void {
+    if (!merged) return;
+    const other = this.elsewhere[kind].get(party);
+    const theirs = other ? decayUsage(other, now, this.params()).usage : 0;
+    this.local(kind).set(party, { ...merged, usage: Math.max(0, merged.usage - theirs) });
+  }
+
+  private local(kind: PartyKind): Map<string, PartyUsage> {
+    return kind === 'buyer' ? this.buyers : this.providers;
+  }
+
+  /** This node's own usage records, to report to the others. */
+  localRecords(): { kind: PartyKind; party: string; usage: PartyUsage }[] {
+    const out: { kind: PartyKind; party: string; usage: PartyUsage }[] = [];
+    for (const kind of ['buyer', 'provider'] as const)
+      for (const [party, usage] of this.local(kind)) out.push({ kind, party, usage });
+    return out;
+  }
+
+  /** What the other nodes reported, summed per party. */
+  setElsewhere(records: readonly { kind: PartyKind; party: string; usage: PartyUsage }[]): void {
+    const next: Record<PartyKind, Map<string, PartyUsage>> = { buyer: new Map(), provider: new Map() };
+    const now = this.clock.nowMs();
+    const params = this.params();
+    for (const r of records) {
+      const have = next[r.kind].get(r.party);
+      const add = decayUsage(r.usage, now, params).usage;
+      next[r.kind].set(r.party, { usage: (have?.usage ?? 0) + add, burst: 0, atMs: now });
+    }
+    this.elsewhere = next;
   }
 
   /** Takes back a charge for a job that was not leased after all (its commit was refused). */
@@ -172,9 +225,9 @@ export class AdmissionService {
   }
 
   /** Usage of one buyer or provider now (for stats and tests). */
-  usageOf(kind: 'buyer' | 'provider', party: string): PartyUsage {
-    const m = kind === 'buyer' ? this.buyers : this.providers;
-    return decayUsage(m.get(party), this.clock.nowMs(), this.params());
+  usageOf(kind: PartyKind, party: string): PartyUsage {
+    const now = this.clock.nowMs();
+    return decayUsage(this.merged(kind, party, now), now, this.params());
   }
 }
 

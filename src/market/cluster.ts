@@ -1,13 +1,23 @@
 // Several market nodes on one database act as one market. Every second each node says it is
 // alive, learns the capacity the other live nodes' workers offer (so admission counts the whole
-// market, not one node's share of it), closes offers left open by nodes that stopped, and
+// market, not one node's share of it), reports its parties' fair-share usage and takes the
+// others' (so a buyer is held to one share of the whole market, whichever node it uses), closes offers left open by nodes that stopped, and
 // reloads the scheduler parameters when another node changed them.
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
 import type { Db } from '../store/db.js';
-import { closeStaleOffers, nodeAlive, nodeGone, otherNodesUnits, paramsVersion } from '../store/cluster.js';
+import {
+  closeStaleOffers,
+  nodeAlive,
+  nodeGone,
+  otherNodesUnits,
+  othersUsage,
+  paramsVersion,
+  reportUsage,
+} from '../store/cluster.js';
+import type { AdmissionService } from './admission.js';
 import type { SchedulerParamsService } from './params.js';
 
 /** A node not seen for this long is taken for gone: its offers no longer count. */
@@ -25,6 +35,7 @@ export class Cluster {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly params: SchedulerParamsService,
+    private readonly admission: () => AdmissionService,
     private readonly logger: Logger,
   ) {}
 
@@ -32,6 +43,9 @@ export class Cluster {
   async refresh(): Promise<void> {
     await nodeAlive(this.db, this.nodeId);
     this.otherUnits = await otherNodesUnits(this.db, this.nodeId, FRESH_MS);
+    const admission = this.admission();
+    await reportUsage(this.db, this.nodeId, admission.localRecords());
+    admission.setElsewhere(await othersUsage(this.db, this.nodeId, FRESH_MS));
     const closed = await closeStaleOffers(this.db, STALE_MS, Math.floor(this.clock.nowMs() / 1000));
     if (closed > 0) this.logger.info({ offers: closed }, 'closed offers of market nodes that stopped');
     const version = await paramsVersion(this.db);

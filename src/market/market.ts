@@ -66,7 +66,13 @@ export class Market {
     baseParams: Partial<SchedulerParams> = {},
   ) {
     this.params = new SchedulerParamsService(db, baseParams);
-    this.cluster = new Cluster(db, clock, this.params, logger.child({ component: 'cluster' }));
+    this.cluster = new Cluster(
+      db,
+      clock,
+      this.params,
+      () => this.admission,
+      logger.child({ component: 'cluster' }),
+    );
     this.settlement = new SettlementService(
       db,
       clock,

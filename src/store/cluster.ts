@@ -15,6 +15,7 @@ export async function nodeAlive(q: Queryable, nodeId: string): Promise<void> {
 }
 
 export async function nodeGone(q: Queryable, nodeId: string): Promise<void> {
+  await q.query(`DELETE FROM admission_usage WHERE node_id = $1`, [nodeId]);
   await q.query(`DELETE FROM market_nodes WHERE node_id = $1`, [nodeId]);
 }
 
@@ -46,4 +47,45 @@ export async function paramsVersion(q: Queryable): Promise<string | null> {
     `SELECT updated_at::text || ':' || md5(params::text) AS v FROM scheduler_params WHERE id = 1`,
   );
   return row?.v ?? null;
+}
+
+export interface UsageRecord {
+  kind: 'buyer' | 'provider';
+  party: string;
+  usage: { usage: number; burst: number; atMs: number };
+}
+
+/** Replaces this node's reported usage records with these. */
+export async function reportUsage(
+  q: Queryable,
+  nodeId: string,
+  records: readonly UsageRecord[],
+): Promise<void> {
+  await q.query(`DELETE FROM admission_usage WHERE node_id = $1`, [nodeId]);
+  if (records.length === 0) return;
+  await q.query(
+    `INSERT INTO admission_usage (node_id, kind, party, usage, at_ms)
+     SELECT $1, kind, party, usage, at_ms
+     FROM jsonb_to_recordset($2::jsonb) AS x(kind text, party text, usage float8, at_ms bigint)`,
+    [
+      nodeId,
+      JSON.stringify(
+        records.map((r) => ({ kind: r.kind, party: r.party, usage: r.usage.usage, at_ms: r.usage.atMs })),
+      ),
+    ],
+  );
+}
+
+/** Usage records the other live nodes reported. */
+export async function othersUsage(q: Queryable, nodeId: string, freshMs: number): Promise<UsageRecord[]> {
+  const rows = await q.query<{ kind: 'buyer' | 'provider'; party: string; usage: number; at_ms: number }>(
+    `SELECT u.kind, u.party, u.usage, u.at_ms FROM admission_usage u JOIN market_nodes n USING (node_id)
+     WHERE u.node_id <> $1 AND n.seen_at_ms > ${DB_NOW_MS} - $2`,
+    [nodeId, freshMs],
+  );
+  return rows.map((r) => ({
+    kind: r.kind,
+    party: r.party,
+    usage: { usage: Number(r.usage), burst: 0, atMs: Number(r.at_ms) },
+  }));
 }

@@ -2,10 +2,11 @@
 // through either node, parameters changed on one reach the other, and offers of a node that
 // stopped without closing them stop counting.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/store/db.js';
 import { closeStaleOffers } from '../../src/store/cluster.js';
-import { startTestMarket, type TestMarket } from '../helpers/market.js';
+import { TaskMarketClient } from '../../src/client/client.js';
+import { apiError, startTestMarket, type TestMarket } from '../helpers/market.js';
 import { testDb } from '../helpers/db.js';
 import { WorkerPool } from '../helpers/ws-worker.js';
 
@@ -22,8 +23,8 @@ beforeAll(async () => {
   a = await startTestMarket({ db: shared, background: false, params });
   b = await startTestMarket({ db: shared, background: false, params });
 });
+afterEach(() => pool.closeAll());
 afterAll(async () => {
-  await pool.closeAll();
   await a?.close();
   await b?.close();
   await db?.close();
@@ -58,6 +59,29 @@ describe('several nodes on one database', () => {
     expect(open).toHaveLength(0);
     expect(await closeStaleOffers(db, 60_000, 0)).toBe(0);
     await b.market.cluster.refresh();
+  });
+
+  it('holds a buyer to one fair share of the whole market, whichever node it uses', async () => {
+    const w = pool.make();
+    await w.join({ units: 500 });
+    // 0.1% of 500 units/s over 60 s: 30 units, and no burst bucket to go over it.
+    await a.operator.request('PUT', '/params', { fair_share_cap: 0.001, burst_quota: 0 });
+    for (const node of [b, a]) await node.market.cluster.refresh();
+    expect(a.market.admission.capacity()).toBe(500);
+    expect(b.market.admission.capacity()).toBe(500);
+    const { apiKey } = await a.customer('10.0');
+    const on = (node: TestMarket) => new TaskMarketClient({ url: node.url, apiKey });
+    const synthetic = {
+      challenge_type: 'synthetic' as const,
+      payload: { seed: 'ab', matrix_size: 2, iterations: 1 },
+      reward: '0.01',
+    };
+    for (let i = 0; i < 30; i++) await on(a).createTask(synthetic);
+    // Node B has not heard of A's records yet: its own view admits the buyer.
+    expect(b.market.admission.usageOf('buyer', (await on(b).me()).account_id).usage).toBe(0);
+    for (const node of [a, b]) await node.market.cluster.refresh();
+    expect(b.market.admission.usageOf('buyer', (await on(b).me()).account_id).usage).toBeCloseTo(30, 0);
+    expect(await apiError(on(b).createTask(synthetic))).toMatchObject({ status: 429, code: 'fair_share' });
   });
 
   it('reloads parameters another node changed', async () => {
