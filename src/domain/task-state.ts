@@ -25,6 +25,11 @@ export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
   return NEXT[from].includes(to);
 }
 
+/** Every status a task may move to `to` from: the store's conditional updates match only these. */
+export function statusesLeadingTo(to: TaskStatus): TaskStatus[] {
+  return TASK_STATUSES.filter((from) => canTransition(from, to));
+}
+
 export function isFinal(status: TaskStatus): boolean {
   return FINAL_STATUSES.includes(status);
 }

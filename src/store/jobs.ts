@@ -1,6 +1,7 @@
 // Job queries. Every status change is conditional on the status (and lease holder) it expects,
 // so a decision made on stale data — a second node, a late result — changes nothing.
 
+import { statusesLeadingTo } from '../domain/task-state.js';
 import type { Priority } from '../domain/priority.js';
 import type { Queryable } from './db.js';
 
@@ -103,7 +104,7 @@ export async function leaseJobs(
      started AS (
        UPDATE tasks t SET status = 'in_progress', updated_at = $6
        FROM (SELECT DISTINCT task_id FROM leased) l
-       WHERE t.task_id = l.task_id AND t.status = 'pending')
+       WHERE t.task_id = l.task_id AND t.status = ANY($7::text[]))
      SELECT job_id FROM leased`,
     [
       leases.map((l) => l.job_id),
@@ -112,6 +113,7 @@ export async function leaseJobs(
       leases.map((l) => l.quote_price),
       now,
       Math.floor(now / 1000),
+      statusesLeadingTo('in_progress'),
     ],
   );
   return rows.map((r) => r.job_id);

@@ -1,6 +1,7 @@
 // Task queries. Writes that change a task's status are conditional (WHERE status IN …), so a
 // decision made on stale data changes nothing instead of overwriting a newer state.
 
+import { statusesLeadingTo } from '../domain/task-state.js';
 import type { Priority } from '../domain/priority.js';
 import type { TaskStatus } from '../domain/task-state.js';
 import type { Queryable } from './db.js';
@@ -127,7 +128,7 @@ export async function closeOpenTasks(
     `WITH target AS (
        SELECT task_id, escrow_held FROM tasks
        WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
-         AND status IN ('pending', 'in_progress')
+         AND status = ANY($5::text[])
        ORDER BY task_id FOR UPDATE
      )
      UPDATE tasks t SET status = $2, failure_reason = $3, escrow_held = 0, updated_at = $4
@@ -137,7 +138,7 @@ export async function closeOpenTasks(
        target.escrow_held::text AS escrow_held, t.deadline, t.status, t.failure_reason, t.result_hash,
        t.worker_address, t.completed_at, t.idempotency_key, t.request_hash, t.created_at, t.updated_at,
        t.requirements, t.units, t.jobs_total, t.jobs_done, t.priority`,
-    [JSON.stringify(taskIds), to, reason, now],
+    [JSON.stringify(taskIds), to, reason, now, statusesLeadingTo(to)],
   );
 }
 
@@ -190,7 +191,7 @@ export async function completeTasks(
     `WITH target AS (
        SELECT task_id, escrow_held FROM tasks
        WHERE task_id IN (SELECT (value->>'task_id')::uuid FROM jsonb_array_elements($1::jsonb))
-         AND status IN ('pending', 'in_progress')
+         AND status = ANY($3::text[])
        ORDER BY task_id FOR UPDATE
      )
      UPDATE tasks t SET status = 'completed', result_hash = x.result_hash, worker_address = x.worker_address,
@@ -198,6 +199,6 @@ export async function completeTasks(
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text), target
      WHERE t.task_id = x.task_id AND target.task_id = t.task_id
      RETURNING t.task_id, target.escrow_held::text AS escrow_held`,
-    [JSON.stringify(done), now],
+    [JSON.stringify(done), now, statusesLeadingTo('completed')],
   );
 }

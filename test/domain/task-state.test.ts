@@ -4,6 +4,7 @@ import {
   canTransition,
   FINAL_STATUSES,
   isFinal,
+  statusesLeadingTo,
   TASK_STATUSES,
   type TaskStatus,
 } from '../../src/domain/task-state.js';
@@ -16,6 +17,13 @@ describe('task state machine', () => {
     expect(canTransition('in_progress', 'failed')).toBe(true);
     expect(canTransition('pending', 'completed')).toBe(false);
     expect(canTransition('completed', 'cancelled')).toBe(false);
+  });
+
+  it('gives the store the statuses each write may start from', () => {
+    expect(statusesLeadingTo('in_progress')).toEqual(['pending']);
+    expect(statusesLeadingTo('completed')).toEqual(['in_progress']);
+    expect(statusesLeadingTo('failed')).toEqual(['pending', 'in_progress']);
+    expect(statusesLeadingTo('cancelled')).toEqual(['pending', 'in_progress']);
   });
 
   it('never leaves a final status, and every walk ends where it last moved legally', () => {
