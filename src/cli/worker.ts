@@ -1,20 +1,40 @@
 // The provider's commands: `taskmarket worker` runs the agent until SIGINT/SIGTERM (the first
 // drains, a second exits at once), `worker keygen` makes its key file, `worker
-// --print-capability` shows what the machine advertises, and `run-workload` hashes a .slice file
-// as the reference runner does.
+// --print-capability` shows what the machine advertises, `worker --self-test` runs every
+// configured runner on a tiny job and says which pass, `worker make-test-model` writes the tiny
+// GGUF model that lets a fresh machine run inference, and `run-workload` hashes a .slice file as
+// the reference runner does.
+//
+// The worker says what it does on stderr as JSON lines (pino). When stdout is a terminal it also
+// tells the person there, on stdout: the self-test's checks, what it offers and, every
+// summary_interval_ms, a summary line (jobs, units, earned at its price); without a terminal
+// the summary is a JSON log line instead.
 //
 // The market URL is the global --url (it is parsed by the root command wherever it appears):
 // ws(s)://host:port/worker, or the node's http(s):// URL, which maps to ws(s)://…/worker.
 
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { systemClock } from '../domain/clock.js';
 import { ConfigError } from '../market/config.js';
 import { buildCapability, detectHardware } from '../worker/capability.js';
-import { gatewayUrl, loadWorkerConfig, WorkerConfigError, type WorkerConfig } from '../worker/config.js';
+import {
+  gatewayUrl,
+  loadWorkerConfig,
+  threadCount,
+  WorkerConfigError,
+  type WorkerConfig,
+} from '../worker/config.js';
 import { KeyFileError, loadKeyFile, writeNewKeyFile } from '../worker/keyfile.js';
+import { ThreadPool } from '../worker/pool.js';
 import { createProvider } from '../worker/provider.js';
+import { createLlamaEngine } from '../worker/runners/registry.js';
+import { writeTinyGguf } from '../worker/runners/tiny-gguf.js';
+import { formatCheck, runSelfTest } from '../worker/self-test.js';
 import { hashSliceFile } from '../worker/slice-file.js';
+import { formatSummary, summaryFields, WorkerSummary } from '../worker/summary.js';
 import { EXIT } from './exit-codes.js';
 
 interface WorkerOpts {
@@ -26,6 +46,8 @@ interface WorkerOpts {
   feePctCt?: string;
   logLevel?: string;
   printCapability?: boolean;
+  selfTest?: boolean;
+  skipSelfTest?: boolean;
 }
 
 /** The worker's own errors become the CLI's usage errors (exit 2), reported as one line. */
@@ -54,12 +76,44 @@ function workerConfig(opts: WorkerOpts, cmd: Command): WorkerConfig {
       price_per_unit: opts.price,
       units: opts.units,
       fee_pct_ct: opts.feePctCt,
+      ...(opts.skipSelfTest ? { self_test: false } : {}),
     },
   });
 }
 
+/** `worker --self-test`: every runner on a tiny job, one line each; exit 1 when any fails. */
+async function selfTestOnly(config: WorkerConfig): Promise<void> {
+  const hardware = await detectHardware();
+  const threads = threadCount(config, hardware.cpuCores);
+  const pool = new ThreadPool(threads);
+  const llama = createLlamaEngine(config.runners.inference, threads, (level, message) =>
+    process.stderr.write(`llama.cpp ${level}: ${message}\n`),
+  );
+  try {
+    const report = await runSelfTest(config, {
+      pool,
+      llama,
+      timeoutMs: config.self_test_timeout_ms,
+      onCheck: (check) => process.stdout.write(`${formatCheck(check)}\n`),
+    });
+    if (llama)
+      process.stdout.write(`llama.cpp backend: ${await llama.backend().catch(() => 'unavailable')}\n`);
+    const failed = report.checks.filter((c) => !c.ok).length;
+    process.stdout.write(
+      failed === 0
+        ? `all ${report.checks.length} checks passed\n`
+        : `${failed} of ${report.checks.length} checks failed: the worker will not offer them\n`,
+    );
+    if (failed > 0) process.exitCode = EXIT.failure;
+  } finally {
+    await pool.close();
+    await llama?.close();
+  }
+}
+
 async function runWorker(opts: WorkerOpts, cmd: Command): Promise<void> {
   const config = workerConfig(opts, cmd);
+  if (opts.selfTest) return selfTestOnly(config);
   if (opts.printCapability) {
     process.stdout.write(JSON.stringify(buildCapability(await detectHardware(), config), null, 2) + '\n');
     return;
@@ -72,11 +126,36 @@ async function runWorker(opts: WorkerOpts, cmd: Command): Promise<void> {
     pino.destination({ dest: 2, sync: true }),
   );
   if (warning) logger.warn(warning);
-  const { agent, capability } = await createProvider(config, { key, logger });
+  const tty = process.stdout.isTTY === true;
+  const say = (line: string) => tty && process.stdout.write(`${line}\n`);
+  if (config.self_test) say('self-test: every configured runner on a tiny job');
+  const { agent, capability } = await createProvider(config, {
+    key,
+    logger,
+    onSelfTestCheck: (check) => say(`  ${formatCheck(check)}`),
+  });
   logger.info(
     { address: key.address, url: gatewayUrl(config.url), slots: config.slots, capability },
     'worker starting',
   );
+  say(
+    `worker ${key.address} offering ${capability.challenge_types.join(', ')}` +
+      (capability.models.length ? ` (models: ${capability.models.join(', ')})` : '') +
+      (config.offer
+        ? ` at ${config.offer.price_per_unit} per unit`
+        : ' (no offer: set [offer] or --price/--units)') +
+      ` to ${gatewayUrl(config.url)}`,
+  );
+  const summary = new WorkerSummary(agent.events, config.offer?.price_per_unit);
+  const summaryTimer =
+    config.summary_interval_ms > 0
+      ? setInterval(() => {
+          const snap = summary.snapshot(true);
+          if (tty) say(formatSummary(snap, config.summary_interval_ms));
+          else logger.info({ summary: summaryFields(snap) }, 'summary');
+        }, config.summary_interval_ms)
+      : undefined;
+  summaryTimer?.unref();
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -91,6 +170,8 @@ async function runWorker(opts: WorkerOpts, cmd: Command): Promise<void> {
   process.on('SIGTERM', onSignal);
   agent.start();
   const reason = await agent.done;
+  clearInterval(summaryTimer);
+  summary.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (reason.kind === 'fatal') {
@@ -111,7 +192,28 @@ export function registerWorkerCommands(root: Command): void {
     .option('--fee-pct-ct <n>', 'offer: consumer-token percentage of the price (0-100, default 100)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .option('--print-capability', 'print the capability this machine advertises and exit')
+    .option('--self-test', 'run every configured runner on a tiny job, say which pass, and exit')
+    .option('--skip-self-test', 'offer every configured runner without testing it first')
     .action((opts: WorkerOpts, cmd: Command) => asUsage(() => runWorker(opts, cmd)));
+
+  worker
+    .command('make-test-model')
+    .description(
+      'write a tiny GGUF model with random weights (nonsense text, under 1 MB) to try inference with',
+    )
+    .requiredOption('--out <file>', 'where to write it, e.g. models/tiny.gguf')
+    .option('--seed <n>', 'weights seed: one seed, one file', '1')
+    .action((opts: { out: string; seed: string }) =>
+      asUsage(async () => {
+        if (!/^[0-9]{1,9}$/.test(opts.seed)) throw new WorkerConfigError('--seed must be an integer');
+        await mkdir(dirname(resolve(opts.out)), { recursive: true });
+        const bytes = await writeTinyGguf(opts.out, { seed: Number(opts.seed) });
+        process.stdout.write(
+          `wrote ${opts.out} (${bytes} bytes). Serve it from the worker's config:\n\n` +
+            `[runners.inference.gguf.tiny]\nmodel_path = "${resolve(opts.out)}"\n`,
+        );
+      }),
+    );
 
   worker
     .command('keygen')

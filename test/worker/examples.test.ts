@@ -116,7 +116,8 @@ describe('slice files', () => {
 describe('worker.toml and render_frame.py', () => {
   it('is a valid worker config with a rendering runner', () => {
     const config = loadWorkerConfig({ file: join(DIR, 'worker.toml') });
-    expect(config.runners.rendering?.command).toEqual(['python3', 'examples/workloads/render_frame.py']);
+    // Relative to the config file, wherever the worker starts: commands run in a temporary directory.
+    expect(config.runners.rendering?.command).toEqual(['python3', join(DIR, 'render_frame.py')]);
     const cap = buildCapability({ cpuCores: 8, memoryMb: 16_000, gpu: null }, config);
     expect(cap.challenge_types).toContain('rendering');
   });
