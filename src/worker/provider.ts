@@ -62,6 +62,8 @@ export async function createProvider(config: WorkerConfig, opts: ProviderOptions
         },
       });
     capability = buildCapability(hardware, config, selfTest?.passed);
+    if (llama && capability.models.some((m) => llama.has(m)))
+      opts.logger.info({ backend: await llama.backend() }, 'llama.cpp ready');
   } catch (err) {
     await release();
     throw err;
