@@ -54,7 +54,8 @@ export function jobSeed(req: Omit<Request, 'seed'>): number {
 }
 
 export function inferenceRunner(opts: InferenceRunnerOptions): Runner {
-  const base = opts.url?.replace(/\/+$/, '');
+  const path = opts.endpoint === 'chat' ? 'chat/completions' : 'completions';
+  const endpoint = `${opts.url?.replace(/\/+$/, '')}/v1/${path}`;
   const served = new Set(opts.url ? (opts.models ?? []) : []);
   return async (job, ctx) => {
     const { model_id, prompt, max_tokens, temperature } = job.payload;
@@ -75,15 +76,7 @@ export function inferenceRunner(opts: InferenceRunnerOptions): Runner {
       const compute = async () => {
         const completion = local
           ? await completeLocally(local, req, opts.timeoutMs, ctx.signal)
-          : await complete(
-              `${base}/v1/${opts.endpoint === 'chat' ? 'chat/completions' : 'completions'}`,
-              req,
-              {
-                ...opts,
-                temperature,
-                signal: ctx.signal,
-              },
-            );
+          : await complete(endpoint, req, { ...opts, temperature, signal: ctx.signal });
         if (completion.length > MAX_TEXT_CHARS)
           throw new JobFailure('runner_error', `completion is longer than ${MAX_TEXT_CHARS} characters`);
         return { proof: bytesToHex(blake3(utf8ToBytes(completion))), output: { text: completion } };
