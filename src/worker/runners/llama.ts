@@ -51,10 +51,6 @@ export class LlamaEngine {
     return this.opts.models.has(modelId);
   }
 
-  get modelIds(): string[] {
-    return [...this.opts.models.keys()];
-  }
-
   /** The compute backend in use ("cuda", "vulkan", "metal" or "cpu"), loading llama.cpp if needed. */
   async backend(): Promise<string> {
     const llama = await this.runtime();
@@ -67,11 +63,12 @@ export class LlamaEngine {
     const model = await this.model(modelId, spec);
     if (req.signal.aborted) throw req.signal.reason;
     const { LlamaCompletion } = await import('node-llama-cpp');
+    const contextSize = Math.min(spec.contextSize, model.trainContextSize);
     let context;
     try {
       context = await model.createContext({
-        contextSize: Math.min(spec.contextSize, model.trainContextSize),
-        batchSize: Math.min(BATCH_SIZE, spec.contextSize),
+        contextSize,
+        batchSize: Math.min(BATCH_SIZE, contextSize),
         sequences: 1,
         threads: this.opts.threads,
       });
