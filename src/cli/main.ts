@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // `taskmarket`: runs a market node (`serve`) or talks to one as a client of its HTTP API.
+// The node (`serve`) and the worker are imported only when their command runs: `taskmarket
+// --help` and the client commands do not load Fastify, the database or the agent.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
@@ -8,13 +10,11 @@ import { ASSETS, type Asset } from '../domain/money.js';
 import type { CreateTaskBody } from '../domain/schemas/tasks.js';
 import { CHALLENGE_TYPES } from '../domain/schemas/payloads.js';
 import { TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
-import { ConfigError } from '../market/config.js';
-import { operatorKeyPath } from '../market/market.js';
+import { operatorKeyPath } from '../market/operator-key.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { registerComputeCommands } from './compute.js';
 import { registerCourierCommands } from './courier.js';
 import { registerReputationCommands } from './reputation.js';
-import { serve } from './serve.js';
 import { registerWorkerCommands } from './worker.js';
 
 class UsageError extends Error {}
@@ -89,6 +89,7 @@ export function program(): Command {
       const g = cmd.optsWithGlobals<{ dataDir: string }>();
       // Only pass --data-dir on when given, so the config file and environment still apply.
       const dataDir = cmd.parent?.getOptionValueSource('dataDir') === 'default' ? undefined : g.dataDir;
+      const { serve } = await import('./serve.js');
       await serve({ ...opts, dataDir });
     });
 
@@ -236,6 +237,8 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`${JSON.stringify(err.details)}\n`);
       return exitCodeFor(err.code);
     }
+    // Loaded only on this path: market/config.js brings the config schema with it.
+    const { ConfigError } = await import('../market/config.js');
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`error: ${err.message}\n`);
       return EXIT.usage;

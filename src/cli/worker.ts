@@ -1,103 +1,20 @@
 // The provider's commands: `taskmarket worker` runs the agent until SIGINT/SIGTERM (the first
 // drains, a second exits at once), `worker keygen` makes its key file, `worker
-// --print-capability` shows what the machine advertises, and `run-workload` hashes a .slice file
-// as the reference runner does.
+// --print-capability` shows what the machine advertises, `worker --self-test` runs every
+// configured runner on a tiny job and says which pass, `worker make-test-model` writes the tiny
+// GGUF model that lets a fresh machine run inference, and `run-workload` hashes a .slice file as
+// the reference runner does.
+//
+// Only the commands are declared here; what they do is in worker-actions.ts, imported when one
+// runs, so that `taskmarket --help` stays fast.
 //
 // The market URL is the global --url (it is parsed by the root command wherever it appears):
 // ws(s)://host:port/worker, or the node's http(s):// URL, which maps to ws(s)://…/worker.
 
 import type { Command } from 'commander';
-import pino from 'pino';
-import { systemClock } from '../domain/clock.js';
-import { ConfigError } from '../market/config.js';
-import { buildCapability, detectHardware } from '../worker/capability.js';
-import { gatewayUrl, loadWorkerConfig, WorkerConfigError, type WorkerConfig } from '../worker/config.js';
-import { KeyFileError, loadKeyFile, writeNewKeyFile } from '../worker/keyfile.js';
-import { createProvider } from '../worker/provider.js';
-import { hashSliceFile } from '../worker/slice-file.js';
-import { EXIT } from './exit-codes.js';
+import type { WorkerOpts } from './worker-actions.js';
 
-interface WorkerOpts {
-  key?: string;
-  config?: string;
-  slots?: string;
-  price?: string;
-  units?: string;
-  feePctCt?: string;
-  logLevel?: string;
-  printCapability?: boolean;
-}
-
-/** The worker's own errors become the CLI's usage errors (exit 2), reported as one line. */
-async function asUsage<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof WorkerConfigError || err instanceof KeyFileError) throw new ConfigError(err.message);
-    throw err;
-  }
-}
-
-function workerConfig(opts: WorkerOpts, cmd: Command): WorkerConfig {
-  const root = cmd.parent as Command;
-  // The root's --url defaults to the node's HTTP URL; only an explicit one (flag or
-  // TASKMARKET_URL) overrides the config file's url.
-  const given = root.getOptionValueSource('url') !== 'default';
-  const url = (given && root.opts<{ url: string }>().url) || undefined;
-  return loadWorkerConfig({
-    file: opts.config,
-    flags: {
-      url,
-      key_file: opts.key,
-      slots: opts.slots,
-      log_level: opts.logLevel,
-      price_per_unit: opts.price,
-      units: opts.units,
-      fee_pct_ct: opts.feePctCt,
-    },
-  });
-}
-
-async function runWorker(opts: WorkerOpts, cmd: Command): Promise<void> {
-  const config = workerConfig(opts, cmd);
-  if (opts.printCapability) {
-    process.stdout.write(JSON.stringify(buildCapability(await detectHardware(), config), null, 2) + '\n');
-    return;
-  }
-  if (!config.key_file)
-    throw new WorkerConfigError('a key file is required: --key FILE (or key_file in the config)');
-  const { key, warning } = loadKeyFile(config.key_file);
-  const logger = pino(
-    { level: config.log_level, base: { service: 'taskmarket-worker' } },
-    pino.destination({ dest: 2, sync: true }),
-  );
-  if (warning) logger.warn(warning);
-  const { agent, capability } = await createProvider(config, { key, logger });
-  logger.info(
-    { address: key.address, url: gatewayUrl(config.url), slots: config.slots, capability },
-    'worker starting',
-  );
-
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    logger.info({ signal, grace_ms: config.shutdown_grace_ms }, 'shutting down (send again to exit at once)');
-    void agent.stop(config.shutdown_grace_ms);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  agent.start();
-  const reason = await agent.done;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  if (reason.kind === 'fatal') {
-    process.stderr.write(`error: the market refused this worker (close ${reason.code}: ${reason.reason})\n`);
-    process.exitCode = EXIT.failure;
-  }
-}
+const actions = () => import('./worker-actions.js');
 
 export function registerWorkerCommands(root: Command): void {
   const worker = root
@@ -111,33 +28,29 @@ export function registerWorkerCommands(root: Command): void {
     .option('--fee-pct-ct <n>', 'offer: consumer-token percentage of the price (0-100, default 100)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .option('--print-capability', 'print the capability this machine advertises and exit')
-    .action((opts: WorkerOpts, cmd: Command) => asUsage(() => runWorker(opts, cmd)));
+    .option('--self-test', 'run every configured runner on a tiny job, say which pass, and exit')
+    .option('--skip-self-test', 'offer every configured runner without testing it first')
+    .action(async (opts: WorkerOpts, cmd: Command) => (await actions()).runWorker(opts, cmd));
+
+  worker
+    .command('make-test-model')
+    .description(
+      'write a tiny GGUF model with random weights (nonsense text, under 1 MB) to try inference with',
+    )
+    .requiredOption('--out <file>', 'where to write it, e.g. models/tiny.gguf')
+    .option('--seed <n>', 'weights seed: one seed, one file', '1')
+    .action(async (opts: { out: string; seed: string }) => (await actions()).makeTestModel(opts));
 
   worker
     .command('keygen')
     .description('create a worker key file (mode 0600, never overwritten); prints its address')
     .requiredOption('--out <file>', 'where to write the key file')
     .option('--name <name>', 'a name for the key', 'worker')
-    .action((opts: { out: string; name: string }) =>
-      asUsage(async () => {
-        const file = writeNewKeyFile(opts.out, opts.name, systemClock);
-        process.stdout.write(`${file.address}\n`);
-      }),
-    );
+    .action(async (opts: { out: string; name: string }) => (await actions()).keygen(opts));
 
   root
     .command('run-workload <file>')
     .description('print the BLAKE3 proof hash of a .slice file, as the reference runner computes it')
     .option('--json', 'print a JSON report: bytes, proof, 1 MiB slice proofs and their Merkle root')
-    .action(async (file: string, opts: { json?: boolean }) => {
-      let report;
-      try {
-        report = await hashSliceFile(file);
-      } catch (err) {
-        throw new ConfigError(
-          `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        );
-      }
-      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : `${report.proof}\n`);
-    });
+    .action(async (file: string, opts: { json?: boolean }) => (await actions()).runWorkload(file, opts));
 }

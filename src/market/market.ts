@@ -2,9 +2,9 @@
 // (deadline sweep, ledger self-check) that keep stored state honest.
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../domain/clock.js';
+import { operatorKeyPath } from './operator-key.js';
 import type { SchedulerParams } from '../domain/scheduler-params.js';
 import type { Db } from '../store/db.js';
 import { openDatabase } from '../store/open.js';
@@ -254,6 +254,4 @@ export function ensureOperatorKey(dataDir: string): string {
   return key;
 }
 
-export function operatorKeyPath(dataDir: string): string {
-  return join(dataDir, 'operator.key');
-}
+export { operatorKeyPath } from './operator-key.js';

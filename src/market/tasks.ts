@@ -192,6 +192,16 @@ export class TaskService {
         };
         return;
       }
+      // Refused as an empty inline input is (payloadProblems): no work, nothing to bill.
+      if (item.inputBlob !== null && sizes.get(item.inputBlob) === 0) {
+        outcomes[i] = {
+          ok: false,
+          error: validationError([
+            { path: '/payload/input_blob', message: 'must not be empty (the blob has 0 bytes)' },
+          ]),
+        };
+        return;
+      }
       if (!balances.get(CPC)?.has(row.account_id)) {
         outcomes[i] = {
           ok: false,

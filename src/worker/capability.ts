@@ -1,6 +1,9 @@
 // What this machine offers the market (the Capability descriptor of domain/schemas/capability.ts):
 // detected CPU, memory and NVIDIA GPUs, the challenge types this agent has runners for, the
 // models it serves, then the provider's overrides from the config, checked against the schema.
+// When the self-test has run (self-test.ts), only the types and models that passed it are
+// offered: a runner that cannot work must not collect failures and lose the provider its
+// reputation.
 //
 // GPUs come from `nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits`. No
 // nvidia-smi, a failing one or unparsable output all mean a CPU-only machine, never an error:
@@ -14,7 +17,7 @@ import { execFile } from 'node:child_process';
 import { availableParallelism, totalmem } from 'node:os';
 import { Capability } from '../domain/schemas/capability.js';
 import type { ChallengeType } from '../domain/schemas/payloads.js';
-import { WorkerConfigError, type WorkerConfig } from './config.js';
+import { servedModels, WorkerConfigError, type WorkerConfig } from './config.js';
 import { schemaProblems } from './schema-check.js';
 
 export interface GpuInfo {
@@ -102,10 +105,21 @@ export function runnableTypes(config: WorkerConfig): ChallengeType[] {
   return types;
 }
 
-/** The capability to advertise: detected hardware, the runners, then the config's overrides. */
-export function buildCapability(hw: Hardware, config: WorkerConfig): Capability {
-  const runnable = runnableTypes(config);
-  const served = config.runners.inference?.models ?? [];
+/** What passed the self-test: the types and the models the worker can be trusted with. */
+export interface Passed {
+  types: readonly ChallengeType[];
+  models: readonly string[];
+}
+
+/**
+ * The capability to advertise: detected hardware, the runners, then the config's overrides;
+ * with `passed`, less what failed its self-test (an override naming a failed type or model is
+ * dropped, not an error: the self-test's log says why).
+ */
+export function buildCapability(hw: Hardware, config: WorkerConfig, passed?: Passed): Capability {
+  const configured = runnableTypes(config);
+  const runnable = passed ? configured.filter((t) => passed.types.includes(t)) : configured;
+  const served = servedModels(config).filter((m) => !passed || passed.models.includes(m));
   const detected: Capability = {
     cpu_cores: hw.cpuCores,
     memory_mb: hw.memoryMb,
@@ -121,9 +135,17 @@ export function buildCapability(hw: Hardware, config: WorkerConfig): Capability 
   const cap = { ...detected, ...structuredClone(config.capability ?? {}) } as Capability;
   const problems: string[] = [];
   for (const t of cap.challenge_types)
-    if (!runnable.includes(t)) problems.push(`challenge type ${t} has no runner configured (runners.${t})`);
+    if (!configured.includes(t)) problems.push(`challenge type ${t} has no runner configured (runners.${t})`);
+  const allModels = servedModels(config);
   for (const m of cap.models)
-    if (!served.includes(m)) problems.push(`model ${m} is not in runners.inference.models`);
+    if (!allModels.includes(m))
+      problems.push(`model ${m} is not in runners.inference.models nor runners.inference.gguf`);
+  if (passed) {
+    cap.challenge_types = cap.challenge_types.filter((t) => runnable.includes(t));
+    cap.models = cap.models.filter((m) => served.includes(m));
+    if (problems.length === 0 && cap.challenge_types.length === 0)
+      problems.push('no runner passed its self-test: there is nothing to offer');
+  }
   if (cap.gpu_model === null && cap.gpu_count > 0) problems.push('gpu_count > 0 needs a gpu_model');
   problems.push(...schemaProblems(Capability, cap));
   if (problems.length > 0)

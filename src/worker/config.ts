@@ -15,14 +15,28 @@
 //                        gpu_count, gpu_memory_mb, accelerator, accelerator_memory_mb,
 //                        frameworks, challenge_types, models
 //   [reconnect]          initial_delay_ms (500), max_delay_ms (30000)
-//   [runners.inference]  url (OpenAI-compatible server, without /v1), models = [..],
-//                        timeout_ms (300000), api_key
+//   [runners.inference]  timeout_ms (300000);
+//                        an OpenAI-compatible server (vLLM, Ollama): url (without /v1),
+//                        models = [..], endpoint = "completions" | "chat", api_key;
+//                        the embedded llama.cpp (GGUF files): gpu = "auto" | "cpu", threads
+//                        (0 = the worker's threads), and one table per model id:
+//   [runners.inference.gguf.MODEL_ID]  model_path, gpu_layers ("auto" | n; 0 = CPU only),
+//                        context_size (4096)
 //   [runners.training]   command = ["argv", ...], timeout_ms (3600000), max_output_bytes (8 MiB)
 //   [runners.rendering]  same keys as training
 //   [runners.transcode]  command = [...] (stdin: slice bytes, proof: BLAKE3 of stdout),
 //   [runners.gpuhash]    timeout_ms (600000), max_output_bytes (1 GiB)
+//   self_test            run every runner on a tiny job at start and offer only what passes
+//                        (default true); self_test_timeout_ms (120000) per runner
+//   summary_interval_ms  how often the worker prints its summary (jobs, units, earned), 60000;
+//                        0 turns it off
+//
+// Paths in a config file are relative to the file's directory, not to where the worker starts:
+// key_file, each model_path, a command's program when it holds a "/" and any command argument
+// that starts with "./" or "../". Flags stay relative to the working directory.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { parse as parseToml } from 'smol-toml';
 import { Capability } from '../domain/schemas/capability.js';
@@ -54,15 +68,32 @@ const HashRunnerConfig = Strict({
   max_output_bytes: Type.Integer({ minimum: 1, maximum: 2 ** 50, default: 1024 * MIB }),
 });
 
-const InferenceRunnerConfig = Strict({
-  url: Type.String({ pattern: '^https?://[^\\s]+$' }),
-  models: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
-    minItems: 1,
-    maxItems: 256,
-    uniqueItems: true,
+/** The market's model_id pattern (domain/schemas/payloads.ts InferencePayload). */
+export const MODEL_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$';
+const ModelId = Type.String({ minLength: 1, maxLength: 256, pattern: MODEL_ID_PATTERN });
+
+const GgufModelConfig = Strict({
+  model_path: Type.String({ minLength: 1 }),
+  gpu_layers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 100_000 })], {
+    default: 'auto',
   }),
+  context_size: Type.Integer({ minimum: 64, maximum: 1 << 20, default: 4096 }),
+});
+
+const InferenceRunnerConfig = Strict({
+  url: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  models: Type.Array(ModelId, { maxItems: 256, uniqueItems: true, default: [] }),
+  endpoint: StringEnum(['completions', 'chat'] as const, { default: 'completions' }),
   timeout_ms: Type.Integer({ minimum: 1, maximum: 24 * 3_600_000, default: 300_000 }),
   api_key: Type.Optional(Type.String({ minLength: 1 })),
+  gpu: StringEnum(['auto', 'cpu'] as const, { default: 'auto' }),
+  threads: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
+  // Ids the market would refuse are refused here, by name (additionalProperties).
+  gguf: Type.Record(Type.String({ pattern: MODEL_ID_PATTERN }), GgufModelConfig, {
+    default: {},
+    additionalProperties: false,
+    maxProperties: 256,
+  }),
 });
 
 export const WorkerConfigSchema = Strict({
@@ -75,6 +106,9 @@ export const WorkerConfigSchema = Strict({
     default: 'info',
   }),
   cache_max_bytes: Type.Integer({ minimum: 0, maximum: 2 ** 40, default: 64 * MIB }),
+  self_test: Type.Boolean({ default: true }),
+  self_test_timeout_ms: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 120_000 }),
+  summary_interval_ms: Type.Integer({ minimum: 0, maximum: 24 * 3_600_000, default: 60_000 }),
   offer: Type.Optional(
     Strict({
       units: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
@@ -98,6 +132,7 @@ export const WorkerConfigSchema = Strict({
 
 export type WorkerConfig = Readonly<Static<typeof WorkerConfigSchema>>;
 export type RunnersConfig = WorkerConfig['runners'];
+export type InferenceConfig = NonNullable<RunnersConfig['inference']>;
 
 export class WorkerConfigError extends Error {
   constructor(message: string) {
@@ -111,6 +146,7 @@ export interface WorkerFlags {
   url?: string | undefined;
   key_file?: string | undefined;
   slots?: string | number | undefined;
+  self_test?: boolean | undefined;
   log_level?: string | undefined;
   price_per_unit?: string | undefined;
   units?: string | number | undefined;
@@ -125,6 +161,7 @@ export function loadWorkerConfig(
   const f = sources.flags ?? {};
   for (const key of ['url', 'key_file', 'log_level'] as const) if (f[key] !== undefined) merged[key] = f[key];
   if (f.slots !== undefined) merged.slots = integerFlag('--slots', f.slots);
+  if (f.self_test !== undefined) merged.self_test = f.self_test;
   const offerFlags = {
     units: f.units === undefined ? undefined : integerFlag('--units', f.units),
     price_per_unit: f.price_per_unit,
@@ -140,10 +177,39 @@ export function loadWorkerConfig(
 
 function readToml(file: string): Record<string, unknown> {
   if (!existsSync(file)) throw new WorkerConfigError(`config file ${file} does not exist`);
+  let parsed: Record<string, unknown>;
   try {
-    return parseToml(readFileSync(file, 'utf8'));
+    parsed = parseToml(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new WorkerConfigError(`config file ${file}: ${(err as Error).message}`);
+  }
+  resolvePaths(parsed, dirname(resolve(file)));
+  return parsed;
+}
+
+/**
+ * Makes the file's relative paths absolute against its directory (see the header): commands run
+ * in a fresh temporary directory, so a path relative to anything else would not be found there.
+ * Values of the wrong type are left for the schema to report.
+ */
+function resolvePaths(raw: Record<string, unknown>, dir: string): void {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+  if (typeof raw.key_file === 'string' && raw.key_file) raw.key_file = abs(raw.key_file);
+  const runners = isObject(raw.runners) ? raw.runners : {};
+  for (const [type, runner] of Object.entries(runners)) {
+    if (!isObject(runner)) continue;
+    if (Array.isArray(runner.command))
+      runner.command = runner.command.map((arg: unknown, i) =>
+        typeof arg !== 'string' || arg === ''
+          ? arg
+          : (i === 0 && arg.includes('/')) || arg.startsWith('./') || arg.startsWith('../')
+            ? abs(arg)
+            : arg,
+      );
+    if (type === 'inference' && isObject(runner.gguf))
+      for (const model of Object.values(runner.gguf))
+        if (isObject(model) && typeof model.model_path === 'string' && model.model_path)
+          model.model_path = abs(model.model_path);
   }
 }
 
@@ -166,6 +232,22 @@ function validate(merged: Record<string, unknown>, file: string | undefined): Wo
   const config = merged as Static<typeof WorkerConfigSchema>;
   if (config.reconnect.max_delay_ms < config.reconnect.initial_delay_ms)
     throw new WorkerConfigError('reconnect.max_delay_ms must be at least reconnect.initial_delay_ms');
+  const inference = config.runners.inference;
+  if (inference) {
+    if (inference.models.length > 0 && !inference.url)
+      throw new WorkerConfigError(
+        'runners.inference.models are served by an OpenAI-compatible server: set url',
+      );
+    if (inference.url && inference.models.length === 0)
+      throw new WorkerConfigError('runners.inference.url needs models = [...], the model ids it serves');
+    if (!inference.url && Object.keys(inference.gguf).length === 0)
+      throw new WorkerConfigError(
+        'runners.inference needs a server (url, models) or a GGUF model ([runners.inference.gguf.ID])',
+      );
+    for (const id of inference.models)
+      if (id in inference.gguf)
+        throw new WorkerConfigError(`model ${id} is both in runners.inference.models and in gguf`);
+  }
   return deepFreeze(config);
 }
 
@@ -177,6 +259,12 @@ export function gatewayUrl(url: string): string {
     if (u.pathname === '/' || u.pathname === '') u.pathname = '/worker';
   }
   return u.toString();
+}
+
+/** Every model id the inference runner serves: the server's, then the GGUF files'. */
+export function servedModels(config: WorkerConfig): string[] {
+  const c = config.runners.inference;
+  return c ? [...c.models, ...Object.keys(c.gguf)] : [];
 }
 
 /** The CPU threads to use: the configured number, or one per slot up to the core count. */

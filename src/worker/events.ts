@@ -12,7 +12,7 @@ export interface WorkerAgentEvents {
   disconnected: [{ code: number; reason: string }];
   reconnecting: [{ delayMs: number; attempt: number }];
   'offer.accepted': [{ offerId: string }];
-  'job.started': [{ jobId: string; challengeType: string; slices: number }];
+  'job.started': [{ jobId: string; challengeType: string; slices: number; units: number }];
   'job.progress': [{ jobId: string; done: number; total: number }];
   /** The result was computed (and sent, or queued until the connection is back). */
   'job.finished': [{ jobId: string; resultHash: string; proofs: string[] }];

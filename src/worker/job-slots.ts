@@ -79,6 +79,7 @@ export class JobSlots {
       jobId: job.job_id,
       challengeType: job.challenge_type,
       slices: job.slices.length,
+      units: job.units,
     });
     entry.settled = this.opts.executor
       .execute(job, entry.controller.signal, (done, total) => this.progress(job.job_id, entry, done, total))

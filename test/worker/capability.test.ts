@@ -89,7 +89,12 @@ describe('capability', () => {
       { cpuCores: 16, memoryMb: 64_000, gpu: { model: 'RTX4090', count: 1, memoryMb: 24564 } },
       config({
         runners: {
-          inference: { url: 'http://127.0.0.1:8000', models: ['llama-3-8b'], timeout_ms: 1000 },
+          inference: {
+            url: 'http://127.0.0.1:8000',
+            models: ['llama-3-8b'],
+            timeout_ms: 1000,
+            gguf: { tiny: { model_path: '/m/tiny.gguf', gpu_layers: 'auto', context_size: 512 } },
+          },
           rendering: { command: ['blender'], timeout_ms: 1000, max_output_bytes: 1000 },
         },
       }),
@@ -98,9 +103,28 @@ describe('capability', () => {
       gpu_model: 'RTX4090',
       gpu_count: 1,
       gpu_memory_mb: 24564,
-      models: ['llama-3-8b'],
+      models: ['llama-3-8b', 'tiny'],
     });
     expect(cap.challenge_types).toEqual(['inference', 'rendering', 'synthetic', 'transcode', 'gpuhash']);
+  });
+
+  it('offers only the types and models that passed the self-test', () => {
+    const c = config({
+      runners: {
+        inference: {
+          url: 'http://127.0.0.1:8000',
+          models: ['llama-3-8b'],
+          timeout_ms: 1000,
+          gguf: { tiny: { model_path: '/m/tiny.gguf', gpu_layers: 0, context_size: 512 } },
+        },
+        rendering: { command: ['blender'], timeout_ms: 1000, max_output_bytes: 1000 },
+      },
+      capability: { challenge_types: ['inference', 'rendering', 'synthetic'] },
+    });
+    const cap = buildCapability(cpuOnly, c, { types: ['inference', 'synthetic'], models: ['tiny'] });
+    expect(cap.challenge_types).toEqual(['inference', 'synthetic']);
+    expect(cap.models).toEqual(['tiny']);
+    expect(() => buildCapability(cpuOnly, c, { types: [], models: [] })).toThrow(/no runner passed/);
   });
 
   it('takes overrides from the config and refuses ones that cannot be honoured', () => {

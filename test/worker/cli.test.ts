@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isValidAddress, parseKeyFile, verifySignature } from '../../src/domain/identity.js';
 import { helloMessage, type Hello } from '../../src/domain/schemas/worker.js';
 import { FakeMarket, type Sent } from './fake-market.js';
-import { bytes, bytesJob, syntheticJob } from './fixtures.js';
+import { bytes, bytesJob, job, syntheticJob } from './fixtures.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const SLICE = fileURLToPath(new URL('../../examples/workloads/transcode.slice', import.meta.url));
@@ -108,6 +108,32 @@ describe('taskmarket worker (one-shot)', () => {
   });
 });
 
+describe('taskmarket worker make-test-model and --self-test', () => {
+  it('writes a tiny GGUF model, and the self-test runs it and names what fails (exit 1)', async () => {
+    const model = join(dir, 'models', 'tiny.gguf');
+    const made = await cli(['worker', 'make-test-model', '--out', model]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toContain('[runners.inference.gguf.tiny]');
+    expect(readFileSync(model).subarray(0, 4).toString('latin1')).toBe('GGUF');
+    const config = join(dir, 'selftest.toml');
+    writeFileSync(
+      config,
+      [
+        '[runners.inference.gguf.tiny]',
+        'model_path = "models/tiny.gguf"',
+        '[runners.rendering]',
+        'command = ["./no-such-renderer"]',
+      ].join('\n'),
+    );
+    const res = await cli(['worker', '--self-test', '--config', config]);
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stdout).toMatch(/^ok {4}inference tiny \(\d+ ms\)$/m);
+    expect(res.stdout).toMatch(/^FAIL {2}rendering: cannot start .*no-such-renderer/m);
+    expect(res.stdout).toMatch(/^ok {4}synthetic/m);
+    expect(res.stdout).toContain('1 of 5 checks failed');
+  });
+});
+
 describe('taskmarket run-workload', () => {
   it('prints the BLAKE3 proof hash of a .slice file', async () => {
     const res = await cli(['run-workload', SLICE]);
@@ -160,6 +186,69 @@ describe('taskmarket worker (running)', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/"msg":"connected"/);
     expect(res.stderr).toMatch(/"msg":"worker stopped"/);
+  });
+
+  it('offers what passed its self-test, runs the tiny model alike twice, and logs a summary', async () => {
+    const model = join(dir, 'running-tiny.gguf');
+    expect((await cli(['worker', 'make-test-model', '--out', model])).code).toBe(0);
+    const config = join(dir, `running-${Math.random().toString(36).slice(2)}.toml`);
+    writeFileSync(
+      config,
+      [
+        'summary_interval_ms = 100',
+        '[runners.inference.gguf.tiny]',
+        `model_path = "${model}"`,
+        'context_size = 256',
+        '[runners.rendering]',
+        'command = ["./no-such-renderer"]',
+      ].join('\n'),
+    );
+    const w = start([
+      '--url',
+      market.url,
+      'worker',
+      '--key',
+      keyPath,
+      '--config',
+      config,
+      '--price',
+      '0.5',
+      '--units',
+      '100',
+    ]);
+    const conn = await market.nextConnection();
+    const hello = await conn.next<Hello & Sent>('hello');
+    expect(hello.capability.challenge_types).toEqual(['inference', 'synthetic', 'transcode', 'gpuhash']);
+    expect(hello.capability.models).toEqual(['tiny']);
+    expect(w.stderr()).toMatch(/"msg":"self-test failed: not offering rendering"/);
+    conn.welcome(hello.address, 100);
+    const payload = { model_id: 'tiny', prompt: 'Hello from the market', max_tokens: 8, temperature: 0 };
+    const texts: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const msg = job('inference', payload, [{ index: 0, units: 3, kind: 'whole' }]);
+      conn.send(msg);
+      const result = await conn.next<Sent & { output: { text: string } }>(
+        'job_result',
+        (m) => m.job_id === msg.job_id,
+      );
+      texts.push(result.output.text);
+      conn.send({ type: 'result_accepted', job_id: msg.job_id });
+    }
+    expect(texts[1]).toBe(texts[0]);
+    // 2 jobs × 3 units at 0.5: the summary line (JSON, as stdout is not a terminal) says 3.0.
+    await expect
+      .poll(
+        () =>
+          /"msg":"summary"/.test(w.stderr()) &&
+          /"total":\{"jobs_done":2,"jobs_failed":0,"units":6,"earned":"3.0"\}/.test(w.stderr()),
+        {
+          timeout: 60_000,
+          interval: 100,
+        },
+      )
+      .toBe(true);
+    w.proc.kill('SIGTERM');
+    expect((await w.exited).code).toBe(0);
   });
 
   it('exits at once on a second signal while draining', async () => {

@@ -5,7 +5,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gatewayUrl, loadWorkerConfig, threadCount, WorkerConfigError } from '../../src/worker/config.js';
+import {
+  gatewayUrl,
+  loadWorkerConfig,
+  servedModels,
+  threadCount,
+  WorkerConfigError,
+} from '../../src/worker/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskmarket-wcfg-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,7 +64,11 @@ command = ["ffmpeg", "-i", "pipe:0", "-f", "null", "pipe:1"]
     expect(c.runners.inference).toEqual({
       url: 'http://127.0.0.1:8000',
       models: ['llama-3-8b'],
+      endpoint: 'completions',
       timeout_ms: 300_000,
+      gpu: 'auto',
+      threads: 0,
+      gguf: {},
     });
     expect(c.runners.rendering).toEqual({
       command: ['blender', '--background'],
@@ -99,6 +109,61 @@ command = ["ffmpeg", "-i", "pipe:0", "-f", "null", "pipe:1"]
       expect(() => loadWorkerConfig({ file }), text).toThrow(pattern);
     }
     expect(() => loadWorkerConfig({ file: join(dir, 'missing.toml') })).toThrow(/does not exist/);
+  });
+
+  it('resolves the file’s relative paths against its directory, and leaves flags and programs alone', () => {
+    const file = toml(`
+key_file = "keys/worker.json"
+[runners.rendering]
+command = ["python3", "./render.py", "--scene", "../scenes/a.blend", "plain", "/abs/x"]
+[runners.training]
+command = ["bin/train.sh", "--epochs"]
+[runners.transcode]
+command = ["ffmpeg", "-i", "pipe:0"]
+[runners.inference.gguf.tiny]
+model_path = "models/tiny.gguf"
+[runners.inference.gguf."org/model:q4"]
+model_path = "/models/m.gguf"
+gpu_layers = 0
+context_size = 1024
+`);
+    const c = loadWorkerConfig({ file });
+    expect(c.key_file).toBe(join(dir, 'keys/worker.json'));
+    expect(c.runners.rendering?.command).toEqual([
+      'python3',
+      join(dir, 'render.py'),
+      '--scene',
+      join(dir, '../scenes/a.blend'),
+      'plain',
+      '/abs/x',
+    ]);
+    expect(c.runners.training?.command).toEqual([join(dir, 'bin/train.sh'), '--epochs']);
+    expect(c.runners.transcode?.command).toEqual(['ffmpeg', '-i', 'pipe:0']);
+    expect(c.runners.inference?.gguf).toEqual({
+      tiny: { model_path: join(dir, 'models/tiny.gguf'), gpu_layers: 'auto', context_size: 4096 },
+      'org/model:q4': { model_path: '/models/m.gguf', gpu_layers: 0, context_size: 1024 },
+    });
+    expect(servedModels(c)).toEqual(['tiny', 'org/model:q4']);
+    // A flag is the user's own path, relative to where they are.
+    expect(loadWorkerConfig({ file, flags: { key_file: 'mine.json' } }).key_file).toBe('mine.json');
+  });
+
+  it('needs a server with its models, or a GGUF model, for inference', () => {
+    const cases: [string, RegExp][] = [
+      ['[runners.inference]\nmodels = ["m"]', /set url/],
+      ['[runners.inference]\nurl = "http://127.0.0.1:1"', /needs models/],
+      ['[runners.inference]\ntimeout_ms = 5', /needs a server .* or a GGUF model/],
+      ['[runners.inference]\nendpoint = "edit"\nurl = "http://x"\nmodels = ["m"]', /endpoint/],
+      ['[runners.inference.gguf."bad id!"]\nmodel_path = "m.gguf"', /gguf/],
+      ['[runners.inference.gguf.m]\nmodel_path = "m.gguf"\ngpu_layers = "all"', /gpu_layers/],
+      ['[runners.inference.gguf.m]\nmodelpath = "m.gguf"', /modelpath: unknown key/],
+      [
+        '[runners.inference]\nurl = "http://x"\nmodels = ["m"]\n[runners.inference.gguf.m]\nmodel_path = "m.gguf"',
+        /both/,
+      ],
+    ];
+    for (const [text, pattern] of cases)
+      expect(() => loadWorkerConfig({ file: toml(text) }), text).toThrow(pattern);
   });
 
   it('maps a node URL to its worker gateway', () => {

@@ -116,9 +116,50 @@ describe('slice files', () => {
 describe('worker.toml and render_frame.py', () => {
   it('is a valid worker config with a rendering runner', () => {
     const config = loadWorkerConfig({ file: join(DIR, 'worker.toml') });
-    expect(config.runners.rendering?.command).toEqual(['python3', 'examples/workloads/render_frame.py']);
+    // Relative to the config file, wherever the worker starts: commands run in a temporary directory.
+    expect(config.runners.rendering?.command).toEqual(['python3', join(DIR, 'render_frame.py')]);
     const cap = buildCapability({ cpuCores: 8, memoryMb: 16_000, gpu: null }, config);
     expect(cap.challenge_types).toContain('rendering');
+  });
+
+  it('has a quick-start worker whose runners are next to it, and whose stand-in trainer writes a checkpoint', async () => {
+    const config = loadWorkerConfig({ file: join(DIR, 'tiny-worker.toml') });
+    expect(config.runners.inference?.gguf.tiny?.model_path).toBe(join(ROOT, 'models/tiny.gguf'));
+    expect(config.runners.rendering?.command).toEqual(['python3', join(DIR, 'render_frame.py')]);
+    expect(config.runners.training?.command).toEqual(['python3', join(DIR, 'train_stub.py')]);
+    const cap = buildCapability({ cpuCores: 2, memoryMb: 4096, gpu: null }, config);
+    expect(cap.challenge_types).toEqual([
+      'inference',
+      'training',
+      'rendering',
+      'synthetic',
+      'transcode',
+      'gpuhash',
+    ]);
+    expect(cap.models).toEqual(['tiny']);
+    if (!hasPython) return;
+    const pool = new ThreadPool(1);
+    try {
+      const runner = commandRunner({
+        argv: config.runners.training!.command,
+        timeoutMs: 20_000,
+        maxOutputBytes: 1 << 20,
+        pool,
+        cache: null,
+      });
+      const payload = {
+        model_architecture: 'resnet50',
+        dataset_url: 'https://example.com/d.tar',
+        epochs: 1,
+        batch_size: 8,
+      };
+      const first = await run(runner, job('training', payload, [{ index: 0, units: 1, kind: 'whole' }]));
+      expect(first.output?.artifacts?.map((a) => a.name)).toEqual(['model.json']);
+      const again = await run(runner, job('training', payload, [{ index: 0, units: 1, kind: 'whole' }]));
+      expect(again.proofs).toEqual(first.proofs);
+    } finally {
+      await pool.close();
+    }
   });
 
   it.skipIf(!hasPython)('renders one file per frame through the command runner', async () => {

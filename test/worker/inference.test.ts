@@ -1,4 +1,5 @@
-// The inference runner against a small local server that speaks /v1/completions: the request
+// The inference runner against a small local server that speaks /v1/completions and
+// /v1/chat/completions: the request
 // it sends, the text and proof it returns, and how it fails (unknown model, server error,
 // timeout, cancel).
 
@@ -8,7 +9,7 @@ import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SliceCache } from '../../src/worker/cache.js';
-import { inferenceRunner } from '../../src/worker/runners/inference.js';
+import { inferenceRunner, jobSeed } from '../../src/worker/runners/inference.js';
 import { job, run } from './fixtures.js';
 
 let server: Server;
@@ -31,6 +32,15 @@ beforeAll(async () => {
         body: b,
         ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
       });
+      if (req.url === '/v1/chat/completions') {
+        const content = (b.messages as { content: string }[])[0]?.content;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(
+          JSON.stringify({
+            choices: [{ index: 0, message: { role: 'assistant', content: ` chat: ${content}` } }],
+          }),
+        );
+      }
       const prompt = String(b.prompt);
       if (prompt === 'hang') return held.push(res);
       if (prompt === 'explode') return res.writeHead(500).end('model crashed');
@@ -79,7 +89,29 @@ describe('inference runner', () => {
     expect(requests.at(-1)).toEqual({
       path: '/v1/completions',
       auth: 'Bearer sk-local',
-      body: { model: 'llama-3-8b', prompt: 'Hello, world!', max_tokens: 64, temperature: 0.7 },
+      body: {
+        model: 'llama-3-8b',
+        prompt: 'Hello, world!',
+        max_tokens: 64,
+        temperature: 0.7,
+        seed: jobSeed({ model: 'llama-3-8b', prompt: 'Hello, world!', maxTokens: 64, temperature: 0.7 }),
+      },
+    });
+  });
+
+  it('speaks the chat endpoint too: one user message, the answer in choices[0].message.content', async () => {
+    const runner = inferenceRunner({
+      url: base,
+      models: ['llama-3-8b'],
+      endpoint: 'chat',
+      timeoutMs: 5000,
+      cache: null,
+    });
+    const result = await run(runner, job('inference', payload('Hi there', { temperature: 0 }), whole));
+    expect(result.output).toEqual({ text: ' chat: Hi there' });
+    expect(requests.at(-1)).toMatchObject({
+      path: '/v1/chat/completions',
+      body: { model: 'llama-3-8b', messages: [{ role: 'user', content: 'Hi there' }], temperature: 0 },
     });
   });
 

@@ -7,6 +7,9 @@
 //   TASKMARKET_SLICE         the slice spec as JSON, e.g. {"index":0,"units":1,"kind":"frame","frame":7}
 //   TASKMARKET_FRAME         rendering: the frame number
 //   TASKMARKET_JOB_ID, TASKMARKET_TASK_ID, TASKMARKET_CHALLENGE_TYPE
+//   TASKMARKET_SELF_TEST     "1" when the job is the worker's self-test (self-test.ts): a
+//                            command that cannot do real work on its made-up payload checks
+//                            itself quickly instead and still writes a file
 //
 // Rendering jobs have one `frame` slice per frame, run one after another (a job holds one slot,
 // so one GPU's worth of work); their artifacts are named `frame-<n>/<path>`. Training has one
@@ -36,6 +39,8 @@ export interface CommandRunnerOptions {
   workRoot?: string;
   /** How often the output directory is measured while the command runs. */
   watchIntervalMs?: number;
+  /** Added to the command's environment (the self-test sets TASKMARKET_SELF_TEST=1). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export function commandRunner(opts: CommandRunnerOptions): Runner {
@@ -91,6 +96,7 @@ async function runSlice(
     cwd: sliceDir,
     env: {
       ...process.env,
+      ...opts.env,
       TASKMARKET_PAYLOAD: payloadPath,
       TASKMARKET_OUTPUT_DIR: outDir,
       TASKMARKET_SLICE: JSON.stringify(slice),

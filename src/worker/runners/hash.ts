@@ -20,6 +20,8 @@ export interface ExternalCommand {
   timeoutMs: number;
   /** stdout past this kills the command. */
   maxOutputBytes: number;
+  /** Added to the command's environment (the self-test sets TASKMARKET_SELF_TEST=1). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface HashRunnerOptions {
@@ -101,6 +103,7 @@ async function commandProof(
   await runCommand({
     argv: command.argv,
     stdin: data,
+    ...(command.env ? { env: { ...process.env, ...command.env } } : {}),
     timeoutMs: command.timeoutMs,
     maxStdoutBytes: command.maxOutputBytes,
     onStdout: (chunk) => hasher.update(chunk),

@@ -3,11 +3,12 @@
 
 import type { ChallengeType } from '../../domain/schemas/payloads.js';
 import type { SliceCache } from '../cache.js';
-import type { RunnersConfig } from '../config.js';
+import type { InferenceConfig, RunnersConfig } from '../config.js';
 import type { ThreadPool } from '../pool.js';
 import { commandRunner } from './command.js';
 import { hashRunner } from './hash.js';
 import { inferenceRunner } from './inference.js';
+import { LlamaEngine, type LlamaEngineOptions } from './llama.js';
 import { syntheticRunner } from './synthetic-job.js';
 import type { Runner } from './types.js';
 
@@ -16,6 +17,31 @@ export type RunnerSet = Partial<Record<ChallengeType, Runner>>;
 export interface RunnerDeps {
   pool: ThreadPool;
   cache: SliceCache | null;
+  /** Runs the GGUF models of runners.inference.gguf (see createLlamaEngine); the caller closes it. */
+  llama?: LlamaEngine | null;
+  /** Added to the environment of every external command. */
+  env?: Readonly<Record<string, string>>;
+}
+
+/** The llama.cpp engine for the config's GGUF models, or null when it has none. */
+export function createLlamaEngine(
+  config: InferenceConfig | undefined,
+  threads: number,
+  log?: LlamaEngineOptions['log'],
+): LlamaEngine | null {
+  const gguf = Object.entries(config?.gguf ?? {});
+  if (!config || gguf.length === 0) return null;
+  return new LlamaEngine({
+    models: new Map(
+      gguf.map(([id, m]) => [
+        id,
+        { modelPath: m.model_path, gpuLayers: m.gpu_layers, contextSize: m.context_size },
+      ]),
+    ),
+    gpu: config.gpu,
+    threads: config.threads > 0 ? config.threads : threads,
+    ...(log ? { log } : {}),
+  });
 }
 
 export function createRunners(config: RunnersConfig, deps: RunnerDeps): RunnerSet {
@@ -28,7 +54,14 @@ export function createRunners(config: RunnersConfig, deps: RunnerDeps): RunnerSe
       cache,
       concurrency: pool.size,
       ...(c?.command
-        ? { command: { argv: c.command, timeoutMs: c.timeout_ms, maxOutputBytes: c.max_output_bytes } }
+        ? {
+            command: {
+              argv: c.command,
+              timeoutMs: c.timeout_ms,
+              maxOutputBytes: c.max_output_bytes,
+              ...(deps.env ? { env: deps.env } : {}),
+            },
+          }
         : {}),
     });
   }
@@ -37,8 +70,10 @@ export function createRunners(config: RunnersConfig, deps: RunnerDeps): RunnerSe
     runners.inference = inferenceRunner({
       url: c.url,
       models: c.models,
+      endpoint: c.endpoint,
       timeoutMs: c.timeout_ms,
       apiKey: c.api_key,
+      llama: deps.llama ?? null,
       cache,
     });
   }
@@ -51,6 +86,7 @@ export function createRunners(config: RunnersConfig, deps: RunnerDeps): RunnerSe
         maxOutputBytes: c.max_output_bytes,
         pool,
         cache,
+        ...(deps.env ? { env: deps.env } : {}),
       });
   }
   return runners;
