@@ -4,7 +4,11 @@
 // runs pg-boss and graphile-worker on the same PostgreSQL with the same job count and prints
 // our ratio to each. Writes bench/results/e2e.json.
 //
+// --nodes N (PostgreSQL) also runs N nodes on one database, each with its own --workers, tasks
+// spread over them, and prints the ratio to one node (--chain sets every node's chain, e.g. off).
+//
 //   npm run build && node bench/e2e.mjs [--tasks 5000] [--workers 3] [--slots 64] [--backend both]
+//       [--nodes 2] [--chain dev|off]
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +30,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     backend: { type: 'string', default: 'both' },
     'no-baselines': { type: 'boolean', default: false },
+    nodes: { type: 'string', default: '1' },
+    chain: { type: 'string' },
   },
 });
 const tasks = Number(values.tasks);
@@ -33,6 +39,8 @@ const workerCount = Number(values.workers);
 const slots = Number(values.slots);
 const concurrency = Number(values.concurrency);
 const backends = values.backend === 'both' ? ['postgres', 'pglite'] : [values.backend];
+const nodeCount = Number(values.nodes);
+const chainEnv = values.chain ? { TASKMARKET_CHAIN: values.chain } : {};
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
@@ -72,18 +80,23 @@ async function latencies(backend, node) {
   return rows.map((r) => ({ queued: Number(r.queued_at), finished: Number(r.finished_at) }));
 }
 
-async function runMarket(backend) {
+async function runMarket(backend, nodeCount = 1) {
   const dir = mkdtempSync(join(tmpdir(), 'taskmarket-e2e-bench-'));
-  const node = await startNode(backend);
-  const workers = await startWorkers(node.url, dir);
+  const first = await startNode(backend, chainEnv);
+  const nodes = [first];
+  const workers = [];
   try {
+    // More nodes share the first one's database (its schema).
+    for (let i = 1; i < nodeCount; i++)
+      nodes.push(await startNode(backend, { ...chainEnv, TASKMARKET_DATABASE_SCHEMA: first.schema }));
+    for (const n of nodes) workers.push(...(await startWorkers(n.url, dir)));
     for (;;) {
-      const { total } = await call(node.url, 'GET', '/offers', OPERATOR_KEY);
-      if (total === workerCount) break;
+      const { total } = await call(first.url, 'GET', '/offers', OPERATOR_KEY);
+      if (total === workerCount * nodeCount) break;
       if (process.env.BENCH_DEBUG) console.error('offers', total);
       await sleep(50);
     }
-    const key = await fundedCustomer(node.url);
+    const key = await fundedCustomer(first.url);
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
     const started = performance.now();
     let next = 0;
@@ -96,7 +109,8 @@ async function runMarket(backend) {
           payload: { seed: i.toString(16).padStart(8, '0'), matrix_size: 2, iterations: 1 },
           reward: '0.001',
         });
-        const res = await fetch(`${node.url}/tasks`, { method: 'POST', headers, body });
+        const url = nodes[i % nodes.length].url;
+        const res = await fetch(`${url}/tasks`, { method: 'POST', headers, body });
         if (res.status !== 201) failures++;
         await res.arrayBuffer();
       }
@@ -104,23 +118,24 @@ async function runMarket(backend) {
     await Promise.all(Array.from({ length: concurrency }, producer));
     const created = performance.now();
     for (;;) {
-      const { total } = await call(node.url, 'GET', '/tasks?status=completed&limit=1', key);
+      const { total } = await call(first.url, 'GET', '/tasks?status=completed&limit=1', key);
       if (total >= tasks - failures) break;
       if (process.env.BENCH_DEBUG) console.error('completed', total, 'failures', failures);
       await sleep(20);
     }
     const wall = performance.now() - started;
-    const ledger = await call(node.url, 'GET', '/ledger/verify', OPERATOR_KEY);
+    const ledger = await call(first.url, 'GET', '/ledger/verify', OPERATOR_KEY);
     for (const w of workers) w.kill('SIGTERM');
-    await node.stop({ keepData: true });
-    const rows = await latencies(backend, node);
+    for (const n of nodes) await n.stop({ keepData: true });
+    const rows = await latencies(backend, first);
     const lat = rows.map((r) => r.finished - r.queued).sort((a, b) => a - b);
-    const first = Math.min(...rows.map((r) => r.queued));
+    const firstQueued = Math.min(...rows.map((r) => r.queued));
     const last = Math.max(...rows.map((r) => r.finished));
     return {
+      nodes: nodeCount,
       tasks: rows.length,
       create_failures: failures,
-      tasks_per_sec: Math.round((rows.length / (last - first)) * 1000),
+      tasks_per_sec: Math.round((rows.length / (last - firstQueued)) * 1000),
       wall_tasks_per_sec: Math.round((rows.length / wall) * 1000),
       create_phase_s: Number(((created - started) / 1000).toFixed(2)),
       latency_ms: { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] },
@@ -128,7 +143,8 @@ async function runMarket(backend) {
     };
   } finally {
     for (const w of workers) w.kill('SIGKILL');
-    await node.stop().catch(() => {});
+    for (const n of nodes.slice(1)) await n.stop({ keepData: true }).catch(() => {});
+    await first.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -140,6 +156,15 @@ for (const backend of backends) {
   console.log(
     `task market (${backend}): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms ` +
       `(${r.tasks} tasks, ${workerCount} workers × ${slots} slots, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'})`,
+  );
+}
+if (nodeCount > 1 && results.postgres) {
+  const r = await runMarket('postgres', nodeCount);
+  results.postgres_nodes = r;
+  console.log(
+    `task market (postgres, ${nodeCount} nodes): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms, ` +
+      `p99 ${r.latency_ms.p99} ms, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'} — ` +
+      `${(r.tasks_per_sec / results.postgres.tasks_per_sec).toFixed(2)}× one node`,
   );
 }
 if (!values['no-baselines']) {
