@@ -123,6 +123,7 @@ export class TaskService {
       fee_pct_ct: body.fee_pct_ct ?? 100,
       reward: reward.value.toString(),
       escrow_held: reward.value.toString(),
+      escrow_ct: splitEscrow(reward.value, body.fee_pct_ct ?? 100).ct.toString(),
       deadline: body.deadline ?? null,
       status: 'pending',
       idempotency_key: idempotencyKey ?? null,
@@ -373,7 +374,7 @@ export class TaskService {
       });
     });
     return {
-      task: taskView({ ...closed, status: 'cancelled', escrow_held: '0' }),
+      task: taskView({ ...closed, status: 'cancelled', escrow_held: '0', escrow_ct: '0' }),
       refunded: BigInt(closed.escrow_held),
       refund: splitEscrow(BigInt(closed.escrow_held), closed.fee_pct_ct),
     };

@@ -20,6 +20,8 @@ export interface TaskRow {
   fee_pct_ct: number;
   reward: string;
   escrow_held: string;
+  /** The CPC (CT) part of escrow_held, as the domain split it when the reward was held. */
+  escrow_ct: string;
   deadline: number | null;
   status: TaskStatus;
   failure_reason: string | null;
@@ -43,20 +45,20 @@ export type NewTaskRow = Omit<
 >;
 
 const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward::text AS reward,
-  escrow_held::text AS escrow_held, deadline, status, failure_reason, result_hash, worker_address,
+  escrow_held::text AS escrow_held, escrow_ct::text AS escrow_ct, deadline, status, failure_reason, result_hash, worker_address,
   completed_at, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, jobs_done, priority`;
 
 export async function insertTasks(tx: Queryable, rows: readonly NewTaskRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
     `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward, escrow_held,
-                        deadline, status, idempotency_key, request_hash, created_at, updated_at, requirements, units,
+                        escrow_ct, deadline, status, idempotency_key, request_hash, created_at, updated_at, requirements, units,
                         jobs_total, priority)
      SELECT task_id, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward, escrow_held,
-            deadline, status, idempotency_key, request_hash, created_at, updated_at, requirements, units,
+            escrow_ct, deadline, status, idempotency_key, request_hash, created_at, updated_at, requirements, units,
             jobs_total, priority
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, account_id uuid, challenge_type text, payload jsonb,
-          asset text, it_asset text, fee_pct_ct smallint, reward numeric, escrow_held numeric, deadline bigint, status text, idempotency_key text,
+          asset text, it_asset text, fee_pct_ct smallint, reward numeric, escrow_held numeric, escrow_ct numeric, deadline bigint, status text, idempotency_key text,
           request_hash text, created_at bigint, updated_at bigint, requirements jsonb, units bigint, jobs_total int,
           priority text)`,
     [JSON.stringify(rows)],
@@ -126,16 +128,16 @@ export async function closeOpenTasks(
   if (taskIds.length === 0) return [];
   return tx.query<TaskRow & Record<string, unknown>>(
     `WITH target AS (
-       SELECT task_id, escrow_held FROM tasks
+       SELECT task_id, escrow_held, escrow_ct FROM tasks
        WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
          AND status = ANY($5::text[])
        ORDER BY task_id FOR UPDATE
      )
-     UPDATE tasks t SET status = $2, failure_reason = $3, escrow_held = 0, updated_at = $4
+     UPDATE tasks t SET status = $2, failure_reason = $3, escrow_held = 0, escrow_ct = 0, updated_at = $4
      FROM target WHERE t.task_id = target.task_id
      RETURNING t.task_id, t.seq, t.account_id, t.challenge_type, t.payload, t.asset, t.it_asset, t.fee_pct_ct,
        t.reward::text AS reward,
-       target.escrow_held::text AS escrow_held, t.deadline, t.status, t.failure_reason, t.result_hash,
+       target.escrow_held::text AS escrow_held, target.escrow_ct::text AS escrow_ct, t.deadline, t.status, t.failure_reason, t.result_hash,
        t.worker_address, t.completed_at, t.idempotency_key, t.request_hash, t.created_at, t.updated_at,
        t.requirements, t.units, t.jobs_total, t.jobs_done, t.priority`,
     [JSON.stringify(taskIds), to, reason, now, statusesLeadingTo(to)],
@@ -159,13 +161,13 @@ export async function countTasksByStatus(q: Queryable): Promise<Map<string, numb
 }
 
 /**
- * What open tasks hold in escrow, a row per task and asset: the CT part (floor of escrow_held ×
- * fee_pct_ct / 100, src/domain/escrow-split.ts) in `asset`, the rest in `it_asset`.
+ * What open tasks hold in escrow, a row per task and asset: the CT part (escrow_ct, as
+ * src/domain/escrow-split.ts split it) in `asset`, the rest in `it_asset`.
  */
 export const TASK_HOLDS = `(
-  SELECT account_id, asset, div(escrow_held * fee_pct_ct, 100) AS held FROM tasks WHERE escrow_held > 0
+  SELECT account_id, asset, escrow_ct AS held FROM tasks WHERE escrow_held > 0
   UNION ALL
-  SELECT account_id, it_asset, escrow_held - div(escrow_held * fee_pct_ct, 100) FROM tasks WHERE escrow_held > 0)`;
+  SELECT account_id, it_asset, escrow_held - escrow_ct FROM tasks WHERE escrow_held > 0)`;
 
 /** What one customer's open tasks hold in escrow, per asset. */
 export async function escrowHeldBy(q: Queryable, accountId: string): Promise<Map<string, bigint>> {
@@ -195,7 +197,7 @@ export async function completeTasks(
        ORDER BY task_id FOR UPDATE
      )
      UPDATE tasks t SET status = 'completed', result_hash = x.result_hash, worker_address = x.worker_address,
-            completed_at = $2, updated_at = $2, escrow_held = 0
+            completed_at = $2, updated_at = $2, escrow_held = 0, escrow_ct = 0
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text), target
      WHERE t.task_id = x.task_id AND target.task_id = t.task_id
      RETURNING t.task_id, target.escrow_held::text AS escrow_held`,
