@@ -11,7 +11,7 @@
 //       [--nodes 2] [--chain dev|off]
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -42,6 +42,29 @@ const backends = values.backend === 'both' ? ['postgres', 'pglite'] : [values.ba
 const nodeCount = Number(values.nodes);
 const chainEnv = values.chain ? { TASKMARKET_CHAIN: values.chain } : {};
 
+/** CPU seconds (user + system) a process has used, from /proc; 0 when it is gone or not Linux. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of every PostgreSQL process on this machine (the server the bench uses, and anything else on it). */
+function postgresCpuSeconds() {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('postgres')) total += cpuSeconds(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  return total;
+}
+
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 }
@@ -56,7 +79,8 @@ async function startWorkers(url, dir) {
       });
       p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`keygen exited ${code}`))));
     });
-    const args = ['dist/cli/main.js', '--url', url, 'worker', '--key', key, '--slots', String(slots)];
+    const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
+    const args = [...prof, 'dist/cli/main.js', '--url', url, 'worker', '--key', key, '--slots', String(slots)];
     args.push('--price', '0.000001', '--units', '100000000', '--log-level', 'warn');
     procs.push(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
   }
@@ -97,6 +121,11 @@ async function runMarket(backend, nodeCount = 1) {
       await sleep(50);
     }
     const key = await fundedCustomer(first.url);
+    const cpuBefore = {
+      node: nodes.reduce((t, n) => t + cpuSeconds(n.pid), 0),
+      workers: workers.reduce((t, w) => t + cpuSeconds(w.pid), 0),
+      postgres: backend === 'postgres' ? postgresCpuSeconds() : 0,
+    };
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
     const started = performance.now();
     let next = 0;
@@ -124,6 +153,11 @@ async function runMarket(backend, nodeCount = 1) {
       await sleep(20);
     }
     const wall = performance.now() - started;
+    const cpu = {
+      node: nodes.reduce((t, n) => t + cpuSeconds(n.pid), 0) - cpuBefore.node,
+      workers: workers.reduce((t, w) => t + cpuSeconds(w.pid), 0) - cpuBefore.workers,
+      postgres: backend === 'postgres' ? postgresCpuSeconds() - cpuBefore.postgres : 0,
+    };
     const ledger = await call(first.url, 'GET', '/ledger/verify', OPERATOR_KEY);
     for (const w of workers) w.kill('SIGTERM');
     for (const n of nodes) await n.stop({ keepData: true });
@@ -140,6 +174,13 @@ async function runMarket(backend, nodeCount = 1) {
       create_phase_s: Number(((created - started) / 1000).toFixed(2)),
       latency_ms: { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] },
       ledger_ok: ledger.ok,
+      // CPU milliseconds per completed task, from creation of the first to completion of the last.
+      cpu_ms_per_task: {
+        node: Number(((cpu.node * 1000) / rows.length).toFixed(2)),
+        workers: Number(((cpu.workers * 1000) / rows.length).toFixed(2)),
+        postgres: Number(((cpu.postgres * 1000) / rows.length).toFixed(2)),
+        total: Number((((cpu.node + cpu.workers + cpu.postgres) * 1000) / rows.length).toFixed(2)),
+      },
     };
   } finally {
     for (const w of workers) w.kill('SIGKILL');
@@ -155,7 +196,9 @@ for (const backend of backends) {
   results[backend] = r;
   console.log(
     `task market (${backend}): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms ` +
-      `(${r.tasks} tasks, ${workerCount} workers × ${slots} slots, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'})`,
+      `(${r.tasks} tasks, ${workerCount} workers × ${slots} slots, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'}); ` +
+      `CPU per task: node ${r.cpu_ms_per_task.node} ms, workers ${r.cpu_ms_per_task.workers} ms, ` +
+      `PostgreSQL ${r.cpu_ms_per_task.postgres} ms, total ${r.cpu_ms_per_task.total} ms`,
   );
 }
 if (nodeCount > 1 && results.postgres) {

@@ -68,9 +68,14 @@ export function registerComputeCommands(root: Command, clientOf: (cmd: Command) 
     .description('back to DryRun: receipts recorded, nobody charged (operator)')
     .action(async (_o, cmd: Command) => print(await rpc(cmd, 'settlement.set_mode', { mode: 'DryRun' })));
 
-  root
-    .command('compute-market')
-    .description('compute-market governance')
+  const market = root.command('compute-market').description('compute-market governance and prices');
+  market
+    .command('prices')
+    .description(
+      "each lane's price bands (p25, median, p75 per unit) and the suggested bid for its backlog (compute_market.price_board)",
+    )
+    .action(async (_o, cmd: Command) => print(await rpc(cmd, 'compute_market.price_board', {})));
+  market
     .command('params')
     .description(
       'print the admission and scheduler parameters as JSON; --set KEY=VALUE changes them (operator)',

@@ -5,7 +5,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { operatorKeyPath } from './operator-key.js';
-import type { SchedulerParams } from '../domain/scheduler-params.js';
+import { LANES, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
+import { suggestedBid, type Bands } from '../domain/price-board.js';
 import type { Db } from '../store/db.js';
 import { openDatabase } from '../store/open.js';
 import { AccountService, newApiKey } from './accounts.js';
@@ -118,6 +119,25 @@ export class Market {
       config,
       logger.child({ component: 'reputation-gossip' }),
     );
+  }
+
+  /**
+   * compute_market.price_board: each lane's bands and the bid the backlog suggests (spec "Price
+   * Board": the median × (1 + backlog/window)); deferred industrial work is left out of the
+   * backlog, so while tight the industrial lane's backlog is 0.
+   */
+  priceBoardView(): Record<Lane, { bands: Bands | null; backlog: number; suggested_bid: bigint | null }> {
+    const queued = this.dispatcher.queuedInMemory();
+    const view = {} as Record<Lane, { bands: Bands | null; backlog: number; suggested_bid: bigint | null }>;
+    for (const lane of LANES) {
+      const backlog = lane === 'industrial' && this.admission.mode === 'tight' ? 0 : queued[lane];
+      view[lane] = {
+        bands: this.priceBoard.bands(lane),
+        backlog,
+        suggested_bid: suggestedBid(this.priceBoard.snapshot(), lane, backlog, this.priceBoard.window),
+      };
+    }
+    return view;
   }
 
   /** consumer_fee_p90: the consumer lane's p90 price per unit, from the price board. */
