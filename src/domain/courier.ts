@@ -173,9 +173,13 @@ export interface CheckFacts {
 export type CheckVerdict =
   /** The node's pool holds it: wait for a block. */
   | { to: 'sent' }
-  /** A lower nonce is missing, so the node may hold this one queued: decide once that is settled. */
+  /** After a 400 with a lower nonce missing: the node may hold this one queued; decide later. */
   | { to: 'checking' }
-  /** Neither a block nor the pool has it and its nonce is free: send the same bytes again. */
+  /**
+   * Send the same bytes again: neither a block nor the pool's run has it, and its nonce is free
+   * (or a lower one is missing, and the node, holding it queued, answers already_in_pool). The
+   * same bytes are always safe to send: they can land only once.
+   */
   | { to: 'pending' }
   /** Proven absent after the node refused it as malformed: give up (a TRANSFER is given back). */
   | { to: 'failed' }
@@ -194,6 +198,7 @@ export function checkVerdict(f: CheckFacts): CheckVerdict {
       why: `nonce ${f.nonce} is used on chain (account nonce ${f.accountNonce}) but no scanned block holds this transaction`,
     };
   if (f.pendingNonce > f.nonce) return { to: 'sent' };
-  if (f.pendingNonce < f.nonce) return { to: 'checking' };
-  return f.reason === 'bad_request' ? { to: 'failed' } : { to: 'pending' };
+  if (f.reason !== 'bad_request') return { to: 'pending' };
+  // Giving up needs proof of absence: with a lower nonce missing the node may hold it queued.
+  return f.pendingNonce < f.nonce ? { to: 'checking' } : { to: 'failed' };
 }

@@ -449,7 +449,7 @@ export class Courier {
           db,
           row.id,
           row.tx_hash,
-          now + (reason === 'expired' ? 0 : delay),
+          now + (reason === 'expired' || reason === 'nonce_too_low' ? 0 : delay),
           `${row.last_error ?? reason}; not in any block nor the pool, nonce ${row.nonce} free: sending it again`,
         );
         continue;

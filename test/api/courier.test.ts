@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { TaskMarketClient } from '../../src/client/client.js';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { parseTaskProof } from '../../src/domain/courier.js';
 import { computeRoot } from '../../src/domain/merkle.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { registerCourierCommands } from '../../src/cli/courier.js';
@@ -73,13 +74,13 @@ it('queues one SUBMIT_RESULT per completed task, even when results and settlemen
 
 it('flushes to the dev chain, whose next block carries the task result in compute_root', async () => {
   const { task, w } = await runOne();
-  const flushed = await rpc<{ acknowledged: number; failed: number; pending: number }>(
+  const flushed = await rpc<{ sent: number; failed: number; pending: number }>(
     'compute.courier_flush',
   );
   expect(flushed).toMatchObject({ failed: 0, pending: 0 });
-  expect(flushed.acknowledged).toBeGreaterThanOrEqual(1);
+  expect(flushed.sent).toBeGreaterThanOrEqual(1);
   expect(await outboxOf(`result:${task.task_id}`)).toEqual([
-    { kind: 'SUBMIT_RESULT', status: 'acknowledged' },
+    { kind: 'SUBMIT_RESULT', status: 'sent' },
   ]);
 
   const block = await tm.market.chainLink!.devChain!.produceBlock();
@@ -98,7 +99,12 @@ it('flushes to the dev chain, whose next block carries the task result in comput
     'SELECT result_hash FROM tasks WHERE task_id = $1',
     [task.task_id],
   );
-  expect(mine).toMatchObject({ worker_address: w.key.address, result_hash: stored!.result_hash });
+  // The market is the worker of record (the node's rule); the worker is named in proof.
+  expect(mine).toMatchObject({
+    worker_address: tm.market.chainLink!.outbox.sender,
+    result_hash: stored!.result_hash,
+  });
+  expect(parseTaskProof((mine as unknown as { proof: string }).proof)?.worker).toBe(w.key.address);
   expect(shown.header.compute_root).toBe(computeRoot(results));
   await expect(rpc('chain.block', { height: head.height + 1000 })).rejects.toMatchObject({
     code: 'not_found',

@@ -4,8 +4,8 @@
 //   POST /tx/send          200 {"tx_hash", "status": "received"} or {"tx_hash", "status": "rejected",
 //                          "error"}: nonce_too_low for a transaction a block holds, sent again;
 //                          already_in_pool; insufficient_balance (with `genesis` balances)
-//   GET  /block/{h}        the node's block JSON (amounts and fees as JSON integers, a cpcvalcons1…
-//                          proposer, pq_signature), 404 {"detail": "Block not found"}
+//   GET  /block/{h}        the node's block JSON (amounts and fees as JSON integers, no timestamp,
+//                          pq_signature), 404 {"detail": "Block not found"}
 //   GET  /status           {"height", "last_hash", "network", "mempool_size", "epoch"}
 //   GET  /balance/{a}      {"address", "balance" (decimal string), "nonce"}
 //   GET  /nonce/{a}?pending=true   {"address", "nonce", "pending": true}
@@ -39,14 +39,15 @@ export interface MockNode {
   /** Handlers for the next requests, first in first used; the default behaviour after that. */
   overrides: Override[];
   /** For the next /tx/send calls, in order: what happens after the pool takes the transaction. */
-  afterSend: AfterSend[];
+  afterSend: (AfterSend | undefined)[];
   /** True: every connection is cut before an answer (the node is down). */
   down: boolean;
   requests: { method: string; path: string; body: string }[];
   close(): Promise<void>;
 }
 
-const PROPOSER = 'cpcvalcons1ntax6c87sxtc5l0yxjszjyxnq9djwuyauj3jmf';
+/** The recorded node's proposer (smoke-transcript.json): give it to the dev chain behind the double. */
+export const NODE_PROPOSER = 'cpcvalcons1ntax6c87sxtc5l0yxjszjyxnq9djwuyauj3jmf';
 
 export async function startMockNode(chain: DevChain, opts: MockNodeOptions = {}): Promise<MockNode> {
   const node: MockNode = {
@@ -133,7 +134,7 @@ async function handle(
     const block = await chain.getBlock(Number(m[1]));
     if (!block) return [404, JSON.stringify({ detail: 'Block not found' })];
     const json = JSON.stringify({
-      header: { ...block.header, proposer_address: PROPOSER, zk_state_proof_hash: null, zk_compute_proof_hash: null },
+      header: { ...block.header, zk_state_proof_hash: null, zk_compute_proof_hash: null },
       txs: block.txs.map((tx) => {
         // The node does not echo the timestamp and writes amounts as JSON integers.
         const { timestamp: _t, ...wire } = txToWire(tx);
@@ -142,9 +143,6 @@ async function handle(
       pq_signature: 'e8'.repeat(64),
       pq_sig_scheme_id: 1,
     });
-    // The header was built by the dev chain with its own proposer; the hash the client computes
-    // from this header differs from the dev chain's, as two chains' would: the courier compares
-    // a block's hash only with what it read from the same node.
     return [200, json.replace(/"(amount|fee)":"(\d+)"/g, '"$1":$2')];
   }
   if (method === 'GET' && path === '/status') {
