@@ -214,6 +214,9 @@ it('keeps every result and payout while the chain is down for an hour, backing o
   const { cheap, dear } = await twoProviders();
   const { client } = await tm.customer('100.0');
 
+  // The courier reads its next nonce from the node before it seals anything: one round while
+  // the chain is up, then it goes down.
+  await link.tick();
   chain.down = true;
   const tasks: string[] = [];
   const delays: number[] = [];
