@@ -179,11 +179,13 @@ export class DevChain implements ChainPort {
 
   /** The next nonce a block takes from `sender`: one past its highest included nonce. */
   private async accountNonce(sender: string): Promise<number> {
-    const [row] = await this.db.query<{ next: string | null }>(
-      'SELECT (max(nonce) + 1)::text AS next FROM chain_txs WHERE sender = $1 AND height IS NOT NULL',
+    // Down the (sender, nonce) index from the top: only the pooled ones are passed over.
+    const [row] = await this.db.query<{ next: string }>(
+      `SELECT (nonce + 1)::text AS next FROM chain_txs WHERE sender = $1 AND height IS NOT NULL
+       ORDER BY nonce DESC LIMIT 1`,
       [sender],
     );
-    return row?.next == null ? 0 : Number(row.next);
+    return row === undefined ? 0 : Number(row.next);
   }
 
   async account(address: string): Promise<ChainAccount> {
