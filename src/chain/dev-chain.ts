@@ -215,9 +215,10 @@ export class DevChain implements ChainPort {
 
   /** Drops a pooled transaction as a node that lost it would (a restart, an eviction). Tests use it. */
   async dropPooled(hash: string): Promise<boolean> {
-    const rows = await this.db.query('DELETE FROM chain_txs WHERE tx_hash = $1 AND height IS NULL RETURNING tx_hash', [
-      hash,
-    ]);
+    const rows = await this.db.query(
+      'DELETE FROM chain_txs WHERE tx_hash = $1 AND height IS NULL RETURNING tx_hash',
+      [hash],
+    );
     this.stats.dropped += rows.length;
     return rows.length > 0;
   }
@@ -288,7 +289,13 @@ export class DevChain implements ChainPort {
    * maxTxsPerBlock. One that fails execution is dropped and holds the sender's later ones back.
    */
   private async selectForBlock(): Promise<{ taken: { tx_hash: string; tx: SignedTx }[]; dropped: string[] }> {
-    const pooled = await this.db.query<{ tx_hash: string; sender: string; nonce: string; body: string; exec_error: string | null }>(
+    const pooled = await this.db.query<{
+      tx_hash: string;
+      sender: string;
+      nonce: string;
+      body: string;
+      exec_error: string | null;
+    }>(
       'SELECT tx_hash, sender, nonce::text, body, exec_error FROM chain_txs WHERE height IS NULL ORDER BY seq',
     );
     const bySender = new Map<string, typeof pooled>();
@@ -334,7 +341,9 @@ export class DevChain implements ChainPort {
     this.stats.dropped += expired.length;
     const { taken, dropped } = await this.selectForBlock();
     if (dropped.length > 0) {
-      await this.db.query('DELETE FROM chain_txs WHERE tx_hash = ANY($1::text[]) AND height IS NULL', [dropped]);
+      await this.db.query('DELETE FROM chain_txs WHERE tx_hash = ANY($1::text[]) AND height IS NULL', [
+        dropped,
+      ]);
       this.stats.dropped += dropped.length;
     }
     const pending = taken;

@@ -107,7 +107,10 @@ export class HttpChainClient implements ChainPort {
 
   async account(address: string): Promise<ChainAccount> {
     const path = encodeURIComponent(address);
-    const balance = (await this.read(`/balance/${path}`)).body as { balance?: unknown; nonce?: unknown } | null;
+    const balance = (await this.read(`/balance/${path}`)).body as {
+      balance?: unknown;
+      nonce?: unknown;
+    } | null;
     const pending = (await this.read(`/nonce/${path}?pending=true`)).body as { nonce?: unknown } | null;
     const nonce = balance?.nonce;
     const pendingNonce = pending?.nonce;
@@ -120,7 +123,11 @@ export class HttpChainClient implements ChainPort {
         : typeof raw === 'bigint' || (typeof raw === 'number' && Number.isSafeInteger(raw))
           ? BigInt(raw)
           : undefined;
-    return { nonce, pendingNonce: Math.max(nonce, pendingNonce), ...(amount === undefined ? {} : { balance: amount }) };
+    return {
+      nonce,
+      pendingNonce: Math.max(nonce, pendingNonce),
+      ...(amount === undefined ? {} : { balance: amount }),
+    };
   }
 
   async close(): Promise<void> {

@@ -75,7 +75,10 @@ export function registerCourierCommands(root: Command, clientOf: (cmd: Command) 
         return;
       }
       print(
-        await rpc(cmd, 'compute.courier_resolve', { id: Number(id), outcome: o.landed ? 'landed' : 'resend' }),
+        await rpc(cmd, 'compute.courier_resolve', {
+          id: Number(id),
+          outcome: o.landed ? 'landed' : 'resend',
+        }),
       );
     });
 

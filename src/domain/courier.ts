@@ -25,7 +25,15 @@ import { SigningKey } from './signing-key.js';
 
 export const OUTBOX_KINDS = ['SUBMIT_RESULT', 'TRANSFER'] as const;
 export type OutboxKind = (typeof OUTBOX_KINDS)[number];
-export const OUTBOX_STATUSES = ['pending', 'sent', 'checking', 'included', 'final', 'held', 'failed'] as const;
+export const OUTBOX_STATUSES = [
+  'pending',
+  'sent',
+  'checking',
+  'included',
+  'final',
+  'held',
+  'failed',
+] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
 
 /** What to send, stored as JSON until the courier gives it a nonce and signs it. */

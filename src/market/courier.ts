@@ -19,7 +19,13 @@
 // sequence. A forced flush (the operator's) ignores next_attempt_at.
 
 import type { Logger } from 'pino';
-import { ChainError, type ChainAccount, type ChainBlock, type ChainPort, type SubmitOutcome } from '../chain/port.js';
+import {
+  ChainError,
+  type ChainAccount,
+  type ChainBlock,
+  type ChainPort,
+  type SubmitOutcome,
+} from '../chain/port.js';
 import { decodeTx } from '../chain/wire.js';
 import { txHash } from '../domain/chain-tx.js';
 import type { Clock } from '../domain/clock.js';
@@ -179,7 +185,14 @@ export class Courier {
       const page = await pendingPage(db, after, batch);
       if (page.length === 0) return;
       // Write-ahead: once marked, an entry's nonce is never given to another (the node may have it).
-      const marked = new Set(await markTried(db, page.map((r) => r.id), clock.nowMs(), scanFrom));
+      const marked = new Set(
+        await markTried(
+          db,
+          page.map((r) => r.id),
+          clock.nowMs(),
+          scanFrom,
+        ),
+      );
       const sent: { id: number; tx_hash: string }[] = [];
       const unsentMarked = new Set(marked);
       let rewound = false;
@@ -281,9 +294,17 @@ export class Courier {
     }
     events.emit('courier.failure', { kind: row.kind, retryable: outcome.retryable });
     if (outcome.retryable) {
-      const delay = courierBackoffMs(attempts, this.opts.backoffBaseMs, this.opts.backoffMaxMs, this.opts.random);
+      const delay = courierBackoffMs(
+        attempts,
+        this.opts.backoffBaseMs,
+        this.opts.backoffMaxMs,
+        this.opts.random,
+      );
       await markRetry(db, row.id, row.tx_hash, attempts, clock.nowMs() + delay, outcome.error);
-      this.opts.logger.warn({ id: row.id, attempts, delay, error: outcome.error }, 'chain send failed: backing off');
+      this.opts.logger.warn(
+        { id: row.id, attempts, delay, error: outcome.error },
+        'chain send failed: backing off',
+      );
       return { state: 'retrying' };
     }
     this.nonceStale = true;
@@ -362,7 +383,10 @@ export class Courier {
     }
     if (found.length > 0) {
       report.included += await markIncluded(db, found);
-      for (const f of await failedAmong(db, found.map((x) => x.tx_hash)))
+      for (const f of await failedAmong(
+        db,
+        found.map((x) => x.tx_hash),
+      ))
         this.opts.logger.error(
           { id: f.id, nonce: f.nonce, tx_hash: f.tx_hash },
           'a block holds an outbox entry that was marked failed: check its payout by hand',
@@ -375,7 +399,11 @@ export class Courier {
     return cursor.next_height;
   }
 
-  private async finalize(headHeight: number, blocks: Map<number, ChainBlock>, report: FlushReport): Promise<void> {
+  private async finalize(
+    headHeight: number,
+    blocks: Map<number, ChainBlock>,
+    report: FlushReport,
+  ): Promise<void> {
     const { db, chain, clock, sender } = this.opts;
     const rows = await includedUpTo(db, sender, headHeight - this.opts.confirmations);
     if (rows.length === 0) return;
@@ -427,24 +455,40 @@ export class Courier {
       }
       if (verdict.to === 'checking') {
         if (row.status === 'sent')
-          await markChecking(db, row.id, row.tx_hash, row.attempts, reason, 'past the pool TTL: looking for it');
+          await markChecking(
+            db,
+            row.id,
+            row.tx_hash,
+            row.attempts,
+            reason,
+            'past the pool TTL: looking for it',
+          );
         continue;
       }
       if (verdict.to === 'held') {
         // Only when every block since it was first sent was read: otherwise read on first.
         const covered =
           scanned &&
-          (cursor.origin_height === 0 || (row.sent_height !== null && row.sent_height >= cursor.origin_height));
+          (cursor.origin_height === 0 ||
+            (row.sent_height !== null && row.sent_height >= cursor.origin_height));
         if (!covered) continue;
         if (row.status === 'sent')
           await markChecking(db, row.id, row.tx_hash, row.attempts, reason, verdict.why);
         await markHeld(db, row.id, row.tx_hash, verdict.why);
         report.held++;
-        this.opts.logger.error({ id: row.id, nonce: row.nonce, why: verdict.why }, 'outbox entry held for the operator');
+        this.opts.logger.error(
+          { id: row.id, nonce: row.nonce, why: verdict.why },
+          'outbox entry held for the operator',
+        );
         continue;
       }
       if (verdict.to === 'pending') {
-        const delay = courierBackoffMs(Math.max(row.attempts, 1), this.opts.backoffBaseMs, this.opts.backoffMaxMs, this.opts.random);
+        const delay = courierBackoffMs(
+          Math.max(row.attempts, 1),
+          this.opts.backoffBaseMs,
+          this.opts.backoffMaxMs,
+          this.opts.random,
+        );
         await markResend(
           db,
           row.id,
@@ -456,7 +500,14 @@ export class Courier {
       }
       // failed: refused with a 400 and proven absent, its nonce free.
       if (row.status === 'sent') continue;
-      const failed = await failEntryNow(db, row, row.attempts, `${row.last_error ?? 'refused'}; proven not on chain`, clock, true);
+      const failed = await failEntryNow(
+        db,
+        row,
+        row.attempts,
+        `${row.last_error ?? 'refused'}; proven not on chain`,
+        clock,
+        true,
+      );
       if (failed.failed) report.failed++;
       this.nonceStale = true;
     }

@@ -2,7 +2,13 @@
 // pending ones in nonce order, recording what the chain answered, and what the blocks show
 // (included, final), with the scan cursor over the chain's blocks.
 
-import { OUTBOX_STATUSES, type CheckReason, type OutboxDraft, type OutboxKind, type OutboxStatus } from '../domain/courier.js';
+import {
+  OUTBOX_STATUSES,
+  type CheckReason,
+  type OutboxDraft,
+  type OutboxKind,
+  type OutboxStatus,
+} from '../domain/courier.js';
 import type { Queryable } from './db.js';
 
 export interface OutboxRow {
@@ -232,7 +238,10 @@ export async function markIncluded(
  * The sender's sealed entries never sent (no write-ahead mark) become drafts again, for the next
  * seal; returns how many, and one past the highest nonce of its entries that were (or -1: none).
  */
-export async function unsealUntried(tx: Queryable, sender: string): Promise<{ unsealed: number; afterTried: number }> {
+export async function unsealUntried(
+  tx: Queryable,
+  sender: string,
+): Promise<{ unsealed: number; afterTried: number }> {
   const unsealed = await tx.query(
     `UPDATE outbox SET sender = NULL, nonce = NULL, body = NULL, tx_hash = NULL
      WHERE sender = $1 AND status = 'pending' AND first_sent_at IS NULL RETURNING id`,
@@ -358,9 +367,10 @@ export async function heldEntries(q: Queryable, limit = 100): Promise<OutboxRow[
 }
 
 export async function getOutboxById(q: Queryable, id: number): Promise<OutboxRow | undefined> {
-  const rows = await q.query<OutboxRow & Record<string, unknown>>(`SELECT ${COLUMNS} FROM outbox WHERE id = $1`, [
-    id,
-  ]);
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox WHERE id = $1`,
+    [id],
+  );
   return rows[0] && numbers(rows[0]);
 }
 

@@ -74,14 +74,10 @@ it('queues one SUBMIT_RESULT per completed task, even when results and settlemen
 
 it('flushes to the dev chain, whose next block carries the task result in compute_root', async () => {
   const { task, w } = await runOne();
-  const flushed = await rpc<{ sent: number; failed: number; pending: number }>(
-    'compute.courier_flush',
-  );
+  const flushed = await rpc<{ sent: number; failed: number; pending: number }>('compute.courier_flush');
   expect(flushed).toMatchObject({ failed: 0, pending: 0 });
   expect(flushed.sent).toBeGreaterThanOrEqual(1);
-  expect(await outboxOf(`result:${task.task_id}`)).toEqual([
-    { kind: 'SUBMIT_RESULT', status: 'sent' },
-  ]);
+  expect(await outboxOf(`result:${task.task_id}`)).toEqual([{ kind: 'SUBMIT_RESULT', status: 'sent' }]);
 
   const block = await tm.market.chainLink!.devChain!.produceBlock();
   const head = await rpc<{ height: number; hash: string }>('chain.head');

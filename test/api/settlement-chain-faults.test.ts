@@ -167,10 +167,7 @@ async function providerBalance(tm: TestMarket, address: string): Promise<bigint>
 
 async function outboxCounts(tm: TestMarket) {
   return (
-    await rpc<{ outbox: { pending: number; sent: number; failed: number } }>(
-      tm,
-      'compute.courier_status',
-    )
+    await rpc<{ outbox: { pending: number; sent: number; failed: number } }>(tm, 'compute.courier_status')
   ).outbox;
 }
 

@@ -75,9 +75,13 @@ describe('blocks', () => {
   it("reads other senders' transactions of any shape the chain takes, without refusing the block", () => {
     const minimal = { height: 1, prev_hash: ZERO_HASH, timestamp: 5, tx_root: ZERO_HASH };
     const ours = submitResultTx(2, resultOf(2));
-    const wire = (tx: typeof ours) => JSON.parse(JSON.stringify(blockToJson({ hash: '', header, txs: [tx], other_txs: [] }).txs[0]));
+    const wire = (tx: typeof ours) =>
+      JSON.parse(JSON.stringify(blockToJson({ hash: '', header, txs: [tx], other_txs: [] }).txs[0]));
     const withPayload = { ...wire(transferTx(0) as never), payload: { memo: 'hi' } };
-    const validator = { ...wire(transferTx(1) as never), from_address: 'cpcvalcons1ntax6c87sxtc5l0yxjszjyxnq9djwuyauj3jmf' };
+    const validator = {
+      ...wire(transferTx(1) as never),
+      from_address: 'cpcvalcons1ntax6c87sxtc5l0yxjszjyxnq9djwuyauj3jmf',
+    };
     const extraKey = wire(ours);
     extraKey.payload.gpu_seconds = 12;
     const d = decodeBlock({ header: minimal, txs: [withPayload, validator, extraKey] });
@@ -88,7 +92,10 @@ describe('blocks', () => {
     expect(d.block.txs).toHaveLength(1);
     expect(d.block.txs[0]).toMatchObject({ tx_type: 'SUBMIT_RESULT', payload: resultOf(2) });
     const badTx = { ...wire(transferTx(0) as never), amount: 'x' };
-    expect(decodeBlock({ header: minimal, txs: [badTx] })).toMatchObject({ ok: true, block: { other_txs: [badTx] } });
+    expect(decodeBlock({ header: minimal, txs: [badTx] })).toMatchObject({
+      ok: true,
+      block: { other_txs: [badTx] },
+    });
   });
 
   it('takes a high-S signature on a transaction, as the node does, and keeps its own low-S', () => {

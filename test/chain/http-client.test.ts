@@ -92,7 +92,13 @@ describe('CPC node HTTP client', () => {
 
   it("reads the sender's nonces from /balance and /nonce?pending=true, as the node spells them", async () => {
     const key = keyOf(0x4242);
-    const tx = signTx(key, { tx_type: 'TRANSFER', to_address: addressOf(1), amount: 5n, nonce: 0, timestamp: 0 });
+    const tx = signTx(key, {
+      tx_type: 'TRANSFER',
+      to_address: addressOf(1),
+      amount: 5n,
+      nonce: 0,
+      timestamp: 0,
+    });
     const sender = tx.from_address;
     const before = await client.account(sender);
     expect(before).toMatchObject({ nonce: 0, pendingNonce: 0 });
@@ -167,7 +173,13 @@ describe('CPC node HTTP client', () => {
     // A sender of its own: the node takes a sender's nonces in sequence, and earlier tests left gaps.
     const key = keyOf(0x4343);
     const txs = [
-      signTx(key, { tx_type: 'TRANSFER', to_address: addressOf(2), amount: big, nonce: 0, timestamp: 1_700_000_000 }),
+      signTx(key, {
+        tx_type: 'TRANSFER',
+        to_address: addressOf(2),
+        amount: big,
+        nonce: 0,
+        timestamp: 1_700_000_000,
+      }),
       submitResultTx(1, results[0]!, key),
       submitResultTx(2, results[1]!, key),
     ];

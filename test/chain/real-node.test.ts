@@ -21,7 +21,6 @@ import { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
 import { appendJournals } from '../../src/store/ledger.js';
 import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
-import { insertPayouts } from '../../src/store/payouts.js';
 import { providerAccounts } from '../../src/store/settlement.js';
 import { testDb } from '../helpers/db.js';
 import { addressOf, keyOf } from './fixtures.js';
@@ -191,7 +190,9 @@ it('replays the recorded market run: every SUBMIT_RESULT and TRANSFER lands once
   expect(await reversals()).toBe(0);
   // The node saw 22 distinct transactions; the resends were the same bytes.
   const hashes = new Set(
-    r.node.requests.filter((q) => q.path === '/tx/send').map((q) => (JSON.parse(q.body) as { signature: string }).signature),
+    r.node.requests
+      .filter((q) => q.path === '/tx/send')
+      .map((q) => (JSON.parse(q.body) as { signature: string }).signature),
   );
   expect(hashes.size).toBe(22);
   // The killed page was sent again and answered nonce_too_low: looked for and found in a block,
@@ -216,7 +217,13 @@ async function settleThousand(outbox: OutboxWriter, workers: string[]) {
   const payouts = tasks.map((t, i) => {
     const amount = 10n ** 15n + BigInt(i);
     owed.set(t.worker_address, (owed.get(t.worker_address) ?? 0n) + amount);
-    return { receipt_key: `r:${t.task_id}`, task_id: t.task_id, address: t.worker_address, asset: 'CPC', amount: amount.toString() };
+    return {
+      receipt_key: `r:${t.task_id}`,
+      task_id: t.task_id,
+      address: t.worker_address,
+      asset: 'CPC',
+      amount: amount.toString(),
+    };
   });
   const accounts = await providerAccounts(db, workers, 'CPC', 0);
   await db.transaction(async (tx) => {
@@ -270,7 +277,10 @@ it('settles 1,000 tasks in Real mode through a courier crash mid-flush and the c
   const results = txs.filter((t) => t.tx_type === 'SUBMIT_RESULT');
   const transfers = txs.filter((t) => t.tx_type === 'TRANSFER');
   expect(results).toHaveLength(1000);
-  expect(new Set(results.map((t) => (JSON.parse(t.body) as { payload: { task_id: string } }).payload.task_id)).size).toBe(1000);
+  expect(
+    new Set(results.map((t) => (JSON.parse(t.body) as { payload: { task_id: string } }).payload.task_id))
+      .size,
+  ).toBe(1000);
   expect(transfers).toHaveLength(20);
   expect(txs.map((t) => t.nonce)).toEqual(Array.from({ length: 1020 }, (_, i) => i));
   // Paid exactly what is owed: nothing twice, nothing lost.
@@ -290,7 +300,13 @@ it('holds for the operator an entry whose nonce the chain used for another trans
   const worker = addressOf(0x7100);
   await insertDrafts(
     db,
-    [{ kind: 'TRANSFER', dedup_key: 'payout:held:0', draft: { type: 'transfer', to: worker, amount: '1000' } }],
+    [
+      {
+        kind: 'TRANSFER',
+        dedup_key: 'payout:held:0',
+        draft: { type: 'transfer', to: worker, amount: '1000' },
+      },
+    ],
     T0,
   );
   // Sealed and marked sent (as after a send whose reply died with the process), but the node lost it.
@@ -298,13 +314,21 @@ it('holds for the operator an entry whose nonce the chain used for another trans
   await db.query('UPDATE outbox SET first_sent_at = $1, sent_height = 0', [T0]);
   // Another holder of the same key used nonce 0 meanwhile.
   const { signTx } = await import('../../src/domain/chain-tx.js');
-  const other = signTx(MARKET_KEY, { tx_type: 'TRANSFER', to_address: addressOf(0x7101), amount: 5n, nonce: 0, timestamp: 0 });
+  const other = signTx(MARKET_KEY, {
+    tx_type: 'TRANSFER',
+    to_address: addressOf(0x7101),
+    amount: 5n,
+    nonce: 0,
+    timestamp: 0,
+  });
   expect(await r.chain.submit(other)).toMatchObject({ accepted: true });
   await r.chain.produceBlock();
   const courier = r.courier();
   expect(await courier.flush()).toMatchObject({ checking: 1 });
   expect(await courier.flush()).toMatchObject({ held: 1 });
-  const [row] = await db.query<{ status: string; last_error: string }>('SELECT status, last_error FROM outbox');
+  const [row] = await db.query<{ status: string; last_error: string }>(
+    'SELECT status, last_error FROM outbox',
+  );
   expect(row?.status).toBe('held');
   expect(row?.last_error).toMatch(/nonce 0 is used on chain/);
   expect(await reversals()).toBe(0);

@@ -178,8 +178,13 @@ it('lets the operator settle a held entry: --resend sends the same bytes, --land
   expect((await rows())[0]?.tx_hash).toBe(row!.tx_hash);
   // --landed: final, with a note.
   expect(await resolveLanded(db, held!.id, clock.nowMs())).toBe(1);
-  const [done] = await db.query<{ status: string; last_error: string }>('SELECT status, last_error FROM outbox');
-  expect(done).toMatchObject({ status: 'final', last_error: expect.stringMatching(/^the operator marked it landed/) });
+  const [done] = await db.query<{ status: string; last_error: string }>(
+    'SELECT status, last_error FROM outbox',
+  );
+  expect(done).toMatchObject({
+    status: 'final',
+    last_error: expect.stringMatching(/^the operator marked it landed/),
+  });
   expect(await resolveLanded(db, held!.id, clock.nowMs())).toBe(0);
   await chain.close();
 });

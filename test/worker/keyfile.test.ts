@@ -33,7 +33,9 @@ describe('worker key file', () => {
     writeFileSync(iso, JSON.stringify({ ...body, created_at: '2026-12-03T22:14:26Z' }), { mode: 0o600 });
     expect(loadKeyFile(iso).key).toMatchObject({ address: pair.address, created_at: 1_796_336_066 });
     const offset = join(dir, 'offset.json');
-    writeFileSync(offset, JSON.stringify({ ...body, created_at: '2026-12-03T23:14:26.5+01:00' }), { mode: 0o600 });
+    writeFileSync(offset, JSON.stringify({ ...body, created_at: '2026-12-03T23:14:26.5+01:00' }), {
+      mode: 0o600,
+    });
     expect(loadKeyFile(offset).key.created_at).toBe(1_796_336_066);
     const unix = join(dir, 'unix.json');
     writeFileSync(unix, JSON.stringify({ ...body, created_at: 1_700_000_000 }), { mode: 0o600 });
