@@ -180,6 +180,23 @@ it('drives the courier from the CLI: send a bundle file, flush, status, chain he
       `bundle:${bytesToHex(blake3(Buffer.from('a bundle of receipts')))}`,
     );
     expect((await run('chain', 'block', 'x')).code).toBe(2);
+
+    // A held entry (its nonce used on chain by something the blocks do not show) is listed by
+    // status and settled by the operator; one that is not held is refused.
+    expect((await run('compute', 'courier', 'resolve', String(id))).code).toBe(2); // neither flag
+    await expect(rpc('compute.courier_resolve', { id, outcome: 'landed' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    await tm.market.db.query(`UPDATE outbox SET status = 'held', last_error = 'nonce used' WHERE id = $1`, [
+      id,
+    ]);
+    const held = JSON.parse((await run('compute', 'courier', 'status')).stdout);
+    expect(held.held).toEqual([expect.objectContaining({ id, kind: 'SUBMIT_RESULT', reason: 'nonce used' })]);
+    const resolved = await run('compute', 'courier', 'resolve', String(id), '--landed');
+    expect(JSON.parse(resolved.stdout)).toEqual({ id, status: 'final' });
+    await expect(rpc('compute.courier_resolve', { id, outcome: 'sideways' })).rejects.toMatchObject({
+      code: 'validation_error',
+    });
   } finally {
     spy.mockRestore();
     quiet.mockRestore();
