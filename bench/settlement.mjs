@@ -20,12 +20,18 @@
 //     straight into a fresh schema, then sealed (nonces, two secp256k1 signatures each) and sent to
 //     the no-op chain port: transactions/s and sealing ms per transaction, without settlement.
 //
-// Writes bench/results/settlement.json (--part settle|flush|courier keeps the other parts' last
-// figures).
+// (d) Inclusion (--part inclusion, not part of `both`): --inclusion SUBMIT_RESULT drafts sealed
+//     and sent by the Courier over HTTP to the double of the CPC node (src/chain/node-double.ts,
+//     over a dev chain that takes nonces in sequence as the node does) until every one is final
+//     (chain_confirmations 2): transactions included per second, blocks sealed every round.
+//
+// Writes bench/results/settlement.json (--part settle|flush|courier|inclusion keeps the other
+// parts' last figures).
 // Schemas are dropped afterwards. BENCH_QUERY_TIMES=1 prints the time settle spent per statement.
 //
 //   npm run build && node bench/settlement.mjs [--receipts 100000] [--batch 256] [--jobs-per-task 1]
-//       [--providers 100] [--customers 1000] [--courier 20000] [--outbox 1000000] [--part both|settle|flush|courier]
+//       [--providers 100] [--customers 1000] [--courier 20000] [--outbox 1000000] [--inclusion 5000]
+//       [--part both|settle|flush|courier|inclusion]
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -59,6 +65,7 @@ const { values } = parseArgs({
     customers: { type: 'string', default: '1000' },
     courier: { type: 'string', default: '20000' },
     outbox: { type: 'string', default: '1000000' },
+    inclusion: { type: 'string', default: '5000' },
     'page-size': { type: 'string', default: '500' },
     'payout-page': { type: 'string', default: '100000' },
     part: { type: 'string', default: 'both' },
@@ -71,6 +78,7 @@ const PROVIDERS = Number(values.providers);
 const CUSTOMERS = Number(values.customers);
 const COURIER = Number(values.courier);
 const OUTBOX = Number(values.outbox);
+const INCLUSION = Number(values.inclusion);
 const PAGE = Number(values['page-size']);
 const PAYOUT_PAGE = Number(values['payout-page']);
 const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
@@ -83,8 +91,10 @@ const noopChain = {
   submit: async (tx) => ({ accepted: true, txHash: String(tx.nonce) }),
   getBlock: async () => undefined,
   head: async () => ({ height: 0, hash: '' }),
+  account: async () => ({ nonce: 0, pendingNonce: 0 }),
   close: async () => {},
 };
+const CHAIN_SENDER = addressFromPublicKey(publicKeyFromPrivate(CHAIN_KEY));
 
 async function freshDb(tag) {
   const schema = `bench_settle_${tag}_${process.pid}_${Date.now()}`;
@@ -270,17 +280,22 @@ async function settlePart() {
 // ─── the courier ─────────────────────────────────────────────────────────────────────────────
 
 /** A courier over the no-op chain, reading --page-size rows a page, sealing with `seal`. */
-function noopCourier(db, events, seal) {
+function noopCourier(db, events, seal, chain = noopChain, clock = systemClock) {
   return new Courier({
     db,
-    chain: noopChain,
-    clock: systemClock,
+    chain,
+    clock,
     events,
     logger,
+    sender: CHAIN_SENDER,
     seal,
+    // The no-op chain reports nonce 0; the local sequence stays where sealing put it.
+    syncNonce: async () => undefined,
     batch: PAGE,
     backoffBaseMs: 1000,
     backoffMaxMs: 8000,
+    confirmations: 2,
+    txTtlMs: 3_600_000,
   });
 }
 
@@ -309,22 +324,111 @@ async function runCourier(db, outbox, events) {
   const [pending] = await db.query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'pending'`);
   const figures = {
     queued: sealed + pending.n,
-    sent: report.acknowledged,
+    sent: report.sent,
     seconds: round(courierS),
-    transactions_per_s: Math.round(report.acknowledged / courierS),
+    transactions_per_s: Math.round(report.sent / courierS),
     seal_seconds: round(sealMs / 1000),
     seal_ms_per_tx: round(sealMs / Math.max(1, sealed)),
     // This process's CPU time: what signing costs, less skewed than wall time on a busy machine.
     seal_cpu_ms_per_tx: round(sealCpuUs / 1000 / Math.max(1, sealed)),
     send_seconds: round(courierS - sealMs / 1000),
-    sends_per_s: Math.round(report.acknowledged / (courierS - sealMs / 1000)),
+    sends_per_s: Math.round(report.sent / (courierS - sealMs / 1000)),
   };
   console.log(
-    `courier: ${report.acknowledged} of ${figures.queued} queued transactions sealed and sent in ` +
+    `courier: ${report.sent} of ${figures.queued} queued transactions sealed and sent in ` +
       `${courierS.toFixed(2)} s = ${figures.transactions_per_s}/s (sealing ${figures.seal_seconds} s, ` +
       `${figures.seal_ms_per_tx} ms/tx, CPU ${figures.seal_cpu_ms_per_tx} ms/tx; sending alone ${figures.sends_per_s}/s)`,
   );
   return figures;
+}
+
+/** SUBMIT_RESULT drafts as settlement queues them for completed tasks, straight into the outbox. */
+async function seedResultDrafts(db, n) {
+  const providers = Array.from({ length: PROVIDERS }, () => generateKeyPair().address);
+  await db.query(
+    `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+     SELECT 'SUBMIT_RESULT', 'result:' || t.id,
+            jsonb_build_object('type', 'task_result', 'task_id', t.id, 'worker_address', ($1::text[])[1 + t.i % $2::int],
+                               'result_hash', encode(sha256(t.i::text::bytea), 'hex'),
+                               'job_hashes', jsonb_build_array(encode(sha256((t.i::text || ':0')::bytea), 'hex'))),
+            0, 0
+     FROM (SELECT i, gen_random_uuid()::text AS id FROM generate_series(0, $3::int - 1) AS i) AS t`,
+    [providers, PROVIDERS, n],
+  );
+  await db.query('ANALYZE outbox');
+}
+
+/**
+ * (d) The courier against the double of the CPC node, over HTTP: --inclusion results sealed,
+ * sent, seen in blocks and final (two confirmations), a block sealed after every flush.
+ */
+async function inclusionPart() {
+  const { db, drop } = await freshDb('d');
+  const { DevChain } = await import('../dist/chain/dev-chain.js');
+  const { HttpChainClient } = await import('../dist/chain/http-client.js');
+  const { startMockNode } = await import('../dist/chain/node-double.js');
+  const { ManualClock } = await import('../dist/domain/clock.js');
+  const clock = new ManualClock(Date.now());
+  const chain = await DevChain.open({ db, clock, maxTxsPerBlock: 100_000 });
+  const node = await startMockNode(chain);
+  const client = new HttpChainClient({ baseUrl: node.url, timeoutMs: 60_000 });
+  try {
+    await seedResultDrafts(db, INCLUSION);
+    const outbox = new OutboxWriter(CHAIN_KEY, clock);
+    const events = new MarketEventBus();
+    const courier = new Courier({
+      db,
+      chain: client,
+      clock,
+      events,
+      logger,
+      sender: outbox.sender,
+      seal: (limit) => outbox.seal(db, limit),
+      syncNonce: (account) => outbox.syncNonce(db, account),
+      batch: PAGE,
+      backoffBaseMs: 1000,
+      backoffMaxMs: 8000,
+      confirmations: 2,
+      txTtlMs: 3_600_000,
+    });
+    const t = performance.now();
+    let rounds = 0;
+    let blockMs = 0;
+    for (;;) {
+      rounds++;
+      await courier.flush();
+      const [left] = await db.query(`SELECT count(*)::int AS n FROM outbox WHERE status <> 'final'`);
+      if (left.n === 0) break;
+      clock.advance(1000);
+      const b = performance.now();
+      await chain.produceBlock();
+      blockMs += performance.now() - b;
+      if (rounds > 100) throw new Error(`not final after ${rounds} rounds: ${left.n} left`);
+    }
+    const s = (performance.now() - t) / 1000;
+    const [onChain] = await db.query('SELECT count(*)::int AS n FROM chain_txs WHERE height IS NOT NULL');
+    if (onChain.n !== INCLUSION) throw new Error(`${onChain.n} of ${INCLUSION} on chain`);
+    const figures = {
+      transactions: INCLUSION,
+      rounds,
+      seconds: round(s),
+      included_per_s: Math.round(INCLUSION / s),
+      // The double's own block sealing is part of the time; without it:
+      courier_seconds: round(s - blockMs / 1000),
+      courier_included_per_s: Math.round(INCLUSION / (s - blockMs / 1000)),
+      http_requests: node.requests.length,
+    };
+    console.log(
+      `inclusion: ${INCLUSION} results sealed, sent over HTTP and final (2 confirmations) in ${s.toFixed(2)} s ` +
+        `= ${figures.included_per_s} tx included/s (${figures.courier_included_per_s}/s without the double's block sealing), ${rounds} rounds`,
+    );
+    return figures;
+  } finally {
+    await client.close();
+    await node.close();
+    await chain.close();
+    await drop();
+  }
 }
 
 /**
@@ -334,18 +438,7 @@ async function runCourier(db, outbox, events) {
 async function courierPart() {
   const { db, drop } = await freshDb('c');
   try {
-    const providers = Array.from({ length: PROVIDERS }, () => generateKeyPair().address);
-    await db.query(
-      `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
-       SELECT 'SUBMIT_RESULT', 'result:' || t.id,
-              jsonb_build_object('type', 'task_result', 'task_id', t.id, 'worker_address', ($1::text[])[1 + t.i % $2::int],
-                                 'result_hash', encode(sha256(t.i::text::bytea), 'hex'),
-                                 'job_hashes', jsonb_build_array(encode(sha256((t.i::text || ':0')::bytea), 'hex'))),
-              0, 0
-       FROM (SELECT i, gen_random_uuid()::text AS id FROM generate_series(0, $3::int - 1) AS i) AS t`,
-      [providers, PROVIDERS, COURIER],
-    );
-    await db.query('ANALYZE outbox');
+    await seedResultDrafts(db, COURIER);
     return await runCourier(db, new OutboxWriter(CHAIN_KEY, systemClock), new MarketEventBus());
   } finally {
     await drop();
@@ -400,7 +493,7 @@ async function flushPart() {
     const m = process.memoryUsage();
     peak.rss = Math.max(peak.rss, m.rss);
     peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
-    if (report.acknowledged !== OUTBOX) throw new Error(`flush: ${JSON.stringify(report)}`);
+    if (report.sent !== OUTBOX) throw new Error(`flush: ${JSON.stringify(report)}`);
     const figures = {
       entries: OUTBOX,
       page_size: PAGE,
@@ -496,9 +589,11 @@ if (values.part === 'flush-child') {
     /* first run */
   }
   const part = values.part;
-  const settle = part === 'flush' || part === 'courier' ? previous.settle : await settlePart();
-  const flush = part === 'settle' || part === 'courier' ? previous.flush : await flushInChild();
+  const only = part === 'courier' || part === 'inclusion';
+  const settle = part === 'flush' || only ? previous.settle : await settlePart();
+  const flush = part === 'settle' || only ? previous.flush : await flushInChild();
   const courier = part === 'courier' ? await courierPart() : previous.courier;
+  const inclusion = part === 'inclusion' ? await inclusionPart() : previous.inclusion;
   const file = writeResults('settlement', {
     database: 'postgresql',
     cpus: (await import('node:os')).cpus().length,
@@ -506,6 +601,7 @@ if (values.part === 'flush-child') {
     settle,
     flush,
     ...(courier ? { courier } : {}),
+    ...(inclusion ? { inclusion } : {}),
   });
   console.log(`wrote ${file}`);
 }

@@ -67,8 +67,12 @@ export type DecodedBlock = { ok: true; block: ChainBlock } | { ok: false; error:
 
 /**
  * Reads a block from parsed JSON (use parseJsonExact on the text). The hash is recomputed from
- * the header, never trusted from the body. Transactions of kinds the market does not send go
- * to other_txs; a TRANSFER or SUBMIT_RESULT that does not decode makes the block unreadable.
+ * the header, never trusted from the body. A block holds other senders' transactions of any
+ * shape the chain takes: kinds the market does not send, and TRANSFERs or SUBMIT_RESULTs it
+ * would not write (a TRANSFER with a payload, a cpcvalcons1… sender) go to other_txs as the node
+ * gave them, and never make the block unreadable. A ComputeResult's unknown keys are dropped, as
+ * the chain's model drops them before compute_root (such a transaction's txHash here is then not
+ * the node's; the courier matches only its own transactions, which have none).
  */
 export function decodeBlock(value: unknown): DecodedBlock {
   if (typeof value !== 'object' || value === null)
@@ -100,16 +104,27 @@ export function decodeBlock(value: unknown): DecodedBlock {
   if (!Array.isArray(o.txs)) return { ok: false, error: 'block.txs must be an array' };
   const txs: SignedTx[] = [];
   const other_txs: unknown[] = [];
-  for (const [i, raw] of o.txs.entries()) {
+  for (const raw of o.txs as unknown[]) {
     const type = (raw as { tx_type?: unknown } | null)?.tx_type;
     if (type !== 'TRANSFER' && type !== 'SUBMIT_RESULT') {
       other_txs.push(raw);
       continue;
     }
-    const d = decodeTx(raw);
-    if (!d.ok) return { ok: false, error: `block.txs[${i}]: ${d.error}` };
-    txs.push(d.tx);
+    const d = decodeTx(type === 'SUBMIT_RESULT' ? withResultFields(raw) : raw);
+    if (d.ok) txs.push(d.tx);
+    else other_txs.push(raw);
   }
   const full = header as BlockHeader;
   return { ok: true, block: { hash: blockHash(full), header: full, txs, other_txs } };
+}
+
+const RESULT_FIELDS = ['task_id', 'worker_address', 'result_hash', 'proof', 'nonce', 'signature'];
+
+/** The transaction with its ComputeResult cut to the six fields the chain's model keeps. */
+function withResultFields(raw: unknown): unknown {
+  const o = raw as { payload?: unknown };
+  const p = o.payload;
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) return raw;
+  const kept = Object.fromEntries(Object.entries(p).filter(([k]) => RESULT_FIELDS.includes(k)));
+  return { ...o, payload: kept };
 }

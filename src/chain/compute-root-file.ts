@@ -27,7 +27,10 @@ export function computeRootOfFile(text: string): ComputeRootOfFile {
   for (const [i, item] of parsed.entries()) {
     const problem = itemProblem(item);
     if (problem) return { ok: false, error: `item ${i}: ${problem}` };
-    results.push(item as ComputeResult);
+    // Unknown keys are dropped, as the chain's ComputeResult model drops them: the leaf hashes
+    // exactly the six fields.
+    const o = item as Record<string, unknown>;
+    results.push(Object.fromEntries(FIELDS.map((k) => [k, o[k]])) as unknown as ComputeResult);
   }
   return { ok: true, root: computeRoot(results), count: results.length };
 }
@@ -36,9 +39,6 @@ function itemProblem(item: unknown): string | undefined {
   if (typeof item !== 'object' || item === null || Array.isArray(item))
     return 'must be an object with task_id, worker_address, result_hash, proof, nonce and signature';
   const o = item as Record<string, unknown>;
-  for (const key of Object.keys(o))
-    if (!FIELDS.includes(key))
-      return `unexpected field "${key}" (the leaf hashes exactly the six ComputeResult fields)`;
   for (const name of STRING_FIELDS) {
     if (!(name in o)) return `missing field "${name}"`;
     if (typeof o[name] !== 'string') return `field "${name}" must be a string, got ${kind(o[name])}`;

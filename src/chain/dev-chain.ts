@@ -1,19 +1,25 @@
-// The embedded dev chain: a local devnet in the market's own database. It checks transactions as
-// the CPC node's mempool does (gas, fee, key, signature), accepts a resubmitted transaction
-// idempotently, and seals pending ones into blocks with the node's header hash, tx_root and
-// compute_root. It keeps no account state: TRANSFERs are recorded, not executed, and nonces
-// must be unique per sender but may arrive out of order (the real node wants them in sequence).
+// The embedded dev chain: a local devnet in the market's own database that behaves like the CPC
+// node (ComputeChain b15c176, as recorded in shared/cpc-node): it checks transactions as the
+// node's mempool does (gas, fee, key, signature); "received" means its pool took a transaction,
+// never that a block holds it; a block takes each sender's pooled transactions only in nonce
+// sequence from the sender's account nonce, so a future nonce waits in the pool and a missing or
+// dropped one holds every later one back; a SUBMIT_RESULT whose worker_address is not its sender
+// is received and then dropped by the next block (the node's "Worker address mismatch"); a
+// transaction sent again once a block holds it (or any below the account nonce) is refused
+// `nonce_too_low`, and one still in the pool `already_in_pool` (an idempotent success); pooled
+// transactions older than txTtlMs are dropped. It keeps no balances: TRANSFERs are recorded,
+// not executed.
 //
 // Blocks come from produceBlock() (tests call it directly, no timers), from tick() when the
 // configured interval has passed on the injected clock, or from start()'s timer, which calls
 // tick(). Failure injection makes a seeded fraction of submit calls fail retryably, some of
 // them after the transaction was stored (a lost reply), for courier tests.
 
-import { unixSeconds, type Clock } from '../domain/clock.js';
+import type { Clock } from '../domain/clock.js';
 import { BASE_GAS, DEFAULT_GAS_PRICE, txHash, verifyTx, type SignedTx } from '../domain/chain-tx.js';
 import type { Queryable } from '../store/db.js';
 import { blockComputeRoot, blockHash, txRoot, ZERO_HASH } from './block.js';
-import type { BlockHeader, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from './port.js';
+import type { BlockHeader, ChainAccount, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from './port.js';
 import { seededRng, type Rng } from './rng.js';
 import { decodeTx, encodeTx } from './wire.js';
 
@@ -35,8 +41,15 @@ export interface DevChainOptions {
   maxTxsPerBlock?: number;
   minGasPrice?: number;
   blockGasLimit?: number;
-  /** The node refuses a SUBMIT_RESULT whose worker_address is not its sender; off by default. */
+  /**
+   * The node drops a SUBMIT_RESULT whose worker_address is not its sender (after taking it into
+   * its pool); default true. False: such results are included (the chain before issue #13).
+   */
   requireWorkerIsSender?: boolean;
+  /** Pooled transactions older than this are dropped, as the node's mempool TTL; default 1 h. */
+  txTtlMs?: number;
+  /** The most pooled transactions per sender; more are refused `queued_limit_exceeded` (retryable). */
+  maxPooledPerSender?: number;
   failure?: FailureInjection;
   /** Where errors of timer-driven block production go (start()). */
   onError?: (err: unknown) => void;
@@ -48,6 +61,8 @@ export interface DevChainStats {
   duplicates: number;
   rejected: number;
   injectedFailures: number;
+  /** Pooled transactions a block dropped (failed execution) or the TTL expired. */
+  dropped: number;
 }
 
 type BlockRow = Omit<BlockHeader, 'timestamp'> & { hash: string; block_time: number };
@@ -59,6 +74,7 @@ export class DevChain implements ChainPort {
     duplicates: 0,
     rejected: 0,
     injectedFailures: 0,
+    dropped: 0,
   };
   private readonly db: Queryable;
   private readonly clock: Clock;
@@ -106,43 +122,86 @@ export class DevChain implements ChainPort {
 
   private async store(tx: SignedTx): Promise<SubmitOutcome> {
     const problem = verifyTx(tx, this.opts.minGasPrice ?? DEFAULT_GAS_PRICE);
-    const mismatch =
-      this.opts.requireWorkerIsSender &&
-      tx.tx_type === 'SUBMIT_RESULT' &&
-      tx.payload.worker_address !== tx.from_address;
-    if (problem || mismatch) {
+    if (problem) {
       this.stats.rejected++;
-      const error = problem
-        ? `${problem.code}: ${problem.message}`
-        : 'invalid_result: worker_address is not the sender';
-      return { accepted: false, retryable: false, error };
+      return { accepted: false, retryable: false, error: `${problem.code}: ${problem.message}` };
     }
     const hash = txHash(tx);
+    const accountNonce = await this.accountNonce(tx.from_address);
+    if (tx.nonce < accountNonce) {
+      // The node's answer to a transaction a block already holds, sent again.
+      this.stats.rejected++;
+      return {
+        accepted: false,
+        retryable: false,
+        mayBeIncluded: true,
+        error: `nonce_too_low: account nonce ${accountNonce}, got ${tx.nonce}`,
+      };
+    }
+    const found = await this.findTx(hash);
+    if (found) {
+      this.stats.duplicates++;
+      return { accepted: true, txHash: hash, duplicate: true };
+    }
+    const cap = this.opts.maxPooledPerSender;
+    if (cap !== undefined) {
+      const [row] = await this.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM chain_txs WHERE sender = $1 AND height IS NULL',
+        [tx.from_address],
+      );
+      if ((row?.n ?? 0) >= cap) {
+        this.stats.rejected++;
+        return { accepted: false, retryable: true, error: 'queued_limit_exceeded' };
+      }
+    }
+    const execError =
+      this.opts.requireWorkerIsSender !== false &&
+      tx.tx_type === 'SUBMIT_RESULT' &&
+      tx.payload.worker_address !== tx.from_address
+        ? `Invalid ComputeResult: Worker address mismatch: payload ${tx.payload.worker_address} vs tx ${tx.from_address}`
+        : null;
     const inserted = await this.db.query(
-      `INSERT INTO chain_txs (tx_hash, sender, nonce, tx_type, body, submitted_at)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING tx_hash`,
-      [hash, tx.from_address, tx.nonce, tx.tx_type, encodeTx(tx), unixSeconds(this.clock)],
+      `INSERT INTO chain_txs (tx_hash, sender, nonce, tx_type, body, submitted_at, exec_error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING tx_hash`,
+      [hash, tx.from_address, tx.nonce, tx.tx_type, encodeTx(tx), this.clock.nowMs(), execError],
     );
     if (inserted.length > 0) {
       this.stats.accepted++;
       return { accepted: true, txHash: hash };
     }
-    const found = await this.findTx(hash);
-    if (found) {
-      this.stats.duplicates++;
-      return {
-        accepted: true,
-        txHash: hash,
-        duplicate: true,
-        ...(found.height === null ? {} : { height: found.height }),
-      };
-    }
     this.stats.rejected++;
     return {
       accepted: false,
       retryable: false,
-      error: `nonce_reused: ${tx.from_address} already sent nonce ${tx.nonce}`,
+      error: `nonce_in_pool: ${tx.from_address} has another transaction at nonce ${tx.nonce} in the pool`,
     };
+  }
+
+  /** The next nonce a block takes from `sender`: one past its highest included nonce. */
+  private async accountNonce(sender: string): Promise<number> {
+    // Down the (sender, nonce) index from the top: only the pooled ones are passed over.
+    const [row] = await this.db.query<{ next: string }>(
+      `SELECT (nonce + 1)::text AS next FROM chain_txs WHERE sender = $1 AND height IS NOT NULL
+       ORDER BY nonce DESC LIMIT 1`,
+      [sender],
+    );
+    return row === undefined ? 0 : Number(row.next);
+  }
+
+  async account(address: string): Promise<ChainAccount> {
+    const nonce = await this.accountNonce(address);
+    const pooled = await this.db.query<{ nonce: string; exec_error: string | null }>(
+      `SELECT nonce::text, exec_error FROM chain_txs WHERE sender = $1 AND height IS NULL AND nonce >= $2
+       ORDER BY nonce`,
+      [address, nonce],
+    );
+    // The pool's run in sequence from the account nonce; one that will fail execution ends it.
+    let pendingNonce = nonce;
+    for (const p of pooled) {
+      if (Number(p.nonce) !== pendingNonce || p.exec_error !== null) break;
+      pendingNonce++;
+    }
+    return { nonce, pendingNonce };
   }
 
   /** Where a transaction is: height null while pending; undefined if the chain never saw it. */
@@ -152,6 +211,16 @@ export class DevChain implements ChainPort {
       [hash],
     );
     return rows[0];
+  }
+
+  /** Drops a pooled transaction as a node that lost it would (a restart, an eviction). Tests use it. */
+  async dropPooled(hash: string): Promise<boolean> {
+    const rows = await this.db.query(
+      'DELETE FROM chain_txs WHERE tx_hash = $1 AND height IS NULL RETURNING tx_hash',
+      [hash],
+    );
+    this.stats.dropped += rows.length;
+    return rows.length > 0;
   }
 
   async pendingCount(): Promise<number> {
@@ -214,6 +283,49 @@ export class DevChain implements ChainPort {
     await this.producing;
   }
 
+  /**
+   * What the next block takes, as the node's proposer does: each sender's pooled transactions in
+   * nonce sequence from its account nonce (senders in the order their first one arrived), up to
+   * maxTxsPerBlock. One that fails execution is dropped and holds the sender's later ones back.
+   */
+  private async selectForBlock(): Promise<{ taken: { tx_hash: string; tx: SignedTx }[]; dropped: string[] }> {
+    const pooled = await this.db.query<{
+      tx_hash: string;
+      sender: string;
+      nonce: string;
+      body: string;
+      exec_error: string | null;
+    }>(
+      'SELECT tx_hash, sender, nonce::text, body, exec_error FROM chain_txs WHERE height IS NULL ORDER BY seq',
+    );
+    const bySender = new Map<string, typeof pooled>();
+    for (const p of pooled) {
+      const list = bySender.get(p.sender) ?? [];
+      list.push(p);
+      bySender.set(p.sender, list);
+    }
+    const max = this.opts.maxTxsPerBlock ?? 1000;
+    const taken: { tx_hash: string; tx: SignedTx }[] = [];
+    const dropped: string[] = [];
+    for (const [sender, list] of bySender) {
+      if (taken.length >= max) break;
+      list.sort((a, b) => Number(a.nonce) - Number(b.nonce));
+      let expected = await this.accountNonce(sender);
+      for (const p of list) {
+        if (taken.length >= max || Number(p.nonce) !== expected) break;
+        if (p.exec_error !== null) {
+          dropped.push(p.tx_hash);
+          break;
+        }
+        const d = decodeTx(JSON.parse(p.body));
+        if (!d.ok) throw new Error(`pending transaction ${p.tx_hash} is unreadable: ${d.error}`);
+        taken.push({ tx_hash: p.tx_hash, tx: d.tx });
+        expected++;
+      }
+    }
+    return { taken, dropped };
+  }
+
   private async headRow(): Promise<BlockRow | undefined> {
     const rows = await this.db.query<BlockRow>('SELECT * FROM chain_blocks ORDER BY height DESC LIMIT 1');
     return rows[0];
@@ -221,16 +333,21 @@ export class DevChain implements ChainPort {
 
   private async sealNext(): Promise<ChainBlock> {
     const prev = await this.headRow();
-    const pending = await this.db.query<{ tx_hash: string; body: string }>(
-      'SELECT tx_hash, body FROM chain_txs WHERE height IS NULL ORDER BY seq LIMIT $1',
-      [this.opts.maxTxsPerBlock ?? 1000],
-    );
-    const txs = pending.map((r) => {
-      const d = decodeTx(JSON.parse(r.body));
-      if (!d.ok) throw new Error(`pending transaction ${r.tx_hash} is unreadable: ${d.error}`);
-      return d.tx;
-    });
     const nowMs = this.clock.nowMs();
+    const expired = await this.db.query(
+      'DELETE FROM chain_txs WHERE height IS NULL AND submitted_at < $1 RETURNING tx_hash',
+      [nowMs - (this.opts.txTtlMs ?? 3_600_000)],
+    );
+    this.stats.dropped += expired.length;
+    const { taken, dropped } = await this.selectForBlock();
+    if (dropped.length > 0) {
+      await this.db.query('DELETE FROM chain_txs WHERE tx_hash = ANY($1::text[]) AND height IS NULL', [
+        dropped,
+      ]);
+      this.stats.dropped += dropped.length;
+    }
+    const pending = taken;
+    const txs = taken.map((r) => r.tx);
     const header: BlockHeader = {
       height: prev ? prev.height + 1 : 0,
       prev_hash: prev ? prev.hash : ZERO_HASH,

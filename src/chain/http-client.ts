@@ -2,16 +2,30 @@
 //   POST /tx/send       signed transaction JSON → {"tx_hash", "status": "received"|"rejected", "error"?}
 //   GET  /block/{h}     the block, 404 when there is none
 //   GET  /status        {"height", "last_hash", …}
+//   GET  /balance/{a}   {"address", "balance" (decimal string), "nonce"}: the account nonce
+//   GET  /nonce/{a}?pending=true  {"address", "nonce", "pending": true}: after the pooled run
+// `/tx/{hash}/receipt` is not used: the node at b15c176 answers `pending` forever, even for
+// transactions a block holds (shared/cpc-node/smoke-transcript.json).
 // Every request has a timeout. What the courier may retry: network errors, timeouts, 408, 425,
 // 429, 5xx, an unreadable 2xx body, and the node's own "try later" rejections (mempool_full,
-// sender_limit_exceeded). Not retryable: other 4xx and other rejections (bad signature, fee too
-// low …), since sending the same bytes again cannot change the answer. The node refuses a copy
-// of a transaction it still holds as `already_in_pool`: that is an idempotent success.
+// sender_limit_exceeded, queued_limit_exceeded). Answers that may mean the node already has the
+// transaction (nonce_too_low, insufficient_balance: the smoke run got both for a landed one;
+// and a 400, which the node can give after its pool took the transaction) are `mayBeIncluded`:
+// the courier looks in the blocks. Other rejections (bad signature, fee too low …) are not
+// retryable, since the same bytes cannot pass. A copy of a transaction the node still holds is
+// refused `already_in_pool`: that is an idempotent success.
 
 import { txHash, type SignedTx } from '../domain/chain-tx.js';
 import { decodeBlock } from './block.js';
 import { parseJsonExact } from './json.js';
-import { ChainError, type ChainBlock, type ChainHead, type ChainPort, type SubmitOutcome } from './port.js';
+import {
+  ChainError,
+  type ChainAccount,
+  type ChainBlock,
+  type ChainHead,
+  type ChainPort,
+  type SubmitOutcome,
+} from './port.js';
 import { encodeTx } from './wire.js';
 
 export interface HttpChainOptions {
@@ -24,7 +38,8 @@ export interface HttpChainOptions {
 }
 
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
-const RETRYABLE_REJECTIONS = new Set(['mempool_full', 'sender_limit_exceeded']);
+const RETRYABLE_REJECTIONS = new Set(['mempool_full', 'sender_limit_exceeded', 'queued_limit_exceeded']);
+const MAYBE_INCLUDED_REJECTIONS = /^(nonce_too_low|insufficient_balance)/;
 const IDEMPOTENT_REJECTIONS = new Set(['already_in_pool']);
 
 interface Reply {
@@ -55,6 +70,8 @@ export class HttpChainClient implements ChainPort {
     } catch (err) {
       return { accepted: false, retryable: true, error: describe(err) };
     }
+    if (reply.status === 400)
+      return { accepted: false, retryable: false, mayBeIncluded: true, error: httpError(reply) };
     if (reply.status < 200 || reply.status > 299)
       return { accepted: false, retryable: isRetryableStatus(reply.status), error: httpError(reply) };
     // A 2xx that does not say what happened: sending again is safe (a copy is already_in_pool).
@@ -64,6 +81,8 @@ export class HttpChainClient implements ChainPort {
     if (body.status === 'received') return { accepted: true, txHash: hash };
     const reason = typeof body.error === 'string' ? body.error : 'rejected without a reason';
     if (IDEMPOTENT_REJECTIONS.has(reason)) return { accepted: true, txHash: hash, duplicate: true };
+    if (MAYBE_INCLUDED_REJECTIONS.test(reason))
+      return { accepted: false, retryable: false, mayBeIncluded: true, error: `rejected: ${reason}` };
     return { accepted: false, retryable: RETRYABLE_REJECTIONS.has(reason), error: `rejected: ${reason}` };
   }
 
@@ -84,6 +103,31 @@ export class HttpChainClient implements ChainPort {
     if (typeof height !== 'number' || !Number.isSafeInteger(height) || typeof body?.last_hash !== 'string')
       throw new ChainError('the node status has no height and last_hash', false);
     return { height, hash: body.last_hash };
+  }
+
+  async account(address: string): Promise<ChainAccount> {
+    const path = encodeURIComponent(address);
+    const balance = (await this.read(`/balance/${path}`)).body as {
+      balance?: unknown;
+      nonce?: unknown;
+    } | null;
+    const pending = (await this.read(`/nonce/${path}?pending=true`)).body as { nonce?: unknown } | null;
+    const nonce = balance?.nonce;
+    const pendingNonce = pending?.nonce;
+    if (!isCount(nonce) || !isCount(pendingNonce))
+      throw new ChainError(`the node gave no nonce for ${address}`, false);
+    const raw = balance?.balance;
+    const amount =
+      typeof raw === 'string' && /^\d+$/.test(raw)
+        ? BigInt(raw)
+        : typeof raw === 'bigint' || (typeof raw === 'number' && Number.isSafeInteger(raw))
+          ? BigInt(raw)
+          : undefined;
+    return {
+      nonce,
+      pendingNonce: Math.max(nonce, pendingNonce),
+      ...(amount === undefined ? {} : { balance: amount }),
+    };
   }
 
   async close(): Promise<void> {
@@ -132,6 +176,10 @@ export class HttpChainClient implements ChainPort {
       this.inFlight.delete(controller);
     }
   }
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
 function isRetryableStatus(status: number): boolean {

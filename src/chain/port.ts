@@ -2,6 +2,12 @@
 // chain, or the CPC node's HTTP API). Submitting never throws: every failure comes back as a
 // value that says whether sending the same transaction again can help, so the courier can
 // decide between backing off and giving up without parsing messages.
+//
+// "Accepted" means the node took the transaction into its pool, never that a block holds it:
+// inclusion is learned from blocks (getBlock) and from the sender's nonce (account). A refusal
+// that may mean "a block already holds it" (nonce_too_low, insufficient_balance, an HTTP 400 that
+// can follow a pool add) says so in `mayBeIncluded`: the courier then looks for the transaction
+// in the blocks instead of taking the refusal at its word.
 
 import type { SignedTx } from '../domain/chain-tx.js';
 
@@ -19,8 +25,20 @@ export type SubmitOutcome =
       accepted: false;
       /** True when the same transaction may succeed later (chain down, overloaded, timeout). */
       retryable: boolean;
+      /** True when the answer may mean the chain already has it (pool or block): look, never undo. */
+      mayBeIncluded?: boolean;
       error: string;
     };
+
+/** A sender's account as the chain sees it. */
+export interface ChainAccount {
+  /** The next nonce a block will take from this sender (its included transactions count). */
+  nonce: number;
+  /** The next nonce after the ones waiting in the pool in sequence (>= nonce). */
+  pendingNonce: number;
+  /** Base units; undefined where the chain keeps no balances (the dev chain). */
+  balance?: bigint;
+}
 
 /**
  * A block header as the CPC node defines it (ComputeChain `protocol/types/block.py`). The block
@@ -63,6 +81,8 @@ export interface ChainPort {
   /** The block at `height`, or undefined when the chain has none there (yet). */
   getBlock(height: number): Promise<ChainBlock | undefined>;
   head(): Promise<ChainHead>;
+  /** The sender's nonces (and balance, where the chain keeps one). Throws ChainError. */
+  account(address: string): Promise<ChainAccount>;
   close(): Promise<void>;
 }
 

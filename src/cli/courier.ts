@@ -1,5 +1,5 @@
-// `taskmarket compute courier send|flush|status` (spec "Courier Mode") and `taskmarket chain
-// head|block`, as clients of the node's RPC methods.
+// `taskmarket compute courier send|flush|status|resolve` (spec "Courier Mode") and `taskmarket
+// chain head|block`, as clients of the node's RPC methods.
 //
 // Exit codes (src/cli/exit-codes.ts): 0 done; 1 `courier flush` left entries failed or waiting
 // to retry (its JSON says which); 2 bad arguments or an unreadable file; 3 no such block;
@@ -59,8 +59,28 @@ export function registerCourierCommands(root: Command, clientOf: (cmd: Command) 
     });
   courier
     .command('status')
-    .description('the chain in use and outbox entries by status')
+    .description('the chain in use, outbox entries by status, and entries held for the operator')
     .action(async (_o, cmd: Command) => print(await rpc(cmd, 'compute.courier_status')));
+  courier
+    .command('resolve <id>')
+    .description(
+      'settle an entry held for the operator: --landed (it is on chain: final) or --resend (send the same bytes again)',
+    )
+    .option('--landed', 'the transaction is on chain')
+    .option('--resend', 'send the same signed transaction again (same nonce, same hash)')
+    .action(async (id: string, o: { landed?: boolean; resend?: boolean }, cmd: Command) => {
+      if (!/^[1-9][0-9]{0,15}$/.test(id) || o.landed === o.resend) {
+        process.stderr.write('error: give an entry id and exactly one of --landed or --resend\n');
+        process.exitCode = EXIT.usage;
+        return;
+      }
+      print(
+        await rpc(cmd, 'compute.courier_resolve', {
+          id: Number(id),
+          outcome: o.landed ? 'landed' : 'resend',
+        }),
+      );
+    });
 
   const chain = root.commands.find((c) => c.name() === 'chain') ?? root.command('chain');
   chain

@@ -9,8 +9,9 @@
 //   ensure_ascii=True). `timestamp` and `signature` are not hashed, so re-sending or re-signing
 //   a transaction keeps its hash: the courier deduplicates by it and the node's mempool refuses
 //   a second copy as `already_in_pool`.
-// - Signature: ECDSA secp256k1 over that SHA-256 digest, compact r||s, low-S. signMessage signs
-//   SHA-256 of its message, so signing the preimage string signs exactly the hash.
+// - Signature: ECDSA secp256k1 over that SHA-256 digest, compact r||s; the market signs low-S,
+//   and takes high-S from others as the node does. signMessage signs SHA-256 of its message, so
+//   signing the preimage string signs exactly the hash.
 // - Amounts and fees are bigint base units (wei, 18 decimals); on the wire they are decimal
 //   integer strings of base units (the node's RPC convention), never "10.5"-style decimals.
 
@@ -158,7 +159,8 @@ export function verifyTx(tx: SignedTx, minGasPrice = DEFAULT_GAS_PRICE): TxProbl
   }
   if (derived !== tx.from_address)
     return { code: 'pub_key_mismatch', message: 'from_address does not derive from pub_key' };
-  if (!verifySignature(tx.pub_key, utf8ToBytes(txHashPreimage(tx)), tx.signature))
+  // High-S taken, as the node takes it: another wallet's transaction need not be normalised.
+  if (!verifySignature(tx.pub_key, utf8ToBytes(txHashPreimage(tx)), tx.signature, { highS: true }))
     return { code: 'invalid_signature', message: 'the signature does not verify with pub_key' };
   return undefined;
 }

@@ -1,22 +1,39 @@
 // The courier's rules: what an outbox entry is, the key that deduplicates its cause, the
 // ComputeResult the market (in its PoC-validator role) sends for a completed task or a carried
-// bundle, and the retry delay.
+// bundle, the retry delay, and what an answer that may mean "already included" leads to.
 //
 // An entry is queued as a draft (what to send, no nonce) in the transaction that causes it, and
-// sealed by the courier (nonce, signature, tx_hash) just before its first send:
-//   pending ──chain accepts (or already has it)──▶ acknowledged
-//      │ └──retryable failure: attempts+1, next_attempt_at = now + backoff──┐
-//      │                           ▲─────────────────────────────────────────┘
-//      └──non-retryable failure──▶ failed (last_error kept; an operator looks at it)
+// sealed by the courier (nonce, signature, tx_hash) just before its first send. "Received" is
+// only the node's pool: an entry is done when a block holds it and enough blocks follow.
+//
+//   pending ──pool takes it──▶ sent ──a block holds it──▶ included ──chain_confirmations──▶ final
+//    │  ▲ retryable: backoff    │ ▲                          │ (the block is gone: back to sent)
+//    │  └──────────────────┐    │ │in the pool               │
+//    │ may be included     │    ▼ │                          │
+//    ├────────────────▶ checking ─┴── proven absent, nonce free ──▶ pending (same bytes again)
+//    │                     │  (nonce_too_low, insufficient_balance, HTTP 400, past the node's TTL)
+//    │                     └── nonce used, not found in the blocks ──▶ held (the operator decides:
+//    │                                                              --landed → final, --resend → pending)
+//    └── refused as invalid (bad signature, gas, fee), or proven absent after a 400 ──▶ failed
+//
+// Only `failed` gives a TRANSFER's amount back to its provider: every other path keeps the
+// payout journal, so an answer that may mean "paid" never leads to paying again.
 
 import { computeResultSigningBytes, signTx, type SignedTx } from './chain-tx.js';
-import { signMessage } from './identity.js';
 import type { ComputeResult } from './merkle.js';
 import { SigningKey } from './signing-key.js';
 
 export const OUTBOX_KINDS = ['SUBMIT_RESULT', 'TRANSFER'] as const;
 export type OutboxKind = (typeof OUTBOX_KINDS)[number];
-export const OUTBOX_STATUSES = ['pending', 'acknowledged', 'failed'] as const;
+export const OUTBOX_STATUSES = [
+  'pending',
+  'sent',
+  'checking',
+  'included',
+  'final',
+  'held',
+  'failed',
+] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
 
 /** What to send, stored as JSON until the courier gives it a nonce and signs it. */
@@ -84,10 +101,12 @@ export function courierBackoffMs(
 }
 
 /**
- * A completed task's ComputeResult. `proof` lists the jobs' result hashes in plan order, joined
- * by commas, so anyone can recompute result_hash (their BLAKE3 Merkle root) from the block alone.
- * The signature is the market's over the chain's signable bytes: the market, not the worker,
- * sends SUBMIT_RESULT, and worker_address names who did the work.
+ * A completed task's ComputeResult. The market sends it as the PoC validator, and the CPC node
+ * includes a SUBMIT_RESULT only when worker_address is its sender (docs/decisions.md, "Results
+ * on chain: the market is the worker of record"), so worker_address is the market's own address
+ * and the worker that did the work is named in `proof`: `worker=<cpc1…>;jobs=<h1>,<h2>,…`, the
+ * jobs' result hashes in plan order, from which anyone recomputes result_hash (their BLAKE3
+ * Merkle root) with the block alone. The signature is the market's over the signable bytes.
  */
 export function taskComputeResult(
   f: {
@@ -99,21 +118,30 @@ export function taskComputeResult(
   },
   key: SigningKey | string,
 ): ComputeResult {
+  const signer = typeof key === 'string' ? new SigningKey(key) : key;
   return signed(
     {
       task_id: f.task_id,
-      worker_address: f.worker_address,
+      worker_address: signer.address,
       result_hash: f.result_hash,
-      proof: f.job_hashes.join(','),
+      proof: `worker=${f.worker_address};jobs=${f.job_hashes.join(',')}`,
       nonce: f.nonce,
     },
-    key,
+    signer,
   );
+}
+
+/** Who did the work and the jobs' hashes, read back from a task result's `proof`; else undefined. */
+export function parseTaskProof(proof: string): { worker: string; jobHashes: string[] } | undefined {
+  const m = /^worker=([^;]*);jobs=(.*)$/.exec(proof);
+  if (!m) return undefined;
+  return { worker: m[1] as string, jobHashes: m[2] === '' ? [] : (m[2] as string).split(',') };
 }
 
 /**
  * A courier bundle receipt as a ComputeResult (spec "Courier Mode"): the bundle's BLAKE3 hash is
- * both its id and its proof, and the sender is who carried it.
+ * its id and its result, worker_address is the market (the node's rule, as for tasks), and the
+ * proof names who carried it: `carrier=<sender>;bundle=<hash>`.
  */
 export function bundleComputeResult(
   bundleHash: string,
@@ -121,19 +149,64 @@ export function bundleComputeResult(
   nonce: number,
   key: SigningKey | string,
 ): ComputeResult {
+  const signer = typeof key === 'string' ? new SigningKey(key) : key;
   return signed(
     {
       task_id: `bundle:${bundleHash}`,
-      worker_address: sender,
+      worker_address: signer.address,
       result_hash: bundleHash,
-      proof: bundleHash,
+      proof: `carrier=${sender};bundle=${bundleHash}`,
       nonce,
     },
-    key,
+    signer,
   );
 }
 
-function signed(r: Omit<ComputeResult, 'signature'>, key: SigningKey | string): ComputeResult {
-  const bytes = computeResultSigningBytes(r);
-  return { ...r, signature: typeof key === 'string' ? signMessage(key, bytes) : key.sign(bytes) };
+function signed(r: Omit<ComputeResult, 'signature'>, key: SigningKey): ComputeResult {
+  return { ...r, signature: key.sign(computeResultSigningBytes(r)) };
+}
+
+/** Why an entry is being looked for in the chain instead of taken at the node's word. */
+export type CheckReason = 'nonce_too_low' | 'insufficient_balance' | 'bad_request' | 'expired' | 'unknown';
+
+/** What the chain shows about an entry under check, read in this order: account, then blocks. */
+export interface CheckFacts {
+  nonce: number;
+  reason: CheckReason;
+  /** The sender's nonces as the node gave them before the blocks were scanned. */
+  accountNonce: number;
+  pendingNonce: number;
+}
+
+export type CheckVerdict =
+  /** The node's pool holds it: wait for a block. */
+  | { to: 'sent' }
+  /** After a 400 with a lower nonce missing: the node may hold this one queued; decide later. */
+  | { to: 'checking' }
+  /**
+   * Send the same bytes again: neither a block nor the pool's run has it, and its nonce is free
+   * (or a lower one is missing, and the node, holding it queued, answers already_in_pool). The
+   * same bytes are always safe to send: they can land only once.
+   */
+  | { to: 'pending' }
+  /** Proven absent after the node refused it as malformed: give up (a TRANSFER is given back). */
+  | { to: 'failed' }
+  /** Its nonce was used, yet no scanned block holds it: the operator decides. */
+  | { to: 'held'; why: string };
+
+/**
+ * The rule for an entry the blocks scanned so far do not hold (found ones are simply included).
+ * Blocks up to the head read after the account were scanned, so a used nonce whose block the
+ * scan did not find was used by something else (or in blocks the scan cannot reach).
+ */
+export function checkVerdict(f: CheckFacts): CheckVerdict {
+  if (f.accountNonce > f.nonce)
+    return {
+      to: 'held',
+      why: `nonce ${f.nonce} is used on chain (account nonce ${f.accountNonce}) but no scanned block holds this transaction`,
+    };
+  if (f.pendingNonce > f.nonce) return { to: 'sent' };
+  if (f.reason !== 'bad_request') return { to: 'pending' };
+  // Giving up needs proof of absence: with a lower nonce missing the node may hold it queued.
+  return f.pendingNonce < f.nonce ? { to: 'checking' } : { to: 'failed' };
 }

@@ -92,13 +92,22 @@ export function signMessage(privateKeyHex: string, message: Uint8Array): string 
   return bytesToHex(secp256k1.sign(message, privateKeyBytes(privateKeyHex), SIGNATURE_OPTS));
 }
 
-/** Checks a signature made by signMessage. Any malformed input is simply `false`, never a throw. */
-export function verifySignature(publicKeyHex: string, message: Uint8Array, signatureHex: string): boolean {
+/**
+ * Checks a signature made by signMessage. Any malformed input is simply `false`, never a throw.
+ * Low-S only by default, as signMessage makes them (a second spelling of one signature is
+ * refused). `highS: true` takes both spellings, as the CPC node does for transactions (it signs
+ * with a random k and does not normalise s): chain transactions from others are checked so.
+ */
+export function verifySignature(
+  publicKeyHex: string,
+  message: Uint8Array,
+  signatureHex: string,
+  opts: { highS?: boolean } = {},
+): boolean {
   if (typeof publicKeyHex !== 'string' || !PUBLIC_KEY_HEX.test(publicKeyHex)) return false;
   if (typeof signatureHex !== 'string' || !SIGNATURE_HEX.test(signatureHex)) return false;
   if (!(message instanceof Uint8Array)) return false;
-  // Low-S only, as signMessage makes them: a second spelling of one signature is refused.
-  if (BigInt(`0x${signatureHex.slice(64)}`) > HALF_ORDER) return false;
+  if (!opts.highS && BigInt(`0x${signatureHex.slice(64)}`) > HALF_ORDER) return false;
   try {
     // OpenSSL verifies about five times faster than the JavaScript curve; results arrive by the thousand.
     return nodeVerify(

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import { generateKeyPair, keyFileFor, parseKeyFile } from '../domain/identity.js';
+import { keyFileText, withUnixCreatedAt } from '../worker/keyfile.js';
 
 export function chainKeyPath(dataDir: string): string {
   return join(dataDir, 'chain.key');
@@ -17,7 +18,7 @@ export function ensureChainKey(dataDir: string, clock: Clock): string {
   const file = chainKeyPath(dataDir);
   if (existsSync(file)) {
     try {
-      return parseKeyFile(JSON.parse(readFileSync(file, 'utf8'))).private_key;
+      return parseKeyFile(withUnixCreatedAt(JSON.parse(readFileSync(file, 'utf8')))).private_key;
     } catch (err) {
       throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
     }
@@ -25,7 +26,7 @@ export function ensureChainKey(dataDir: string, clock: Clock): string {
   mkdirSync(dataDir, { recursive: true });
   const pair = generateKeyPair();
   const body = keyFileFor('market', pair.privateKey, unixSeconds(clock));
-  writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  writeFileSync(file, keyFileText(body), { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);
   return pair.privateKey;
 }

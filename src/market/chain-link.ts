@@ -58,6 +58,7 @@ export class ChainLink {
         db,
         clock,
         blockIntervalMs: config.chain_block_interval_ms,
+        txTtlMs: config.chain_tx_ttl_ms,
         onError: (err) => logger.error({ err }, 'dev chain block production failed'),
       });
     port ??= new HttpChainClient({ baseUrl: config.chain });
@@ -67,7 +68,11 @@ export class ChainLink {
       clock,
       events: opts.events,
       logger,
+      sender: outbox.sender,
       seal: (limit) => outbox.seal(db, limit),
+      syncNonce: (account) => outbox.syncNonce(db, account),
+      confirmations: config.chain_confirmations,
+      txTtlMs: config.chain_tx_ttl_ms,
       batch: config.courier_batch,
       backoffBaseMs: config.courier_backoff_base_ms,
       backoffMaxMs: config.courier_backoff_max_ms,

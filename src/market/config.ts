@@ -145,6 +145,19 @@ export const ConfigSchema = Type.Object(
       maximum: 86_400_000,
       description: 'the most a retry waits',
     }),
+    chain_confirmations: Type.Integer({
+      default: 2,
+      minimum: 0,
+      maximum: 1000,
+      description: 'blocks on top of the block holding an outbox entry before it is final',
+    }),
+    chain_tx_ttl_ms: Type.Integer({
+      default: 3_600_000,
+      minimum: 1000,
+      maximum: 604_800_000,
+      description:
+        "the node's pool time-to-live: a sent entry no block holds after this is looked for, and sent again only if absent with its nonce free",
+    }),
     payout_interval_ms: Type.Integer({
       default: 60_000,
       minimum: 10,

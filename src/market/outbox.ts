@@ -28,11 +28,14 @@ import {
   getOutboxByKey,
   insertDrafts,
   lockNextNonce,
+  lowestUntriedNonce,
   sealRows,
   setNextNonce,
   unsealedPage,
+  unsealUntried,
   type OutboxRow,
 } from '../store/outbox.js';
+import type { ChainAccount } from '../chain/port.js';
 import { claimPayoutTotals, insertPayouts, type PayoutRow } from '../store/payouts.js';
 import { providerAccounts } from '../store/settlement.js';
 import { encodeTx } from '../chain/wire.js';
@@ -177,6 +180,29 @@ export class OutboxWriter {
       if (n !== sealed.length) throw new Error('outbox: a draft was sealed twice');
       await setNextNonce(tx, this.sender, next + n);
       return drafts.length;
+    });
+  }
+
+  /**
+   * Takes the node's word for the next nonce (read at start and after every refusal): the local
+   * sequence never goes below what the node has seen (its pending nonce). Sealed entries never
+   * sent (no write-ahead mark) at nonces the node has seen are drafts again, sealed at fresh ones;
+   * an entry that may have been sent keeps its seal, since the node may hold those very bytes.
+   */
+  async syncNonce(db: Db, account: ChainAccount): Promise<{ next: number; unsealed: number }> {
+    return db.transaction(async (tx) => {
+      const local = await lockNextNonce(tx, this.sender);
+      const seen = Math.max(account.nonce, account.pendingNonce);
+      const low = await lowestUntriedNonce(tx, this.sender);
+      let next = Math.max(local, seen);
+      let unsealed = 0;
+      if (low !== undefined && seen > low) {
+        const r = await unsealUntried(tx, this.sender);
+        unsealed = r.unsealed;
+        next = Math.max(r.afterTried, seen);
+      }
+      if (next !== local) await setNextNonce(tx, this.sender, next);
+      return { next, unsealed };
     });
   }
 

@@ -1,7 +1,14 @@
 // Outbox queries: queueing drafts, sealing them at the market's next nonces, paging through the
-// pending ones in nonce order, and recording what the chain answered.
+// pending ones in nonce order, recording what the chain answered, and what the blocks show
+// (included, final), with the scan cursor over the chain's blocks.
 
-import type { OutboxDraft, OutboxKind, OutboxStatus } from '../domain/courier.js';
+import {
+  OUTBOX_STATUSES,
+  type CheckReason,
+  type OutboxDraft,
+  type OutboxKind,
+  type OutboxStatus,
+} from '../domain/courier.js';
 import type { Queryable } from './db.js';
 
 export interface OutboxRow {
@@ -18,16 +25,25 @@ export interface OutboxRow {
   attempts: number;
   next_attempt_at: number;
   last_error: string | null;
+  /** The block holding it, once seen (included, final). */
   height: number | null;
+  block_hash: string | null;
   created_at: number;
-  acknowledged_at: number | null;
+  /** When the node's pool last took it. */
+  sent_at: number | null;
+  /** Written before the first send: set means the node may have it, whatever was recorded. */
+  first_sent_at: number | null;
+  /** The next block the scan was to read when it was first sent: no lower block holds it. */
+  sent_height: number | null;
+  check_reason: CheckReason | null;
+  final_at: number | null;
 }
 
 export type NewOutboxRow = Pick<OutboxRow, 'kind' | 'dedup_key' | 'draft'>;
 export type SealedOutboxRow = OutboxRow & { sender: string; nonce: number; body: string; tx_hash: string };
 
 const COLUMNS = `id, kind, dedup_key, draft, sender, nonce, body, tx_hash, status, attempts, next_attempt_at, last_error,
-  height, created_at, acknowledged_at`;
+  height, block_hash, created_at, sent_at, first_sent_at, sent_height, check_reason, final_at`;
 
 /** Locks the sender's nonce row (created at 0 on first use) until the transaction ends; its next nonce. */
 export async function lockNextNonce(tx: Queryable, sender: string): Promise<number> {
@@ -117,18 +133,256 @@ export async function getOutboxByKey(q: Queryable, dedupKey: string): Promise<Ou
 // taken back and given again (outbox-failure.ts) since is a different transaction now, and a late
 // answer about its old bytes (another node's courier, still on a page read before) changes nothing.
 
-export async function markAcknowledged(
+/** The node's pool took these (or already had them): sent, waiting for a block. */
+export async function markSent(
   q: Queryable,
-  acks: readonly { id: number; tx_hash: string; height: number | null }[],
+  rows: readonly { id: number; tx_hash: string }[],
   now: number,
 ): Promise<void> {
-  if (acks.length === 0) return;
+  if (rows.length === 0) return;
   await q.query(
-    `UPDATE outbox o SET status = 'acknowledged', acknowledged_at = $2, height = x.height, last_error = NULL
-     FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, tx_hash text, height bigint)
-     WHERE o.id = x.id AND o.status = 'pending' AND o.tx_hash = x.tx_hash`,
-    [JSON.stringify(acks), now],
+    `UPDATE outbox o SET status = 'sent', sent_at = $2, last_error = NULL, check_reason = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, tx_hash text)
+     WHERE o.id = x.id AND o.status IN ('pending', 'checking') AND o.tx_hash = x.tx_hash`,
+    [JSON.stringify(rows), now],
   );
+}
+
+/**
+ * Write-ahead: marks these sealed rows as possibly sent, before they are sent (first_sent_at,
+ * and sent_height = `height`, the lowest block that can hold them). Returns the ids it marked
+ * now (the others were marked before).
+ */
+export async function markTried(
+  q: Queryable,
+  ids: readonly number[],
+  now: number,
+  height: number | null,
+): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const rows = await q.query<{ id: number }>(
+    `UPDATE outbox SET first_sent_at = $2, sent_height = $3
+     WHERE id = ANY($1::bigint[]) AND first_sent_at IS NULL RETURNING id`,
+    [ids, now, height],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
+/** Takes back the write-ahead mark of rows this courier marked and then did not send. */
+export async function unmarkTried(q: Queryable, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await q.query(
+    `UPDATE outbox SET first_sent_at = NULL, sent_height = NULL
+     WHERE id = ANY($1::bigint[]) AND status = 'pending' AND attempts = 0`,
+    [ids],
+  );
+}
+
+/** The node's answer may mean it has the transaction already: look in the chain before anything else. */
+export async function markChecking(
+  q: Queryable,
+  id: number,
+  txHash: string,
+  attempts: number,
+  reason: CheckReason,
+  error: string,
+): Promise<void> {
+  await q.query(
+    `UPDATE outbox SET status = 'checking', attempts = $3, check_reason = $4, last_error = $5
+     WHERE id = $1 AND tx_hash = $2 AND status IN ('pending', 'sent', 'checking')`,
+    [id, txHash, attempts, reason, error],
+  );
+}
+
+/** Proven absent with its nonce still free: pending again, to send the same bytes at `nextAttemptAt`. */
+export async function markResend(
+  q: Queryable,
+  id: number,
+  txHash: string,
+  nextAttemptAt: number,
+  error: string,
+): Promise<number> {
+  const rows = await q.query(
+    `UPDATE outbox SET status = 'pending', next_attempt_at = $3, last_error = $4, check_reason = NULL
+     WHERE id = $1 AND tx_hash = $2 AND status IN ('checking', 'held', 'sent') RETURNING id`,
+    [id, txHash, nextAttemptAt, error],
+  );
+  return rows.length;
+}
+
+export async function markHeld(q: Queryable, id: number, txHash: string, why: string): Promise<void> {
+  await q.query(
+    `UPDATE outbox SET status = 'held', last_error = $3 WHERE id = $1 AND tx_hash = $2 AND status = 'checking'`,
+    [id, txHash, why],
+  );
+}
+
+/** Blocks hold these transactions: their entries, in any state short of settled or failed, are included. */
+export async function markIncluded(
+  q: Queryable,
+  found: readonly { tx_hash: string; height: number; block_hash: string }[],
+): Promise<number> {
+  if (found.length === 0) return 0;
+  const rows = await q.query(
+    `UPDATE outbox o SET status = 'included', height = x.height, block_hash = x.block_hash,
+       last_error = NULL, check_reason = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS x(tx_hash text, height bigint, block_hash text)
+     WHERE o.tx_hash = x.tx_hash AND o.status IN ('pending', 'sent', 'checking', 'held')
+     RETURNING o.id`,
+    [JSON.stringify(found)],
+  );
+  return rows.length;
+}
+
+/**
+ * The sender's sealed entries never sent (no write-ahead mark) become drafts again, for the next
+ * seal; returns how many, and one past the highest nonce of its entries that were (or -1: none).
+ */
+export async function unsealUntried(
+  tx: Queryable,
+  sender: string,
+): Promise<{ unsealed: number; afterTried: number }> {
+  const unsealed = await tx.query(
+    `UPDATE outbox SET sender = NULL, nonce = NULL, body = NULL, tx_hash = NULL
+     WHERE sender = $1 AND status = 'pending' AND first_sent_at IS NULL RETURNING id`,
+    [sender],
+  );
+  const [row] = await tx.query<{ top: string | null }>(
+    'SELECT max(nonce)::text AS top FROM outbox WHERE sender = $1',
+    [sender],
+  );
+  return { unsealed: unsealed.length, afterTried: row?.top == null ? -1 : Number(row.top) + 1 };
+}
+
+/** The lowest nonce among the sender's sealed entries never sent; undefined when there are none. */
+export async function lowestUntriedNonce(q: Queryable, sender: string): Promise<number | undefined> {
+  const [row] = await q.query<{ low: string | null }>(
+    `SELECT min(nonce)::text AS low FROM outbox WHERE sender = $1 AND status = 'pending' AND first_sent_at IS NULL`,
+    [sender],
+  );
+  return row?.low == null ? undefined : Number(row.low);
+}
+
+/** Failed entries that a block holds after all: the caller reports them (their payout was given back). */
+export async function failedAmong(q: Queryable, hashes: readonly string[]): Promise<OutboxRow[]> {
+  if (hashes.length === 0) return [];
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox WHERE tx_hash = ANY($1::text[]) AND status = 'failed'`,
+    [hashes],
+  );
+  return rows.map(numbers);
+}
+
+/** Included entries at or below `height`: candidates for final. */
+export async function includedUpTo(q: Queryable, sender: string, height: number): Promise<OutboxRow[]> {
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox WHERE sender = $1 AND status = 'included' AND height <= $2
+     ORDER BY nonce LIMIT 10000`,
+    [sender, height],
+  );
+  return rows.map(numbers);
+}
+
+export async function markFinal(q: Queryable, ids: readonly number[], now: number): Promise<void> {
+  if (ids.length === 0) return;
+  await q.query(
+    `UPDATE outbox SET status = 'final', final_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'included'`,
+    [ids, now],
+  );
+}
+
+/** The block that held them is gone (a reorganisation): they wait for a block again. */
+export async function markUnincluded(q: Queryable, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await q.query(
+    `UPDATE outbox SET status = 'sent', height = NULL, block_hash = NULL
+     WHERE id = ANY($1::bigint[]) AND status = 'included'`,
+    [ids],
+  );
+}
+
+/** Entries under check, and sent entries the pool took before `expiredBefore`, in nonce order. */
+export async function unsettledPage(
+  q: Queryable,
+  sender: string,
+  expiredBefore: number,
+  limit: number,
+): Promise<SealedOutboxRow[]> {
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox
+     WHERE sender = $1 AND (status = 'checking' OR (status = 'sent' AND sent_at < $2))
+     ORDER BY nonce LIMIT $3`,
+    [sender, expiredBefore, limit],
+  );
+  return rows.map(numbers) as SealedOutboxRow[];
+}
+
+/** The lowest sent_height of the sender's entries that may still be found in a block; null: none. */
+export async function lowestOpenSentHeight(
+  q: Queryable,
+  sender: string,
+): Promise<{ any: boolean; lowest: number | null; unknown: boolean }> {
+  const [row] = await q.query<{ n: number; lowest: string | null; unknown: number }>(
+    `SELECT count(*)::int AS n, min(sent_height)::text AS lowest,
+            count(*) FILTER (WHERE sent_height IS NULL)::int AS unknown
+     FROM outbox WHERE sender = $1 AND first_sent_at IS NOT NULL
+       AND status IN ('pending', 'sent', 'checking', 'held')`,
+    [sender],
+  );
+  return {
+    any: (row?.n ?? 0) > 0,
+    lowest: row?.lowest == null ? null : Number(row.lowest),
+    unknown: (row?.unknown ?? 0) > 0,
+  };
+}
+
+export interface ChainCursor {
+  next_height: number;
+  origin_height: number;
+}
+
+export async function getCursor(q: Queryable, sender: string): Promise<ChainCursor | undefined> {
+  const [row] = await q.query<{ next_height: string; origin_height: string }>(
+    'SELECT next_height::text, origin_height::text FROM chain_cursor WHERE sender = $1',
+    [sender],
+  );
+  return row && { next_height: Number(row.next_height), origin_height: Number(row.origin_height) };
+}
+
+export async function setCursor(q: Queryable, sender: string, c: ChainCursor): Promise<void> {
+  await q.query(
+    `INSERT INTO chain_cursor (sender, next_height, origin_height) VALUES ($1, $2, $3)
+     ON CONFLICT (sender) DO UPDATE SET next_height = $2, origin_height = $3`,
+    [sender, c.next_height, c.origin_height],
+  );
+}
+
+/** Held entries, for the operator (`compute courier status`). */
+export async function heldEntries(q: Queryable, limit = 100): Promise<OutboxRow[]> {
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox WHERE status = 'held' ORDER BY sender, nonce LIMIT $1`,
+    [limit],
+  );
+  return rows.map(numbers);
+}
+
+export async function getOutboxById(q: Queryable, id: number): Promise<OutboxRow | undefined> {
+  const rows = await q.query<OutboxRow & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM outbox WHERE id = $1`,
+    [id],
+  );
+  return rows[0] && numbers(rows[0]);
+}
+
+/** The operator says a held entry landed: final, with a note. Returns 1, or 0 if it was not held. */
+export async function resolveLanded(q: Queryable, id: number, now: number): Promise<number> {
+  const rows = await q.query(
+    `UPDATE outbox SET status = 'final', final_at = $2,
+       last_error = 'the operator marked it landed (was held: ' || coalesce(last_error, '') || ')'
+     WHERE id = $1 AND status = 'held' RETURNING id`,
+    [id, now],
+  );
+  return rows.length;
 }
 
 export async function markRetry(
@@ -140,8 +394,8 @@ export async function markRetry(
   error: string,
 ): Promise<void> {
   await q.query(
-    `UPDATE outbox SET attempts = $3, next_attempt_at = $4, last_error = $5
-     WHERE id = $1 AND status = 'pending' AND tx_hash = $2`,
+    `UPDATE outbox SET status = 'pending', attempts = $3, next_attempt_at = $4, last_error = $5
+     WHERE id = $1 AND status IN ('pending', 'checking') AND tx_hash = $2`,
     [id, txHash, attempts, nextAttemptAt, error],
   );
 }
@@ -166,7 +420,7 @@ export async function markFailed(
        nonce = CASE WHEN $5::boolean THEN NULL ELSE nonce END,
        body = CASE WHEN $5::boolean THEN NULL ELSE body END,
        tx_hash = CASE WHEN $5::boolean THEN NULL ELSE tx_hash END
-     WHERE id = $1 AND status = 'pending' AND tx_hash IS NOT DISTINCT FROM $2
+     WHERE id = $1 AND status IN ('pending', 'checking') AND tx_hash IS NOT DISTINCT FROM $2
      RETURNING id`,
     [id, txHash, attempts, error, unseal],
   );
@@ -181,9 +435,10 @@ export async function lockEntriesAfter(
   tx: Queryable,
   sender: string,
   nonce: number,
-): Promise<{ id: number; status: OutboxStatus; attempts: number }[]> {
-  const rows = await tx.query<{ id: number; status: OutboxStatus; attempts: number }>(
-    `SELECT id, status, attempts FROM outbox WHERE sender = $1 AND nonce > $2 ORDER BY nonce FOR UPDATE`,
+): Promise<{ id: number; status: OutboxStatus; attempts: number; tried: boolean }[]> {
+  const rows = await tx.query<{ id: number; status: OutboxStatus; attempts: number; tried: boolean }>(
+    `SELECT id, status, attempts, first_sent_at IS NOT NULL AS tried FROM outbox
+     WHERE sender = $1 AND nonce > $2 ORDER BY nonce FOR UPDATE`,
     [sender, nonce],
   );
   return rows.map((r) => ({ ...r, id: Number(r.id) }));
@@ -196,7 +451,7 @@ export async function lockEntriesAfter(
 export async function unsealEntriesAfter(tx: Queryable, sender: string, nonce: number): Promise<number> {
   const updated = await tx.query(
     `UPDATE outbox SET sender = NULL, nonce = NULL, body = NULL, tx_hash = NULL
-     WHERE sender = $1 AND nonce > $2 AND status = 'pending' AND attempts = 0
+     WHERE sender = $1 AND nonce > $2 AND status = 'pending' AND first_sent_at IS NULL
      RETURNING id`,
     [sender, nonce],
   );
@@ -207,7 +462,7 @@ export async function countOutboxByStatus(q: Queryable): Promise<Record<OutboxSt
   const rows = await q.query<{ status: OutboxStatus; n: number }>(
     'SELECT status, count(*)::int AS n FROM outbox GROUP BY status',
   );
-  const counts = { pending: 0, acknowledged: 0, failed: 0 };
+  const counts = Object.fromEntries(OUTBOX_STATUSES.map((st) => [st, 0])) as Record<OutboxStatus, number>;
   for (const r of rows) counts[r.status] = r.n;
   return counts;
 }
@@ -219,7 +474,14 @@ function numbers(r: OutboxRow): OutboxRow {
     nonce: r.nonce === null ? null : Number(r.nonce),
     next_attempt_at: Number(r.next_attempt_at),
     created_at: Number(r.created_at),
-    height: r.height === null ? null : Number(r.height),
-    acknowledged_at: r.acknowledged_at === null ? null : Number(r.acknowledged_at),
+    height: nullable(r.height),
+    sent_at: nullable(r.sent_at),
+    first_sent_at: nullable(r.first_sent_at),
+    sent_height: nullable(r.sent_height),
+    final_at: nullable(r.final_at),
   };
+}
+
+function nullable(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v);
 }

@@ -2,7 +2,9 @@
 // private_key, created_at} (domain/identity.ts). Written once with mode 0600 and never over an
 // existing file — overwriting a key loses the address and everything earned to it. Read back
 // through parseKeyFile, which refuses a file whose address or public key the private key does not
-// derive.
+// derive. `created_at` is written as the CPC chain's own CLI writes it, an ISO 8601 UTC string
+// ("2026-12-03T22:14:26Z"), so the chain's tools and ours read each other's files; Unix seconds
+// (files written before) are read too.
 
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { unixSeconds, type Clock } from '../domain/clock.js';
@@ -44,7 +46,7 @@ export function loadKeyFile(path: string): LoadedKey {
   }
   let key: KeyFile;
   try {
-    key = parseKeyFile(json);
+    key = parseKeyFile(withUnixCreatedAt(json));
   } catch (err) {
     throw new KeyFileError(`${path}: ${(err as Error).message}`);
   }
@@ -63,11 +65,36 @@ export function writeNewKeyFile(path: string, name: string, clock: Clock, random
   const file = keyFileFor(name, pair.privateKey, unixSeconds(clock));
   try {
     // 'wx' fails if the path exists, atomically: no window where a second writer could win.
-    writeFileSync(path, JSON.stringify(file, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    writeFileSync(path, keyFileText(file), { mode: 0o600, flag: 'wx' });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new KeyFileError(`${path} already exists; refusing to overwrite a key file`);
     throw new KeyFileError(`cannot write key file ${path}: ${code ?? (err as Error).message}`);
   }
   return file;
+}
+
+/** The key file's text as the chain's CLI writes it: created_at an ISO 8601 UTC string. */
+export function keyFileText(file: KeyFile): string {
+  return JSON.stringify({ ...file, created_at: isoSeconds(file.created_at) }, null, 2) + '\n';
+}
+
+/** "2026-12-03T22:14:26Z" for Unix seconds. */
+export function isoSeconds(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * A parsed key file with created_at as Unix seconds, whichever way it was written: the chain's
+ * ISO 8601 string (with an offset or Z, fractions of a second dropped) or an integer. Anything
+ * else is left for parseKeyFile to refuse.
+ */
+export function withUnixCreatedAt(json: unknown): unknown {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return json;
+  const o = json as Record<string, unknown>;
+  const at = o.created_at;
+  if (typeof at !== 'string') return json;
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(at)) return json;
+  const ms = Date.parse(at);
+  return Number.isFinite(ms) && ms >= 0 ? { ...o, created_at: Math.floor(ms / 1000) } : json;
 }

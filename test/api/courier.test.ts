@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { TaskMarketClient } from '../../src/client/client.js';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { parseTaskProof } from '../../src/domain/courier.js';
 import { computeRoot } from '../../src/domain/merkle.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { registerCourierCommands } from '../../src/cli/courier.js';
@@ -73,14 +74,10 @@ it('queues one SUBMIT_RESULT per completed task, even when results and settlemen
 
 it('flushes to the dev chain, whose next block carries the task result in compute_root', async () => {
   const { task, w } = await runOne();
-  const flushed = await rpc<{ acknowledged: number; failed: number; pending: number }>(
-    'compute.courier_flush',
-  );
+  const flushed = await rpc<{ sent: number; failed: number; pending: number }>('compute.courier_flush');
   expect(flushed).toMatchObject({ failed: 0, pending: 0 });
-  expect(flushed.acknowledged).toBeGreaterThanOrEqual(1);
-  expect(await outboxOf(`result:${task.task_id}`)).toEqual([
-    { kind: 'SUBMIT_RESULT', status: 'acknowledged' },
-  ]);
+  expect(flushed.sent).toBeGreaterThanOrEqual(1);
+  expect(await outboxOf(`result:${task.task_id}`)).toEqual([{ kind: 'SUBMIT_RESULT', status: 'sent' }]);
 
   const block = await tm.market.chainLink!.devChain!.produceBlock();
   const head = await rpc<{ height: number; hash: string }>('chain.head');
@@ -98,7 +95,12 @@ it('flushes to the dev chain, whose next block carries the task result in comput
     'SELECT result_hash FROM tasks WHERE task_id = $1',
     [task.task_id],
   );
-  expect(mine).toMatchObject({ worker_address: w.key.address, result_hash: stored!.result_hash });
+  // The market is the worker of record (the node's rule); the worker is named in proof.
+  expect(mine).toMatchObject({
+    worker_address: tm.market.chainLink!.outbox.sender,
+    result_hash: stored!.result_hash,
+  });
+  expect(parseTaskProof((mine as unknown as { proof: string }).proof)?.worker).toBe(w.key.address);
   expect(shown.header.compute_root).toBe(computeRoot(results));
   await expect(rpc('chain.block', { height: head.height + 1000 })).rejects.toMatchObject({
     code: 'not_found',
@@ -178,6 +180,23 @@ it('drives the courier from the CLI: send a bundle file, flush, status, chain he
       `bundle:${bytesToHex(blake3(Buffer.from('a bundle of receipts')))}`,
     );
     expect((await run('chain', 'block', 'x')).code).toBe(2);
+
+    // A held entry (its nonce used on chain by something the blocks do not show) is listed by
+    // status and settled by the operator; one that is not held is refused.
+    expect((await run('compute', 'courier', 'resolve', String(id))).code).toBe(2); // neither flag
+    await expect(rpc('compute.courier_resolve', { id, outcome: 'landed' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    await tm.market.db.query(`UPDATE outbox SET status = 'held', last_error = 'nonce used' WHERE id = $1`, [
+      id,
+    ]);
+    const held = JSON.parse((await run('compute', 'courier', 'status')).stdout);
+    expect(held.held).toEqual([expect.objectContaining({ id, kind: 'SUBMIT_RESULT', reason: 'nonce used' })]);
+    const resolved = await run('compute', 'courier', 'resolve', String(id), '--landed');
+    expect(JSON.parse(resolved.stdout)).toEqual({ id, status: 'final' });
+    await expect(rpc('compute.courier_resolve', { id, outcome: 'sideways' })).rejects.toMatchObject({
+      code: 'validation_error',
+    });
   } finally {
     spy.mockRestore();
     quiet.mockRestore();

@@ -3,7 +3,9 @@ import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/
 import { describe, expect, it } from 'vitest';
 import { blockHash, blockToJson, decodeBlock, txRoot, ZERO_HASH } from '../../src/chain/block.js';
 import type { BlockHeader } from '../../src/chain/port.js';
-import { txHash } from '../../src/domain/chain-tx.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { txHash, txHashPreimage, verifyTx } from '../../src/domain/chain-tx.js';
+import { verifySignature } from '../../src/domain/identity.js';
 import { resultOf, submitResultTx, transferTx } from './fixtures.js';
 
 const header: BlockHeader = {
@@ -68,10 +70,42 @@ describe('blocks', () => {
       ok: false,
       error: expect.stringMatching(/txs/),
     });
-    const badTx = { ...transferTx(0), amount: 'x' };
+  });
+
+  it("reads other senders' transactions of any shape the chain takes, without refusing the block", () => {
+    const minimal = { height: 1, prev_hash: ZERO_HASH, timestamp: 5, tx_root: ZERO_HASH };
+    const ours = submitResultTx(2, resultOf(2));
+    const wire = (tx: typeof ours) =>
+      JSON.parse(JSON.stringify(blockToJson({ hash: '', header, txs: [tx], other_txs: [] }).txs[0]));
+    const withPayload = { ...wire(transferTx(0) as never), payload: { memo: 'hi' } };
+    const validator = {
+      ...wire(transferTx(1) as never),
+      from_address: 'cpcvalcons1ntax6c87sxtc5l0yxjszjyxnq9djwuyauj3jmf',
+    };
+    const extraKey = wire(ours);
+    extraKey.payload.gpu_seconds = 12;
+    const d = decodeBlock({ header: minimal, txs: [withPayload, validator, extraKey] });
+    expect(d.ok).toBe(true);
+    if (!d.ok) return;
+    expect(d.block.other_txs).toEqual([withPayload, validator]);
+    // The ComputeResult's unknown key is dropped, as the chain's model drops it.
+    expect(d.block.txs).toHaveLength(1);
+    expect(d.block.txs[0]).toMatchObject({ tx_type: 'SUBMIT_RESULT', payload: resultOf(2) });
+    const badTx = { ...wire(transferTx(0) as never), amount: 'x' };
     expect(decodeBlock({ header: minimal, txs: [badTx] })).toMatchObject({
-      ok: false,
-      error: expect.stringMatching(/txs\[0\]/),
+      ok: true,
+      block: { other_txs: [badTx] },
     });
+  });
+
+  it('takes a high-S signature on a transaction, as the node does, and keeps its own low-S', () => {
+    const tx = transferTx(0);
+    const n = secp256k1.Point.CURVE().n;
+    const s = BigInt(`0x${tx.signature.slice(64)}`);
+    const highS = tx.signature.slice(0, 64) + (n - s).toString(16).padStart(64, '0');
+    expect(verifyTx(tx)).toBeUndefined();
+    expect(verifyTx({ ...tx, signature: highS })).toBeUndefined();
+    expect(verifySignature(tx.pub_key, utf8ToBytes(txHashPreimage(tx)), highS)).toBe(false);
+    expect(verifySignature(tx.pub_key, utf8ToBytes(txHashPreimage(tx)), highS, { highS: true })).toBe(true);
   });
 });

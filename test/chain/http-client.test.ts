@@ -4,11 +4,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DevChain } from '../../src/chain/dev-chain.js';
 import { HttpChainClient } from '../../src/chain/http-client.js';
 import { ChainError } from '../../src/chain/port.js';
-import { txHash } from '../../src/domain/chain-tx.js';
+import { signTx, txHash } from '../../src/domain/chain-tx.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { computeRoot } from '../../src/domain/merkle.js';
 import type { Db } from '../../src/store/db.js';
-import { devChainDb, resultOf, submitResultTx, transferTx } from './fixtures.js';
+import { addressOf, devChainDb, keyOf, resultOf, submitResultTx, transferTx } from './fixtures.js';
 import { send, startMockNode, type MockNode } from './mock-node.js';
 
 describe('CPC node HTTP client', () => {
@@ -20,7 +20,12 @@ describe('CPC node HTTP client', () => {
 
   beforeAll(async () => {
     db = await devChainDb();
-    chain = await DevChain.open({ db, clock: new ManualClock(1_700_000_000_000) });
+    // Results crediting other workers (resultOf) are included: this file is about the wire.
+    chain = await DevChain.open({
+      db,
+      clock: new ManualClock(1_700_000_000_000),
+      requireWorkerIsSender: false,
+    });
     node = await startMockNode(chain);
   });
   afterAll(async () => {
@@ -62,6 +67,7 @@ describe('CPC node HTTP client', () => {
     for (const [reason, retryable] of [
       ['mempool_full', true],
       ['sender_limit_exceeded', true],
+      ['queued_limit_exceeded', true],
       ['fee 1 < needed_fee 21000000', false],
     ] as const) {
       node.overrides.push((_req, res) =>
@@ -69,6 +75,40 @@ describe('CPC node HTTP client', () => {
       );
       expect(await client.submit(tx)).toEqual({ accepted: false, retryable, error: `rejected: ${reason}` });
     }
+    // What the node answers a transaction a block already holds (smoke-transcript.json): never
+    // a refusal to act on, a sign to look in the blocks.
+    for (const reason of ['nonce_too_low', 'insufficient_balance']) {
+      node.overrides.push((_req, res) =>
+        send(res, 200, JSON.stringify({ tx_hash: 'x', status: 'rejected', error: reason })),
+      );
+      expect(await client.submit(tx)).toEqual({
+        accepted: false,
+        retryable: false,
+        mayBeIncluded: true,
+        error: `rejected: ${reason}`,
+      });
+    }
+  });
+
+  it("reads the sender's nonces from /balance and /nonce?pending=true, as the node spells them", async () => {
+    const key = keyOf(0x4242);
+    const tx = signTx(key, {
+      tx_type: 'TRANSFER',
+      to_address: addressOf(1),
+      amount: 5n,
+      nonce: 0,
+      timestamp: 0,
+    });
+    const sender = tx.from_address;
+    const before = await client.account(sender);
+    expect(before).toMatchObject({ nonce: 0, pendingNonce: 0 });
+    await client.submit(tx);
+    const after = await client.account(sender);
+    expect(after.nonce).toBe(before.nonce);
+    expect(after.pendingNonce).toBe(before.pendingNonce + 1);
+    expect(typeof after.balance).toBe('bigint');
+    node.overrides.push((_req, res) => send(res, 200, JSON.stringify({ address: sender, balance: '7' })));
+    await expect(client.account(sender)).rejects.toMatchObject({ name: 'ChainError', retryable: false });
   });
 
   it('5xx, 408, 429 are retryable; other 4xx are not', async () => {
@@ -89,6 +129,8 @@ describe('CPC node HTTP client', () => {
       expect(await client.submit(tx)).toEqual({
         accepted: false,
         retryable,
+        // The node can answer 400 after its pool took the transaction: the courier looks for it.
+        ...(status === 400 ? { mayBeIncluded: true } : {}),
         error: `HTTP ${status}: Node not initialized`,
       });
     }
@@ -128,16 +170,26 @@ describe('CPC node HTTP client', () => {
     await chain.produceBlock(); // seal what earlier tests left pending
     const results = [resultOf(1), resultOf(2)];
     const big = 123_456_789_123_456_789_123n;
+    // A sender of its own: the node takes a sender's nonces in sequence, and earlier tests left gaps.
+    const key = keyOf(0x4343);
     const txs = [
-      transferTx(nonce++, big),
-      submitResultTx(nonce++, results[0]!),
-      submitResultTx(nonce++, results[1]!),
+      signTx(key, {
+        tx_type: 'TRANSFER',
+        to_address: addressOf(2),
+        amount: big,
+        nonce: 0,
+        timestamp: 1_700_000_000,
+      }),
+      submitResultTx(1, results[0]!, key),
+      submitResultTx(2, results[1]!, key),
     ];
     for (const tx of txs) expect((await client.submit(tx)).accepted).toBe(true);
     const produced = await chain.produceBlock();
     const read = await client.getBlock(produced.header.height);
-    expect(read).toEqual(produced);
-    expect(read?.txs).toEqual(txs);
+    // The node does not echo a transaction's timestamp (neither hashed nor signed): read as 0.
+    const untimed = txs.map((tx) => ({ ...tx, timestamp: 0 }));
+    expect(read).toEqual({ ...produced, txs: untimed });
+    expect(read?.txs.map(txHash)).toEqual(txs.map(txHash));
     expect(read?.txs[0]?.amount).toBe(big);
     expect(read?.header.compute_root).toBe(computeRoot(results));
     expect(await client.head()).toEqual({ height: produced.header.height, hash: produced.hash });

@@ -1,7 +1,15 @@
 import { expect, it } from 'vitest';
 import { encodeTx } from '../../src/chain/wire.js';
 import { txHash } from '../../src/domain/chain-tx.js';
-import { courierBackoffMs, resultDedupKey, sealDraft, type OutboxDraft } from '../../src/domain/courier.js';
+import {
+  checkVerdict,
+  courierBackoffMs,
+  parseTaskProof,
+  resultDedupKey,
+  sealDraft,
+  type CheckReason,
+  type OutboxDraft,
+} from '../../src/domain/courier.js';
 import { addressFromPublicKey, publicKeyFromPrivate } from '../../src/domain/identity.js';
 import { largeBaseTable, SigningKey } from '../../src/domain/signing-key.js';
 
@@ -20,6 +28,31 @@ it('jitters within the upper half of the step', () => {
 
 it('keys a task result by its task', () => {
   expect(resultDedupKey('t1')).toBe('result:t1');
+});
+
+it('reads the worker and job hashes back from a task proof', () => {
+  expect(parseTaskProof('worker=cpc1x;jobs=aa,bb')).toEqual({ worker: 'cpc1x', jobHashes: ['aa', 'bb'] });
+  expect(parseTaskProof('worker=cpc1x;jobs=')).toEqual({ worker: 'cpc1x', jobHashes: [] });
+  expect(parseTaskProof('aa,bb')).toBeUndefined();
+});
+
+it('settles an answer that may mean "already included" by the account, never by the answer alone', () => {
+  const at = (accountNonce: number, pendingNonce: number, reason: CheckReason = 'nonce_too_low') =>
+    checkVerdict({ nonce: 5, reason, accountNonce, pendingNonce }).to;
+  // Its nonce used on chain, yet no scanned block holds it: the operator decides.
+  expect(at(6, 6)).toBe('held');
+  // In the pool: wait for a block.
+  expect(at(5, 6)).toBe('sent');
+  expect(at(3, 9)).toBe('sent');
+  // A lower nonce is missing: the node may hold this one queued. The same bytes again are safe
+  // (already_in_pool at worst); giving up after a 400 waits until the gap below is settled.
+  expect(at(3, 4)).toBe('pending');
+  expect(at(3, 4, 'bad_request')).toBe('checking');
+  // Absent with its nonce free: the same bytes again, except after a 400 (refused: give up).
+  expect(at(5, 5)).toBe('pending');
+  expect(at(5, 5, 'insufficient_balance')).toBe('pending');
+  expect(at(5, 5, 'expired')).toBe('pending');
+  expect(at(5, 5, 'bad_request')).toBe('failed');
 });
 
 // Sealed bytes pinned: RFC 6979 signatures are deterministic, so a faster signing path (a held
@@ -41,11 +74,11 @@ const PINNED = {
   pub_key: '032a5bbcb0eede528e6abe5f2ec50ad7887eb5677af383a460b05ee23bf892dfe5',
   from_address: 'cpc1lxvp7agw998t68qm76ek6t20gh320yrs6jw5h9',
   result: {
-    hash: '809d87d4b16e202e4d117905d34d0c69ac4a6b50d0d83116bac26b34434aeaed',
+    hash: '8ecc62fe2643d07cf6cac01c05b7c1624e7810a092c53a1ddec485ceb82acb8f',
     signature:
-      'ed61b5216b0bad86c6c166d696af3e9fafa07c784c9e59f7d98113962b135f123834cbaae0e17319cfabe437d4ccc6793ccc6bbb27927efef7fff040c67ebba8',
+      '7fe9c270f7d9f8f343b543acffdc1c56bb5f0b2c14d452ced42b608ec104e13d4cc9eb8b06b551b7b3dba278f076e036325fb30b3b63d92a0c37019678931dcc',
     resultSignature:
-      '032f97d71f106c36b7715f65cc915fd341e6331e7da9176d483c33d9947f94790a8c7c200ab047f70a6c998e082714fa0c397be65e87bafd656970ca8cf92d7d',
+      '3adc96c3b03d8399b811a542e292571566d70c727c9c7023a8fe53339409238649cf6cd1da79753158a967a3234572524412dbd890eae7e0c93c29bb49c4318e',
   },
   transfer: {
     hash: '803f033602e5f7476cc58d218ef2746255f5b960c15108670905547af1e5db8e',
@@ -57,7 +90,14 @@ const PINNED = {
 function expectPinned(key: SigningKey | string) {
   const result = sealDraft(resultDraft, 5, key, T);
   expect(result).toMatchObject({ pub_key: PINNED.pub_key, from_address: PINNED.from_address, nonce: 5 });
-  expect(result.payload).toMatchObject({ nonce: 5, signature: PINNED.result.resultSignature });
+  // The node includes a result only from its worker: the market is the worker of record and the
+  // worker that did the work is named in proof (docs/decisions.md).
+  expect(result.payload).toMatchObject({
+    nonce: 5,
+    worker_address: PINNED.from_address,
+    proof: `worker=${WORKER};jobs=${'bb'.repeat(32)},${'cc'.repeat(32)}`,
+    signature: PINNED.result.resultSignature,
+  });
   expect(result.signature).toBe(PINNED.result.signature);
   // The hash covers every field but timestamp and the tx signature, the ComputeResult's included.
   expect(txHash(result)).toBe(PINNED.result.hash);

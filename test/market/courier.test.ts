@@ -5,7 +5,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { DevChain, type FailureInjection } from '../../src/chain/dev-chain.js';
-import type { ChainBlock, ChainHead, ChainPort, SubmitOutcome } from '../../src/chain/port.js';
+import type { ChainAccount, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from '../../src/chain/port.js';
 import type { SignedTx } from '../../src/domain/chain-tx.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { computeRoot } from '../../src/domain/merkle.js';
@@ -38,7 +38,7 @@ afterAll(async () => {
   await db.close();
 });
 beforeEach(async () => {
-  await db.query('TRUNCATE outbox, chain_nonces, chain_txs, chain_blocks RESTART IDENTITY');
+  await db.query('TRUNCATE outbox, chain_nonces, chain_cursor, chain_txs, chain_blocks RESTART IDENTITY');
   clock = new ManualClock(T0);
   events = new MarketEventBus();
   counts = { attempt: 0, failure: 0, retryable: 0 };
@@ -72,7 +72,11 @@ async function setup(
     clock,
     events,
     logger,
+    sender: outbox.sender,
     seal: (limit) => outbox.seal(db, limit),
+    syncNonce: (account) => outbox.syncNonce(db, account),
+    confirmations: 0,
+    txTtlMs: 3_600_000,
     batch: opts.batch ?? 100,
     backoffBaseMs: 1000,
     backoffMaxMs: 8000,
@@ -89,14 +93,14 @@ it('queues a bundle receipt once, delivers it, and the block compute_root holds 
   expect(first).toMatchObject({ kind: 'SUBMIT_RESULT', status: 'pending', nonce: null, tx_hash: null });
   await outbox.queueBundle(db, hashOf(2), 'alice');
 
-  expect(await courier.flush()).toEqual({
+  expect(await courier.flush()).toMatchObject({
     attempted: 2,
-    acknowledged: 2,
+    sent: 2,
     retrying: 0,
     failed: 0,
     stopped: false,
   });
-  expect(await countOutboxByStatus(db)).toEqual({ pending: 0, acknowledged: 2, failed: 0 });
+  expect(await countOutboxByStatus(db)).toMatchObject({ pending: 0, sent: 2, failed: 0 });
   const sealed = await db.query<{ nonce: string; tx_hash: string }>(
     'SELECT nonce::text AS nonce, tx_hash FROM outbox ORDER BY id',
   );
@@ -105,7 +109,14 @@ it('queues a bundle receipt once, delivers it, and the block compute_root holds 
   const block = await chain.produceBlock();
   const results = block.txs.flatMap((tx) => (tx.tx_type === 'SUBMIT_RESULT' ? [tx.payload] : []));
   expect(results.map((r) => r.result_hash)).toEqual([hashOf(1), hashOf(2)]);
-  expect(results[0]).toMatchObject({ task_id: `bundle:${hashOf(1)}`, worker_address: 'alice', nonce: 0 });
+  // The node includes a result only from its worker: the market is the worker of record, and the
+  // proof names who carried the bundle.
+  expect(results[0]).toMatchObject({
+    task_id: `bundle:${hashOf(1)}`,
+    worker_address: outbox.sender,
+    proof: `carrier=alice;bundle=${hashOf(1)}`,
+    nonce: 0,
+  });
   expect(block.header.compute_root).toBe(computeRoot(results));
   // Nothing is pending, so a second flush sends nothing.
   expect((await courier.flush()).attempted).toBe(0);
@@ -146,7 +157,7 @@ it('backs off exponentially on retryable failures and delivers in nonce order on
 
   const up = await setup();
   clock.advance(60_000);
-  expect(await up.courier.flush()).toMatchObject({ attempted: 3, acknowledged: 3, stopped: false });
+  expect(await up.courier.flush()).toMatchObject({ attempted: 3, sent: 3, stopped: false });
   const sent = await db.query<{ nonce: string }>('SELECT nonce::text AS nonce FROM chain_txs ORDER BY seq');
   expect(sent.map((r) => r.nonce)).toEqual(['0', '1', '2']);
   await up.chain.close();
@@ -159,7 +170,7 @@ it('delivers everything exactly once through a chain failing 30% of calls (some 
     await courier.flush();
     clock.advance(10_000);
   }
-  expect(await countOutboxByStatus(db)).toEqual({ pending: 0, acknowledged: 40, failed: 0 });
+  expect(await countOutboxByStatus(db)).toMatchObject({ pending: 0, sent: 40, failed: 0 });
   expect(chain.stats.injectedFailures).toBeGreaterThan(0);
   expect(chain.stats.duplicates).toBeGreaterThan(0); // lost replies came back as duplicates: accepted
   expect(counts.failure).toBe(chain.stats.injectedFailures);
@@ -176,7 +187,7 @@ it('marks a transaction the chain refuses for good as failed, keeps the error, a
   const { chain, outbox, courier } = await setup({ minGasPrice: 10_000 });
   await outbox.queueBundle(db, hashOf(1), 'dave');
   await outbox.queueBundle(db, hashOf(2), 'dave');
-  expect(await courier.flush()).toMatchObject({ attempted: 2, failed: 2, acknowledged: 0, stopped: false });
+  expect(await courier.flush()).toMatchObject({ attempted: 2, failed: 2, sent: 0, stopped: false });
   const rows = await db.query<{ status: string; attempts: number; last_error: string }>(
     'SELECT status, attempts, last_error FROM outbox ORDER BY id',
   );
@@ -201,10 +212,10 @@ it('flushes a long queue a page at a time', async () => {
   };
   const { chain, outbox, courier } = await setup({ batch: 4, q: counting });
   for (let i = 1; i <= 10; i++) await outbox.queueBundle(db, hashOf(i), 'erin');
-  expect(await courier.flush()).toMatchObject({ attempted: 10, acknowledged: 10 });
+  expect(await courier.flush()).toMatchObject({ attempted: 10, sent: 10 });
   // Keyset paging: each page starts after the last nonce of the one before; the short page ends it.
   expect(pages).toEqual([-1, 3, 7]);
-  expect(await countOutboxByStatus(db)).toEqual({ pending: 0, acknowledged: 10, failed: 0 });
+  expect(await countOutboxByStatus(db)).toMatchObject({ pending: 0, sent: 10, failed: 0 });
   await chain.close();
 });
 
@@ -217,7 +228,7 @@ it('seals drafts in queue order without gaps; a draft that cannot be signed fail
     T0,
   );
   await outbox.queueBundle(db, hashOf(2), 'frank');
-  expect(await courier.flush()).toMatchObject({ attempted: 2, acknowledged: 2, failed: 0 });
+  expect(await courier.flush()).toMatchObject({ attempted: 2, sent: 2, failed: 0 });
   const rows = await db.query<{
     dedup_key: string;
     nonce: string | null;
@@ -225,9 +236,9 @@ it('seals drafts in queue order without gaps; a draft that cannot be signed fail
     last_error: string | null;
   }>('SELECT dedup_key, nonce::text AS nonce, status, last_error FROM outbox ORDER BY id');
   expect(rows.map((r) => [r.nonce, r.status])).toEqual([
-    ['0', 'acknowledged'],
+    ['0', 'sent'],
     [null, 'failed'],
-    ['1', 'acknowledged'],
+    ['1', 'sent'],
   ]);
   expect(rows[1]?.last_error).toMatch(/^cannot sign: TRANSFER: to_address/);
   await chain.close();
@@ -407,6 +418,10 @@ class SequencedChain implements ChainPort {
     return this.dev.getBlock(height);
   }
 
+  account(address: string): Promise<ChainAccount> {
+    return this.dev.account(address);
+  }
+
   head(): Promise<ChainHead> {
     return this.dev.head();
   }
@@ -446,20 +461,20 @@ it('gives the nonce of a transaction refused for good to the later ones: no gap 
   const sealed = await outboxRows();
   expect(sealed.map((r) => r.nonce)).toEqual([0, 1, 2, 3, 4]);
 
-  expect(await courier.flush()).toEqual({
+  expect(await courier.flush()).toMatchObject({
     attempted: 5, // 0, 1, the refused 2, then the last two once each at their new nonces
-    acknowledged: 4,
+    sent: 4,
     retrying: 0,
     failed: 1,
     stopped: false,
   });
   const rows = await outboxRows();
   expect(rows.map((r) => [r.status, r.nonce])).toEqual([
-    ['acknowledged', 0],
-    ['acknowledged', 1],
+    ['sent', 0],
+    ['sent', 1],
     ['failed', null],
-    ['acknowledged', 2],
-    ['acknowledged', 3],
+    ['sent', 2],
+    ['sent', 3],
   ]);
   // The refused entry keeps its error, and its nonce and tx hash for the operator.
   expect(rows[2]).toMatchObject({ attempts: 1 });
@@ -485,7 +500,7 @@ it('gives the nonce of a transaction refused for good to the later ones: no gap 
   ]);
   // The sequence goes on from there.
   await outbox.queueBundle(db, hashOf(6), 'gina');
-  expect(await courier.flush()).toMatchObject({ attempted: 1, acknowledged: 1, failed: 0 });
+  expect(await courier.flush()).toMatchObject({ attempted: 1, sent: 1, failed: 0 });
   expect(await chainNonces()).toEqual([0, 1, 2, 3, 4]);
   await chain.close();
 });
@@ -533,13 +548,13 @@ it('gives a refused TRANSFER in the middle of the queue back to its provider, an
   await insertDrafts(db, [{ kind: 'TRANSFER', dedup_key: 'payout:mid:1', draft: transferDraft(paidTo) }], T0);
   const paidOutBefore = await balanceOf(SYSTEM_ACCOUNTS.paid_out);
 
-  expect(await courier.flush()).toMatchObject({ attempted: 4, acknowledged: 3, failed: 1, stopped: false });
+  expect(await courier.flush()).toMatchObject({ attempted: 4, sent: 3, failed: 1, stopped: false });
   const rows = await outboxRows();
   expect(rows.map((r) => [r.status, r.nonce])).toEqual([
-    ['acknowledged', 0],
+    ['sent', 0],
     ['failed', null],
-    ['acknowledged', 1],
-    ['acknowledged', 2],
+    ['sent', 1],
+    ['sent', 2],
   ]);
   expect(rows[1]?.last_error).toMatch(/^invalid_recipient: .* \(refused at nonce 1, tx [0-9a-f]{64}; /);
   // The refused provider has its money back; the other one was paid.
@@ -575,15 +590,15 @@ it('frees no nonce when a later entry of the sender was sent already: the refuse
   expect(await outbox.seal(db, 100)).toBe(3);
   // Nonce 2 was tried before (as after a crash that lost nonce 1's acknowledgement): the chain
   // may hold it, so giving nonce 1 to it again could send it twice.
-  await db.query('UPDATE outbox SET attempts = 1 WHERE nonce = 2');
+  await db.query('UPDATE outbox SET attempts = 1, first_sent_at = 0 WHERE nonce = 2');
   const sealed = await outboxRows();
 
-  expect(await courier.flush()).toMatchObject({ attempted: 3, acknowledged: 2, failed: 1 });
+  expect(await courier.flush()).toMatchObject({ attempted: 3, sent: 2, failed: 1 });
   const rows = await outboxRows();
   expect(rows.map((r) => [r.status, r.nonce, r.tx_hash])).toEqual([
-    ['acknowledged', 0, sealed[0]?.tx_hash],
+    ['sent', 0, sealed[0]?.tx_hash],
     ['failed', 1, sealed[1]?.tx_hash],
-    ['acknowledged', 2, sealed[2]?.tx_hash],
+    ['sent', 2, sealed[2]?.tx_hash],
   ]);
   expect(rows[1]?.last_error).toBe('invalid_result: refused');
   const [nonces] = await db.query<{ next_nonce: number }>(

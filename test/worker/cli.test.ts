@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isValidAddress, parseKeyFile, verifySignature } from '../../src/domain/identity.js';
+import { isValidAddress, verifySignature } from '../../src/domain/identity.js';
+import { loadKeyFile } from '../../src/worker/keyfile.js';
 import { helloMessage, type Hello } from '../../src/domain/schemas/worker.js';
 import { FakeMarket, type Sent } from './fake-market.js';
 import { bytes, bytesJob, job, syntheticJob } from './fixtures.js';
@@ -58,7 +59,8 @@ describe('taskmarket worker keygen', () => {
     const out = join(dir, 'w1.json');
     const res = await cli(['worker', 'keygen', '--out', out, '--name', 'rig-7']);
     expect(res.code, res.stderr).toBe(0);
-    const key = parseKeyFile(JSON.parse(readFileSync(out, 'utf8')));
+    // created_at is written as the chain's CLI writes it (an ISO string); loadKeyFile reads either.
+    const key = loadKeyFile(out).key;
     expect(res.stdout).toBe(`${key.address}\n`);
     expect(isValidAddress(key.address)).toBe(true);
     expect(key.name).toBe('rig-7');
@@ -66,7 +68,7 @@ describe('taskmarket worker keygen', () => {
     const again = await cli(['worker', 'keygen', '--out', out]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists/);
-    expect(parseKeyFile(JSON.parse(readFileSync(out, 'utf8')))).toEqual(key);
+    expect(loadKeyFile(out).key).toEqual(key);
   });
 });
 

@@ -19,9 +19,30 @@ describe('worker key file', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
     expect(Object.keys(json).sort()).toEqual(['address', 'created_at', 'name', 'private_key', 'public_key']);
-    expect(json).toMatchObject({ name: 'rig-1', created_at: 1_700_000_123 });
-    expect(parseKeyFile(json)).toEqual(file);
+    // As the CPC chain's CLI writes it: created_at an ISO 8601 UTC string.
+    expect(json).toMatchObject({ name: 'rig-1', created_at: '2023-11-14T22:15:23Z' });
+    expect(file.created_at).toBe(1_700_000_123);
+    expect(parseKeyFile({ ...json, created_at: 1_700_000_123 })).toEqual(file);
     expect(loadKeyFile(path)).toEqual({ key: file });
+  });
+
+  it("reads a key file written by the chain's CLI (created_at ISO) and one with Unix seconds", () => {
+    const pair = generateKeyPair();
+    const body = keyFileFor('upstream', pair.privateKey, 0);
+    const iso = join(dir, 'upstream.json');
+    writeFileSync(iso, JSON.stringify({ ...body, created_at: '2026-12-03T22:14:26Z' }), { mode: 0o600 });
+    expect(loadKeyFile(iso).key).toMatchObject({ address: pair.address, created_at: 1_796_336_066 });
+    const offset = join(dir, 'offset.json');
+    writeFileSync(offset, JSON.stringify({ ...body, created_at: '2026-12-03T23:14:26.5+01:00' }), {
+      mode: 0o600,
+    });
+    expect(loadKeyFile(offset).key.created_at).toBe(1_796_336_066);
+    const unix = join(dir, 'unix.json');
+    writeFileSync(unix, JSON.stringify({ ...body, created_at: 1_700_000_000 }), { mode: 0o600 });
+    expect(loadKeyFile(unix).key.created_at).toBe(1_700_000_000);
+    const bad = join(dir, 'bad-date.json');
+    writeFileSync(bad, JSON.stringify({ ...body, created_at: 'yesterday' }), { mode: 0o600 });
+    expect(() => loadKeyFile(bad)).toThrow(/created_at/);
   });
 
   it('refuses to overwrite an existing file', () => {

@@ -1,6 +1,7 @@
 // The courier and chain RPC methods, mounted on POST /rpc: compute.courier_send (queue a carried
 // bundle's receipt), compute.courier_flush (deliver everything pending now), compute.courier_status
-// (outbox counts), chain.head and chain.block (inspect the chain, the dev chain included).
+// (outbox counts and held entries), compute.courier_resolve (the operator settles a held entry),
+// chain.head and chain.block (inspect the chain, the dev chain included).
 
 import { blockToJson } from '../../chain/block.js';
 import { ChainError } from '../../chain/port.js';
@@ -8,7 +9,13 @@ import { MarketError, validationError } from '../../domain/errors.js';
 import type { ChainLink } from '../../market/chain-link.js';
 import type { Market } from '../../market/market.js';
 import type { Principal } from '../../market/tasks.js';
-import { countOutboxByStatus } from '../../store/outbox.js';
+import {
+  countOutboxByStatus,
+  getOutboxById,
+  heldEntries,
+  markResend,
+  resolveLanded,
+} from '../../store/outbox.js';
 
 type Method = (market: Market, principal: Principal, params: Record<string, unknown>) => Promise<unknown>;
 
@@ -69,7 +76,44 @@ export const COURIER_METHODS: Record<string, Method> = {
 
   async 'compute.courier_status'(market) {
     const link = linkOf(market);
-    return { chain: link.name, sender: link.outbox.sender, outbox: await countOutboxByStatus(market.db) };
+    const held = await heldEntries(market.db);
+    return {
+      chain: link.name,
+      sender: link.outbox.sender,
+      outbox: await countOutboxByStatus(market.db),
+      held: held.map((r) => ({
+        id: r.id,
+        kind: r.kind,
+        nonce: r.nonce,
+        tx_hash: r.tx_hash,
+        dedup_key: r.dedup_key,
+        reason: r.last_error,
+      })),
+    };
+  },
+
+  async 'compute.courier_resolve'(market, principal, params) {
+    operatorOnly(principal, 'resolves held outbox entries');
+    const { id, outcome } = params;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0)
+      throw validationError([{ path: '/params/id', message: 'must be an outbox entry id' }]);
+    if (outcome !== 'landed' && outcome !== 'resend')
+      throw validationError([{ path: '/params/outcome', message: 'must be "landed" or "resend"' }]);
+    linkOf(market);
+    const row = await getOutboxById(market.db, id);
+    if (!row) throw new MarketError('not_found', `no outbox entry ${id}`);
+    if (row.status !== 'held' || row.tx_hash === null)
+      throw new MarketError('conflict', `outbox entry ${id} is ${row.status}, not held`);
+    const now = market.clock.nowMs();
+    // --landed: the operator saw it on chain. --resend: the same bytes go again (never a new
+    // nonce), so a node that has it answers nonce_too_low and it is looked for once more.
+    const changed =
+      outcome === 'landed'
+        ? await resolveLanded(market.db, id, now)
+        : await markResend(market.db, id, row.tx_hash, now, 'the operator asked to send it again');
+    if (changed === 0) throw new MarketError('conflict', `outbox entry ${id} is no longer held`);
+    const after = await getOutboxById(market.db, id);
+    return { id, status: after?.status };
   },
 
   async 'chain.head'(market) {

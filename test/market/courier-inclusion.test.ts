@@ -1,0 +1,190 @@
+// The courier follows each entry to a block (issue #13): sent → included → final after the
+// configured confirmations; nonces come from the node (another holder of the key used some);
+// an entry the node's pool dropped is sent again, as the same bytes, once past the pool's TTL;
+// a payout whose resend is answered nonce_too_low is found in a block, never reversed; and a
+// held entry is settled by the operator.
+
+import pino from 'pino';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { DevChain } from '../../src/chain/dev-chain.js';
+import type { ChainPort } from '../../src/chain/port.js';
+import { signTx } from '../../src/domain/chain-tx.js';
+import { ManualClock } from '../../src/domain/clock.js';
+import { Courier } from '../../src/market/courier.js';
+import { MarketEventBus } from '../../src/market/events.js';
+import { OutboxWriter } from '../../src/market/outbox.js';
+import type { Db } from '../../src/store/db.js';
+import { countOutboxByStatus, insertDrafts, markResend, resolveLanded } from '../../src/store/outbox.js';
+import { addressOf, keyOf } from '../chain/fixtures.js';
+import { testDb } from '../helpers/db.js';
+
+const T0 = 1_700_000_000_000;
+const KEY = keyOf(0xbeef);
+const logger = pino({ level: 'silent' });
+let db: Db;
+let clock: ManualClock;
+
+beforeAll(async () => {
+  db = await testDb();
+});
+afterAll(async () => {
+  await db.close();
+});
+beforeEach(async () => {
+  await db.query('TRUNCATE outbox, chain_nonces, chain_cursor, chain_txs, chain_blocks RESTART IDENTITY');
+  clock = new ManualClock(T0);
+});
+
+async function setup(opts: { confirmations?: number; port?: (dev: DevChain) => ChainPort } = {}) {
+  // The node keeps pooled transactions longer than the courier waits before it looks.
+  const chain = await DevChain.open({ db, clock, txTtlMs: 3_600_000 });
+  const outbox = new OutboxWriter(KEY, clock);
+  const courier = new Courier({
+    db,
+    chain: opts.port ? opts.port(chain) : chain,
+    clock,
+    events: new MarketEventBus(),
+    logger,
+    sender: outbox.sender,
+    seal: (limit) => outbox.seal(db, limit),
+    syncNonce: (account) => outbox.syncNonce(db, account),
+    batch: 50,
+    backoffBaseMs: 1000,
+    backoffMaxMs: 8000,
+    confirmations: opts.confirmations ?? 2,
+    txTtlMs: 600_000,
+  });
+  return { chain, outbox, courier };
+}
+
+const transfer = (n: number) => ({
+  kind: 'TRANSFER' as const,
+  dedup_key: `payout:t:${n}`,
+  draft: { type: 'transfer' as const, to: addressOf(0x500 + n), amount: String(1000 + n) },
+});
+
+async function rows() {
+  return db.query<{ status: string; nonce: number; tx_hash: string; height: number | null }>(
+    'SELECT status, nonce::int AS nonce, tx_hash, height::int AS height FROM outbox ORDER BY id',
+  );
+}
+
+it('goes sent → included → final after the configured confirmations', async () => {
+  const { chain, courier } = await setup({ confirmations: 2 });
+  await insertDrafts(db, [transfer(1), transfer(2)], T0);
+  expect(await courier.flush()).toMatchObject({ sent: 2, included: 0 });
+  expect((await rows()).map((r) => r.status)).toEqual(['sent', 'sent']);
+  const block = await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ included: 2, final: 0 });
+  expect((await rows()).map((r) => [r.status, r.height])).toEqual([
+    ['included', block.header.height],
+    ['included', block.header.height],
+  ]);
+  await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ final: 0 });
+  await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ final: 2 });
+  expect(await countOutboxByStatus(db)).toMatchObject({ final: 2 });
+  await chain.close();
+});
+
+it('takes its first nonce from the node when another holder of the key used some', async () => {
+  const { chain, courier, outbox } = await setup({ confirmations: 0 });
+  for (let n = 0; n < 3; n++)
+    await chain.submit(
+      signTx(KEY, { tx_type: 'TRANSFER', to_address: addressOf(9), amount: 1n, nonce: n, timestamp: 0 }),
+    );
+  await chain.produceBlock();
+  // Sealed earlier at nonce 0 by this market, never sent: it is sealed again at the node's nonce.
+  await insertDrafts(db, [transfer(1)], T0);
+  await outbox.seal(db, 10);
+  expect((await rows())[0]?.nonce).toBe(0);
+  await courier.flush();
+  expect((await rows())[0]).toMatchObject({ nonce: 3, status: 'sent' });
+  await chain.produceBlock();
+  await courier.flush();
+  expect((await rows())[0]).toMatchObject({ status: 'final' });
+  await chain.close();
+});
+
+it("sends an entry the node's pool dropped again, as the same bytes, once past the pool TTL", async () => {
+  const { chain, courier } = await setup({ confirmations: 0 });
+  await insertDrafts(db, [transfer(1), transfer(2)], T0);
+  await courier.flush();
+  const [first, second] = await rows();
+  // The node lost the first (a restart): the second waits behind the gap.
+  expect(await chain.dropPooled(first!.tx_hash)).toBe(true);
+  await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ attempted: 0, included: 0 });
+  expect((await rows()).map((r) => r.status)).toEqual(['sent', 'sent']);
+  // Past the TTL the courier looks: not in a block, not pooled, nonce free: the same bytes again.
+  clock.advance(600_001);
+  await courier.flush();
+  await chain.produceBlock();
+  await courier.flush();
+  expect((await rows()).map((r) => [r.status, r.tx_hash])).toEqual([
+    ['final', first!.tx_hash],
+    ['final', second!.tx_hash],
+  ]);
+  await chain.close();
+});
+
+it('never reverses a payout whose resend is answered nonce_too_low: it is found in a block', async () => {
+  // A port whose first head() lags a block behind, so the courier resends before it sees the block.
+  let lag = 0;
+  const { chain, courier } = await setup({
+    confirmations: 0,
+    port: (dev) =>
+      Object.assign(Object.create(dev) as DevChain, {
+        head: async () => {
+          const h = await dev.head();
+          return lag-- > 0 ? { ...h, height: h.height - 1 } : h;
+        },
+      }),
+  });
+  await insertDrafts(db, [transfer(1)], T0);
+  await courier.flush();
+  await chain.produceBlock();
+  // The answer was lost with the process: the entry looks pending again (its write-ahead mark stays).
+  await db.query(`UPDATE outbox SET status = 'pending'`);
+  lag = 1;
+  expect(await courier.flush()).toMatchObject({ attempted: 1, checking: 1, failed: 0 });
+  expect(await courier.flush()).toMatchObject({ included: 1, final: 1 });
+  const reversed = await db.query(`SELECT 1 FROM ledger_entries WHERE ref LIKE 'reversed:%'`);
+  expect(reversed).toEqual([]);
+  await chain.close();
+});
+
+it('lets the operator settle a held entry: --resend sends the same bytes, --landed makes it final', async () => {
+  const { chain, courier, outbox } = await setup({ confirmations: 0 });
+  await insertDrafts(db, [transfer(1)], T0);
+  await outbox.seal(db, 10);
+  await courier.flush(); // nonce read, then sent; the node then loses it…
+  const [row] = await rows();
+  await chain.dropPooled(row!.tx_hash);
+  // …and another holder of the key uses nonce 0.
+  await chain.submit(
+    signTx(KEY, { tx_type: 'TRANSFER', to_address: addressOf(9), amount: 1n, nonce: 0, timestamp: 0 }),
+  );
+  await chain.produceBlock();
+  clock.advance(600_001);
+  expect(await courier.flush()).toMatchObject({ held: 1 });
+  const [held] = await db.query<{ id: number; status: string }>('SELECT id::int AS id, status FROM outbox');
+  expect(held?.status).toBe('held');
+  // --resend: the same bytes (never a new nonce), answered nonce_too_low, held again.
+  expect(await markResend(db, held!.id, row!.tx_hash, clock.nowMs(), 'operator')).toBe(1);
+  expect(await courier.flush()).toMatchObject({ attempted: 1, checking: 1 });
+  expect(await courier.flush()).toMatchObject({ held: 1 });
+  expect((await rows())[0]?.tx_hash).toBe(row!.tx_hash);
+  // --landed: final, with a note.
+  expect(await resolveLanded(db, held!.id, clock.nowMs())).toBe(1);
+  const [done] = await db.query<{ status: string; last_error: string }>(
+    'SELECT status, last_error FROM outbox',
+  );
+  expect(done).toMatchObject({
+    status: 'final',
+    last_error: expect.stringMatching(/^the operator marked it landed/),
+  });
+  expect(await resolveLanded(db, held!.id, clock.nowMs())).toBe(0);
+  await chain.close();
+});
