@@ -17,7 +17,7 @@
 
 import type { Clock } from '../domain/clock.js';
 import { BASE_GAS, DEFAULT_GAS_PRICE, txHash, verifyTx, type SignedTx } from '../domain/chain-tx.js';
-import type { Queryable } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
 import { blockComputeRoot, blockHash, txRoot, ZERO_HASH } from './block.js';
 import type { BlockHeader, ChainAccount, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from './port.js';
 import { seededRng, type Rng } from './rng.js';
@@ -31,6 +31,9 @@ export interface FailureInjection {
   rng?: Rng;
   seed?: number;
 }
+
+/** The advisory lock a node holds while it seals a dev-chain block. */
+const DEV_CHAIN_LOCK = 7_301_002;
 
 export interface DevChainOptions {
   db: Queryable;
@@ -103,7 +106,7 @@ export class DevChain implements ChainPort {
     const chain = new DevChain(opts, opts.clock.nowMs());
     const head = await chain.headRow();
     if (head) chain.lastBlockMs = head.block_time * 1000;
-    else await chain.produceBlock();
+    else await chain.sealNext(true);
     return chain;
   }
 
@@ -178,9 +181,9 @@ export class DevChain implements ChainPort {
   }
 
   /** The next nonce a block takes from `sender`: one past its highest included nonce. */
-  private async accountNonce(sender: string): Promise<number> {
+  private async accountNonce(sender: string, q: Queryable = this.db): Promise<number> {
     // Down the (sender, nonce) index from the top: only the pooled ones are passed over.
-    const [row] = await this.db.query<{ next: string }>(
+    const [row] = await q.query<{ next: string }>(
       `SELECT (nonce + 1)::text AS next FROM chain_txs WHERE sender = $1 AND height IS NOT NULL
        ORDER BY nonce DESC LIMIT 1`,
       [sender],
@@ -288,8 +291,10 @@ export class DevChain implements ChainPort {
    * nonce sequence from its account nonce (senders in the order their first one arrived), up to
    * maxTxsPerBlock. One that fails execution is dropped and holds the sender's later ones back.
    */
-  private async selectForBlock(): Promise<{ taken: { tx_hash: string; tx: SignedTx }[]; dropped: string[] }> {
-    const pooled = await this.db.query<{
+  private async selectForBlock(
+    q: Queryable,
+  ): Promise<{ taken: { tx_hash: string; tx: SignedTx }[]; dropped: string[] }> {
+    const pooled = await q.query<{
       tx_hash: string;
       sender: string;
       nonce: string;
@@ -310,7 +315,7 @@ export class DevChain implements ChainPort {
     for (const [sender, list] of bySender) {
       if (taken.length >= max) break;
       list.sort((a, b) => Number(a.nonce) - Number(b.nonce));
-      let expected = await this.accountNonce(sender);
+      let expected = await this.accountNonce(sender, q);
       for (const p of list) {
         if (taken.length >= max || Number(p.nonce) !== expected) break;
         if (p.exec_error !== null) {
@@ -326,24 +331,49 @@ export class DevChain implements ChainPort {
     return { taken, dropped };
   }
 
-  private async headRow(): Promise<BlockRow | undefined> {
-    const rows = await this.db.query<BlockRow>('SELECT * FROM chain_blocks ORDER BY height DESC LIMIT 1');
+  private async headRow(q: Queryable = this.db): Promise<BlockRow | undefined> {
+    const rows = await q.query<BlockRow>('SELECT * FROM chain_blocks ORDER BY height DESC LIMIT 1');
     return rows[0];
   }
 
-  private async sealNext(): Promise<ChainBlock> {
-    const prev = await this.headRow();
+  /**
+   * Seals the next block. Several market nodes may share one dev chain (one database): with a
+   * database that has transactions, a node seals only while it holds the dev chain's advisory
+   * lock, so one node at a time produces blocks and the others skip their turn.
+   */
+  private async sealNext(genesis = false): Promise<ChainBlock> {
+    const db = this.db as Partial<Db>;
+    if (typeof db.transaction !== 'function') return this.seal(this.db);
+    const sealed = await db.transaction(async (tx: Queryable) => {
+      if (genesis) {
+        // Nodes starting together wait their turn; the first seals block 0, the rest find it.
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [DEV_CHAIN_LOCK]);
+        return (await this.headRow(tx)) ? undefined : this.seal(tx);
+      }
+      const [lock] = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
+        DEV_CHAIN_LOCK,
+      ]);
+      return lock?.ok ? this.seal(tx) : undefined;
+    });
+    if (sealed) return sealed;
+    // Another node is sealing this turn: the head it leaves is the answer.
+    const head = await this.headRow();
+    const block = head ? await this.getBlock(head.height) : undefined;
+    if (!block) throw new Error('the dev chain has no blocks; open it with DevChain.open');
+    return block;
+  }
+
+  private async seal(q: Queryable): Promise<ChainBlock> {
+    const prev = await this.headRow(q);
     const nowMs = this.clock.nowMs();
-    const expired = await this.db.query(
+    const expired = await q.query(
       'DELETE FROM chain_txs WHERE height IS NULL AND submitted_at < $1 RETURNING tx_hash',
       [nowMs - (this.opts.txTtlMs ?? 3_600_000)],
     );
     this.stats.dropped += expired.length;
-    const { taken, dropped } = await this.selectForBlock();
+    const { taken, dropped } = await this.selectForBlock(q);
     if (dropped.length > 0) {
-      await this.db.query('DELETE FROM chain_txs WHERE tx_hash = ANY($1::text[]) AND height IS NULL', [
-        dropped,
-      ]);
+      await q.query('DELETE FROM chain_txs WHERE tx_hash = ANY($1::text[]) AND height IS NULL', [dropped]);
       this.stats.dropped += dropped.length;
     }
     const pending = taken;
@@ -364,7 +394,7 @@ export class DevChain implements ChainPort {
     };
     const hash = blockHash(header);
     // One statement, so the block and its transactions' inclusion commit together.
-    await this.db.query(
+    await q.query(
       `WITH block AS (
          INSERT INTO chain_blocks (height, hash, prev_hash, block_time, chain_id, proposer_address, round,
                                    tx_root, state_root, compute_root, gas_used, gas_limit, tx_count)
