@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { LANES } from '../domain/scheduler-params.js';
 import { TASK_STATUSES } from '../domain/task-state.js';
 import type { Market } from '../market/market.js';
-import { countTasksByStatus } from '../store/tasks.js';
+import { tasksByStatus } from '../market/queries.js';
 import { registerAdmissionMetrics } from './metrics-admission.js';
 import { registerCourierMetrics } from './metrics-courier.js';
 import { registerSettlementMetrics } from './metrics-settlement.js';
@@ -37,7 +37,7 @@ export function createMetrics(market: Market): ApiMetrics {
     labelNames: ['status'] as const,
     registers: [registry],
     async collect() {
-      const counts = await countTasksByStatus(market.db);
+      const counts = await tasksByStatus(market);
       for (const status of TASK_STATUSES) this.set({ status }, counts.get(status) ?? 0);
     },
   });

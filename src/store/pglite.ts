@@ -18,6 +18,9 @@ export async function openPglite(dataDir?: string): Promise<Db> {
         fn({
           query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
             (await tx.query<R>(sql, params as unknown[])).rows,
+          script: async (sql: string) => {
+            await tx.exec(sql);
+          },
         }),
       ),
     close: () => pg.close(),

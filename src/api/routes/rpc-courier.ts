@@ -8,7 +8,7 @@ import { MarketError, validationError } from '../../domain/errors.js';
 import type { ChainLink } from '../../market/chain-link.js';
 import type { Market } from '../../market/market.js';
 import type { Principal } from '../../market/tasks.js';
-import { countOutboxByStatus } from '../../store/outbox.js';
+import { outboxByStatus } from '../../market/queries.js';
 
 type Method = (market: Market, principal: Principal, params: Record<string, unknown>) => Promise<unknown>;
 
@@ -63,13 +63,13 @@ export const COURIER_METHODS: Record<string, Method> = {
     const link = linkOf(market);
     const payouts = await link.flushPayouts();
     const report = await link.courier.flush({ force: true });
-    const counts = await countOutboxByStatus(market.db);
+    const counts = await outboxByStatus(market);
     return { ...report, payout_transfers_queued: payouts, pending: counts.pending };
   },
 
   async 'compute.courier_status'(market) {
     const link = linkOf(market);
-    return { chain: link.name, sender: link.outbox.sender, outbox: await countOutboxByStatus(market.db) };
+    return { chain: link.name, sender: link.outbox.sender, outbox: await outboxByStatus(market) };
   },
 
   async 'chain.head'(market) {
