@@ -80,6 +80,8 @@ export function blobRoutes(app: FastifyInstance, market: Market): void {
         } catch (err) {
           // The rest of a refused upload is not read: the connection goes with the answer.
           void reply.header('connection', 'close');
+          if (!(err instanceof MarketError) && !request.raw.complete)
+            throw new MarketError('bad_request', 'the upload was cut off before its end');
           throw err;
         } finally {
           const left = (inFlight.get(who) ?? 1) - 1;
