@@ -71,7 +71,7 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   taskRoutes(app, market);
   accountRoutes(app, market);
   opsRoutes(app, market, metrics);
-  blobRoutes(app, market);
+  blobRoutes(app, market, metrics);
   offerRoutes(app, market);
   paramsRoutes(app, market);
   rpcRoutes(app, market);

@@ -13,6 +13,8 @@ export interface ApiMetrics {
   registry: Registry;
   requests: Counter<'method' | 'route' | 'status'>;
   latency: Histogram<'method' | 'route'>;
+  /** Blob uploads being read now, over all accounts (each account has UPLOADS_PER_ACCOUNT). */
+  uploadsInFlight: Gauge;
 }
 
 export function createMetrics(market: Market): ApiMetrics {
@@ -29,6 +31,11 @@ export function createMetrics(market: Market): ApiMetrics {
     help: 'HTTP request latency, by method and route',
     labelNames: ['method', 'route'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const uploadsInFlight = new Gauge({
+    name: 'blob_uploads_in_flight',
+    help: 'blob uploads being read now',
     registers: [registry],
   });
   new Gauge({
@@ -213,5 +220,5 @@ export function createMetrics(market: Market): ApiMetrics {
   registerAdmissionMetrics(registry, market);
   registerCourierMetrics(registry, market);
   registerSettlementMetrics(registry, market);
-  return { registry, requests, latency };
+  return { registry, requests, latency, uploadsInFlight };
 }

@@ -116,9 +116,9 @@ it(`lets an account have ${UPLOADS_PER_ACCOUNT} uploads in flight, and answers t
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/octet-stream' },
       body: Buffer.from('small'),
     });
-  // The stalled uploads reach the handler in their own time: until all have, small ones get through.
-  let res = await upload();
-  while (res.status === 201) res = await upload();
+  // The stalled uploads reach the handler in their own time: wait until all four are being read.
+  while (!/^blob_uploads_in_flight 4$/m.test(await (await fetch(`${tm.url}/metrics`)).text()));
+  const res = await upload();
   expect(res.status).toBe(429);
   expectCatalogue(await res.json(), 'rate_limited');
   expect(res.headers.get('retry-after')).toBe('1');

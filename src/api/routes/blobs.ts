@@ -13,6 +13,7 @@ import { ErrorBody, Strict } from '../../domain/schemas/common.js';
 import { readBlob, receiveBlob } from '../../market/blobs.js';
 import type { Market } from '../../market/market.js';
 import { principalOf, refuse } from '../guard.js';
+import type { ApiMetrics } from '../metrics.js';
 
 const BlobRef = Type.Object({ hash: Type.String({ pattern: '^[0-9a-f]{64}$' }), size: Type.Integer() });
 const BlobParams = Strict({ hash: Type.String({ pattern: '^[0-9a-f]{64}$' }) });
@@ -20,7 +21,7 @@ const BlobParams = Strict({ hash: Type.String({ pattern: '^[0-9a-f]{64}$' }) });
 /** Uploads one account may have in flight: what bounds the memory an account can pin. */
 export const UPLOADS_PER_ACCOUNT = 4;
 
-export function blobRoutes(app: FastifyInstance, market: Market): void {
+export function blobRoutes(app: FastifyInstance, market: Market, metrics: ApiMetrics): void {
   const limit = market.config.blob_max_bytes;
   const inFlight = new Map<string, number>();
 
@@ -74,6 +75,7 @@ export function blobRoutes(app: FastifyInstance, market: Market): void {
             ),
           );
         inFlight.set(who, running + 1);
+        metrics.uploadsInFlight.inc();
         try {
           const blob = await receiveBlob(market, body as AsyncIterable<Uint8Array>, owner, limit, announced);
           return await reply.status(201).send(blob);
@@ -84,6 +86,7 @@ export function blobRoutes(app: FastifyInstance, market: Market): void {
             throw new MarketError('bad_request', 'the upload was cut off before its end');
           throw err;
         } finally {
+          metrics.uploadsInFlight.dec();
           const left = (inFlight.get(who) ?? 1) - 1;
           if (left === 0) inFlight.delete(who);
           else inFlight.set(who, left);
