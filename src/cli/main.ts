@@ -9,12 +9,11 @@ import type { CreateTaskBody } from '../domain/schemas/tasks.js';
 import { CHALLENGE_TYPES } from '../domain/schemas/payloads.js';
 import { TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
 import { ConfigError } from '../market/config.js';
-import { operatorKeyPath } from '../market/market.js';
+import { operatorKeyPath } from '../market/paths.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { registerComputeCommands } from './compute.js';
 import { registerCourierCommands } from './courier.js';
 import { registerReputationCommands } from './reputation.js';
-import { serve } from './serve.js';
 import { registerWorkerCommands } from './worker.js';
 
 class UsageError extends Error {}
@@ -89,6 +88,8 @@ export function program(): Command {
       const g = cmd.optsWithGlobals<{ dataDir: string }>();
       // Only pass --data-dir on when given, so the config file and environment still apply.
       const dataDir = cmd.parent?.getOptionValueSource('dataDir') === 'default' ? undefined : g.dataDir;
+      // Loaded here: the node's modules are not needed by the client commands.
+      const { serve } = await import('./serve.js');
       await serve({ ...opts, dataDir });
     });
 

@@ -2,7 +2,7 @@
 // (deadline sweep, ledger self-check) that keep stored state honest.
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { operatorKeyPath } from './paths.js';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../domain/clock.js';
 import type { SchedulerParams } from '../domain/scheduler-params.js';
@@ -235,6 +235,4 @@ export function ensureOperatorKey(dataDir: string): string {
   return key;
 }
 
-export function operatorKeyPath(dataDir: string): string {
-  return join(dataDir, 'operator.key');
-}
+export { operatorKeyPath };
