@@ -2,6 +2,7 @@
 // capped per account, /rpc knows no inherited names, and every refusal (Fastify's and the HTTP
 // parser's included) is {"error":{code,message}} with a catalogue code.
 
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ERRORS } from '../../src/domain/errors.js';
 import { MIB } from '../../src/domain/work.js';
@@ -228,4 +229,12 @@ it("answers the HTTP parser's refusals in the catalogue shape", async () => {
     .answer;
   expect(huge.status).toBe(431);
   expectCatalogue(JSON.parse(huge.body), 'headers_too_large');
+});
+
+it('documents every catalogue code with its status in the README', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const undocumented = Object.entries(ERRORS)
+    .filter(([code, { status }]) => !new RegExp(`\\| \`${code}\`[^|]* \\| ${status} `).test(readme))
+    .map(([code]) => code);
+  expect(undocumented).toEqual([]);
 });
