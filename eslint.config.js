@@ -24,6 +24,38 @@ export default tseslint.config(
     },
   },
   {
+    // The layers: domain is pure and imports nothing above it; the API reads and writes through
+    // the market's services and queries, never the store.
+    files: ['src/**/*.ts'],
+    rules: {
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: './src/domain',
+              from: [
+                './src/market',
+                './src/store',
+                './src/api',
+                './src/cli',
+                './src/worker',
+                './src/chain',
+                './src/client',
+              ],
+              message: 'src/domain is pure: it imports nothing above it',
+            },
+            {
+              target: './src/api',
+              from: './src/store',
+              message: 'the API goes through src/market (services, src/market/queries.ts), never the store',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Time enters the market through a Clock, so every rule can be replayed with exact numbers.
     files: ['src/**/*.ts'],
     rules: {
@@ -44,6 +76,10 @@ export default tseslint.config(
         console: 'readonly',
         URL: 'readonly',
         setTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        performance: 'readonly',
+        Buffer: 'readonly',
         fetch: 'readonly',
       },
     },

@@ -4,10 +4,10 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { MarketError } from '../domain/errors.js';
-import { take, type Bucket } from '../domain/token-bucket.js';
 import type { Market } from '../market/market.js';
-import { errorHandler, sendError } from './errors.js';
+import { clientErrorHandler, errorHandler, frameworkErrorHandler, sendError } from './errors.js';
 import { attachGateway } from './gateway.js';
+import { installGuard } from './guard.js';
 import { blobRoutes } from './routes/blobs.js';
 import { offerRoutes } from './routes/offers.js';
 import { paramsRoutes } from './routes/params.js';
@@ -27,7 +27,10 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
     // Deep or huge JSON is refused by the body limit; prototype poisoning is refused outright.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // The guard answers 503 `unavailable` while closing, in the catalogue shape.
+    return503OnClosing: false,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   });
   // JSON only: a text/plain body is 415, never parsed as something else.
   app.removeContentTypeParser(['text/plain']);
@@ -44,20 +47,7 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
     metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  const limit = market.config.rate_limit_per_second;
-  if (limit > 0) {
-    const buckets = new Map<string, Bucket>();
-    app.addHook('onRequest', async (request, reply) => {
-      const who = request.headers.authorization ?? request.ip;
-      const result = take(buckets.get(who), market.clock.nowMs(), limit, limit);
-      if (buckets.size > 100_000) buckets.clear();
-      buckets.set(who, result.bucket);
-      if (!result.ok) {
-        void reply.header('retry-after', '1');
-        return sendError(reply, new MarketError('rate_limited', `more than ${limit} requests per second`));
-      }
-    });
-  }
+  installGuard(app, market);
 
   await app.register(swagger, {
     openapi: {
@@ -81,7 +71,7 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   taskRoutes(app, market);
   accountRoutes(app, market);
   opsRoutes(app, market, metrics);
-  blobRoutes(app, market);
+  blobRoutes(app, market, metrics);
   offerRoutes(app, market);
   paramsRoutes(app, market);
   rpcRoutes(app, market);

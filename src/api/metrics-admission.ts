@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { laneOf, typesOfLane } from '../domain/admission.js';
 import { LANES } from '../domain/scheduler-params.js';
 import type { Market } from '../market/market.js';
-import { laneDemand, queuedByType } from '../store/stats.js';
+import { demandOf, queuedByChallengeType } from '../market/queries.js';
 
 export function registerAdmissionMetrics(registry: Registry, market: Market): void {
   const registers = [registry];
@@ -17,7 +17,7 @@ export function registerAdmissionMetrics(registry: Registry, market: Market): vo
     async collect() {
       const params = market.params.get();
       const sizes = { consumer: 0, industrial: 0 };
-      for (const [type, n] of await queuedByType(market.db)) sizes[laneOf(type, params)] += n;
+      for (const [type, n] of await queuedByChallengeType(market)) sizes[laneOf(type, params)] += n;
       for (const lane of LANES) this.set({ lane }, sizes[lane]);
     },
   });
@@ -59,7 +59,7 @@ export function registerAdmissionMetrics(registry: Registry, market: Market): vo
     help: 'compute units of industrial jobs completed',
     registers,
     async collect() {
-      this.set((await laneDemand(market.db, industrialTypes())).unitsTotal);
+      this.set((await demandOf(market, industrialTypes())).unitsTotal);
     },
   });
   new Gauge({
@@ -67,7 +67,7 @@ export function registerAdmissionMetrics(registry: Registry, market: Market): vo
     help: 'the latest quoted price per unit (base units)',
     registers,
     async collect() {
-      const price = (await laneDemand(market.db, industrialTypes())).lastPrice;
+      const price = (await demandOf(market, industrialTypes())).lastPrice;
       if (price !== null) this.set(Number(price));
     },
   });

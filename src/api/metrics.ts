@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { LANES } from '../domain/scheduler-params.js';
 import { TASK_STATUSES } from '../domain/task-state.js';
 import type { Market } from '../market/market.js';
-import { countTasksByStatus } from '../store/tasks.js';
+import { tasksByStatus } from '../market/queries.js';
 import { registerAdmissionMetrics } from './metrics-admission.js';
 import { registerCourierMetrics } from './metrics-courier.js';
 import { registerSettlementMetrics } from './metrics-settlement.js';
@@ -13,6 +13,8 @@ export interface ApiMetrics {
   registry: Registry;
   requests: Counter<'method' | 'route' | 'status'>;
   latency: Histogram<'method' | 'route'>;
+  /** Blob uploads being read now, over all accounts (each account has UPLOADS_PER_ACCOUNT). */
+  uploadsInFlight: Gauge;
 }
 
 export function createMetrics(market: Market): ApiMetrics {
@@ -31,13 +33,18 @@ export function createMetrics(market: Market): ApiMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const uploadsInFlight = new Gauge({
+    name: 'blob_uploads_in_flight',
+    help: 'blob uploads being read now',
+    registers: [registry],
+  });
   new Gauge({
     name: 'tasks',
     help: 'tasks stored, by status',
     labelNames: ['status'] as const,
     registers: [registry],
     async collect() {
-      const counts = await countTasksByStatus(market.db);
+      const counts = await tasksByStatus(market);
       for (const status of TASK_STATUSES) this.set({ status }, counts.get(status) ?? 0);
     },
   });
@@ -213,5 +220,5 @@ export function createMetrics(market: Market): ApiMetrics {
   registerAdmissionMetrics(registry, market);
   registerCourierMetrics(registry, market);
   registerSettlementMetrics(registry, market);
-  return { registry, requests, latency };
+  return { registry, requests, latency, uploadsInFlight };
 }

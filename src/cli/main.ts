@@ -10,7 +10,7 @@ import { ASSETS, type Asset } from '../domain/money.js';
 import type { CreateTaskBody } from '../domain/schemas/tasks.js';
 import { CHALLENGE_TYPES } from '../domain/schemas/payloads.js';
 import { TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
-import { operatorKeyPath } from '../market/operator-key.js';
+import { operatorKeyPath } from '../market/paths.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { registerComputeCommands } from './compute.js';
 import { registerCourierCommands } from './courier.js';
@@ -89,6 +89,7 @@ export function program(): Command {
       const g = cmd.optsWithGlobals<{ dataDir: string }>();
       // Only pass --data-dir on when given, so the config file and environment still apply.
       const dataDir = cmd.parent?.getOptionValueSource('dataDir') === 'default' ? undefined : g.dataDir;
+      // Loaded here: the node's modules are not needed by the client commands.
       const { serve } = await import('./serve.js');
       await serve({ ...opts, dataDir });
     });

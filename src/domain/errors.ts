@@ -4,17 +4,23 @@
 export const ERRORS = {
   validation_error: { status: 400, retryable: false },
   invalid_json: { status: 400, retryable: false },
+  // The request itself is malformed: a bad URL escape, a request the HTTP parser refuses.
+  bad_request: { status: 400, retryable: false },
   unauthorized: { status: 401, retryable: false },
   insufficient_funds: { status: 402, retryable: false },
   forbidden: { status: 403, retryable: false },
   not_found: { status: 404, retryable: false },
+  method_not_found: { status: 404, retryable: false },
   method_not_allowed: { status: 405, retryable: false },
   already_done: { status: 409, retryable: false },
   idempotency_conflict: { status: 409, retryable: false },
   conflict: { status: 409, retryable: true },
+  request_timeout: { status: 408, retryable: true },
   payload_too_large: { status: 413, retryable: false },
+  uri_too_long: { status: 414, retryable: false },
   unsupported_media_type: { status: 415, retryable: false },
   rate_limited: { status: 429, retryable: true },
+  headers_too_large: { status: 431, retryable: false },
   // Industrial admission (spec "Fair-Share Caps and Burst Quotas"): the buyer is over its share.
   fair_share: { status: 429, retryable: true },
   burst_exhausted: { status: 429, retryable: true },

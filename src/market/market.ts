@@ -2,9 +2,9 @@
 // (deadline sweep, ledger self-check) that keep stored state honest.
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { operatorKeyPath } from './paths.js';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../domain/clock.js';
-import { operatorKeyPath } from './operator-key.js';
 import { LANES, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
 import { suggestedBid, type Bands } from '../domain/price-board.js';
 import type { Db } from '../store/db.js';
@@ -274,4 +274,4 @@ export function ensureOperatorKey(dataDir: string): string {
   return key;
 }
 
-export { operatorKeyPath } from './operator-key.js';
+export { operatorKeyPath };

@@ -7,10 +7,16 @@ export interface Queryable {
   query<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<R[]>;
 }
 
+/** A transaction also runs whole scripts: a migration file is sent as it is, never split. */
+export interface Transaction extends Queryable {
+  /** Runs a script of any number of statements, without parameters (the simple query protocol). */
+  script(sql: string): Promise<void>;
+}
+
 export interface Db extends Queryable {
   readonly kind: 'pglite' | 'postgres';
   /** Runs fn in one transaction: committed if fn resolves, rolled back if it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 

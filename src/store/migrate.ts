@@ -1,5 +1,7 @@
 // Numbered, forward-only migrations: src/store/migrations/NNNN_name.sql, applied in order at
-// start inside one transaction each, under an advisory lock so two nodes never race.
+// start inside one transaction each, under an advisory lock so two nodes never race. Each file
+// is sent whole as one script, so it may hold anything PostgreSQL accepts (PL/pgSQL bodies,
+// semicolons in strings); nothing here parses SQL.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -36,20 +38,11 @@ export async function migrate(db: Db, migrations = loadMigrations()): Promise<nu
       await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_ID]);
       const seen = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
       if (seen.length > 0) return false;
-      for (const statement of splitStatements(m.sql)) await tx.query(statement);
+      await tx.script(m.sql);
       await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
       return true;
     });
     if (done) applied.push(m.version);
   }
   return applied;
-}
-
-/** Splits a migration on semicolons at line ends; migrations keep one statement per `;\n`. */
-function splitStatements(sql: string): string[] {
-  return sql
-    .replace(/^\s*--.*$/gm, '')
-    .split(/;\s*$/m)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
 }

@@ -5,9 +5,13 @@ import { mkdirSync } from 'node:fs';
 import { PGlite, types } from '@electric-sql/pglite';
 import { parseInt8, type Db, type Queryable, type Row } from './db.js';
 
-export async function openPglite(dataDir?: string): Promise<Db> {
+/** `loadDataDir`: start from a dump (PGlite's dumpDataDir) instead of an empty cluster. */
+export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } = {}): Promise<Db> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const pg = await PGlite.create(dataDir, { parsers: { [types.INT8]: parseInt8 } });
+  const pg = await PGlite.create(dataDir, {
+    parsers: { [types.INT8]: parseInt8 },
+    ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
+  });
   const query = async <R extends Row>(q: Queryable | PGlite, sql: string, params?: readonly unknown[]) =>
     (await (q as PGlite).query<R>(sql, params as unknown[])).rows;
   return {
@@ -18,6 +22,9 @@ export async function openPglite(dataDir?: string): Promise<Db> {
         fn({
           query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
             (await tx.query<R>(sql, params as unknown[])).rows,
+          script: async (sql: string) => {
+            await tx.exec(sql);
+          },
         }),
       ),
     close: () => pg.close(),

@@ -2,7 +2,7 @@
 // share one database; `schema` puts all tables of this node in one schema (tests use one each).
 
 import pg from 'pg';
-import { parseInt8, type Db, type Queryable, type Row } from './db.js';
+import { parseInt8, type Db, type Row, type Transaction } from './db.js';
 
 const typeOverrides = new pg.TypeOverrides();
 typeOverrides.setTypeParser(pg.types.builtins.INT8, parseInt8);
@@ -41,13 +41,17 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     close: () => pool.end(),
   };
 
-  async function once<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async function once<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
       const result = await fn({
         query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
           (await client.query<R>(sql, params as unknown[])).rows,
+        // Without parameters node-postgres sends the simple query protocol: several statements.
+        script: async (sql: string) => {
+          await client.query(sql);
+        },
       });
       await client.query('COMMIT');
       return result;

@@ -125,7 +125,7 @@ describe('reputation and stats', () => {
       id: 1,
       method: 'nope',
     });
-    expect(unknown.body.error.data.code).toBe('not_found');
+    expect(unknown.body.error).toMatchObject({ code: -32601, data: { code: 'method_not_found' } });
     expect((await rpc(apiKey, { method: 'nope' })).status).toBe(404);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isValidAddress, verifySignature } from '../../src/domain/identity.js';
 import { loadKeyFile } from '../../src/worker/keyfile.js';
 import { helloMessage, type Hello } from '../../src/domain/schemas/worker.js';
@@ -18,6 +18,9 @@ import { bytes, bytesJob, job, syntheticJob } from './fixtures.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const SLICE = fileURLToPath(new URL('../../examples/workloads/transcode.slice', import.meta.url));
+// Every test waits on process exits and messages, never on a clock; but each process compiles the
+// CLI through tsx, seconds of CPU on a loaded machine, so the limit is generous.
+vi.setConfig({ testTimeout: 120_000 });
 const dir = mkdtempSync(join(tmpdir(), 'taskmarket-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -94,18 +97,21 @@ describe('taskmarket worker (one-shot)', () => {
   it('refuses a bad key file, a missing key and a bad config with exit 2', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ name: 'x', private_key: '00'.repeat(32) }), { mode: 0o600 });
-    const res = await cli(['worker', '--key', bad]);
-    expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/^error: .*bad\.json: key file: private_key/m);
-    const noKey = await cli(['worker']);
-    expect(noKey.code).toBe(2);
-    expect(noKey.stderr).toMatch(/key file is required/);
     const config = join(dir, 'typo.toml');
     writeFileSync(config, 'slotz = 3\n');
-    const typo = await cli(['worker', '--config', config, '--print-capability']);
+    // Four processes that each compile the CLI: run together, waited on by their exits.
+    const [res, noKey, typo, slots] = await Promise.all([
+      cli(['worker', '--key', bad]),
+      cli(['worker']),
+      cli(['worker', '--config', config, '--print-capability']),
+      cli(['worker', '--slots', 'many', '--print-capability']),
+    ]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^error: .*bad\.json: key file: private_key/m);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/key file is required/);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/slotz: unknown key/);
-    const slots = await cli(['worker', '--slots', 'many', '--print-capability']);
     expect(slots.code).toBe(2);
   });
 });

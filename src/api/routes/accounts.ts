@@ -16,7 +16,7 @@ import { ErrorBody } from '../../domain/schemas/common.js';
 import { MarketError } from '../../domain/errors.js';
 import { verifyLedger } from '../../market/ledger.js';
 import type { Market } from '../../market/market.js';
-import { authenticate } from '../auth.js';
+import { principalOf } from '../guard.js';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody } as const;
 
@@ -24,6 +24,7 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.get(
     '/accounts/me',
     {
+      config: { access: 'any' },
       schema: {
         summary: "The caller's balance, escrow and credit",
         tags: ['accounts'],
@@ -31,7 +32,7 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      const principal = await authenticate(market, request, 'any');
+      const principal = principalOf(request);
       if (principal.kind !== 'customer')
         throw new MarketError('not_found', 'the operator key has no account');
       return market.accounts.view(principal.accountId);
@@ -41,6 +42,7 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.post<{ Body: CreateAccountBody }>(
     '/accounts',
     {
+      config: { access: 'operator' },
       schema: {
         summary: 'Create a customer account (operator); the API key is shown once',
         tags: ['accounts'],
@@ -49,7 +51,6 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request, reply) => {
-      await authenticate(market, request, 'operator');
       return reply.status(201).send(await market.accounts.create(request.body));
     },
   );
@@ -57,6 +58,7 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Params: { account_id: string } }>(
     '/accounts/:account_id',
     {
+      config: { access: 'operator' },
       schema: {
         summary: 'An account (operator)',
         tags: ['accounts'],
@@ -65,7 +67,6 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      await authenticate(market, request, 'operator');
       return market.accounts.view(request.params.account_id);
     },
   );
@@ -73,6 +74,7 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.post<{ Params: { account_id: string }; Body: FundBody }>(
     '/accounts/:account_id/fund',
     {
+      config: { access: 'operator' },
       schema: {
         summary: 'Credit an account with a deposit (operator)',
         tags: ['accounts'],
@@ -82,7 +84,6 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      await authenticate(market, request, 'operator');
       return market.accounts.fund(request.params.account_id, request.body.amount, request.body.asset);
     },
   );
@@ -90,6 +91,7 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.post<{ Params: { address: string }; Body: ProviderFundBody }>(
     '/providers/:address/fund',
     {
+      config: { access: 'operator' },
       schema: {
         summary:
           "Deposit into a provider's account, by chain address (operator): what it posts SLA bonds from",
@@ -103,7 +105,6 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      await authenticate(market, request, 'operator');
       return market.accounts.fundProvider(request.params.address, request.body.amount);
     },
   );
@@ -111,6 +112,7 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.put<{ Params: { account_id: string }; Body: CreditBody }>(
     '/accounts/:account_id/credit',
     {
+      config: { access: 'operator' },
       schema: {
         summary: 'Set how far below zero an account may spend (operator)',
         tags: ['accounts'],
@@ -120,7 +122,6 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      await authenticate(market, request, 'operator');
       return market.accounts.setCredit(
         request.params.account_id,
         request.body.credit_limit,
@@ -132,15 +133,13 @@ export function accountRoutes(app: FastifyInstance, market: Market): void {
   app.get(
     '/ledger/verify',
     {
+      config: { access: 'operator' },
       schema: {
         summary: 'Check the ledger invariants (operator)',
         tags: ['ledger'],
         response: { 200: LedgerReport, ...errors },
       },
     },
-    async (request) => {
-      await authenticate(market, request, 'operator');
-      return verifyLedger(market.db);
-    },
+    async () => verifyLedger(market.db),
   );
 }

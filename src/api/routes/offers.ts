@@ -6,8 +6,7 @@ import { formatAmount } from '../../domain/money.js';
 import { Capability } from '../../domain/schemas/capability.js';
 import { Amount, ErrorBody, Strict } from '../../domain/schemas/common.js';
 import type { Market } from '../../market/market.js';
-import { listOpenOffers } from '../../store/providers.js';
-import { authenticate } from '../auth.js';
+import { openOffers } from '../../market/queries.js';
 
 const OfferView = Type.Object({
   offer_id: Type.String(),
@@ -28,6 +27,7 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Querystring: { limit: number; offset: number } }>(
     '/offers',
     {
+      config: { access: 'any' },
       schema: {
         summary: 'Open offers of connected providers, cheapest first',
         tags: ['offers'],
@@ -44,8 +44,7 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      await authenticate(market, request, 'any');
-      const { rows, total } = await listOpenOffers(market.db, request.query.limit, request.query.offset);
+      const { rows, total } = await openOffers(market, request.query.limit, request.query.offset);
       return {
         offers: rows.map((o) => ({
           offer_id: o.offer_id,

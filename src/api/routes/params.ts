@@ -6,21 +6,21 @@ import { Type } from '@sinclair/typebox';
 import { unixSeconds } from '../../domain/clock.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
 import type { Market } from '../../market/market.js';
-import { authenticate } from '../auth.js';
 
 export function paramsRoutes(app: FastifyInstance, market: Market): void {
   app.get(
     '/params',
-    { schema: { summary: 'Current scheduler and admission parameters', tags: ['scheduler'] } },
-    async (request) => {
-      await authenticate(market, request, 'any');
-      return market.params.get();
+    {
+      config: { access: 'any' },
+      schema: { summary: 'Current scheduler and admission parameters', tags: ['scheduler'] },
     },
+    async () => market.params.get(),
   );
 
   app.put<{ Body: Record<string, unknown> }>(
     '/params',
     {
+      config: { access: 'operator' },
       schema: {
         summary: 'Change parameters (operator): a partial object, validated against the same bounds',
         tags: ['scheduler'],
@@ -29,7 +29,6 @@ export function paramsRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      await authenticate(market, request, 'operator');
       return market.params.update(request.body, 'operator', unixSeconds(market.clock));
     },
   );

@@ -9,13 +9,8 @@ import { MarketError, validationError } from '../../domain/errors.js';
 import type { ChainLink } from '../../market/chain-link.js';
 import type { Market } from '../../market/market.js';
 import type { Principal } from '../../market/tasks.js';
-import {
-  countOutboxByStatus,
-  getOutboxById,
-  heldEntries,
-  markResend,
-  resolveLanded,
-} from '../../store/outbox.js';
+import { courierStatus, resolveHeldEntry } from '../../market/courier-ops.js';
+import { outboxByStatus } from '../../market/queries.js';
 
 type Method = (market: Market, principal: Principal, params: Record<string, unknown>) => Promise<unknown>;
 
@@ -70,26 +65,13 @@ export const COURIER_METHODS: Record<string, Method> = {
     const link = linkOf(market);
     const payouts = await link.flushPayouts();
     const report = await link.courier.flush({ force: true });
-    const counts = await countOutboxByStatus(market.db);
+    const counts = await outboxByStatus(market);
     return { ...report, payout_transfers_queued: payouts, pending: counts.pending };
   },
 
   async 'compute.courier_status'(market) {
     const link = linkOf(market);
-    const held = await heldEntries(market.db);
-    return {
-      chain: link.name,
-      sender: link.outbox.sender,
-      outbox: await countOutboxByStatus(market.db),
-      held: held.map((r) => ({
-        id: r.id,
-        kind: r.kind,
-        nonce: r.nonce,
-        tx_hash: r.tx_hash,
-        dedup_key: r.dedup_key,
-        reason: r.last_error,
-      })),
-    };
+    return courierStatus(market, link);
   },
 
   async 'compute.courier_resolve'(market, principal, params) {
@@ -100,20 +82,7 @@ export const COURIER_METHODS: Record<string, Method> = {
     if (outcome !== 'landed' && outcome !== 'resend')
       throw validationError([{ path: '/params/outcome', message: 'must be "landed" or "resend"' }]);
     linkOf(market);
-    const row = await getOutboxById(market.db, id);
-    if (!row) throw new MarketError('not_found', `no outbox entry ${id}`);
-    if (row.status !== 'held' || row.tx_hash === null)
-      throw new MarketError('conflict', `outbox entry ${id} is ${row.status}, not held`);
-    const now = market.clock.nowMs();
-    // --landed: the operator saw it on chain. --resend: the same bytes go again (never a new
-    // nonce), so a node that has it answers nonce_too_low and it is looked for once more.
-    const changed =
-      outcome === 'landed'
-        ? await resolveLanded(market.db, id, now)
-        : await markResend(market.db, id, row.tx_hash, now, 'the operator asked to send it again');
-    if (changed === 0) throw new MarketError('conflict', `outbox entry ${id} is no longer held`);
-    const after = await getOutboxById(market.db, id);
-    return { id, status: after?.status };
+    return resolveHeldEntry(market, id, outcome);
   },
 
   async 'chain.head'(market) {

@@ -1,6 +1,9 @@
 // One JSON-RPC endpoint for the compute-market methods. It answers JSON-RPC 2.0
 // ({"jsonrpc":"2.0","id",...} → {"jsonrpc","id","result"|"error"}) and also the spec's bare form
 // ({"method": …} → the result itself, errors in the usual error shape).
+//
+// Methods live in a Map: a name is looked up as data, never as a property, so `toString`,
+// `constructor` or `__proto__` are unknown methods like any other (-32601 / 404 method_not_found).
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -9,11 +12,10 @@ import { formatAmount } from '../../domain/money.js';
 import { typesOfLane } from '../../domain/admission.js';
 import type { Market } from '../../market/market.js';
 import type { Principal } from '../../market/tasks.js';
-import { getJob } from '../../store/jobs.js';
-import { laneDemand, queueDepths } from '../../store/stats.js';
-import { authenticate } from '../auth.js';
+import { demandOf, jobById, queuedByPriority } from '../../market/queries.js';
 import { toMarketError } from '../errors.js';
-import { PEER_METHODS, peerKeyMatches, REPUTATION_METHODS } from './rpc-reputation.js';
+import { principalOf } from '../guard.js';
+import { PEER_METHODS, REPUTATION_METHODS } from './rpc-reputation.js';
 import { COURIER_METHODS } from './rpc-courier.js';
 
 const RpcBody = Type.Object(
@@ -43,7 +45,7 @@ function jobIdParam(params: Record<string, unknown>): string {
   return id;
 }
 
-export const METHODS: Record<string, Method> = {
+const OWN_METHODS: Record<string, Method> = {
   async settlement_status(market) {
     return market.settlement.status();
   },
@@ -79,7 +81,7 @@ export const METHODS: Record<string, Method> = {
       ...d.stats,
       active_jobs: active,
       utilization,
-      queue_depths: await queueDepths(market.db),
+      queue_depths: await queuedByPriority(market),
       queue_in_memory: d.queuedInMemory(),
       ...(params.effective === true ? { effective_price: effective } : {}),
     };
@@ -88,7 +90,7 @@ export const METHODS: Record<string, Method> = {
   async 'compute_market.stats'(market) {
     const p = market.params.get();
     const industrial = typesOfLane('industrial', p);
-    const demand = await laneDemand(market.db, industrial);
+    const demand = await demandOf(market, industrial);
     let slots = 0;
     let busy = 0;
     for (const s of market.dispatcher.sessionList()) {
@@ -107,7 +109,7 @@ export const METHODS: Record<string, Method> = {
 
   async 'compute.job_requirements'(market, principal, params) {
     const jobId = jobIdParam(params);
-    const job = await getJob(market.db, jobId);
+    const job = await jobById(market, jobId);
     if (!job) throw new MarketError('not_found', `job ${jobId} not found`);
     const task = await market.tasks.get(principal, job.task_id).catch(() => {
       throw new MarketError('not_found', `job ${jobId} not found`);
@@ -133,13 +135,17 @@ export const METHODS: Record<string, Method> = {
     else throw validationError([{ path: '/params/reason', message: 'must be "client" or "provider"' }]);
     return { job_id: jobId, status: 'cancelled', reason };
   },
-
-  ...REPUTATION_METHODS,
-  ...COURIER_METHODS,
 };
+
+/** Every method by name; `Object.entries` reads only own properties, so nothing inherited. */
+export const METHODS: ReadonlyMap<string, Method> = new Map(
+  [OWN_METHODS, REPUTATION_METHODS, COURIER_METHODS].flatMap((group) => Object.entries(group)),
+);
+const METHOD_NAMES = [...METHODS.keys()].join(', ');
 
 const JSONRPC_CODES: Partial<Record<string, number>> = {
   validation_error: -32602,
+  method_not_found: -32601,
   not_found: -32004,
   internal: -32603,
 };
@@ -148,8 +154,9 @@ export function rpcRoutes(app: FastifyInstance, market: Market): void {
   app.post<{ Body: RpcBody }>(
     '/rpc',
     {
+      config: { access: 'rpc' },
       schema: {
-        summary: `JSON-RPC: ${Object.keys(METHODS).join(', ')}`,
+        summary: `JSON-RPC: ${METHOD_NAMES}`,
         tags: ['rpc'],
         body: RpcBody,
       },
@@ -158,15 +165,14 @@ export function rpcRoutes(app: FastifyInstance, market: Market): void {
       const { jsonrpc, id, method, params = {} } = request.body;
       try {
         // A peer's peer_key acts as the operator for the peer methods (reputation.gossip) only.
-        const principal: Principal =
-          PEER_METHODS.has(method) && peerKeyMatches(market.config.peer_key, request.headers.authorization)
-            ? { kind: 'operator' }
-            : await authenticate(market, request, 'any');
-        const fn = METHODS[method];
+        if (request.peer && !PEER_METHODS.has(method))
+          throw new MarketError('unauthorized', 'the peer key opens the peer methods only');
+        const principal: Principal = principalOf(request);
+        const fn = METHODS.get(method);
         if (!fn)
           throw new MarketError(
-            'not_found',
-            `unknown method ${method}; known: ${Object.keys(METHODS).join(', ')}`,
+            'method_not_found',
+            `unknown method ${JSON.stringify(method)}; known: ${METHOD_NAMES}`,
           );
         const result = await fn(market, principal, params);
         return jsonrpc ? { jsonrpc, id: id ?? null, result } : result;

@@ -16,7 +16,7 @@ import { ctIt } from '../../domain/escrow-split.js';
 import { formatAmount } from '../../domain/money.js';
 import { validationError } from '../../domain/errors.js';
 import type { Market } from '../../market/market.js';
-import { authenticate } from '../auth.js';
+import { principalOf } from '../guard.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody } as const;
@@ -25,6 +25,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
   app.post<{ Body: CreateTaskBody }>(
     '/tasks',
     {
+      config: { access: 'customer' },
       schema: {
         summary: 'Create a task; its reward moves into escrow',
         tags: ['tasks'],
@@ -42,7 +43,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request, reply) => {
-      const principal = await authenticate(market, request, 'customer');
+      const principal = principalOf(request);
       const key = request.headers['idempotency-key'];
       if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)))
         throw validationError([
@@ -57,6 +58,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Params: { task_id: string } }>(
     '/tasks/:task_id',
     {
+      config: { access: 'any' },
       schema: {
         summary: 'Get a task, with its result once completed',
         tags: ['tasks'],
@@ -65,7 +67,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      const task = await market.tasks.get(await authenticate(market, request, 'any'), request.params.task_id);
+      const task = await market.tasks.get(principalOf(request), request.params.task_id);
       const reason = market.dispatcher.taskWaitingReason(task.task_id, task.challenge_type);
       return reason && (task.status === 'pending' || task.status === 'in_progress')
         ? { ...task, waiting_reason: reason }
@@ -76,6 +78,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Params: { task_id: string } }>(
     '/tasks/:task_id/jobs',
     {
+      config: { access: 'any' },
       schema: {
         summary: 'The jobs of a task: status, worker, result, outputs, and why a queued job waits',
         tags: ['tasks'],
@@ -84,7 +87,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) =>
-      market.tasks.jobs(await authenticate(market, request, 'any'), request.params.task_id, (jobId, type) =>
+      market.tasks.jobs(principalOf(request), request.params.task_id, (jobId, type) =>
         market.dispatcher.waitingReason(jobId, type),
       ),
   );
@@ -92,6 +95,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Querystring: ListTasksQuery }>(
     '/tasks',
     {
+      config: { access: 'any' },
       schema: {
         summary: 'List tasks, newest first',
         tags: ['tasks'],
@@ -99,12 +103,13 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
         response: { 200: ListTasksResponse, ...errors },
       },
     },
-    async (request) => market.tasks.list(await authenticate(market, request, 'any'), request.query),
+    async (request) => market.tasks.list(principalOf(request), request.query),
   );
 
   app.post<{ Params: { task_id: string } }>(
     '/tasks/:task_id/cancel',
     {
+      config: { access: 'any' },
       schema: {
         summary: 'Cancel an open task and refund its escrow',
         tags: ['tasks'],
@@ -113,7 +118,7 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      const principal = await authenticate(market, request, 'any');
+      const principal = principalOf(request);
       const { task, refunded, refund } = await market.tasks.cancel(principal, request.params.task_id);
       return {
         task_id: task.task_id,
