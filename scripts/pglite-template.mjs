@@ -2,6 +2,7 @@
 // (dist/store/pglite-template.tar.gz, with the PGlite version in pglite-template.json). A node
 // opening an empty data directory unpacks it instead of running initdb in its own process, which
 // costs 700–900 MB of memory there (see src/store/pglite-data-dir.ts and docs/decisions.md).
+import { Buffer } from 'node:buffer';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
