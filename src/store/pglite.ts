@@ -18,6 +18,9 @@ export const PGLITE_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
   // 160 MB by initdb's probe, all resident from the start; 16 MB holds the hot pages of a busy
   // market (the queue, the newest tasks) and a miss is a read from the OS page cache.
   shared_buffers: '16MB',
+  // By default 1/32 of shared_buffers (512 kB); a group commit of 256 creates writes more WAL than
+  // that, and with no background writer in single-user mode the backend then writes WAL mid-batch.
+  wal_buffers: '4MB',
   // CREATE INDEX in a migration and VACUUM grow the heap to this, and the heap never shrinks.
   maintenance_work_mem: '16MB',
   // Lock table and per-backend arrays are sized for max_connections; PGlite has one backend.
