@@ -94,8 +94,8 @@ export async function preparePgliteDir(dir: string): Promise<boolean> {
  * Takes group and other permissions off every file and folder under dir (0700 folders, 0600
  * files). PGlite's initdb writes its files 0666 whatever the umask (Emscripten's FS chmods what it
  * creates to the mode asked for, and its tarball loader asks for 0666), so data folders made before
- * this change, or by the fallback, are put right here at every open; it costs about 1 ms per
- * thousand files.
+ * this change, or by the fallback, are put right here at every open: a walk over about a thousand
+ * files, 58 ms with every file chmodded on the loaded development machine.
  */
 export function secureTree(dir: string): void {
   const fix = (path: string) => {
