@@ -1,5 +1,6 @@
 // `taskmarket serve`: runs a market node until SIGINT/SIGTERM, then drains and closes cleanly.
 
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import pino from 'pino';
 import { buildApp } from '../api/app.js';
 import { configToToml, loadConfig, type Config } from '../market/config.js';
@@ -29,6 +30,18 @@ export function serveConfig(flags: ServeFlags): Config {
   });
 }
 
+/**
+ * The data directory holds the node's keys and (on PGlite) its database: only its owner may read it.
+ * The umask covers every file the node and PGlite create from here on; PGlite's store also chmods
+ * what its initdb wrote 0666 (src/store/pglite-data-dir.ts).
+ */
+export function prepareDataDir(dir: string): void {
+  process.umask(0o077);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { mode } = statSync(dir);
+  if ((mode & 0o077) !== 0) chmodSync(dir, mode & 0o700);
+}
+
 export async function serve(flags: ServeFlags): Promise<void> {
   const config = serveConfig(flags);
   if (flags.printConfig) {
@@ -36,6 +49,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
     return;
   }
   const logger = pino({ level: config.log_level, base: { service: 'taskmarket' } });
+  prepareDataDir(config.data_dir);
   const market = await Market.open({
     config,
     logger,

@@ -1,17 +1,57 @@
 // The embedded backend: PGlite, PostgreSQL compiled to WebAssembly, in-process.
 // A data directory persists it; no directory means an in-memory database (tests).
+//
+// Memory: the WebAssembly heap never shrinks and everything PostgreSQL touches in it stays resident,
+// so its settings are the node's memory. initdb sizes shared_buffers for a server (160 MB here),
+// all of it allocated and touched at start; PGLITE_SETTINGS size it for one process that reads its
+// pages through the OS page cache anyway. Figures in docs/decisions.md.
 
 import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock.js';
 import { parseInt8, type Db, type Queryable, type Row } from './db.js';
+import { preparePgliteDir, secureTree } from './pglite-data-dir.js';
+
+/** PostgreSQL settings PGlite starts with, on top of PGlite's own start parameters. */
+export const PGLITE_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
+  // 160 MB by initdb's probe, all resident from the start; 16 MB holds the hot pages of a busy
+  // market (the queue, the newest tasks) and a miss is a read from the OS page cache.
+  shared_buffers: '16MB',
+  // By default 1/32 of shared_buffers (512 kB); a group commit of 256 creates writes more WAL than
+  // that, and with no background writer in single-user mode the backend then writes WAL mid-batch.
+  wal_buffers: '4MB',
+  // CREATE INDEX in a migration and VACUUM grow the heap to this, and the heap never shrinks.
+  maintenance_work_mem: '16MB',
+  // Lock table and per-backend arrays are sized for max_connections; PGlite has one backend.
+  max_connections: '10',
+});
+
+export function pgliteStartParams(): string[] {
+  return [
+    ...PGlite.defaultStartParams,
+    ...Object.entries(PGLITE_SETTINGS).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+  ];
+}
 
 /** `loadDataDir`: start from a dump (PGlite's dumpDataDir) instead of an empty cluster. */
 export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } = {}): Promise<Db> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const pg = await PGlite.create(dataDir, {
-    parsers: { [types.INT8]: parseInt8 },
-    ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
-  });
+  if (dataDir) mkdirSync(dirname(dataDir), { recursive: true, mode: 0o700 });
+  const lock = dataDir ? lockDataDir(`${dataDir}.lock`) : undefined;
+  let pg: PGlite;
+  try {
+    if (dataDir) await preparePgliteDir(dataDir);
+    pg = await PGlite.create(dataDir, {
+      parsers: { [types.INT8]: parseInt8 },
+      startParams: pgliteStartParams(),
+      ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
+    });
+    // Files PGlite's own initdb wrote (no template) or an older version left are 0666.
+    if (dataDir) secureTree(dataDir);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   const query = async <R extends Row>(q: Queryable | PGlite, sql: string, params?: readonly unknown[]) =>
     (await (q as PGlite).query<R>(sql, params as unknown[])).rows;
   return {
@@ -27,6 +67,12 @@ export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } 
           },
         }),
       ),
-    close: () => pg.close(),
+    close: async () => {
+      try {
+        await pg.close();
+      } finally {
+        lock?.release();
+      }
+    },
   };
 }
