@@ -3,6 +3,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/client/client.js';
+import { parseAmount } from '../../src/domain/money.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { startTestMarket, type TestMarket } from '../helpers/market.js';
 import { WorkerPool } from '../helpers/ws-worker.js';
@@ -127,6 +128,36 @@ describe('reputation and stats', () => {
     });
     expect(unknown.body.error).toMatchObject({ code: -32601, data: { code: 'method_not_found' } });
     expect((await rpc(apiKey, { method: 'nope' })).status).toBe(404);
+  });
+});
+
+describe('price board', () => {
+  it("shows each lane's bands and a bid raised by the lane's backlog", async () => {
+    const { client, apiKey } = await tm.customer('10.0');
+    const w = worker();
+    await w.join({ slots: 1, price: '0.002' });
+    const first = await client.createTask(synthetic());
+    await w.next<JobMsg>('job', (m) => m.task_id === first.task_id);
+    // The only slot is busy: these wait in the industrial lane.
+    const waiting = [await client.createTask(synthetic()), await client.createTask(synthetic())];
+    await tm.market.dispatcher.tick();
+    const board = await rpc<Record<string, Record<string, string | number | null>>>(apiKey, {
+      method: 'compute_market.price_board',
+    });
+    expect(board.status).toBe(200);
+    const lane = board.body.industrial as Record<string, string | number | null>;
+    expect(lane.backlog).toBeGreaterThanOrEqual(2);
+    expect(lane.median).not.toBeNull();
+    // median × (1 + backlog/window), window 100 (price_board_window), in base units rounded down.
+    const base = (v: string) => {
+      const parsed = parseAmount(v);
+      if (!parsed.ok) throw new Error(`not an amount: ${v}`);
+      return parsed.value;
+    };
+    const expected = (base(lane.median as string) * BigInt(100 + (lane.backlog as number))) / 100n;
+    expect(base(lane.suggested_bid as string)).toBe(expected);
+    expect(board.body.consumer).toMatchObject({ backlog: expect.any(Number) });
+    for (const t of [first, ...waiting]) await client.cancelTask(t.task_id);
   });
 });
 

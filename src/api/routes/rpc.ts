@@ -107,6 +107,24 @@ const OWN_METHODS: Record<string, Method> = {
     };
   },
 
+  /** Each lane's price bands and the bid its backlog suggests (spec "Price Board"), in CPC per unit. */
+  async 'compute_market.price_board'(market) {
+    const amount = (v: bigint | null | undefined) => (v === null || v === undefined ? null : formatAmount(v));
+    const lanes = market.priceBoardView();
+    return Object.fromEntries(
+      Object.entries(lanes).map(([lane, v]) => [
+        lane,
+        {
+          p25: amount(v.bands?.p25),
+          median: amount(v.bands?.median),
+          p75: amount(v.bands?.p75),
+          backlog: v.backlog,
+          suggested_bid: amount(v.suggested_bid),
+        },
+      ]),
+    );
+  },
+
   async 'compute.job_requirements'(market, principal, params) {
     const jobId = jobIdParam(params);
     const job = await jobById(market, jobId);
