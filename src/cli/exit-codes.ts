@@ -19,8 +19,12 @@ export function exitCodeFor(errorCode: string): number {
     case 'invalid_json':
     case 'payload_too_large':
     case 'unsupported_media_type':
+    case 'bad_request':
+    case 'uri_too_long':
+    case 'headers_too_large':
       return EXIT.usage;
     case 'not_found':
+    case 'method_not_found':
       return EXIT.not_found;
     case 'already_done':
       return EXIT.already_done;
@@ -34,6 +38,7 @@ export function exitCodeFor(errorCode: string): number {
       return EXIT.conflict;
     case 'unavailable':
     case 'capacity':
+    case 'request_timeout':
       return EXIT.unavailable;
     case 'rate_limited':
     case 'fair_share':
