@@ -80,7 +80,17 @@ async function startWorkers(url, dir) {
       p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`keygen exited ${code}`))));
     });
     const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
-    const args = [...prof, 'dist/cli/main.js', '--url', url, 'worker', '--key', key, '--slots', String(slots)];
+    const args = [
+      ...prof,
+      'dist/cli/main.js',
+      '--url',
+      url,
+      'worker',
+      '--key',
+      key,
+      '--slots',
+      String(slots),
+    ];
     args.push('--price', '0.000001', '--units', '100000000', '--log-level', 'warn');
     procs.push(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
   }
