@@ -69,10 +69,10 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 }
 
-async function startWorkers(url, dir) {
+async function startWorkers(url, dir, prefix = 'w') {
   const procs = [];
   for (let i = 0; i < workerCount; i++) {
-    const key = join(dir, `w${i}.json`);
+    const key = join(dir, `${prefix}${i}.json`);
     await new Promise((resolve, reject) => {
       const p = spawn(process.execPath, ['dist/cli/main.js', 'worker', 'keygen', '--out', key], {
         stdio: 'ignore',
@@ -123,7 +123,7 @@ async function runMarket(backend, nodeCount = 1) {
     // More nodes share the first one's database (its schema).
     for (let i = 1; i < nodeCount; i++)
       nodes.push(await startNode(backend, { ...chainEnv, TASKMARKET_DATABASE_SCHEMA: first.schema }));
-    for (const n of nodes) workers.push(...(await startWorkers(n.url, dir)));
+    for (const [i, n] of nodes.entries()) workers.push(...(await startWorkers(n.url, dir, `n${i}w`)));
     for (;;) {
       const { total } = await call(first.url, 'GET', '/offers', OPERATOR_KEY);
       if (total === workerCount * nodeCount) break;

@@ -25,6 +25,11 @@ export interface ChainLinkOptions {
   chainKey?: string | undefined;
   /** A chain to use instead of the configured one (tests: a dev chain with failure injection). */
   chain?: ChainPort | undefined;
+  /**
+   * Whether this node runs the courier now. Nodes sharing a database share one outbox and one
+   * sender: one of them (src/market/cluster.ts) delivers it, the others skip their rounds.
+   */
+  leads?: (() => boolean) | undefined;
 }
 
 /** Payouts claimed per payout transaction: 100,000 rows marked and summed in the database. */
@@ -100,6 +105,7 @@ export class ChainLink {
   }
 
   private async runRound(): Promise<void> {
+    if (this.opts.leads && !this.opts.leads()) return;
     try {
       const now = this.opts.clock.nowMs();
       if (now - this.lastPayoutMs >= this.opts.config.payout_interval_ms) {

@@ -12,6 +12,7 @@ import {
   closeStaleOffers,
   nodeAlive,
   nodeGone,
+  leaderNode,
   otherNodesUnits,
   othersUsage,
   paramsVersion,
@@ -29,6 +30,12 @@ export class Cluster {
   readonly nodeId = randomUUID();
   /** Units offered through the other live nodes, as of the last refresh. */
   otherUnits = 0;
+  /**
+   * This node leads the cluster (the longest-running live node): it alone runs the courier.
+   * A lone node leads; a node that cannot tell (before its first refresh) leads too, since the
+   * outbox's conditional updates keep a second courier from sending an entry twice.
+   */
+  leader = true;
   private paramsSeen: string | null | undefined;
 
   constructor(
@@ -43,6 +50,7 @@ export class Cluster {
   async refresh(): Promise<void> {
     await nodeAlive(this.db, this.nodeId);
     this.otherUnits = await otherNodesUnits(this.db, this.nodeId, FRESH_MS);
+    this.leader = (await leaderNode(this.db, FRESH_MS)) === this.nodeId;
     const admission = this.admission();
     await reportUsage(this.db, this.nodeId, admission.localRecords());
     admission.setElsewhere(await othersUsage(this.db, this.nodeId, FRESH_MS));

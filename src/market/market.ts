@@ -180,6 +180,7 @@ export class Market {
       logger: options.logger.child({ component: 'courier' }),
       chainKey: options.chainKey,
       chain: options.chain,
+      leads: () => market.cluster.leader,
     });
     if (market.chainLink) market.settlement.attachOutbox(market.chainLink.outbox);
     await market.priceBoard.load();

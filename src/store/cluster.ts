@@ -19,6 +19,16 @@ export async function nodeGone(q: Queryable, nodeId: string): Promise<void> {
   await q.query(`DELETE FROM market_nodes WHERE node_id = $1`, [nodeId]);
 }
 
+/** The longest-running node seen within `freshMs` (ties: the lowest id): the cluster's leader. */
+export async function leaderNode(q: Queryable, freshMs: number): Promise<string | undefined> {
+  const [row] = await q.query<{ node_id: string }>(
+    `SELECT node_id FROM market_nodes WHERE seen_at_ms > ${DB_NOW_MS} - $1
+     ORDER BY started_at_ms, node_id LIMIT 1`,
+    [freshMs],
+  );
+  return row?.node_id;
+}
+
 /** Units offered through the other nodes seen within `freshMs`. */
 export async function otherNodesUnits(q: Queryable, nodeId: string, freshMs: number): Promise<number> {
   const [row] = await q.query<{ units: string | null }>(

@@ -84,6 +84,22 @@ describe('several nodes on one database', () => {
     expect(await apiError(on(b).createTask(synthetic))).toMatchObject({ status: 429, code: 'fair_share' });
   });
 
+  it('lets the longest-running live node alone run the courier', async () => {
+    for (const node of [a, b]) await node.market.cluster.refresh();
+    expect(a.market.cluster.leader).toBe(true);
+    expect(b.market.cluster.leader).toBe(false);
+    // A stops being seen: B takes over.
+    await db.query(`UPDATE market_nodes SET seen_at_ms = seen_at_ms - 600000 WHERE node_id = $1`, [
+      a.market.cluster.nodeId,
+    ]);
+    await b.market.cluster.refresh();
+    expect(b.market.cluster.leader).toBe(true);
+    await a.market.cluster.refresh();
+    expect(a.market.cluster.leader).toBe(true);
+    await b.market.cluster.refresh();
+    expect(b.market.cluster.leader).toBe(false);
+  });
+
   it('reloads parameters another node changed', async () => {
     await b.market.cluster.refresh();
     await a.operator.request('PUT', '/params', { aging_seconds_per_level: 77 });
