@@ -52,7 +52,9 @@ export class Cluster {
     this.otherUnits = await otherNodesUnits(this.db, this.nodeId, FRESH_MS);
     this.leader = (await leaderNode(this.db, FRESH_MS)) === this.nodeId;
     const admission = this.admission();
-    await reportUsage(this.db, this.nodeId, admission.localRecords());
+    // Replaced in one transaction: other nodes never read this node's records half written.
+    const records = admission.localRecords();
+    await this.db.transaction((tx) => reportUsage(tx, this.nodeId, records));
     admission.setElsewhere(await othersUsage(this.db, this.nodeId, FRESH_MS));
     const closed = await closeStaleOffers(this.db, STALE_MS, Math.floor(this.clock.nowMs() / 1000));
     if (closed > 0) this.logger.info({ offers: closed }, 'closed offers of market nodes that stopped');
