@@ -11,6 +11,7 @@ import type {
   CancelTaskResponse,
   CreateTaskBody,
   CreateTaskResponse,
+  CreateTasksResponse,
   ListTasksResponse,
   TaskView,
 } from '../domain/schemas/tasks.js';
@@ -57,6 +58,11 @@ export class TaskMarketClient {
       body,
       opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {},
     );
+  }
+
+  /** Many tasks in one request (up to 1,000): each result is the created task or its own error. */
+  createTasks(tasks: CreateTaskBody[]): Promise<CreateTasksResponse> {
+    return this.request('POST', '/tasks/batch', { tasks });
   }
 
   getTask(taskId: string): Promise<TaskView> {

@@ -140,6 +140,18 @@ export class TaskService {
     return this.creates.submit({ row, reward: reward.value, hold, inputBlob });
   }
 
+  /**
+   * Many tasks of one customer at once (POST /tasks/batch): each is checked and held on its own,
+   * in order, through the same group commit as single creates, so they commit together in as few
+   * transactions as the batch size allows; one refused task does not refuse the others.
+   */
+  createMany(
+    principal: Principal,
+    bodies: readonly CreateTaskBody[],
+  ): Promise<PromiseSettledResult<CreateResult>[]> {
+    return Promise.allSettled(bodies.map((b) => this.create(principal, b)));
+  }
+
   /** Writes one batch: idempotency replays, funds checks in arrival order, then bulk inserts. */
   private async createBatch(
     tx: Queryable,

@@ -140,6 +140,42 @@ describe('creating tasks', () => {
   });
 });
 
+describe('creating tasks in bulk', () => {
+  it('creates each task of a batch or refuses it on its own, holding exactly what was created', async () => {
+    const { client } = await tm.customer('1.0');
+    const task = (reward: string) => ({
+      challenge_type: 'synthetic' as const,
+      payload: { seed: 'ab', matrix_size: 2, iterations: 1 },
+      reward,
+    });
+    const answer = await client.createTasks([task('0.6'), task('0'), task('0.6'), task('0.3')]);
+    expect(answer).toMatchObject({ created: 2, refused: 2 });
+    expect(answer.results[0]).toMatchObject({ status: 'pending' });
+    expect(answer.results[1]).toMatchObject({ error: { code: 'validation_error' } });
+    // 0.6 of 1.0 is held: the second 0.6 does not fit, the 0.3 after it does.
+    expect(answer.results[2]).toMatchObject({ error: { code: 'insufficient_funds' } });
+    expect(answer.results[3]).toMatchObject({ status: 'pending' });
+    expect(await client.me()).toMatchObject({ balance: '0.1', escrow: '0.9' });
+    const { total } = await client.listTasks({});
+    expect(total).toBe(2);
+    expect((await verifyLedger(tm.market.db)).violations).toEqual([]);
+  });
+
+  it('refuses a malformed batch whole: empty, past 1,000 tasks, or a task that is not a task', async () => {
+    const { client } = await tm.customer('1.0');
+    expect(await apiError(client.createTasks([]))).toMatchObject({ status: 400, code: 'validation_error' });
+    const malformed = { challenge_type: 'synthetic' as const, payload: { seed: 'ab' }, reward: 'lots' };
+    expect(await apiError(client.createTasks([malformed]))).toMatchObject({ status: 400 });
+    const many = Array.from({ length: 1001 }, () => ({
+      challenge_type: 'synthetic' as const,
+      payload: { seed: 'ab', matrix_size: 2, iterations: 1 },
+      reward: '0.0001',
+    }));
+    expect(await apiError(client.createTasks(many))).toMatchObject({ status: 400 });
+    expect(await client.me()).toMatchObject({ escrow: '0.0' });
+  });
+});
+
 describe('reading and listing', () => {
   let client: TaskMarketClient;
   const ids: string[] = [];

@@ -6,6 +6,8 @@ import {
   CancelTaskResponse,
   CreateTaskBody,
   CreateTaskResponse,
+  CreateTasksBody,
+  CreateTasksResponse,
   ListTasksQuery,
   ListTasksResponse,
   TaskIdParams,
@@ -16,6 +18,7 @@ import { ctIt } from '../../domain/escrow-split.js';
 import { formatAmount } from '../../domain/money.js';
 import { validationError } from '../../domain/errors.js';
 import type { Market } from '../../market/market.js';
+import { toMarketError } from '../errors.js';
 import { principalOf } from '../guard.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -52,6 +55,30 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
       const result = await market.tasks.create(principal, request.body, key);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
       return reply.status(201).send(result.response);
+    },
+  );
+
+  app.post<{ Body: CreateTasksBody }>(
+    '/tasks/batch',
+    {
+      config: { access: 'customer' },
+      schema: {
+        summary: 'Create many tasks in one request; each is held in escrow or refused on its own',
+        tags: ['tasks'],
+        body: CreateTasksBody,
+        response: { 200: CreateTasksResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const settled = await market.tasks.createMany(principalOf(request), request.body.tasks);
+      const results = settled.map((r) => {
+        if (r.status === 'fulfilled') return r.value.response;
+        const e = toMarketError(r.reason);
+        if (e.code === 'internal') request.log.error({ err: r.reason }, 'a task of a bulk create failed');
+        return { error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } };
+      });
+      const created = settled.filter((r) => r.status === 'fulfilled').length;
+      return { results, created, refused: settled.length - created };
     },
   );
 

@@ -3,7 +3,7 @@
 
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TASK_STATUSES } from '../task-state.js';
-import { Amount, Nullable, Strict, StringEnum, UnixSeconds, Uuid } from './common.js';
+import { Amount, ErrorBody, Nullable, Strict, StringEnum, UnixSeconds, Uuid } from './common.js';
 import { PRIORITIES, type Priority } from '../priority.js';
 import { Requirements } from './capability.js';
 import { CHALLENGE_TYPES, PAYLOAD_SCHEMAS, type ChallengeType } from './payloads.js';
@@ -64,6 +64,23 @@ export const CreateTaskResponse = Type.Object({
   created_at: UnixSeconds,
 });
 export type CreateTaskResponse = Static<typeof CreateTaskResponse>;
+
+/** The most tasks one bulk create may carry. */
+export const MAX_BULK_TASKS = 1000;
+
+/** POST /tasks/batch: many tasks in one request, each created (or refused) on its own. */
+export const CreateTasksBody = Strict({
+  tasks: Type.Array(CreateTaskBody, { minItems: 1, maxItems: MAX_BULK_TASKS }),
+});
+export type CreateTasksBody = Static<typeof CreateTasksBody>;
+
+export const CreateTasksResponse = Type.Object({
+  /** One entry per task of the request, in its order: the created task, or why it was refused. */
+  results: Type.Array(Type.Union([CreateTaskResponse, ErrorBody])),
+  created: Type.Integer({ minimum: 0 }),
+  refused: Type.Integer({ minimum: 0 }),
+});
+export type CreateTasksResponse = Static<typeof CreateTasksResponse>;
 
 export const TaskResult = Type.Object({
   result_hash: Type.String(),
