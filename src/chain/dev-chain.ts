@@ -32,7 +32,10 @@ export interface FailureInjection {
   seed?: number;
 }
 
-/** The advisory lock a node holds while it seals a dev-chain block. */
+/**
+ * The advisory lock a node holds while it seals a dev-chain block, with the schema's hash as its
+ * second key: advisory locks are per database, and markets in other schemas have chains of their own.
+ */
 const DEV_CHAIN_LOCK = 7_301_002;
 
 export interface DevChainOptions {
@@ -347,12 +350,13 @@ export class DevChain implements ChainPort {
     const sealed = await db.transaction(async (tx: Queryable) => {
       if (genesis) {
         // Nodes starting together wait their turn; the first seals block 0, the rest find it.
-        await tx.query('SELECT pg_advisory_xact_lock($1)', [DEV_CHAIN_LOCK]);
+        await tx.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [DEV_CHAIN_LOCK]);
         return (await this.headRow(tx)) ? undefined : this.seal(tx);
       }
-      const [lock] = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
-        DEV_CHAIN_LOCK,
-      ]);
+      const [lock] = await tx.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema())) AS ok',
+        [DEV_CHAIN_LOCK],
+      );
       return lock?.ok ? this.seal(tx) : undefined;
     });
     if (sealed) return sealed;
