@@ -31,7 +31,7 @@ import { leaseJobs } from '../dist/store/jobs.js';
 import { jobsToSend, queueHeads } from '../dist/store/queue.js';
 import { JobQueue } from '../dist/market/job-queue.js';
 import { typesOfLane } from '../dist/domain/admission.js';
-import { seededRng } from '../dist/chain/rng.js';
+import { seededRng } from '../dist/domain/rng.js';
 import { PG_URL, writeResults } from './lib.mjs';
 
 const { values } = parseArgs({

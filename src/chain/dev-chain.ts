@@ -20,7 +20,7 @@ import { BASE_GAS, DEFAULT_GAS_PRICE, txHash, verifyTx, type SignedTx } from '..
 import type { Db, Queryable } from '../store/db.js';
 import { blockComputeRoot, blockHash, txRoot, ZERO_HASH } from './block.js';
 import type { BlockHeader, ChainAccount, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from './port.js';
-import { seededRng, type Rng } from './rng.js';
+import { seededRng, type Rng } from '../domain/rng.js';
 import { decodeTx, encodeTx } from './wire.js';
 
 export interface FailureInjection {

@@ -13,6 +13,7 @@
 // byte tokens zero logits, so generation prefers printable pieces and rarely stops early.
 
 import { writeFile } from 'node:fs/promises';
+import { seededRng } from '../../domain/rng.js';
 
 export interface TinyModelOptions {
   /** Seeds the weights: one seed, one file, byte for byte. */
@@ -115,18 +116,6 @@ export function tinyVocabulary(): { tokens: string[]; scores: number[]; types: n
   return { tokens, scores, types };
 }
 
-/** mulberry32: a small seeded generator, enough for weights that only need to be fixed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The model as the bytes of a GGUF file. */
 export function tinyGguf(opts: TinyModelOptions = {}): Buffer {
   const nEmbd = opts.embedding ?? 64;
@@ -136,7 +125,7 @@ export function tinyGguf(opts: TinyModelOptions = {}): Buffer {
   const nCtx = opts.contextLength ?? 2048;
   const vocab = tinyVocabulary();
   const nVocab = vocab.tokens.length;
-  const random = rng(opts.seed ?? 1);
+  const random = seededRng(opts.seed ?? 1);
   const normal = (n: number, scale: number, zeroRows?: (row: number) => boolean, rowLen = 1) => {
     const a = new Float32Array(n);
     for (let i = 0; i < n; i++) {
