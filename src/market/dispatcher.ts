@@ -17,6 +17,7 @@ import { effectivePrice } from '../domain/pricing.js';
 import { multiplierPpm } from '../domain/reputation.js';
 import type { NoMatchReason } from '../domain/matcher.js';
 import { laneOf } from '../domain/admission.js';
+import { headLimit } from '../domain/scheduling/plan-tick.js';
 import { defaultParams, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
 import type { JobFailed, JobResult, JobResults, Offer } from '../domain/schemas/worker.js';
 import type { Db } from '../store/db.js';
@@ -143,7 +144,7 @@ export class Dispatcher {
     let slots = 0;
     for (const s of this.ctx.sessions.values()) if (s.offer) slots += freeSlots(s);
     if (slots === 0) return 0;
-    const added = await this.dispatch.loadQueue(Math.min(5000, slots * 4 + 16));
+    const added = await this.dispatch.loadQueue(headLimit(slots));
     if (added > 0) this.kick();
     return added;
   }

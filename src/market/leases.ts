@@ -173,10 +173,11 @@ export class Leases {
       for (const job of jobs) {
         if (freeSlots(session) < 1) return moved;
         const price = session.offer.pricePerUnit;
+        const need = jobNeed(job);
         if (
           freeUnits(session) < job.units ||
-          capabilityProblem(session.offer.capability, jobNeed(job)) !== null ||
-          price * BigInt(job.units) > jobBudget(BigInt(job.reward), job.units, job.task_units)
+          capabilityProblem(session.offer.capability, need) !== null ||
+          price * BigInt(job.units) > need.budget
         )
           continue;
         if (await this.handoff(job, victim, session, price, now)) moved++;

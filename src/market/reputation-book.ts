@@ -3,6 +3,7 @@
 // in-memory scores the matcher ranks by are a cache that follows the committed rows through the
 // 'reputation.adjusted' event (events only observe).
 
+import { groupBy } from '../domain/group-by.js';
 import {
   adjust,
   currentScore,
@@ -45,8 +46,7 @@ export async function recordOutcomes(
   counters: { failedAlso?: readonly string[] } = {},
 ): Promise<Adjusted[]> {
   if (changes.length === 0 && !counters.failedAlso?.length) return [];
-  const byAddress = new Map<string, OutcomeChange[]>();
-  for (const c of changes) byAddress.set(c.address, [...(byAddress.get(c.address) ?? []), c]);
+  const byAddress = groupBy(changes, (c) => c.address);
   const addresses = [...byAddress.keys()].sort();
   const entries = await lockReputation(tx, addresses);
   const adjusted: Adjusted[] = [];
