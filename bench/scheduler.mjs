@@ -313,9 +313,9 @@ async function seed(db, jobs) {
     const part = jobs.slice(i, i + 10_000);
     const taskIds = part.map(() => randomUUID());
     await db.query(
-      `INSERT INTO tasks (task_id, account_id, challenge_type, payload, reward, escrow_held, status,
+      `INSERT INTO tasks (task_id, account_id, challenge_type, payload, reward, escrow_held, escrow_ct, status,
                           created_at, updated_at, requirements, units, jobs_total, priority)
-       SELECT t, $2, c, p, r, r, 'pending', 0, 0, q, u, 1, pr
+       SELECT t, $2, c, p, r, r, r, 'pending', 0, 0, q, u, 1, pr
        FROM unnest($1::uuid[], $3::text[], $4::jsonb[], $5::numeric[], $6::jsonb[], $7::bigint[], $8::text[])
          AS x(t, c, p, r, q, u, pr)`,
       [

@@ -155,9 +155,9 @@ async function seedCompleted(db) {
     now,
   );
   await db.query(
-    `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, status, result_hash,
+    `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, escrow_ct, status, result_hash,
                         worker_address, completed_at, created_at, updated_at, units, jobs_total, jobs_done)
-     SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $9::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, 'in_progress',
+     SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $9::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, $2::numeric, 'in_progress',
             encode(sha256(i::text::bytea), 'hex'), ($3::text[])[1 + i % $4::int], $5::bigint, $5::bigint, $5::bigint, $6::int * $7::int, $7::int, $7::int
      FROM generate_series(0, $8::int - 1) AS i`,
     [customers, reward.toString(), providers, PROVIDERS, now, units, JOBS_PER_TASK, tasks, customers.length],
