@@ -1,14 +1,20 @@
 // Blobs as the API sees them: an upload taken in as it streams (hashed with BLAKE3 chunk by
-// chunk, cut off at the size limit the moment it is passed) and a download by hash.
+// chunk, written to a temporary file, cut off at the size limit the moment it is passed, renamed
+// to its hash's name when complete) and a download streamed from its file.
 //
-// Blobs live in one bytea column, so the bytes of one upload are held once, in the chunks that
-// arrived, until the row is written; the API caps concurrent uploads per account so that the
-// memory an account can pin is bounded by cap × blob_max_bytes.
+// Nothing holds a whole upload in memory: the bytes in flight are the chunks between the socket
+// and the file, so concurrent uploads cost file space, not RSS. The per-account cap on uploads in
+// flight (`blob_uploads_per_account`, enforced by the route) bounds the temporary space.
 
+import { createWriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { createBLAKE3 } from 'hash-wasm';
 import { unixSeconds } from '../domain/clock.js';
 import { MarketError } from '../domain/errors.js';
-import { getBlob, putBlob } from '../store/providers.js';
+import type { Config } from './config.js';
+import { BlobFiles } from '../store/blob-files.js';
+import { moveBlobsToDisk, openBlob, recordBlobFile, type BlobBody } from '../store/blobs.js';
 import type { Market } from './market.js';
 
 export interface BlobRef {
@@ -17,10 +23,21 @@ export interface BlobRef {
 }
 
 /**
- * Reads an upload to its end, hashing as it goes, and stores it under its hash (a second upload
- * of the same bytes is a no-op). More than `maxBytes` is `payload_too_large` at once: the rest is
- * never read. With the length announced (Content-Length) the bytes are copied once into a buffer
- * of that size as they arrive; without it they are joined at the end.
+ * The node's blob directory: `blob_dir`, or `blobs` in the data directory. A directory named in
+ * the configuration may be shared by several nodes (on one database they must share it); the
+ * default one is this node's alone.
+ */
+export function blobFilesFor(config: Config): BlobFiles {
+  return config.blob_dir
+    ? new BlobFiles(resolve(config.blob_dir), true)
+    : new BlobFiles(join(config.data_dir, 'blobs'), false);
+}
+
+/**
+ * Reads an upload to its end, hashing and writing it to a temporary file as it goes, and stores
+ * it under its hash (a second upload of the same bytes replaces the file with the same bytes).
+ * More than `maxBytes` (or than the announced length) is `payload_too_large` at once: the rest is
+ * never read, and the temporary file is removed whatever goes wrong.
  */
 export async function receiveBlob(
   market: Market,
@@ -34,26 +51,48 @@ export async function receiveBlob(
       limit_bytes: maxBytes,
     });
   if (announcedBytes !== undefined && announcedBytes > maxBytes) throw tooLarge();
+  const limit = announcedBytes ?? maxBytes;
+  const { db } = market;
   const hasher = await createBLAKE3();
   hasher.init();
-  const into = announcedBytes === undefined ? undefined : Buffer.allocUnsafe(announcedBytes);
-  const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    if (size + chunk.byteLength > (into?.byteLength ?? maxBytes)) throw tooLarge();
-    hasher.update(chunk);
-    if (into) into.set(chunk, size);
-    else chunks.push(chunk);
-    size += chunk.byteLength;
+  const temp = db.blobFiles.tempPath();
+  try {
+    await pipeline(
+      body,
+      async function* (chunks: AsyncIterable<Uint8Array>) {
+        for await (const chunk of chunks) {
+          if (size + chunk.byteLength > limit) throw tooLarge();
+          hasher.update(chunk);
+          size += chunk.byteLength;
+          yield chunk;
+        }
+      },
+      createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true }),
+    );
+    const hash = hasher.digest('hex');
+    await db.blobFiles.commit(temp, hash);
+    await recordBlobFile(db, hash, size, owner, unixSeconds(market.clock));
+    return { hash, size };
+  } finally {
+    await db.blobFiles.discard(temp);
   }
-  const hash = hasher.digest('hex');
-  const bytes = into ? into.subarray(0, size) : Buffer.concat(chunks, size);
-  chunks.length = 0;
-  await putBlob(market.db, hash, bytes, owner, unixSeconds(market.clock));
-  return { hash, size };
 }
 
-/** A blob's bytes, or undefined. */
-export function readBlob(market: Market, hash: string): Promise<Uint8Array | undefined> {
-  return getBlob(market.db, hash);
+/** A blob to send (its size and a stream of its bytes), or undefined. */
+export function sendableBlob(market: Market, hash: string): Promise<BlobBody | undefined> {
+  return openBlob(market.db, hash);
+}
+
+/**
+ * Start-up: removes what a crash left in the blob directory (partial uploads, files of rows never
+ * committed), then moves blobs still kept in the database (rows from before migration 0040) to
+ * files.
+ */
+export async function tidyBlobs(market: Market): Promise<void> {
+  const { db, logger } = market;
+  const swept = await db.blobFiles.sweep(db, market.clock.nowMs());
+  if (swept.partial + swept.orphaned > 0) logger.info(swept, 'blob directory: unfinished files removed');
+  const moved = await moveBlobsToDisk(db);
+  if (moved > 0) logger.info({ blobs: moved }, 'blobs moved from the database to the blob directory');
 }

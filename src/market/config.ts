@@ -69,6 +69,17 @@ export const ConfigSchema = Type.Object(
       description: 'flood limit per worker',
     }),
     blob_max_bytes: Type.Integer({ default: 64 * 1_048_576, minimum: 1024, maximum: 1024 * 1_048_576 }),
+    blob_dir: Type.String({
+      default: '',
+      description:
+        'where blob files live; empty: "blobs" in data_dir. Nodes sharing one database must share this directory',
+    }),
+    blob_uploads_per_account: Type.Integer({
+      default: 4,
+      minimum: 1,
+      maximum: 1000,
+      description: 'blob uploads one account may have in flight; the next is 429 rate_limited',
+    }),
     rate_limit_per_second: Type.Integer({
       default: 0,
       minimum: 0,

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from '../domain/clock.js';
 import { LANES, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
 import { suggestedBid, type Bands } from '../domain/price-board.js';
 import type { Db } from '../store/db.js';
+import { withBlobFiles, type BlobDb } from '../store/blobs.js';
 import { openDatabase } from '../store/open.js';
 import { AccountService, newApiKey } from './accounts.js';
 import { paymentSplit, peerList, type Config } from './config.js';
@@ -24,6 +25,7 @@ import { PriceBoardService } from './price-board.js';
 import { ReputationGossip } from './reputation-gossip.js';
 import type { ChainPort } from '../chain/port.js';
 import { ChainLink } from './chain-link.js';
+import { blobFilesFor, tidyBlobs } from './blobs.js';
 
 export interface MarketOptions {
   config: Config;
@@ -59,7 +61,8 @@ export class Market {
   private sweeping = false;
 
   private constructor(
-    readonly db: Db,
+    /** The database, with this node's blob directory for blob bytes. */
+    readonly db: BlobDb,
     readonly config: Config,
     readonly logger: Logger,
     readonly clock: Clock,
@@ -148,7 +151,7 @@ export class Market {
   static async open(options: MarketOptions): Promise<Market> {
     const { config } = options;
     const operatorKey = options.operatorKey ?? ensureOperatorKey(config.data_dir);
-    const db =
+    const opened =
       options.db ??
       (await openDatabase({
         databaseUrl: config.database_url || undefined,
@@ -156,6 +159,7 @@ export class Market {
         schema: config.database_schema || undefined,
         poolSize: config.db_pool_size,
       }));
+    const db = withBlobFiles(opened, blobFilesFor(config));
     const market = new Market(
       db,
       config,
@@ -164,6 +168,7 @@ export class Market {
       operatorKey,
       options.params,
     );
+    await tidyBlobs(market);
     await market.params.load();
     await market.cluster.refresh();
     await market.settlement.load({

@@ -1,4 +1,5 @@
-// Providers (a worker's address and what its machine has), their offers, and blobs.
+// Providers (a worker's address and what its machine has) and their offers. Blobs are in
+// src/store/blobs.ts (re-exported here for the modules that took them from this one).
 
 import type { Queryable } from './db.js';
 
@@ -99,29 +100,4 @@ export async function listOpenOffers(
   return { rows, total: count?.n ?? 0 };
 }
 
-export async function putBlob(
-  q: Queryable,
-  hash: string,
-  data: Uint8Array,
-  owner: string | null,
-  now: number,
-): Promise<void> {
-  await q.query(
-    `INSERT INTO blobs (hash, size, data, owner_account, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING`,
-    [hash, data.byteLength, data, owner, now],
-  );
-}
-
-export async function getBlob(q: Queryable, hash: string): Promise<Uint8Array | undefined> {
-  const rows = await q.query<{ data: Uint8Array }>(`SELECT data FROM blobs WHERE hash = $1`, [hash]);
-  return rows[0]?.data;
-}
-
-export async function blobSizes(q: Queryable, hashes: readonly string[]): Promise<Map<string, number>> {
-  if (hashes.length === 0) return new Map();
-  const rows = await q.query<{ hash: string; size: number }>(
-    `SELECT hash, size FROM blobs WHERE hash IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))`,
-    [JSON.stringify(hashes)],
-  );
-  return new Map(rows.map((r) => [r.hash, r.size]));
-}
+export { blobSizes, getBlob, putBlob } from './blobs.js';

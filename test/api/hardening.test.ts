@@ -6,14 +6,19 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ERRORS } from '../../src/domain/errors.js';
 import { MIB } from '../../src/domain/work.js';
-import { UPLOADS_PER_ACCOUNT } from '../../src/api/routes/blobs.js';
 import { OPERATOR_KEY, startTestMarket, type TestMarket } from '../helpers/market.js';
 import { closedAfter, rawRequest } from '../helpers/raw-http.js';
+
+/** Uploads one account may have in flight here (the default is 4). */
+const UPLOADS_PER_ACCOUNT = 3;
 
 let tm: TestMarket;
 let key: string;
 beforeAll(async () => {
-  tm = await startTestMarket({ config: { blob_max_bytes: 4 * MIB }, background: false });
+  tm = await startTestMarket({
+    config: { blob_max_bytes: 4 * MIB, blob_uploads_per_account: UPLOADS_PER_ACCOUNT },
+    background: false,
+  });
   ({ apiKey: key } = await tm.customer('10.0'));
 });
 afterAll(async () => {
@@ -117,8 +122,9 @@ it(`lets an account have ${UPLOADS_PER_ACCOUNT} uploads in flight, and answers t
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/octet-stream' },
       body: Buffer.from('small'),
     });
-  // The stalled uploads reach the handler in their own time: wait until all four are being read.
-  while (!/^blob_uploads_in_flight 4$/m.test(await (await fetch(`${tm.url}/metrics`)).text()));
+  // The stalled uploads reach the handler in their own time: wait until all are being read.
+  const inFlight = new RegExp(`^blob_uploads_in_flight ${UPLOADS_PER_ACCOUNT}$`, 'm');
+  while (!inFlight.test(await (await fetch(`${tm.url}/metrics`)).text()));
   const res = await upload();
   expect(res.status).toBe(429);
   expectCatalogue(await res.json(), 'rate_limited');

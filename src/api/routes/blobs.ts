@@ -1,16 +1,16 @@
 // Blobs: content-addressed bytes (BLAKE3) for task inputs and job outputs. Knowing a blob's
 // 256-bit hash is what lets a caller read it: hashes are only shown to the task's owner.
 //
-// An upload is read as a stream, only after the guard has authenticated its caller, and only
-// while the caller has fewer than UPLOADS_PER_ACCOUNT uploads in flight; an announced length
-// over the limit is refused before a byte is read. Each refusal closes the connection, so the
-// body is never taken in.
+// An upload is read as a stream into a file (src/market/blobs.ts), only after the guard has
+// authenticated its caller, and only while the caller has fewer than `blob_uploads_per_account`
+// uploads in flight; an announced length over the limit is refused before a byte is read. Each
+// refusal closes the connection, so the body is never taken in. A download streams the file.
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { MarketError } from '../../domain/errors.js';
 import { ErrorBody, Strict } from '../../domain/schemas/common.js';
-import { readBlob, receiveBlob } from '../../market/blobs.js';
+import { receiveBlob, sendableBlob } from '../../market/blobs.js';
 import type { Market } from '../../market/market.js';
 import { principalOf, refuse } from '../guard.js';
 import type { ApiMetrics } from '../metrics.js';
@@ -18,11 +18,9 @@ import type { ApiMetrics } from '../metrics.js';
 const BlobRef = Type.Object({ hash: Type.String({ pattern: '^[0-9a-f]{64}$' }), size: Type.Integer() });
 const BlobParams = Strict({ hash: Type.String({ pattern: '^[0-9a-f]{64}$' }) });
 
-/** Uploads one account may have in flight: what bounds the memory an account can pin. */
-export const UPLOADS_PER_ACCOUNT = 4;
-
 export function blobRoutes(app: FastifyInstance, market: Market, metrics: ApiMetrics): void {
   const limit = market.config.blob_max_bytes;
+  const perAccount = market.config.blob_uploads_per_account;
   const inFlight = new Map<string, number>();
 
   // In its own scope so that only /blobs takes application/octet-stream, and as a stream.
@@ -64,13 +62,13 @@ export function blobRoutes(app: FastifyInstance, market: Market, metrics: ApiMet
           );
         const who = owner ?? 'operator';
         const running = inFlight.get(who) ?? 0;
-        if (running >= UPLOADS_PER_ACCOUNT)
+        if (running >= perAccount)
           return refuse(
             request,
             reply,
             new MarketError(
               'rate_limited',
-              `at most ${UPLOADS_PER_ACCOUNT} uploads at a time per account; retry when one is done`,
+              `at most ${perAccount} uploads at a time per account; retry when one is done`,
               { retry_after_s: 1 },
             ),
           );
@@ -107,9 +105,12 @@ export function blobRoutes(app: FastifyInstance, market: Market, metrics: ApiMet
       },
     },
     async (request, reply) => {
-      const bytes = await readBlob(market, request.params.hash);
-      if (!bytes) throw new MarketError('not_found', `no blob ${request.params.hash}`);
-      return reply.type('application/octet-stream').send(Buffer.from(bytes));
+      const blob = await sendableBlob(market, request.params.hash);
+      if (!blob) throw new MarketError('not_found', `no blob ${request.params.hash}`);
+      return reply
+        .type('application/octet-stream')
+        .header('content-length', blob.size)
+        .send(blob.body instanceof Uint8Array ? Buffer.from(blob.body) : blob.body);
     },
   );
 }
