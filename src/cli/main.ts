@@ -8,7 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ApiError, TaskMarketClient } from '../client/client.js';
 import { ASSETS, type Asset } from '../domain/money.js';
 import type { CreateTaskBody } from '../domain/schemas/tasks.js';
-import { CHALLENGE_TYPES } from '../domain/schemas/payloads.js';
+import { CHALLENGE_TYPES } from '../domain/challenge-types.js';
 import { TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
 import { operatorKeyPath } from '../market/paths.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';

@@ -32,8 +32,14 @@ export async function migrate(db: Db, migrations = loadMigrations()): Promise<nu
   await db.query(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
   );
+  // One read to skip what is applied (every migration, at most starts); a missing one is checked
+  // again under the lock, since another node may be applying it right now.
+  const seenBefore = new Set(
+    (await db.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version),
+  );
   const applied: number[] = [];
   for (const m of migrations) {
+    if (seenBefore.has(m.version)) continue;
     const done = await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_ID]);
       const seen = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);

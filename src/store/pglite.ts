@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import { lockDataDir } from './data-dir-lock.js';
-import { parseInt8, type Db, type Queryable, type Row } from './db.js';
+import { parseInt8, type Db, type Row } from './db.js';
 import { preparePgliteDir, secureTree } from './pglite-data-dir.js';
 
 /** PostgreSQL settings PGlite starts with, on top of PGlite's own start parameters. */
@@ -52,11 +52,15 @@ export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } 
     lock?.release();
     throw err;
   }
-  const query = async <R extends Row>(q: Queryable | PGlite, sql: string, params?: readonly unknown[]) =>
-    (await (q as PGlite).query<R>(sql, params as unknown[])).rows;
+  return pgliteDb(pg, () => lock?.release());
+}
+
+/** The storage port over an open PGlite instance; `released` runs once it is closed. */
+export function pgliteDb(pg: PGlite, released: () => void = () => {}): Db {
   return {
     kind: 'pglite',
-    query: (sql, params) => query(pg, sql, params),
+    query: async <R extends Row>(sql: string, params?: readonly unknown[]) =>
+      (await pg.query<R>(sql, params as unknown[])).rows,
     transaction: (fn) =>
       pg.transaction((tx) =>
         fn({
@@ -71,7 +75,7 @@ export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } 
       try {
         await pg.close();
       } finally {
-        lock?.release();
+        released();
       }
     },
   };

@@ -94,11 +94,13 @@ it('runs the customer journey across a restart', async () => {
   const again = await cli(['task', 'cancel', ids[0] as string], asAlice);
   expect(again.code).toBe(4);
   expect(again.stderr).toBe('task already cancelled\n');
-  expect((await cli(['task', 'get', '00000000-0000-4000-8000-000000000000'], asAlice)).code).toBe(3);
-  expect(
-    (await cli(['task', 'create', '--type', 'synthetic', '--payload', '{}', '--reward', '1'], asAlice)).code,
-  ).toBe(2);
-  expect((await createSynthetic('1000', asAlice)).code).toBe(5);
+  // Refusals change nothing, so they run side by side (each CLI run is a process start).
+  const [missing, malformed, unaffordable] = await Promise.all([
+    cli(['task', 'get', '00000000-0000-4000-8000-000000000000'], asAlice),
+    cli(['task', 'create', '--type', 'synthetic', '--payload', '{}', '--reward', '1'], asAlice),
+    createSynthetic('1000', asAlice),
+  ]);
+  expect([missing.code, malformed.code, unaffordable.code]).toEqual([3, 2, 5]);
 
   const before = json<object>((await cli(['account', 'show'], asAlice)).stdout);
   expect(before).toMatchObject({ balance: '75.0', escrow: '25.0' });
@@ -106,17 +108,20 @@ it('runs the customer journey across a restart', async () => {
   expect(await node.stop()).toBe(0);
   node = await startNode(['--data-dir', dataDir, ...dbArgs], dbEnv);
   const after = { ...asAlice, TASKMARKET_URL: node.url };
-  expect(json<object>((await cli(['account', 'show'], after)).stdout)).toEqual(before);
-  const task0 = json<{ status: string }>((await cli(['task', 'get', ids[0] as string], after)).stdout);
-  expect(task0.status).toBe('cancelled');
-  expect(
-    json<{ total: number }>((await cli(['task', 'list', '--status', 'pending'], after)).stdout).total,
-  ).toBe(5);
-  const verify = await cli(['ledger', 'verify'], {
-    TASKMARKET_URL: node.url,
-    TASKMARKET_DATA_DIR: dataDir,
-    TASKMARKET_API_KEY: '',
-  });
+  // Reads only: side by side.
+  const [shown, got, pending, verify] = await Promise.all([
+    cli(['account', 'show'], after),
+    cli(['task', 'get', ids[0] as string], after),
+    cli(['task', 'list', '--status', 'pending'], after),
+    cli(['ledger', 'verify'], {
+      TASKMARKET_URL: node.url,
+      TASKMARKET_DATA_DIR: dataDir,
+      TASKMARKET_API_KEY: '',
+    }),
+  ]);
+  expect(json<object>(shown.stdout)).toEqual(before);
+  expect(json<{ status: string }>(got.stdout).status).toBe('cancelled');
+  expect(json<{ total: number }>(pending.stdout).total).toBe(5);
   expect(verify.code).toBe(0);
   expect(json<{ ok: boolean }>(verify.stdout).ok).toBe(true);
 }, 120_000);

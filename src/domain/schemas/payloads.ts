@@ -2,17 +2,10 @@
 // gpuhash of spec/compute-market.md, whose input bytes come inline (base64) or as a blob hash.
 
 import { Type, type Static } from '@sinclair/typebox';
+import { CHALLENGE_TYPES, type ChallengeType } from '../challenge-types.js';
 import { Strict } from './common.js';
 
-export const CHALLENGE_TYPES = [
-  'inference',
-  'training',
-  'rendering',
-  'synthetic',
-  'transcode',
-  'gpuhash',
-] as const;
-export type ChallengeType = (typeof CHALLENGE_TYPES)[number];
+export { CHALLENGE_TYPES, type ChallengeType };
 
 /** Remote inputs: only schemes a provider can fetch; never file:, data: or javascript:. */
 const RemoteUrl = Type.String({
