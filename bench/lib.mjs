@@ -1,12 +1,16 @@
-// Shared bench plumbing: start a real `taskmarket serve` process, make a funded customer,
-// and write figures to bench/results/.
+// Shared bench plumbing: start a real `taskmarket serve` process, make a funded customer, seed a
+// database with completed tasks, and write figures to bench/results/.
 
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
+import { generateKeyPair } from '../dist/domain/identity.js';
+import { SYSTEM_ACCOUNTS, transfer } from '../dist/domain/ledger.js';
+import { appendJournals } from '../dist/store/ledger.js';
 
 export const OPERATOR_KEY = 'tmop_bench-operator-key-000000000000';
 export const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -97,4 +101,73 @@ export function writeResults(name, results) {
     JSON.stringify({ at: new Date().toISOString(), node: process.version, ...results }, null, 2) + '\n',
   );
   return file;
+}
+
+export const CPC = 10n ** 18n;
+
+/**
+ * Writes `tasks` tasks, each with `jobsPerTask` completed jobs of 2 units at 1 CPC a unit, held in
+ * escrow (1 CPC more than the work, refunded at settlement) by up to `customers` funded buyers in
+ * turn and done by `providers` workers, straight into the tables. Returns each task's result and
+ * main worker in creation order, as the dispatcher hands them to store.completeTasks, and the
+ * number of receipts (jobs) settlement will apply.
+ */
+export async function seedCompleted(db, { tasks, jobsPerTask = 1, customers = 1000, providers = 100 }) {
+  const units = 2;
+  const price = CPC;
+  const reward = BigInt(jobsPerTask * units) * price + CPC;
+  const buyers = Array.from({ length: Math.min(customers, tasks) }, () => randomUUID());
+  const workers = Array.from({ length: providers }, () => generateKeyPair().address);
+  const now = Math.floor(Date.now() / 1000);
+  await db.query(
+    `INSERT INTO accounts (account_id, name, kind, created_at)
+     SELECT id, 'bench', 'customer', $2 FROM unnest($1::uuid[]) AS id`,
+    [buyers, now],
+  );
+  await db.query(
+    `INSERT INTO balances (account_id, asset) SELECT id, asset FROM unnest($1::uuid[]) AS id, unnest($2::text[]) AS asset`,
+    [buyers, ['CPC', 'IT']],
+  );
+  await appendJournals(
+    db,
+    buyers.flatMap((buyer, c) => {
+      const count = Math.floor(tasks / buyers.length) + (c < tasks % buyers.length ? 1 : 0);
+      const total = reward * BigInt(count);
+      return [
+        {
+          journalId: randomUUID(),
+          kind: 'fund',
+          ref: null,
+          postings: transfer(SYSTEM_ACCOUNTS.external, buyer, 'CPC', total),
+        },
+        {
+          journalId: randomUUID(),
+          kind: 'escrow_hold',
+          ref: null,
+          postings: transfer(buyer, SYSTEM_ACCOUNTS.escrow, 'CPC', total),
+        },
+      ];
+    }),
+    now,
+  );
+  // escrow_ct is filled as task creation does (migration 0012).
+  await db.query(
+    `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, escrow_ct, status, result_hash,
+                        worker_address, completed_at, created_at, updated_at, units, jobs_total, jobs_done)
+     SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $9::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, $2::numeric, 'in_progress',
+            encode(sha256(i::text::bytea), 'hex'), ($3::text[])[1 + i % $4::int], $5::bigint, $5::bigint, $5::bigint, $6::int * $7::int, $7::int, $7::int
+     FROM generate_series(0, $8::int - 1) AS i`,
+    [buyers, reward.toString(), workers, providers, now, units, jobsPerTask, tasks, buyers.length],
+  );
+  await db.query(
+    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, worker_address, result_hash,
+                       quote_price, queued_at, started_at, finished_at)
+     SELECT gen_random_uuid(), t.task_id, k, 'gpuhash', '[]', $1, 'completed', t.worker_address,
+            encode(sha256((t.seq::text || ':' || k)::bytea), 'hex'), $2::numeric, $3::bigint, $3::bigint, $3::bigint
+     FROM tasks t CROSS JOIN generate_series(0, $4::int - 1) AS k`,
+    [units, price.toString(), now * 1000, jobsPerTask],
+  );
+  await db.query('ANALYZE');
+  const done = await db.query('SELECT task_id, result_hash, worker_address FROM tasks ORDER BY seq');
+  return { done, receipts: tasks * jobsPerTask };
 }

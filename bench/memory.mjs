@@ -14,7 +14,6 @@
 //   npm run build && node bench/memory.mjs [--tasks 100000] [--idle 20] [--db both|pglite|postgres]
 
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,15 +22,12 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
 import { systemClock } from '../dist/domain/clock.js';
-import { generateKeyPair } from '../dist/domain/identity.js';
-import { SYSTEM_ACCOUNTS, transfer } from '../dist/domain/ledger.js';
 import { MarketEventBus } from '../dist/market/events.js';
 import { OutboxWriter } from '../dist/market/outbox.js';
 import { SettlementService } from '../dist/market/settlement.js';
-import { appendJournals } from '../dist/store/ledger.js';
 import { openDatabase } from '../dist/store/open.js';
 import { completeTasks } from '../dist/store/tasks.js';
-import { OPERATOR_KEY, PG_URL, writeResults } from './lib.mjs';
+import { OPERATOR_KEY, PG_URL, seedCompleted, writeResults } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -44,7 +40,6 @@ const TASKS = Number(values.tasks);
 const IDLE_S = Number(values.idle);
 const BACKENDS = values.db === 'both' ? ['pglite', 'postgres'] : [values.db];
 const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
-const CPC = 10n ** 18n;
 const BATCH = 256;
 
 function procStatus(pid) {
@@ -112,62 +107,8 @@ async function seedSettled(backend, dataDir, schema) {
     backend === 'postgres' ? { databaseUrl: PG_URL, schema, poolSize: 4 } : { dataDir },
   );
   try {
-    const units = 2;
-    const reward = BigInt(units) * CPC + CPC;
-    const customers = Array.from({ length: Math.min(1000, TASKS) }, () => randomUUID());
-    const providers = Array.from({ length: 100 }, () => generateKeyPair().address);
+    const { done } = await seedCompleted(db, { tasks: TASKS });
     const now = Math.floor(Date.now() / 1000);
-    await db.query(
-      `INSERT INTO accounts (account_id, name, kind, created_at)
-       SELECT id, 'bench', 'customer', $2 FROM unnest($1::uuid[]) AS id`,
-      [customers, now],
-    );
-    await db.query(
-      `INSERT INTO balances (account_id, asset)
-       SELECT id, asset FROM unnest($1::uuid[]) AS id, unnest($2::text[]) AS asset`,
-      [customers, ['CPC', 'IT']],
-    );
-    await appendJournals(
-      db,
-      customers.flatMap((customer, c) => {
-        const count = Math.floor(TASKS / customers.length) + (c < TASKS % customers.length ? 1 : 0);
-        const total = reward * BigInt(count);
-        return [
-          {
-            journalId: randomUUID(),
-            kind: 'fund',
-            ref: null,
-            postings: transfer(SYSTEM_ACCOUNTS.external, customer, 'CPC', total),
-          },
-          {
-            journalId: randomUUID(),
-            kind: 'escrow_hold',
-            ref: null,
-            postings: transfer(customer, SYSTEM_ACCOUNTS.escrow, 'CPC', total),
-          },
-        ];
-      }),
-      now,
-    );
-    await db.query(
-      `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, escrow_ct, status, result_hash,
-                          worker_address, completed_at, created_at, updated_at, units, jobs_total, jobs_done)
-       SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $8::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, $2::numeric,
-              'in_progress', encode(sha256(i::text::bytea), 'hex'), ($3::text[])[1 + i % $4::int], $5::bigint,
-              $5::bigint, $5::bigint, $6::int, 1, 1
-       FROM generate_series(0, $7::int - 1) AS i`,
-      [customers, reward.toString(), providers, providers.length, now, units, TASKS, customers.length],
-    );
-    await db.query(
-      `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, worker_address, result_hash,
-                         quote_price, queued_at, started_at, finished_at)
-       SELECT gen_random_uuid(), t.task_id, 0, 'gpuhash', '[]', $1, 'completed', t.worker_address,
-              encode(sha256((t.seq::text || ':0')::bytea), 'hex'), $2::numeric, $3::bigint, $3::bigint, $3::bigint
-       FROM tasks t`,
-      [units, CPC.toString(), now * 1000],
-    );
-    await db.query('ANALYZE');
-    const done = await db.query('SELECT task_id, result_hash, worker_address FROM tasks ORDER BY seq');
     const events = new MarketEventBus();
     const settlement = new SettlementService(db, systemClock, events, pino({ level: 'silent' }));
     await settlement.load({ checkReceipts: false });

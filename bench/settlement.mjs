@@ -44,17 +44,15 @@ import { encodeTx } from '../dist/chain/wire.js';
 import { systemClock } from '../dist/domain/clock.js';
 import { sealDraft } from '../dist/domain/courier.js';
 import { addressFromPublicKey, generateKeyPair, publicKeyFromPrivate } from '../dist/domain/identity.js';
-import { SYSTEM_ACCOUNTS, transfer } from '../dist/domain/ledger.js';
 import { Courier } from '../dist/market/courier.js';
 import { MarketEventBus } from '../dist/market/events.js';
 import { verifyLedger } from '../dist/market/ledger.js';
 import { OutboxWriter } from '../dist/market/outbox.js';
 import { checkStoredReceipts } from '../dist/market/receipt-check.js';
 import { SettlementService } from '../dist/market/settlement.js';
-import { appendJournals } from '../dist/store/ledger.js';
 import { completeTasks } from '../dist/store/tasks.js';
 import { openDatabase } from '../dist/store/open.js';
-import { PG_URL, writeResults } from './lib.mjs';
+import { PG_URL, seedCompleted, writeResults } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -82,7 +80,6 @@ const INCLUSION = Number(values.inclusion);
 const PAGE = Number(values['page-size']);
 const PAYOUT_PAGE = Number(values['payout-page']);
 const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
-const CPC = 10n ** 18n;
 const logger = pino({ level: 'silent' });
 const MiB = (n) => Math.round((n / 1048576) * 10) / 10;
 
@@ -114,73 +111,16 @@ function percentile(sorted, p) {
 
 // ─── (a) settle ──────────────────────────────────────────────────────────────────────────────
 
-async function seedCompleted(db) {
-  const tasks = Math.ceil(RECEIPTS / JOBS_PER_TASK);
-  const units = 2;
-  const price = CPC; // 1 CPC per unit
-  const reward = BigInt(JOBS_PER_TASK * units) * price + CPC; // 1 CPC of each escrow goes back
-  // Tasks go to --customers buyers in turn, so a batch refunds many accounts, as in a market.
-  const customers = Array.from({ length: Math.min(CUSTOMERS, tasks) }, () => randomUUID());
-  const providers = Array.from({ length: PROVIDERS }, () => generateKeyPair().address);
-  const now = Math.floor(Date.now() / 1000);
-  await db.query(
-    `INSERT INTO accounts (account_id, name, kind, created_at)
-     SELECT id, 'bench', 'customer', $2 FROM unnest($1::uuid[]) AS id`,
-    [customers, now],
-  );
-  await db.query(
-    `INSERT INTO balances (account_id, asset) SELECT id, asset FROM unnest($1::uuid[]) AS id, unnest($2::text[]) AS asset`,
-    [customers, ['CPC', 'IT']],
-  );
-  await appendJournals(
-    db,
-    customers.flatMap((customer, c) => {
-      const total =
-        reward * BigInt(Math.floor(tasks / customers.length) + (c < tasks % customers.length ? 1 : 0));
-      return [
-        {
-          journalId: randomUUID(),
-          kind: 'fund',
-          ref: null,
-          postings: transfer(SYSTEM_ACCOUNTS.external, customer, 'CPC', total),
-        },
-        {
-          journalId: randomUUID(),
-          kind: 'escrow_hold',
-          ref: null,
-          postings: transfer(customer, SYSTEM_ACCOUNTS.escrow, 'CPC', total),
-        },
-      ];
-    }),
-    now,
-  );
-  await db.query(
-    `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, escrow_ct, status, result_hash,
-                        worker_address, completed_at, created_at, updated_at, units, jobs_total, jobs_done)
-     SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $9::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, $2::numeric, 'in_progress',
-            encode(sha256(i::text::bytea), 'hex'), ($3::text[])[1 + i % $4::int], $5::bigint, $5::bigint, $5::bigint, $6::int * $7::int, $7::int, $7::int
-     FROM generate_series(0, $8::int - 1) AS i`,
-    [customers, reward.toString(), providers, PROVIDERS, now, units, JOBS_PER_TASK, tasks, customers.length],
-  );
-  await db.query(
-    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, worker_address, result_hash,
-                       quote_price, queued_at, started_at, finished_at)
-     SELECT gen_random_uuid(), t.task_id, k, 'gpuhash', '[]', $1, 'completed', t.worker_address,
-            encode(sha256((t.seq::text || ':' || k)::bytea), 'hex'), $2::numeric, $3::bigint, $3::bigint, $3::bigint
-     FROM tasks t CROSS JOIN generate_series(0, $4::int - 1) AS k`,
-    [units, price.toString(), now * 1000, JOBS_PER_TASK],
-  );
-  await db.query('ANALYZE');
-  // Each task's Merkle result and main worker, as the dispatcher hands them to completeTasks.
-  const done = await db.query('SELECT task_id, result_hash, worker_address FROM tasks ORDER BY seq');
-  return { done, receipts: tasks * JOBS_PER_TASK };
-}
-
 async function settlePart() {
   const { db, drop } = await freshDb('a');
   try {
     let t = performance.now();
-    const { done, receipts } = await seedCompleted(db);
+    const { done, receipts } = await seedCompleted(db, {
+      tasks: Math.ceil(RECEIPTS / JOBS_PER_TASK),
+      jobsPerTask: JOBS_PER_TASK,
+      customers: CUSTOMERS,
+      providers: PROVIDERS,
+    });
     const seedS = (performance.now() - t) / 1000;
     console.log(`seeded ${receipts} completed jobs in ${done.length} tasks in ${seedS.toFixed(1)} s`);
 

@@ -29,6 +29,11 @@ export const ConfigSchema = Type.Object(
       description: 'PostgreSQL schema for this market (created if missing); empty: the default search path',
     }),
     db_pool_size: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
+    pglite_wasm_optimizer: Type.Boolean({
+      default: true,
+      description:
+        "false: PGlite's WebAssembly runs on V8's baseline compiler only (45-65 MB less memory, reads about 40% slower)",
+    }),
     log_level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info' },

@@ -158,6 +158,7 @@ export class Market {
         dataDir: config.data_dir,
         schema: config.database_schema || undefined,
         poolSize: config.db_pool_size,
+        pgliteWasmOptimizer: config.pglite_wasm_optimizer,
       }));
     const db = withBlobFiles(opened, blobFilesFor(config));
     const market = new Market(

@@ -8,6 +8,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { PGlite, types } from '@electric-sql/pglite';
 import { lockDataDir } from './data-dir-lock.js';
 import { parseInt8, type Db, type Row } from './db.js';
@@ -34,8 +35,27 @@ export function pgliteStartParams(): string[] {
   ];
 }
 
-/** `loadDataDir`: start from a dump (PGlite's dumpDataDir) instead of an empty cluster. */
-export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } = {}): Promise<Db> {
+/**
+ * Keeps WebAssembly on V8's baseline compiler (Liftoff) for the rest of the process. By default
+ * V8 recompiles PGlite's hot functions with its optimizing compiler (TurboFan) in the background:
+ * that code and the compiler's working memory, which the allocator keeps, cost 45–65 MB of
+ * resident memory on an idle node. Without it reads through the API are about 40% slower and
+ * creates (group commits) unchanged (docs/decisions.md). It applies to modules compiled after the
+ * call, so it must come before the process's first PGlite.
+ */
+function baselineWasmOnly(): void {
+  setFlagsFromString('--liftoff-only');
+}
+
+/**
+ * `loadDataDir`: start from a dump (PGlite's dumpDataDir) instead of an empty cluster.
+ * `wasmOptimizer: false`: see baselineWasmOnly.
+ */
+export async function openPglite(
+  dataDir?: string,
+  opts: { loadDataDir?: Blob; wasmOptimizer?: boolean } = {},
+): Promise<Db> {
+  if (opts.wasmOptimizer === false) baselineWasmOnly();
   if (dataDir) mkdirSync(dirname(dataDir), { recursive: true, mode: 0o700 });
   const lock = dataDir ? lockDataDir(`${dataDir}.lock`) : undefined;
   let pg: PGlite;
