@@ -99,10 +99,9 @@ export function verifyRate(score: number, probation: boolean, params: SchedulerP
  */
 export function draw(secret: Uint8Array, jobId: string, purpose: string): number {
   const h = blake3(utf8ToBytes(`${purpose} ${jobId}`), { key: secret, dkLen: 8 });
-  // 53 bits of the keyed hash, as a fraction.
-  const hi =
-    ((h[0] as number) << 21) | ((h[1] as number) << 13) | ((h[2] as number) << 5) | ((h[3] as number) >>> 3);
-  const lo = ((h[4] as number) << 24) | ((h[5] as number) << 16) | ((h[6] as number) << 8) | (h[7] as number);
+  // 53 bits of the keyed hash (21 high, 32 low), as a fraction.
+  const hi = ((h[0] as number) << 13) | ((h[1] as number) << 5) | ((h[2] as number) >>> 3);
+  const lo = ((h[3] as number) << 24) | ((h[4] as number) << 16) | ((h[5] as number) << 8) | (h[6] as number);
   return (hi * 2 ** 32 + (lo >>> 0)) / 2 ** 53;
 }
 

@@ -309,6 +309,7 @@ export class Results {
       task_id: taskId,
       result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),
       worker_address: mainWorker(jobs),
+      verified: jobs.every((j) => j.verification === 'verified'),
     }));
     const completed = new Map(
       (await completeTasks(tx, done, Math.floor(now / 1000))).map((c) => [c.task_id, BigInt(c.escrow_held)]),
