@@ -5,19 +5,19 @@
 import type { Market } from './market.js';
 import { getJob, type JobRow } from '../store/jobs.js';
 import { countOutboxByStatus } from '../store/outbox.js';
-import { listOpenOffers, type OfferRow } from '../store/providers.js';
+import { listOpenOffers, type OfferRow, type OpenOfferRow } from '../store/providers.js';
 import { laneDemand, queueDepths, queuedByType } from '../store/stats.js';
 import { countTasksByStatus } from '../store/tasks.js';
 import { providerStanding, verificationCounts } from '../store/verification.js';
 
-export type { JobRow, OfferRow };
+export type { JobRow, OfferRow, OpenOfferRow };
 
 /** Open offers of connected providers, cheapest first, one page. */
 export function openOffers(
   market: Market,
   limit: number,
   offset: number,
-): Promise<{ rows: OfferRow[]; total: number }> {
+): Promise<{ rows: OpenOfferRow[]; total: number }> {
   return listOpenOffers(market.db, limit, offset);
 }
 

@@ -251,9 +251,12 @@ export class Results {
    */
   private async afterVerification(v: VerifyOutcome, refused: readonly string[]): Promise<void> {
     const { ctx } = this;
-    for (const address of v.verified) {
+    for (const { address, units, ms } of v.verified) {
       const trust = ctx.sessions.get(address)?.trust;
-      if (trust) trust.verifiedJobs++;
+      if (!trust) continue;
+      trust.verifiedJobs++;
+      trust.verifiedUnits += units;
+      trust.verifiedMs += ms;
     }
     for (const c of v.counts) ctx.events.emit('verification.counted', c);
     const queued = [...v.queued, ...refused];

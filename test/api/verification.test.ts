@@ -7,7 +7,7 @@ import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import type { SchedulerParams } from '../../src/domain/scheduler-params.js';
 import { verifyLedger } from '../../src/market/ledger.js';
 import { perTestMarkets, startTestMarket, type TestMarket } from '../helpers/market.js';
-import type { ScriptedWorker } from '../helpers/ws-worker.js';
+import { CPU_CAPABILITY, type ScriptedWorker } from '../helpers/ws-worker.js';
 import { until } from '../helpers/until.js';
 
 const { pool, track } = perTestMarkets();
@@ -333,4 +333,42 @@ it('accepts a result nobody else can check unverified, and says so', async () =>
   expect(await (await fetch(`${tm.url}/metrics`)).text()).toMatch(
     /verification_total\{result="unavailable"\} 1/,
   );
+});
+
+it('counts a new provider’s claims for nothing until its work bears them out, and catches invented GPU work', async () => {
+  const tm = await market({}, false);
+  const { client } = await tm.customer('10.0');
+  const h100 = {
+    ...CPU_CAPABILITY,
+    gpu_model: 'NVIDIA H100 80GB HBM3',
+    gpu_count: 8,
+    gpu_memory_mb: 81_559,
+  };
+  const liar = await worker({ capability: h100, units: 1_000_000_000, price: '0.5' });
+  liar.answer((job) => liar.fabricated(job));
+  const offers = await tm.operator.request<{ offers: Record<string, unknown>[] }>('GET', '/offers');
+  expect(offers.offers[0]).toMatchObject({
+    hardware: 'claimed',
+    probation: true,
+    credited_units: 0,
+    measured_units_per_s: null,
+  });
+  const stats = await tm.operator.request<{ capacity: number }>('POST', '/rpc', {
+    method: 'compute_market.stats',
+  });
+  expect(stats.capacity).toBe(0);
+
+  const task = await client.createTask({
+    ...synthetic('dd'),
+    requirements: { gpu_model: 'H100', gpu_count: 8 },
+    reward: '1.5',
+  });
+  await liar.next('notice');
+  const honest = await worker({ capability: h100, price: '1.0' });
+  honest.answer((job) => honest.honest(job));
+  expect(await finished(tm, client, task.task_id)).toMatchObject({
+    status: 'completed',
+    result: { worker_address: honest.key.address },
+  });
+  expect(await score(tm, liar.key.address)).toBe(-1000);
 });
