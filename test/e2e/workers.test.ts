@@ -14,6 +14,7 @@ import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
 import { EXAMPLE_PAYLOADS, OPERATOR_KEY } from '../helpers/market.js';
 import { BIN, cli, startNode, type Node } from '../helpers/processes.js';
 import { ScriptedWorker } from '../helpers/ws-worker.js';
+import { until } from '../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskmarket-workers-'));
 const schema = freshSchema();
@@ -58,16 +59,6 @@ async function startWorker(i: number, inferenceUrl: string): Promise<string> {
   proc.stderr?.resume();
   workers.set(address, proc);
   return address;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 beforeAll(async () => {
