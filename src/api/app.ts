@@ -9,6 +9,7 @@ import { clientErrorHandler, errorHandler, frameworkErrorHandler, sendError } fr
 import { attachGateway } from './gateway.js';
 import { installGuard } from './guard.js';
 import { blobRoutes } from './routes/blobs.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { offerRoutes } from './routes/offers.js';
 import { paramsRoutes } from './routes/params.js';
 import { rpcRoutes } from './routes/rpc.js';
@@ -75,6 +76,7 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   offerRoutes(app, market);
   paramsRoutes(app, market);
   rpcRoutes(app, market);
+  dashboardRoutes(app, market);
   attachGateway(app, market, market.dispatcher);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

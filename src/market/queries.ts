@@ -6,7 +6,7 @@ import type { Market } from './market.js';
 import { getJob, type JobRow } from '../store/jobs.js';
 import { countOutboxByStatus } from '../store/outbox.js';
 import { listOpenOffers, type OfferRow, type OpenOfferRow } from '../store/providers.js';
-import { laneDemand, queueDepths, queuedByType } from '../store/stats.js';
+import { laneDemand, leasedByType, queueDepths, queuedByType } from '../store/stats.js';
 import { countTasksByStatus } from '../store/tasks.js';
 import { providerStanding, verificationCounts } from '../store/verification.js';
 
@@ -34,6 +34,11 @@ export function queuedByPriority(market: Market): Promise<Record<'low' | 'normal
 /** Queued jobs by challenge type. */
 export function queuedByChallengeType(market: Market): Promise<Map<string, number>> {
   return queuedByType(market.db);
+}
+
+/** Leased (running) jobs by challenge type. */
+export function leasedByChallengeType(market: Market): Promise<Map<string, number>> {
+  return leasedByType(market.db);
 }
 
 /** Backlog, units ever queued and the last price paid, over the given challenge types. */

@@ -346,17 +346,18 @@ it('counts a new provider’s claims for nothing until its work bears them out, 
   };
   const liar = await worker({ capability: h100, units: 1_000_000_000, price: '0.5' });
   liar.answer((job) => liar.fabricated(job));
+  // A billion units claimed count for probation_units (10) until verified work bears them out.
   const offers = await tm.operator.request<{ offers: Record<string, unknown>[] }>('GET', '/offers');
   expect(offers.offers[0]).toMatchObject({
     hardware: 'claimed',
     probation: true,
-    credited_units: 0,
+    credited_units: 10,
     measured_units_per_s: null,
   });
   const stats = await tm.operator.request<{ capacity: number }>('POST', '/rpc', {
     method: 'compute_market.stats',
   });
-  expect(stats.capacity).toBe(0);
+  expect(stats.capacity).toBe(10);
 
   const task = await client.createTask({
     ...synthetic('dd'),

@@ -1,7 +1,7 @@
 // Offers: the providers' standing asks, cheapest first.
 
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { formatAmount } from '../../domain/money.js';
 import { Capability } from '../../domain/schemas/capability.js';
 import { Amount, ErrorBody, Nullable, Strict, StringEnum } from '../../domain/schemas/common.js';
@@ -17,7 +17,7 @@ import {
 import type { Market } from '../../market/market.js';
 import { openOffers, type OpenOfferRow } from '../../market/queries.js';
 
-const OfferView = Type.Object({
+export const OfferView = Type.Object({
   offer_id: Type.String(),
   provider: Type.String(),
   units: Type.Integer(),
@@ -35,6 +35,21 @@ const OfferView = Type.Object({
   ),
   credited_units: Type.Integer({ description: 'what the offer counts toward admission capacity' }),
 });
+
+/** An offer row as the API shows it, with how far its provider's verified work bears it out. */
+export function offerView(o: OpenOfferRow, params: SchedulerParams): Static<typeof OfferView> {
+  return {
+    offer_id: o.offer_id,
+    provider: o.provider_address,
+    units: o.units,
+    price_per_unit: formatAmount(BigInt(o.price_per_unit)),
+    fee_pct_ct: o.fee_pct_ct,
+    // Stored from the worker's hello, which was validated against the schema.
+    capability: o.capability as Capability,
+    created_at: o.created_at,
+    ...shownWorkView(o, params),
+  };
+}
 
 const Query = Strict({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
@@ -64,16 +79,7 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
     async (request) => {
       const { rows, total } = await openOffers(market, request.query.limit, request.query.offset);
       return {
-        offers: rows.map((o) => ({
-          offer_id: o.offer_id,
-          provider: o.provider_address,
-          units: o.units,
-          price_per_unit: formatAmount(BigInt(o.price_per_unit)),
-          fee_pct_ct: o.fee_pct_ct,
-          capability: o.capability,
-          created_at: o.created_at,
-          ...shownWorkView(o, market.params.get()),
-        })),
+        offers: rows.map((o) => offerView(o, market.params.get())),
         total,
         limit: request.query.limit,
         offset: request.query.offset,

@@ -10,6 +10,7 @@ import { Type } from '@sinclair/typebox';
 import { ERRORS, MarketError, validationError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
 import { typesOfLane } from '../../domain/admission.js';
+import { LANES, type Lane } from '../../domain/scheduler-params.js';
 import type { Market } from '../../market/market.js';
 import type { Principal } from '../../market/tasks.js';
 import { demandOf, jobById, queuedByPriority, verificationStats } from '../../market/queries.js';
@@ -43,6 +44,34 @@ function jobIdParam(params: Record<string, unknown>): string {
   if (typeof id !== 'string' || !UUID.test(id))
     throw validationError([{ path: '/params/job_id', message: 'must be a job id (UUID)' }]);
   return id;
+}
+
+/** A lane's price bands and the bid its backlog suggests, in CPC per unit. */
+export interface LaneBands {
+  p25: string | null;
+  median: string | null;
+  p75: string | null;
+  backlog: number;
+  suggested_bid: string | null;
+}
+
+/** Each lane's price bands and the bid its backlog suggests (spec "Price Board"). */
+export function priceBoard(market: Market): Record<Lane, LaneBands> {
+  const amount = (v: bigint | null | undefined) => (v === null || v === undefined ? null : formatAmount(v));
+  const lanes = market.priceBoardView();
+  return Object.fromEntries(
+    LANES.map((lane) => {
+      const v = lanes[lane];
+      const bands: LaneBands = {
+        p25: amount(v.bands?.p25),
+        median: amount(v.bands?.median),
+        p75: amount(v.bands?.p75),
+        backlog: v.backlog,
+        suggested_bid: amount(v.suggested_bid),
+      };
+      return [lane, bands];
+    }),
+  ) as Record<Lane, LaneBands>;
 }
 
 const OWN_METHODS: Record<string, Method> = {
@@ -130,20 +159,7 @@ const OWN_METHODS: Record<string, Method> = {
 
   /** Each lane's price bands and the bid its backlog suggests (spec "Price Board"), in CPC per unit. */
   async 'compute_market.price_board'(market) {
-    const amount = (v: bigint | null | undefined) => (v === null || v === undefined ? null : formatAmount(v));
-    const lanes = market.priceBoardView();
-    return Object.fromEntries(
-      Object.entries(lanes).map(([lane, v]) => [
-        lane,
-        {
-          p25: amount(v.bands?.p25),
-          median: amount(v.bands?.median),
-          p75: amount(v.bands?.p75),
-          backlog: v.backlog,
-          suggested_bid: amount(v.suggested_bid),
-        },
-      ]),
-    );
+    return priceBoard(market);
   },
 
   async 'compute.job_requirements'(market, principal, params) {
