@@ -9,6 +9,7 @@
 //   GET  /status           {"height", "last_hash", "network", "mempool_size", "epoch"}
 //   GET  /balance/{a}      {"address", "balance" (decimal string), "nonce"}
 //   GET  /nonce/{a}?pending=true   {"address", "nonce", "pending": true}
+//                          (with unknownAccount 'not_found', both 404 for an account never seen)
 //   GET  /tx/{h}/receipt   always {"status": "pending", "block_height": null}: the node's bug
 // Controls: `down` (every connection is cut, as a node that is not there), `overrides` (handlers
 // for the next requests), and `afterSend` (what the next /tx/send does once the pool has the
@@ -32,6 +33,12 @@ export interface MockNodeOptions {
   genesis?: Map<string, bigint>;
   /** The dev chain's database, for balances (required with genesis). */
   db?: Queryable;
+  /**
+   * 'not_found': /balance and /nonce of an account the chain has never seen (no genesis balance,
+   * nothing sent, nothing received) answer 404 {"detail": "Account not found"}, as a node may;
+   * default 'zero': 200 with nonce 0 (what ComputeChain b15c176's get_account gives).
+   */
+  unknownAccount?: 'zero' | 'not_found';
 }
 
 export interface MockNode {
@@ -157,6 +164,11 @@ async function handle(
       }),
     ];
   }
+  m = /^\/(balance|nonce)\/([^/?]+)/.exec(path);
+  if (method === 'GET' && m && opts.unknownAccount === 'not_found') {
+    if (!(await isKnown(chain, opts, decodeURIComponent(m[2] as string))))
+      return [404, JSON.stringify({ detail: 'Account not found' })];
+  }
   m = /^\/balance\/([^/?]+)$/.exec(path);
   if (method === 'GET' && m) {
     const address = decodeURIComponent(m[1] as string);
@@ -178,6 +190,18 @@ async function handle(
       JSON.stringify({ tx_hash: m[1], status: 'pending', block_height: null, timestamp: 0, error: null }),
     ];
   return [404, JSON.stringify({ detail: 'Not Found' })];
+}
+
+/** Whether the chain has seen `address`: a genesis balance, a transaction from it, or a TRANSFER to it. */
+async function isKnown(chain: DevChain, opts: MockNodeOptions, address: string): Promise<boolean> {
+  if (opts.genesis?.has(address)) return true;
+  if ((await chain.account(address)).pendingNonce > 0) return true;
+  if (!opts.db) return false;
+  const rows = await opts.db.query(
+    `SELECT 1 FROM chain_txs WHERE tx_type = 'TRANSFER' AND body LIKE $1 LIMIT 1`,
+    [`%"to_address":"${address}"%`],
+  );
+  return rows.length > 0;
 }
 
 /**

@@ -4,23 +4,21 @@
 // a payout whose resend is answered nonce_too_low is found in a block, never reversed; and a
 // held entry is settled by the operator.
 
-import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { DevChain } from '../../src/chain/dev-chain.js';
+import type { DevChain } from '../../src/chain/dev-chain.js';
+import { HttpChainClient } from '../../src/chain/http-client.js';
 import type { ChainPort } from '../../src/chain/port.js';
 import { signTx } from '../../src/domain/chain-tx.js';
 import { ManualClock } from '../../src/domain/clock.js';
-import { Courier } from '../../src/market/courier.js';
-import { MarketEventBus } from '../../src/market/events.js';
-import { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
 import { countOutboxByStatus, insertDrafts, markResend, resolveLanded } from '../../src/store/outbox.js';
 import { addressOf, keyOf } from '../chain/fixtures.js';
+import { startMockNode, type MockNode } from '../chain/mock-node.js';
+import { courierRig, outboxRows, resetChainTables, transferRow as transfer } from '../helpers/courier-rig.js';
 import { testDb } from '../helpers/db.js';
 
 const T0 = 1_700_000_000_000;
 const KEY = keyOf(0xbeef);
-const logger = pino({ level: 'silent' });
 let db: Db;
 let clock: ManualClock;
 
@@ -31,43 +29,23 @@ afterAll(async () => {
   await db.close();
 });
 beforeEach(async () => {
-  await db.query('TRUNCATE outbox, chain_nonces, chain_cursor, chain_txs, chain_blocks RESTART IDENTITY');
+  await resetChainTables(db);
   clock = new ManualClock(T0);
 });
 
-async function setup(opts: { confirmations?: number; port?: (dev: DevChain) => ChainPort } = {}) {
+function setup(opts: { confirmations?: number; port?: (dev: DevChain) => ChainPort } = {}) {
   // The node keeps pooled transactions longer than the courier waits before it looks.
-  const chain = await DevChain.open({ db, clock, txTtlMs: 3_600_000 });
-  const outbox = new OutboxWriter(KEY, clock);
-  const courier = new Courier({
+  return courierRig({
     db,
-    chain: opts.port ? opts.port(chain) : chain,
     clock,
-    events: new MarketEventBus(),
-    logger,
-    sender: outbox.sender,
-    seal: (limit) => outbox.seal(db, limit),
-    syncNonce: (account) => outbox.syncNonce(db, account),
-    batch: 50,
-    backoffBaseMs: 1000,
-    backoffMaxMs: 8000,
-    confirmations: opts.confirmations ?? 2,
-    txTtlMs: 600_000,
+    key: KEY,
+    chain: { txTtlMs: 3_600_000 },
+    ...(opts.port ? { port: opts.port } : {}),
+    courier: { batch: 50, confirmations: opts.confirmations ?? 2, txTtlMs: 600_000 },
   });
-  return { chain, outbox, courier };
 }
 
-const transfer = (n: number) => ({
-  kind: 'TRANSFER' as const,
-  dedup_key: `payout:t:${n}`,
-  draft: { type: 'transfer' as const, to: addressOf(0x500 + n), amount: String(1000 + n) },
-});
-
-async function rows() {
-  return db.query<{ status: string; nonce: number; tx_hash: string; height: number | null }>(
-    'SELECT status, nonce::int AS nonce, tx_hash, height::int AS height FROM outbox ORDER BY id',
-  );
-}
+const rows = () => outboxRows(db);
 
 it('goes sent → included → final after the configured confirmations', async () => {
   const { chain, courier } = await setup({ confirmations: 2 });
@@ -186,5 +164,30 @@ it('lets the operator settle a held entry: --resend sends the same bytes, --land
     last_error: expect.stringMatching(/^the operator marked it landed/),
   });
   expect(await resolveLanded(db, held!.id, clock.nowMs())).toBe(0);
+  await chain.close();
+});
+
+it('starts a sender the node has never seen (its /balance answers 404) at nonce 0 and delivers', async () => {
+  let node: MockNode | undefined;
+  let client: HttpChainClient | undefined;
+  const { chain, courier } = await courierRig({
+    db,
+    clock,
+    key: keyOf(0x404),
+    port: async (dev) => {
+      node = await startMockNode(dev, { db, unknownAccount: 'not_found' });
+      client = new HttpChainClient({ baseUrl: node.url, timeoutMs: 60_000 });
+      return client;
+    },
+  });
+  await insertDrafts(db, [transfer(1)], T0);
+  expect(await courier.flush()).toMatchObject({ sent: 1, failed: 0 });
+  const balance = node!.requests.find((q) => q.path.startsWith('/balance/'));
+  expect(balance).toBeDefined();
+  expect((await rows())[0]).toMatchObject({ nonce: 0, status: 'sent' });
+  await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ included: 1, final: 1 });
+  await client!.close();
+  await node!.close();
   await chain.close();
 });
