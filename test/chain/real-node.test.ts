@@ -14,7 +14,7 @@ import { ManualClock } from '../../src/domain/clock.js';
 import { SigningKey } from '../../src/domain/signing-key.js';
 import { parseTaskProof, type OutboxDraft } from '../../src/domain/courier.js';
 import { SYSTEM_ACCOUNTS, transfer } from '../../src/domain/ledger.js';
-import { OutboxWriter } from '../../src/market/outbox.js';
+import type { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
 import { appendJournals } from '../../src/store/ledger.js';
 import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';

@@ -3,7 +3,8 @@
 // nonces in sequence), paging, and the outbox's dedup keys.
 
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { DevChain, type FailureInjection } from '../../src/chain/dev-chain.js';
+import type { DevChain } from '../../src/chain/dev-chain.js';
+import { type FailureInjection } from '../../src/chain/dev-chain.js';
 import type { ChainAccount, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from '../../src/chain/port.js';
 import type { SignedTx } from '../../src/domain/chain-tx.js';
 import { ManualClock } from '../../src/domain/clock.js';
