@@ -47,10 +47,12 @@ export type OutboxDraft =
     }
   | { type: 'bundle'; bundle_hash: string; sender: string }
   /** amount: base units, decimal. */
-  | { type: 'transfer'; to: string; amount: string };
+  | { type: 'transfer'; to: string; amount: string }
+  /** A BidTx: a zero-amount TRANSFER to the market itself carrying the commitment (bid-commit.ts). */
+  | { type: 'bid_commit'; bid_id: string; commitment: string };
 
 export function draftKind(d: OutboxDraft): OutboxKind {
-  return d.type === 'transfer' ? 'TRANSFER' : 'SUBMIT_RESULT';
+  return d.type === 'transfer' || d.type === 'bid_commit' ? 'TRANSFER' : 'SUBMIT_RESULT';
 }
 
 /**
@@ -69,6 +71,15 @@ export function sealDraft(
       tx_type: 'TRANSFER',
       to_address: d.to,
       amount: BigInt(d.amount),
+      nonce,
+      timestamp,
+    });
+  if (d.type === 'bid_commit')
+    return signTx(signer, {
+      tx_type: 'TRANSFER',
+      to_address: signer.address,
+      amount: 0n,
+      payload: { bid_commit: d.commitment },
       nonce,
       timestamp,
     });

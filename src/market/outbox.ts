@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { batchPayouts, txHash } from '../domain/chain-tx.js';
+import { bidDedupKey } from '../domain/bid-commit.js';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import {
   bundleDedupKey,
@@ -90,6 +91,13 @@ export class OutboxWriter {
     const key = bundleDedupKey(bundleHash, sender);
     await this.queue(db, [{ key, draft: { type: 'bundle', bundle_hash: bundleHash, sender } }]);
     return (await getOutboxByKey(db, key)) as OutboxRow;
+  }
+
+  /** Queues a bid's BidTx (a zero-amount TRANSFER to the market carrying the commitment), once per bid. */
+  async queueBid(tx: Queryable, bidId: string, commitment: string): Promise<number> {
+    return this.queue(tx, [
+      { key: bidDedupKey(bidId), draft: { type: 'bid_commit', bid_id: bidId, commitment } },
+    ]);
   }
 
   /**

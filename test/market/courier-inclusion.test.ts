@@ -191,3 +191,29 @@ it('starts a sender the node has never seen (its /balance answers 404) at nonce 
   await node!.close();
   await chain.close();
 });
+
+it('carries a BidTx through the node double: the node takes the zero-amount TRANSFER with its commitment, a block holds it', async () => {
+  let node: MockNode | undefined;
+  let client: HttpChainClient | undefined;
+  const { chain, courier, outbox } = await courierRig({
+    db,
+    clock,
+    key: keyOf(0xb1d),
+    port: async (dev) => {
+      node = await startMockNode(dev, { db });
+      client = new HttpChainClient({ baseUrl: node.url, timeoutMs: 60_000 });
+      return client;
+    },
+  });
+  const commitment = 'cd'.repeat(32);
+  await db.transaction((tx) => outbox.queueBid(tx, '00000000-0000-4000-8000-000000000001', commitment));
+  expect(await courier.flush()).toMatchObject({ sent: 1 });
+  const sent = JSON.parse(node!.requests.find((q) => q.path === '/tx/send')!.body) as Record<string, unknown>;
+  expect(sent).toMatchObject({ amount: '0', to_address: outbox.sender, payload: { bid_commit: commitment } });
+  const block = await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ included: 1, final: 1 });
+  expect((await rows())[0]).toMatchObject({ status: 'final', height: block.header.height });
+  await client!.close();
+  await node!.close();
+  await chain.close();
+});
