@@ -12,7 +12,7 @@
 //                          (with unknownAccount 'not_found', both 404 for an account never seen)
 //   GET  /tx/{h}/receipt   always {"status": "pending", "block_height": null}: the node's bug
 // Controls: `down` (every connection is cut, as a node that is not there), `overrides` (handlers
-// for the next requests), and `afterSend` (what the next /tx/send does once the pool has the
+// for the next requests), `dropBlocks` (a reorganisation), and `afterSend` (what the next /tx/send does once the pool has the
 // transaction: lose the reply, or answer 400 as the node can after a pool add).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -50,6 +50,11 @@ export interface MockNode {
   /** True: every connection is cut before an answer (the node is down). */
   down: boolean;
   requests: { method: string; path: string; body: string }[];
+  /**
+   * A reorganisation: the node drops its blocks from `height` up (their transactions back in the
+   * pool with `requeue`, else lost); its next block is sealed at `height`. Returns the transactions moved.
+   */
+  dropBlocks(height: number, opts: { requeue: boolean }): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -63,6 +68,7 @@ export async function startMockNode(chain: DevChain, opts: MockNodeOptions = {})
     afterSend: [],
     down: false,
     requests: [],
+    dropBlocks: (height, o) => chain.dropBlocksFrom(height, o),
     close: async () => undefined,
   };
   const server: Server = createServer((req, res) => {

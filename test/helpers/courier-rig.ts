@@ -17,7 +17,7 @@ import { addressOf } from '../chain/fixtures.js';
 /** Empties the outbox and the dev chain between tests. */
 export async function resetChainTables(db: Db): Promise<void> {
   await db.query(
-    'TRUNCATE outbox, chain_nonces, chain_cursor, chain_txs, chain_blocks, payouts RESTART IDENTITY',
+    'TRUNCATE outbox, chain_nonces, chain_cursor, chain_txs, chain_blocks, chain_seen_blocks, payouts, bids RESTART IDENTITY',
   );
 }
 
@@ -59,6 +59,7 @@ export async function courierRig(opts: CourierRigOptions): Promise<CourierRig> {
       sender: outbox.sender,
       seal: (limit) => outbox.seal(db, limit),
       syncNonce: (account) => outbox.syncNonce(db, account),
+      fillGap: (nonce) => outbox.fillGap(db, nonce),
       batch: 100,
       backoffBaseMs: 1000,
       backoffMaxMs: 8000,

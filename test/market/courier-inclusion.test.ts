@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { DevChain } from '../../src/chain/dev-chain.js';
 import { HttpChainClient } from '../../src/chain/http-client.js';
 import type { ChainPort } from '../../src/chain/port.js';
-import { signTx } from '../../src/domain/chain-tx.js';
+import { signTx, type SignedTx } from '../../src/domain/chain-tx.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import type { Db } from '../../src/store/db.js';
 import { countOutboxByStatus, insertDrafts, markResend, resolveLanded } from '../../src/store/outbox.js';
@@ -215,5 +215,53 @@ it('carries a BidTx through the node double: the node takes the zero-amount TRAN
   expect((await rows())[0]).toMatchObject({ status: 'final', height: block.header.height });
   await client!.close();
   await node!.close();
+  await chain.close();
+});
+
+it('fills a nonce gap no entry can fill any more, so the transactions waiting behind it land', async () => {
+  // A node that refuses the second TRANSFER as invalid (its bytes), as it would a bad signature.
+  const { chain, courier, outbox } = await setup({
+    confirmations: 0,
+    port: (dev) =>
+      Object.assign(Object.create(dev) as DevChain, {
+        submit: (tx: SignedTx) =>
+          tx.tx_type === 'TRANSFER' && tx.amount === 1002n
+            ? Promise.resolve({
+                accepted: false as const,
+                retryable: false,
+                error: 'rejected: invalid_signature',
+              })
+            : dev.submit(tx),
+      }),
+  });
+  await insertDrafts(db, [transfer(1), transfer(2), transfer(3)], T0);
+  await outbox.seal(db, 10);
+  // Nonce 2 was sent before (a crash lost the answer): nonce 1 cannot be given to it again.
+  await db.query('UPDATE outbox SET first_sent_at = $1, attempts = 1 WHERE nonce = 2', [T0]);
+  expect(await courier.flush()).toMatchObject({ sent: 2, failed: 1, gaps_filled: 0 });
+  await chain.produceBlock();
+  // The node holds nonce 2 queued behind the missing 1: it waits on nonce 1, which nothing fills.
+  expect(await chain.account(outbox.sender)).toEqual({ nonce: 1, pendingNonce: 1 });
+  expect(await courier.flush()).toMatchObject({ gaps_filled: 1, attempted: 1, sent: 1 });
+  const filler = (await rows()).at(-1)!;
+  expect(filler).toMatchObject({ nonce: 1, status: 'sent' });
+  await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ gaps_filled: 0 });
+  expect(await countOutboxByStatus(db)).toMatchObject({ final: 3, failed: 1, pending: 0 });
+  const onChain = await db.query<{ nonce: number; body: string }>(
+    'SELECT nonce::int AS nonce, body FROM chain_txs WHERE height IS NOT NULL ORDER BY nonce',
+  );
+  expect(onChain.map((t) => t.nonce)).toEqual([0, 1, 2]);
+  // The filler moves 1 base unit from the market to itself; the refused entry kept its error.
+  expect(JSON.parse(onChain[1]!.body)).toMatchObject({
+    to_address: outbox.sender,
+    from_address: outbox.sender,
+    amount: '1',
+  });
+  const [failed] = await db.query<{ nonce: number | null; last_error: string }>(
+    `SELECT nonce, last_error FROM outbox WHERE status = 'failed'`,
+  );
+  expect(failed?.nonce).toBeNull();
+  expect(failed?.last_error).toMatch(/^rejected: invalid_signature; its nonce 1 went to the filler gap:/);
   await chain.close();
 });
