@@ -26,7 +26,7 @@ import type { Queryable } from '../store/db.js';
 export type Override = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** What happens to the reply of a /tx/send after the pool took the transaction. */
-export type AfterSend = 'lose_reply' | 'bad_request';
+export type AfterSend = 'lose_reply' | 'bad_request' | 'hold';
 
 export interface MockNodeOptions {
   /** Starting balances (base units); with them the node refuses spends past a balance. */
@@ -45,8 +45,14 @@ export interface MockNode {
   url: string;
   /** Handlers for the next requests, first in first used; the default behaviour after that. */
   overrides: Override[];
-  /** For the next /tx/send calls, in order: what happens after the pool takes the transaction. */
+  /**
+   * For the next /tx/send calls, in order: what happens after the pool takes the transaction:
+   * the reply is lost (connection cut), answered 400, or held (never answered: the sender is
+   * left waiting, e.g. to be killed between a send and its reply; `held` counts them).
+   */
   afterSend: (AfterSend | undefined)[];
+  /** Replies held so far ('hold'). */
+  held: number;
   /** True: every connection is cut before an answer (the node is down). */
   down: boolean;
   requests: { method: string; path: string; body: string }[];
@@ -66,6 +72,7 @@ export async function startMockNode(chain: DevChain, opts: MockNodeOptions = {})
     url: '',
     overrides: [],
     afterSend: [],
+    held: 0,
     down: false,
     requests: [],
     dropBlocks: (height, o) => chain.dropBlocksFrom(height, o),
@@ -87,6 +94,7 @@ export async function startMockNode(chain: DevChain, opts: MockNodeOptions = {})
       handle(chain, opts, req.method ?? '', req.url ?? '', body).then(
         ([status, text]) => {
           if (after === 'lose_reply') req.socket.destroy();
+          else if (after === 'hold') node.held++;
           else if (after === 'bad_request') send(res, 400, JSON.stringify({ detail: 'Bad Request' }));
           else send(res, status, text);
         },

@@ -36,7 +36,8 @@ describe('CPC node HTTP client', () => {
   });
   beforeEach(() => {
     node.overrides.length = 0;
-    client = new HttpChainClient({ baseUrl: `${node.url}/`, timeoutMs: 300 });
+    // Generous: a loaded machine answers slowly; the time-out test has a client of its own.
+    client = new HttpChainClient({ baseUrl: `${node.url}/`, timeoutMs: 30_000 });
   });
 
   it('posts the signed transaction to /tx/send and reports its hash', async () => {
@@ -165,11 +166,13 @@ describe('CPC node HTTP client', () => {
     node.overrides.push(() => {
       /* never answers */
     });
-    expect(await client.submit(tx)).toMatchObject({
+    const impatient = new HttpChainClient({ baseUrl: node.url, timeoutMs: 300 });
+    expect(await impatient.submit(tx)).toMatchObject({
       accepted: false,
       retryable: true,
       error: expect.stringMatching(/timed out/),
     });
+    await impatient.close();
     node.overrides.push((req) => req.socket.destroy());
     expect(await client.submit(tx)).toMatchObject({ accepted: false, retryable: true });
   });

@@ -11,7 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import { TaskMarketClient } from '../../src/client/client.js';
 import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
 import { OPERATOR_KEY } from '../helpers/market.js';
-import { BIN, cli, startNode, type Node } from '../helpers/processes.js';
+import { BIN, cli, startNode, until, type Node } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskmarket-crash-'));
 const schema = freshSchema();
@@ -34,16 +34,6 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const TASKS = 40;
