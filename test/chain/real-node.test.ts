@@ -8,7 +8,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { HttpChainClient } from '../../src/chain/http-client.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { SigningKey } from '../../src/domain/signing-key.js';
@@ -19,23 +19,16 @@ import type { Db } from '../../src/store/db.js';
 import { appendJournals } from '../../src/store/ledger.js';
 import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
 import { providerAccounts } from '../../src/store/settlement.js';
-import { courierRig, resetChainTables } from '../helpers/courier-rig.js';
-import { testDb } from '../helpers/db.js';
+import { courierRig, useCourierDb } from '../helpers/courier-rig.js';
 import { addressOf, keyOf } from './fixtures.js';
 import { balanceOf, NODE_PROPOSER, startMockNode, type MockNode } from './mock-node.js';
 
 const T0 = 1_796_338_083_000;
 const MARKET_KEY = keyOf(0x5a5a);
+const ctx = useCourierDb(T0);
 let db: Db;
-
-beforeAll(async () => {
-  db = await testDb();
-});
-afterAll(async () => {
-  await db.close();
-});
-beforeEach(async () => {
-  await resetChainTables(db);
+beforeEach(() => {
+  db = ctx.db;
 });
 
 /** Thrown by the crashing database: the courier process "dies" at that statement. */

@@ -4,15 +4,36 @@
 // (the chain itself, a wrapper, or the node double over HTTP).
 
 import pino from 'pino';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { DevChain, type DevChainOptions } from '../../src/chain/dev-chain.js';
 import type { ChainPort } from '../../src/chain/port.js';
-import type { ManualClock } from '../../src/domain/clock.js';
+import { ManualClock } from '../../src/domain/clock.js';
 import { Courier, type CourierOptions } from '../../src/market/courier.js';
 import { MarketEventBus } from '../../src/market/events.js';
 import { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
 import type { NewOutboxRow } from '../../src/store/outbox.js';
 import { addressOf } from '../chain/fixtures.js';
+import { testDb } from './db.js';
+
+/**
+ * A test file's database for courier tests: opened once, emptied (resetChainTables) before each
+ * test, with a fresh ManualClock at `t0`. Read `db` and `clock` inside tests and hooks.
+ */
+export function useCourierDb(t0: number): { readonly db: Db; readonly clock: ManualClock } {
+  const ctx = {} as { db: Db; clock: ManualClock };
+  beforeAll(async () => {
+    ctx.db = await testDb();
+  });
+  afterAll(async () => {
+    await ctx.db?.close();
+  });
+  beforeEach(async () => {
+    await resetChainTables(ctx.db);
+    ctx.clock = new ManualClock(t0);
+  });
+  return ctx;
+}
 
 /** Empties the outbox and the dev chain between tests. */
 export async function resetChainTables(db: Db): Promise<void> {

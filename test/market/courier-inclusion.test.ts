@@ -4,34 +4,24 @@
 // a payout whose resend is answered nonce_too_low is found in a block, never reversed; and a
 // held entry is settled by the operator.
 
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import type { DevChain } from '../../src/chain/dev-chain.js';
 import { HttpChainClient } from '../../src/chain/http-client.js';
 import type { ChainPort } from '../../src/chain/port.js';
 import { signTx, type SignedTx } from '../../src/domain/chain-tx.js';
-import { ManualClock } from '../../src/domain/clock.js';
+import type { ManualClock } from '../../src/domain/clock.js';
 import type { Db } from '../../src/store/db.js';
 import { countOutboxByStatus, insertDrafts, markResend, resolveLanded } from '../../src/store/outbox.js';
 import { addressOf, keyOf } from '../chain/fixtures.js';
 import { startMockNode, type MockNode } from '../chain/mock-node.js';
-import { courierRig, outboxRows, resetChainTables, transferRow as transfer } from '../helpers/courier-rig.js';
-import { testDb } from '../helpers/db.js';
+import { courierRig, outboxRows, transferRow as transfer, useCourierDb } from '../helpers/courier-rig.js';
 
 const T0 = 1_700_000_000_000;
 const KEY = keyOf(0xbeef);
+const ctx = useCourierDb(T0);
 let db: Db;
 let clock: ManualClock;
-
-beforeAll(async () => {
-  db = await testDb();
-});
-afterAll(async () => {
-  await db.close();
-});
-beforeEach(async () => {
-  await resetChainTables(db);
-  clock = new ManualClock(T0);
-});
+beforeEach(() => ({ db, clock } = ctx));
 
 function setup(opts: { confirmations?: number; port?: (dev: DevChain) => ChainPort } = {}) {
   // The node keeps pooled transactions longer than the courier waits before it looks.

@@ -4,32 +4,22 @@
 // node re-pooled them, sent again as the same bytes when it lost them. Nothing is paid twice and
 // nothing is lost: each TRANSFER lands once and the recipients' balances on the node are exact.
 
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { HttpChainClient } from '../../src/chain/http-client.js';
-import { ManualClock } from '../../src/domain/clock.js';
+import type { ManualClock } from '../../src/domain/clock.js';
 import { SigningKey } from '../../src/domain/signing-key.js';
 import type { Db } from '../../src/store/db.js';
 import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
 import { addressOf, keyOf } from '../chain/fixtures.js';
 import { balanceOf, startMockNode, type MockNode } from '../chain/mock-node.js';
-import { courierRig, outboxRows, resetChainTables, transferRow } from '../helpers/courier-rig.js';
-import { testDb } from '../helpers/db.js';
+import { courierRig, outboxRows, transferRow, useCourierDb } from '../helpers/courier-rig.js';
 
 const T0 = 1_796_338_083_000;
 const KEY = keyOf(0x0e0e);
+const ctx = useCourierDb(T0);
 let db: Db;
 let clock: ManualClock;
-
-beforeAll(async () => {
-  db = await testDb();
-});
-afterAll(async () => {
-  await db.close();
-});
-beforeEach(async () => {
-  await resetChainTables(db);
-  clock = new ManualClock(T0);
-});
+beforeEach(() => ({ db, clock } = ctx));
 
 async function rig(confirmations: number) {
   const genesis = new Map([[new SigningKey(KEY).address, 10n ** 24n]]);

@@ -2,18 +2,17 @@
 // under injected failures, non-retryable refusals (and the nonce they free, on a chain that takes
 // nonces in sequence), paging, and the outbox's dedup keys.
 
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import type { DevChain } from '../../src/chain/dev-chain.js';
 import { type FailureInjection } from '../../src/chain/dev-chain.js';
 import type { ChainAccount, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from '../../src/chain/port.js';
 import type { SignedTx } from '../../src/domain/chain-tx.js';
-import { ManualClock } from '../../src/domain/clock.js';
+import type { ManualClock } from '../../src/domain/clock.js';
 import { computeRoot } from '../../src/domain/merkle.js';
 import { MarketEventBus } from '../../src/market/events.js';
 import type { Db } from '../../src/store/db.js';
 import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
-import { courierRig, resetChainTables } from '../helpers/courier-rig.js';
-import { testDb } from '../helpers/db.js';
+import { courierRig, useCourierDb } from '../helpers/courier-rig.js';
 import { addressOf, keyOf } from '../chain/fixtures.js';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -24,20 +23,14 @@ import { providerAccounts } from '../../src/store/settlement.js';
 
 const T0 = 1_700_000_000_000;
 const hashOf = (i: number) => i.toString(16).padStart(64, '0');
+const ctx = useCourierDb(T0);
 let db: Db;
 let clock: ManualClock;
 let events: MarketEventBus;
 let counts: { attempt: number; failure: number; retryable: number };
 
-beforeAll(async () => {
-  db = await testDb();
-});
-afterAll(async () => {
-  await db.close();
-});
-beforeEach(async () => {
-  await resetChainTables(db);
-  clock = new ManualClock(T0);
+beforeEach(() => {
+  ({ db, clock } = ctx);
   events = new MarketEventBus();
   counts = { attempt: 0, failure: 0, retryable: 0 };
   events.on('courier.attempt', () => counts.attempt++);
