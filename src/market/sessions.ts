@@ -26,6 +26,18 @@ export interface RunningJob {
   confirmedAtMs: number;
 }
 
+/** What the market has seen of a connected provider's work (src/domain/verification.ts). */
+export interface SessionTrust {
+  /** Results of its that were checked and right. */
+  verifiedJobs: number;
+  /** It holds at least provider_stake_min on its account. */
+  staked: boolean;
+  /** It was caught delivering a wrong result: it gets no more work. */
+  fraud: boolean;
+  /** Challenge types it rests after a failure on probation, and until when (ms). */
+  cooldowns: Record<string, number>;
+}
+
 export interface Session {
   readonly address: string;
   readonly publicKey: string;
@@ -35,6 +47,8 @@ export interface Session {
   offer: SessionOffer | null;
   /** Jobs leased to this worker through this connection. */
   readonly running: Map<string, RunningJob>;
+  /** Loaded when it registers; absent until then (a new provider). */
+  trust?: SessionTrust;
   send(message: MarketMessage): void;
   close(code: number, reason: string): void;
 }

@@ -293,6 +293,8 @@ export class TaskService {
         model_id: typeof task.payload.model_id === 'string' ? task.payload.model_id : null,
         deadline: task.deadline,
         fee_pct_ct: task.fee_pct_ct,
+        excluded: [],
+        runner_id: null,
       };
     });
     return { outcomes, accepted: accepted.map((a) => a.row), entries };

@@ -62,9 +62,10 @@ it('loses no paid task and charges none twice across a SIGKILL mid-settlement', 
     method: 'settlement.set_mode',
     params: { mode: 'Armed', delay_ms: 0 },
   });
-  // This test is about settlement across a crash, not admission: with admission on, tasks created
+  // This test is about settlement across a crash, not admission or verification (their own tests
+  // cover them): with admission on, tasks created
   // in the second after the workers offer can meet a capacity window not yet sampled (503).
-  await operator.request('PUT', '/params', { admission_enabled: false });
+  await operator.request('PUT', '/params', { admission_enabled: false, verification_enabled: false });
 
   for (let i = 0; i < 2; i++) {
     const key = join(dir, `worker${i}.json`);
