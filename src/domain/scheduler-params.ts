@@ -160,6 +160,20 @@ export const SchedulerParamsSchema = Type.Object(
       maximum: 9,
       description: 'results gathered for one job before it fails for want of two that agree',
     }),
+    capacity_claim_factor: Type.Number({
+      default: 8,
+      minimum: 1,
+      maximum: 1e6,
+      description:
+        "an offer counts toward admission capacity up to this many times the units per second its provider's verified work has shown",
+    }),
+    gpu_min_units_per_s: Type.Number({
+      default: 0,
+      minimum: 0,
+      maximum: 1e12,
+      description:
+        'a provider claiming GPUs whose verified work runs slower than this is treated as having none (0: off; the reference runners compute on the CPU)',
+    }),
     failure_claims_needed: Type.Integer({
       default: 2,
       minimum: 1,

@@ -6,7 +6,8 @@
 //              runner (a slice's proof is BLAKE3 of its bytes), synthetic work up to
 //              market_check_max_muladds (bit-exact integer arithmetic)
 //   replicate  another provider with the same runner re-runs the job and the results must agree:
-//              the other byte and synthetic work, inference at temperature 0 with a seed, and
+//              the other byte and synthetic work, inference at temperature 0 (any temperature on
+//              the embedded llama.cpp runner, whose sampler is seeded from the job), and
 //              rendering and training when the provider's runner declares itself deterministic
 //   none       nothing can re-derive the answer (sampling, a non-deterministic renderer or
 //              trainer): the result is accepted; the customer's dispute is the remedy
@@ -63,7 +64,9 @@ export function checkMethod(s: CheckSubject, params: SchedulerParams): CheckMeth
     case 'synthetic':
       return syntheticMuladds(s.payload) <= params.market_check_max_muladds ? 'market' : 'replicate';
     case 'inference':
-      return s.payload.temperature === 0 && Number.isInteger(s.payload.seed) ? 'replicate' : 'none';
+      // Greedy decoding is reproducible on the same model; the embedded llama.cpp runner also
+      // seeds its sampler from the job itself, so any temperature replays there.
+      return (s.payload.temperature ?? 0) === 0 || s.runnerId === 'llama.cpp' ? 'replicate' : 'none';
     case 'rendering':
     case 'training':
       return s.deterministic === true ? 'replicate' : 'none';
@@ -99,10 +102,9 @@ export function verifyRate(score: number, probation: boolean, params: SchedulerP
  */
 export function draw(secret: Uint8Array, jobId: string, purpose: string): number {
   const h = blake3(utf8ToBytes(`${purpose} ${jobId}`), { key: secret, dkLen: 8 });
-  // 53 bits of the keyed hash, as a fraction.
-  const hi =
-    ((h[0] as number) << 21) | ((h[1] as number) << 13) | ((h[2] as number) << 5) | ((h[3] as number) >>> 3);
-  const lo = ((h[4] as number) << 24) | ((h[5] as number) << 16) | ((h[6] as number) << 8) | (h[7] as number);
+  // 53 bits of the keyed hash (21 high, 32 low), as a fraction.
+  const hi = ((h[0] as number) << 13) | ((h[1] as number) << 5) | ((h[2] as number) >>> 3);
+  const lo = ((h[3] as number) << 24) | ((h[4] as number) << 16) | ((h[5] as number) << 8) | (h[6] as number);
   return (hi * 2 ** 32 + (lo >>> 0)) / 2 ** 53;
 }
 
@@ -190,4 +192,57 @@ export function withCooldown(
 /** The types still resting at `nowMs`. */
 export function restingTypes(cooldowns: Readonly<Record<string, number>>, nowMs: number): Set<string> {
   return new Set(Object.entries(cooldowns).flatMap(([t, until]) => (until > nowMs ? [t] : [])));
+}
+
+/** What a provider has shown of its work: the basis of probation and of what its claims count for. */
+export interface ShownWork {
+  verifiedJobs: number;
+  /** Units and milliseconds of its verified results. */
+  verifiedUnits: number;
+  verifiedMs: number;
+  staked: boolean;
+  fraud: boolean;
+}
+
+/** A provider the market has seen nothing of. */
+export const NEW_PROVIDER: ShownWork = Object.freeze({
+  verifiedJobs: 0,
+  verifiedUnits: 0,
+  verifiedMs: 0,
+  staked: false,
+  fraud: false,
+});
+
+/** Units per second its verified work ran at; null before it has any. */
+export function measuredRate(w: ShownWork): number | null {
+  return w.verifiedMs > 0 && w.verifiedUnits > 0 ? (w.verifiedUnits * 1000) / w.verifiedMs : null;
+}
+
+/**
+ * What an offer counts toward admission capacity: nothing from a provider on probation or caught
+ * cheating, and past probation its advertised units only up to capacity_claim_factor times the
+ * rate its verified work has shown. With verification off, the offer as advertised.
+ */
+export function creditedUnits(advertised: number, w: ShownWork, params: SchedulerParams): number {
+  if (!params.verification_enabled) return advertised;
+  if (w.fraud || onProbation(w.verifiedJobs, w.staked, params)) return 0;
+  const rate = measuredRate(w);
+  if (rate === null) return 0;
+  return Math.min(advertised, Math.floor(params.capacity_claim_factor * rate));
+}
+
+export const HARDWARE_STANDINGS = ['claimed', 'verified', 'implausible'] as const;
+export type HardwareStanding = (typeof HARDWARE_STANDINGS)[number];
+
+/**
+ * How far a provider's hardware claim is borne out: `verified` once it is past probation with
+ * measured work, `implausible` when it claims GPUs but its verified work runs below
+ * gpu_min_units_per_s (CPU-class), `claimed` otherwise.
+ */
+export function hardwareStanding(gpuCount: number, w: ShownWork, params: SchedulerParams): HardwareStanding {
+  const rate = measuredRate(w);
+  if (gpuCount > 0 && params.gpu_min_units_per_s > 0 && rate !== null && rate < params.gpu_min_units_per_s)
+    return 'implausible';
+  if (!w.fraud && rate !== null && !onProbation(w.verifiedJobs, w.staked, params)) return 'verified';
+  return 'claimed';
 }

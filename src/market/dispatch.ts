@@ -19,7 +19,7 @@ import { jobsToSend, queueHeads } from '../store/queue.js';
 import { leaseJobs, type QueuedJob } from '../store/jobs.js';
 import { getBlob } from '../store/providers.js';
 import { typesOfLane } from '../domain/admission.js';
-import { onProbation, restingTypes } from '../domain/verification.js';
+import { hardwareStanding, onProbation, restingTypes } from '../domain/verification.js';
 import { affordableBonds, postBonds } from './bonds.js';
 import type { DispatchContext } from './dispatch-context.js';
 import { WaitingReasons } from './dispatch-context.js';
@@ -263,7 +263,7 @@ export class Dispatch {
       const free = trustedSlots(s, freeSlots(s), params);
       providers.push({
         address: s.address,
-        capability: restedCapability(s, now),
+        capability: trustedCapability(s, now, params),
         freeSlots: free,
         pricePerUnit: s.offer?.pricePerUnit ?? null,
         freeUnits: freeUnits(s),
@@ -292,12 +292,17 @@ function trustedSlots(s: Session, free: number, params: SchedulerParams): number
   return Math.max(0, Math.min(free, params.probation_slots - s.running.size));
 }
 
-/** What matching compares jobs with: the offer's capability less the types the provider rests. */
-function restedCapability(s: Session, now: number): TickProvider['capability'] {
-  const cap = s.offer?.capability ?? s.capability;
+/**
+ * What matching compares jobs with: the offer's capability less the types the provider rests, and
+ * without GPUs when its verified work runs at CPU speed (hardwareStanding 'implausible').
+ */
+function trustedCapability(s: Session, now: number, params: SchedulerParams): TickProvider['capability'] {
+  let cap = s.offer?.capability ?? s.capability;
   const resting = restingTypes(s.trust?.cooldowns ?? {}, now);
-  if (resting.size === 0) return cap;
-  return { ...cap, challenge_types: cap.challenge_types.filter((t) => !resting.has(t)) };
+  if (resting.size > 0) cap = { ...cap, challenge_types: cap.challenge_types.filter((t) => !resting.has(t)) };
+  if (cap.gpu_count > 0 && s.trust && hardwareStanding(cap.gpu_count, s.trust, params) === 'implausible')
+    cap = { ...cap, gpu_model: null, gpu_count: 0, gpu_memory_mb: 0 };
+  return cap;
 }
 
 /** The session runs the job from now, under a lease that ends at `leaseExpiresAtMs`. */

@@ -68,6 +68,8 @@ export class ProviderSessions {
       stakeMin.ok && stakeMin.value > 0n ? (await providerBalance(ctx.db, address)) >= stakeMin.value : false;
     return {
       verifiedJobs: row?.verified_jobs ?? 0,
+      verifiedUnits: row?.verified_units ?? 0,
+      verifiedMs: row?.verified_ms ?? 0,
       staked,
       fraud: row?.fraud_at_ms != null,
       cooldowns: row?.cooldowns ?? {},

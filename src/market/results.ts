@@ -251,9 +251,12 @@ export class Results {
    */
   private async afterVerification(v: VerifyOutcome, refused: readonly string[]): Promise<void> {
     const { ctx } = this;
-    for (const address of v.verified) {
+    for (const { address, units, ms } of v.verified) {
       const trust = ctx.sessions.get(address)?.trust;
-      if (trust) trust.verifiedJobs++;
+      if (!trust) continue;
+      trust.verifiedJobs++;
+      trust.verifiedUnits += units;
+      trust.verifiedMs += ms;
     }
     for (const c of v.counts) ctx.events.emit('verification.counted', c);
     const queued = [...v.queued, ...refused];
@@ -309,6 +312,7 @@ export class Results {
       task_id: taskId,
       result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),
       worker_address: mainWorker(jobs),
+      verified: jobs.every((j) => j.verification === 'verified'),
     }));
     const completed = new Map(
       (await completeTasks(tx, done, Math.floor(now / 1000))).map((c) => [c.task_id, BigInt(c.escrow_held)]),

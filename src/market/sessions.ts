@@ -5,6 +5,7 @@ import type { MatchCapability } from '../domain/matcher.js';
 import type { Priority } from '../domain/priority.js';
 import type { Capability } from '../domain/schemas/capability.js';
 import type { MarketMessage } from '../domain/schemas/worker.js';
+import type { ShownWork } from '../domain/verification.js';
 
 export interface SessionOffer {
   offerId: string;
@@ -27,11 +28,7 @@ export interface RunningJob {
 }
 
 /** What the market has seen of a connected provider's work (src/domain/verification.ts). */
-export interface SessionTrust {
-  /** Results of its that were checked and right. */
-  verifiedJobs: number;
-  /** It holds at least provider_stake_min on its account. */
-  staked: boolean;
+export interface SessionTrust extends ShownWork {
   /** It was caught delivering a wrong result: it gets no more work. */
   fraud: boolean;
   /** Challenge types it rests after a failure on probation, and until when (ms). */

@@ -347,6 +347,11 @@ export class TaskService {
           result_hash: j.result_hash,
           failure_reason: j.failure_reason,
         };
+        if (j.verification)
+          view.verification = {
+            status: j.verification,
+            verifiers: j.verifiers,
+          };
         const reason = waiting(j.job_id, j.challenge_type);
         if (j.status === 'queued' && reason) view.waiting_reason = reason;
         if (j.output) view.output = j.output as JobView['output'];
@@ -627,6 +632,7 @@ export function taskView(row: TaskRow): TaskView {
   };
   if (row.requirements) view.requirements = row.requirements;
   if (row.failure_reason) view.failure_reason = row.failure_reason;
+  if (row.status === 'completed') view.verified = row.verified === true;
   if (row.status === 'completed' && row.result_hash && row.worker_address && row.completed_at !== null)
     view.result = {
       result_hash: row.result_hash,

@@ -87,8 +87,8 @@ export interface VerifyOutcome {
   /** Replicas cancelled because their verdict was already in; their workers are told. */
   cancelled: { job_id: string; worker_address: string | null }[];
   counts: Count[];
-  /** Providers with one more verified result each (repeated per result). */
-  verified: string[];
+  /** Verified results, each with its provider, units and run time. */
+  verified: { address: string; units: number; ms: number }[];
 }
 
 export class Verifier {
@@ -399,7 +399,7 @@ export class Verifier {
     await countVerified(tx, verified, now);
     await countContradictedClaims(tx, contradicted);
     out.queued.push(...replicas.map((r) => r.job_id));
-    out.verified.push(...verified.map((v) => v.address));
+    out.verified.push(...verified);
     return out;
   }
 }

@@ -283,3 +283,18 @@ export async function primaryInfo(
   );
   return new Map(rows.map((r) => [r.job_id, r]));
 }
+
+/** Providers by trust standing: caught cheating, on probation (fewer verified results than asked), past it. */
+export async function providerStanding(
+  q: Queryable,
+  probationJobs: number,
+): Promise<{ fraud: number; probation: number; trusted: number }> {
+  const [row] = await q.query<{ fraud: number; probation: number; trusted: number }>(
+    `SELECT count(*) FILTER (WHERE fraud_at_ms IS NOT NULL)::int8 AS fraud,
+            count(*) FILTER (WHERE fraud_at_ms IS NULL AND verified_jobs < $1)::int8 AS probation,
+            count(*) FILTER (WHERE fraud_at_ms IS NULL AND verified_jobs >= $1)::int8 AS trusted
+     FROM providers`,
+    [probationJobs],
+  );
+  return row ?? { fraud: 0, probation: 0, trusted: 0 };
+}

@@ -20,7 +20,8 @@ import { addressOf } from '../chain/fixtures.js';
 import { balanceOf, startMockNode, type MockNode } from '../chain/mock-node.js';
 import { dropSchema, freshSchema, TEST_DATABASE_URL, testDb } from '../helpers/db.js';
 import { OPERATOR_KEY } from '../helpers/market.js';
-import { startNode, until, type Node } from '../helpers/processes.js';
+import { startNode, type Node } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { TaskMarketClient } from '../../src/client/client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskmarket-courier-kill-'));

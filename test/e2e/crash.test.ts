@@ -11,7 +11,8 @@ import { afterAll, expect, it } from 'vitest';
 import { TaskMarketClient } from '../../src/client/client.js';
 import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
 import { OPERATOR_KEY } from '../helpers/market.js';
-import { BIN, cli, startNode, until, type Node } from '../helpers/processes.js';
+import { BIN, cli, startNode, type Node } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskmarket-crash-'));
 const schema = freshSchema();

@@ -68,14 +68,3 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRes
     proc.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
-
-/** Polls `fn` every 50 ms until it gives a value (errors count as none); throws after `ms`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -4,9 +4,18 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { formatAmount } from '../../domain/money.js';
 import { Capability } from '../../domain/schemas/capability.js';
-import { Amount, ErrorBody, Strict } from '../../domain/schemas/common.js';
+import { Amount, ErrorBody, Nullable, Strict, StringEnum } from '../../domain/schemas/common.js';
+import type { SchedulerParams } from '../../domain/scheduler-params.js';
+import {
+  creditedUnits,
+  HARDWARE_STANDINGS,
+  hardwareStanding,
+  measuredRate,
+  onProbation,
+  type ShownWork,
+} from '../../domain/verification.js';
 import type { Market } from '../../market/market.js';
-import { openOffers } from '../../market/queries.js';
+import { openOffers, type OpenOfferRow } from '../../market/queries.js';
 
 const OfferView = Type.Object({
   offer_id: Type.String(),
@@ -16,6 +25,15 @@ const OfferView = Type.Object({
   fee_pct_ct: Type.Integer(),
   capability: Capability,
   created_at: Type.Integer(),
+  hardware: StringEnum(HARDWARE_STANDINGS, {
+    description:
+      'claimed: as the provider says; verified: past probation with measured work; implausible: claims GPUs but its verified work runs at CPU speed',
+  }),
+  probation: Type.Boolean({ description: 'its results are all checked and it counts for no capacity yet' }),
+  measured_units_per_s: Nullable(
+    Type.Number({ description: 'units per second its verified work ran at; null before it has any' }),
+  ),
+  credited_units: Type.Integer({ description: 'what the offer counts toward admission capacity' }),
 });
 
 const Query = Strict({
@@ -54,6 +72,7 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
           fee_pct_ct: o.fee_pct_ct,
           capability: o.capability,
           created_at: o.created_at,
+          ...shownWorkView(o, market.params.get()),
         })),
         total,
         limit: request.query.limit,
@@ -61,4 +80,22 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
       };
     },
   );
+}
+
+/** How far an offer's claims are borne out by its provider's verified work. */
+function shownWorkView(o: OpenOfferRow, params: SchedulerParams) {
+  const w: ShownWork = {
+    verifiedJobs: o.verified_jobs,
+    verifiedUnits: o.verified_units,
+    verifiedMs: o.verified_ms,
+    staked: false,
+    fraud: o.fraud,
+  };
+  const rate = measuredRate(w);
+  return {
+    hardware: hardwareStanding((o.capability as { gpu_count?: number }).gpu_count ?? 0, w, params),
+    probation: onProbation(w.verifiedJobs, w.staked, params),
+    measured_units_per_s: rate === null ? null : Number(rate.toFixed(3)),
+    credited_units: creditedUnits(o.units, w, params),
+  };
 }

@@ -35,6 +35,9 @@ ALTER TABLE providers ADD COLUMN cooldowns jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE providers ADD COLUMN verified_units bigint NOT NULL DEFAULT 0;
 ALTER TABLE providers ADD COLUMN verified_ms bigint NOT NULL DEFAULT 0;
 
+-- a completed task whose every job's result was checked in full
+ALTER TABLE tasks ADD COLUMN verified boolean;
+
 CREATE TABLE verification_counts (
   kind text NOT NULL,
   result text NOT NULL,
