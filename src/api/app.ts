@@ -16,6 +16,7 @@ import { rpcRoutes } from './routes/rpc.js';
 import { createMetrics } from './metrics.js';
 import { accountRoutes } from './routes/accounts.js';
 import { opsRoutes } from './routes/ops.js';
+import { bidRoutes } from './routes/bids.js';
 import { taskRoutes } from './routes/tasks.js';
 import { validatorCompiler } from './validation.js';
 
@@ -77,6 +78,7 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   paramsRoutes(app, market);
   rpcRoutes(app, market);
   dashboardRoutes(app, market);
+  bidRoutes(app, market);
   attachGateway(app, market, market.dispatcher);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -92,7 +92,8 @@ export function verifyRate(score: number, probation: boolean, params: SchedulerP
   if (!params.verification_enabled) return 0;
   if (probation) return 1;
   const s = Math.min(REPUTATION_MAX, Math.max(0, score)) / REPUTATION_MAX;
-  return params.verify_rate_max - (params.verify_rate_max - params.verify_rate_min) * s;
+  const rate = params.verify_rate_max - (params.verify_rate_max - params.verify_rate_min) * s;
+  return Math.min(params.verify_rate_max, Math.max(params.verify_rate_min, rate));
 }
 
 /**

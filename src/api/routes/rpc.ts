@@ -137,12 +137,11 @@ const OWN_METHODS: Record<string, Method> = {
   },
 
   /**
-   * How the market checks results: its verification parameters, what it decided (verification by
-   * result, canaries by result, frauds found) and how many providers are on probation or caught.
+   * How the market checks results: its verification parameters, its task jobs by verification
+   * status, canary slices passed and failed, frauds found, and where providers stand.
    */
   async 'compute_market.verification_stats'(market) {
     const p = market.params.get();
-    const { counts, providers } = await verificationStats(market);
     return {
       enabled: p.verification_enabled,
       verify_rate_max: p.verify_rate_max,
@@ -150,10 +149,7 @@ const OWN_METHODS: Record<string, Method> = {
       canary_rate: p.canary_rate,
       probation_jobs: p.probation_jobs,
       probation_slots: p.probation_slots,
-      verification: counts.verification ?? {},
-      canary: counts.canary ?? {},
-      fraud_detected: counts.fraud?.detected ?? 0,
-      providers,
+      ...(await verificationStats(market)),
     };
   },
 
