@@ -15,6 +15,7 @@ import { rpcRoutes } from './routes/rpc.js';
 import { createMetrics } from './metrics.js';
 import { accountRoutes } from './routes/accounts.js';
 import { opsRoutes } from './routes/ops.js';
+import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
 import { validatorCompiler } from './validation.js';
 
@@ -69,6 +70,7 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   taskRoutes(app, market);
+  taskEventRoutes(app, market);
   accountRoutes(app, market);
   opsRoutes(app, market, metrics);
   blobRoutes(app, market, metrics);

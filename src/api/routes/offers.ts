@@ -1,27 +1,11 @@
 // Offers: the providers' standing asks, cheapest first.
 
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
 import { formatAmount } from '../../domain/money.js';
-import { Capability } from '../../domain/schemas/capability.js';
-import { Amount, ErrorBody, Strict } from '../../domain/schemas/common.js';
+import { ErrorBody } from '../../domain/schemas/common.js';
+import { ListOffersQuery, OfferList } from '../../domain/schemas/offers.js';
 import type { Market } from '../../market/market.js';
 import { openOffers } from '../../market/queries.js';
-
-const OfferView = Type.Object({
-  offer_id: Type.String(),
-  provider: Type.String(),
-  units: Type.Integer(),
-  price_per_unit: Amount,
-  fee_pct_ct: Type.Integer(),
-  capability: Capability,
-  created_at: Type.Integer(),
-});
-
-const Query = Strict({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
-});
 
 export function offerRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Querystring: { limit: number; offset: number } }>(
@@ -31,16 +15,8 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
       schema: {
         summary: 'Open offers of connected providers, cheapest first',
         tags: ['offers'],
-        querystring: Query,
-        response: {
-          200: Type.Object({
-            offers: Type.Array(OfferView),
-            total: Type.Integer(),
-            limit: Type.Integer(),
-            offset: Type.Integer(),
-          }),
-          401: ErrorBody,
-        },
+        querystring: ListOffersQuery,
+        response: { 200: OfferList, 400: ErrorBody, 401: ErrorBody },
       },
     },
     async (request) => {
