@@ -279,7 +279,7 @@ export class TaskMarketClient {
       });
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      throw unreachable(this.url, err);
+      throw unreachable(this.url, err, opts.body !== undefined);
     }
   }
 }
@@ -291,10 +291,17 @@ function query(params: object): string {
   return s ? `?${s}` : '';
 }
 
-function unreachable(url: string, err: unknown): ApiError {
+function unreachable(url: string, err: unknown, sentBody: boolean): ApiError {
   const e = err as { name?: string; cause?: { code?: string }; message?: string };
   if (e.name === 'TimeoutError')
     return new ApiError(0, 'request_timeout', `the market at ${url} did not answer in time`);
+  // A node that refuses a body too large (413) closes the connection before reading it all.
+  if (sentBody && (e.cause?.code === 'EPIPE' || e.cause?.code === 'ECONNRESET'))
+    return new ApiError(
+      413,
+      'payload_too_large',
+      `the market at ${url} closed the connection while the request was sent (${e.cause.code}): the body is probably over its size limit`,
+    );
   return new ApiError(
     0,
     'unavailable',
