@@ -11,6 +11,7 @@ import { installGuard } from './guard.js';
 import { blobRoutes } from './routes/blobs.js';
 import { offerRoutes } from './routes/offers.js';
 import { paramsRoutes } from './routes/params.js';
+import { providerRoutes } from './routes/providers.js';
 import { rpcRoutes } from './routes/rpc.js';
 import { createMetrics } from './metrics.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -62,6 +63,13 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
       components: {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'a customer API key or the operator key' },
+          providerSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'taskmarket-provider-signature',
+            description:
+              'a provider signs "taskmarket provider view <address> <unix seconds>"; sent with taskmarket-provider-key and taskmarket-timestamp',
+          },
         },
       },
       security: [{ apiKey: [] }],
@@ -76,6 +84,7 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   blobRoutes(app, market, metrics);
   offerRoutes(app, market);
   paramsRoutes(app, market);
+  providerRoutes(app, market);
   rpcRoutes(app, market);
   attachGateway(app, market, market.dispatcher);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

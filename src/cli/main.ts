@@ -110,7 +110,7 @@ export function program(): Command {
       if (!report.ok) process.exitCode = EXIT.failure;
     });
 
-  registerWorkerCommands(root);
+  registerWorkerCommands(root, clientOf);
   registerComputeCommands(root, clientOf);
   registerCourierCommands(root, clientOf);
   registerReputationCommands(root, clientOf);

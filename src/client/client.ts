@@ -21,7 +21,7 @@ import type { TaskEvent } from '../domain/schemas/task-events.js';
 import type { Asset } from '../domain/money.js';
 import type { TaskStatus } from '../domain/task-state.js';
 import { readSse } from './sse.js';
-import type { BlobRef, OfferList, TaskOutcome } from './types.js';
+import type { BlobRef, OfferList, ProviderView, TaskOutcome } from './types.js';
 
 export type { TaskEvent } from '../domain/schemas/task-events.js';
 export type {
@@ -172,6 +172,16 @@ export class TaskMarketClient {
 
   listOffers(params: { limit?: number; offset?: number } = {}): Promise<OfferList> {
     return this.request('GET', `/offers${query(params)}`);
+  }
+
+  /**
+   * A provider's balances per asset, earnings, reputation and recent jobs. The operator key reads
+   * any provider; a provider reads its own with `auth`: the headers taskmarket-provider-key (its
+   * public key, hex), taskmarket-timestamp (unix seconds) and taskmarket-provider-signature (its
+   * signature of "taskmarket provider view <address> <timestamp>").
+   */
+  getProvider(address: string, auth: Record<string, string> = {}): Promise<ProviderView> {
+    return this.request('GET', `/providers/${encodeURIComponent(address)}`, undefined, auth);
   }
 
   fundProvider(

@@ -4,6 +4,7 @@ import type { Static } from '@sinclair/typebox';
 import type { ResultEvent } from '../domain/schemas/task-events.js';
 
 export type { OfferList, OfferView } from '../domain/schemas/offers.js';
+export type { ProviderView } from '../domain/schemas/providers.js';
 
 /** An uploaded blob: its BLAKE3 hash (what a task's `input_blob` names) and size. */
 export interface BlobRef {

@@ -1,14 +1,17 @@
 // The customer's command line against a real node: --input that uploads a large file as a blob,
 // --wait and `task watch` following a task a worker runs, `task result --out` writing the text
 // and artifacts, blob put/get, tables for people and JSON for scripts, one-line errors that list
-// every problem.
+// every problem; `worker status` signed with the worker's key.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TaskOutcome } from '../../src/client/client.js';
+import { keyFileFor } from '../../src/domain/identity.js';
+import type { ProviderView } from '../../src/domain/schemas/providers.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
+import { keyFileText } from '../../src/worker/keyfile.js';
 import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
 import { cli, startNode, type Node } from '../helpers/processes.js';
 import { ScriptedWorker } from '../helpers/ws-worker.js';
@@ -164,4 +167,19 @@ it('errors are one line that lists every problem and says what to do', async () 
   const notEnded = await cli(['task', 'result', '00000000-0000-4000-8000-000000000000'], asAlice);
   expect(notEnded.code).toBe(3);
   expect(existsSync(join(dir, 'nothing'))).toBe(false);
+}, 120_000);
+
+it('worker status shows the provider its jobs and balances, signed with its key file', async () => {
+  const keyFile = join(dir, 'worker-key.json');
+  writeFileSync(keyFile, keyFileText(keyFileFor('w', worker.key.privateKey, 0)), { mode: 0o600 });
+  const res = await cli(['worker', 'status', '--key', keyFile, '--json'], { TASKMARKET_URL: node.url });
+  expect(res.code, res.stderr).toBe(0);
+  const view = JSON.parse(res.stdout) as ProviderView;
+  expect(view).toMatchObject({ address: worker.key.address, connected: true });
+  expect(view.jobs.completed).toBeGreaterThanOrEqual(2);
+  const people = await cli(['worker', 'status', '--key', keyFile, '--table'], { TASKMARKET_URL: node.url });
+  expect(people.stdout).toContain(`provider ${worker.key.address} (connected)`);
+  expect(people.stdout).toMatch(/^JOB ID\s+TASK\s+TYPE\s+STATUS/m);
+  const refused = await cli(['worker', 'status'], { TASKMARKET_URL: node.url });
+  expect(refused.code).toBe(2);
 }, 120_000);

@@ -31,3 +31,6 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE status = 'pending';
 
 CREATE INDEX webhook_deliveries_task ON webhook_deliveries (task_id);
+
+-- GET /providers/{address} lists a provider's recent jobs: found by worker, newest first.
+CREATE INDEX jobs_by_worker ON jobs (worker_address, seq) WHERE worker_address IS NOT NULL;
