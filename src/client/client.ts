@@ -5,34 +5,26 @@
 import type {
   AccountCreated,
   AccountView,
-  CreateAccountBody,
-  LedgerReport,
-} from '../domain/schemas/accounts.js';
-import type {
+  Asset,
+  BlobRef,
   CancelTaskResponse,
+  CreateAccountBody,
   CreateTaskBody,
   CreateTaskResponse,
   CreateTasksResponse,
+  LedgerReport,
   ListTasksResponse,
+  OfferList,
+  ProviderView,
+  TaskEvent,
   TaskJobsResponse,
+  TaskOutcome,
+  TaskStatus,
   TaskView,
-} from '../domain/schemas/tasks.js';
-import type { TaskEvent } from '../domain/schemas/task-events.js';
-import type { Asset } from '../domain/money.js';
-import type { TaskStatus } from '../domain/task-state.js';
+} from './api-types.js';
 import { readSse } from './sse.js';
-import type { BlobRef, OfferList, ProviderView, TaskOutcome } from './types.js';
 
-export type { TaskEvent } from '../domain/schemas/task-events.js';
-export type {
-  CreateTaskBody,
-  CreateTaskResponse,
-  JobView,
-  TaskJobsResponse,
-  TaskView,
-} from '../domain/schemas/tasks.js';
-export type { AccountView, AccountCreated } from '../domain/schemas/accounts.js';
-export type * from './types.js';
+export type * from './api-types.js';
 
 export class ApiError extends Error {
   constructor(
