@@ -8,6 +8,7 @@ import type { Market } from '../market/market.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, sendError } from './errors.js';
 import { attachGateway } from './gateway.js';
 import { installGuard } from './guard.js';
+import { transform, transformObject } from './openapi.js';
 import { blobRoutes } from './routes/blobs.js';
 import { offerRoutes } from './routes/offers.js';
 import { paramsRoutes } from './routes/params.js';
@@ -74,6 +75,8 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
       },
       security: [{ apiKey: [] }],
     },
+    transform,
+    transformObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
