@@ -11,6 +11,7 @@ import { jobIdsOfTask } from '../store/task-events.js';
 import type { TaskEvent } from '../domain/schemas/task-events.js';
 import type { TaskView } from '../domain/schemas/tasks.js';
 import type { MarketEventBus } from './events.js';
+import { Rerun } from './rerun.js';
 import { taskView, type TaskService } from './tasks.js';
 
 const ENDED = new Set(['completed', 'failed', 'cancelled']);
@@ -27,8 +28,10 @@ class Follower implements Follow {
   readonly ended: Promise<void>;
   private end!: () => void;
   private last = '';
-  private reading: Promise<void> | undefined;
-  private again = false;
+  private readonly reads = new Rerun(
+    () => this.read(),
+    () => this.close(),
+  );
   private closed = false;
   private readonly timer: NodeJS.Timeout;
 
@@ -49,20 +52,7 @@ class Follower implements Follow {
 
   /** Reads the task again (once more after the read in progress, if one is). */
   refresh(): void {
-    if (this.closed) return;
-    if (this.reading) {
-      this.again = true;
-      return;
-    }
-    this.reading = this.read()
-      .catch(() => this.close())
-      .finally(() => {
-        this.reading = undefined;
-        if (this.again) {
-          this.again = false;
-          this.refresh();
-        }
-      });
+    if (!this.closed) this.reads.kick();
   }
 
   private async read(): Promise<void> {

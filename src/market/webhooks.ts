@@ -31,6 +31,7 @@ import {
   type DeliveryRow,
 } from '../store/webhooks.js';
 import type { MarketEventBus } from './events.js';
+import { Rerun } from './rerun.js';
 import { taskView, type TaskService } from './tasks.js';
 
 /** A receiver has this long to answer one attempt. */
@@ -42,8 +43,7 @@ const BATCH = 32;
 export const WEBHOOK_MAX_JOBS = 100;
 
 export class WebhookService {
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly rounds: Rerun;
   private stopped = false;
 
   constructor(
@@ -53,6 +53,10 @@ export class WebhookService {
     private readonly tasks: TaskService,
     private readonly logger: Logger,
   ) {
+    this.rounds = new Rerun(
+      () => this.round(),
+      (err) => this.logger.error({ err }, 'webhook round failed'),
+    );
     const wake = () => this.kick();
     events.on('task.completed', wake);
     events.on('task.closed', wake);
@@ -60,26 +64,13 @@ export class WebhookService {
 
   /** Runs a round now, or right after the one in progress. */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.round()
-      .catch((err: unknown) => this.logger.error({ err }, 'webhook round failed'))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    if (!this.stopped) this.rounds.kick();
   }
 
   /** Waits for the round in progress; no new round starts. */
   async stop(): Promise<void> {
     this.stopped = true;
-    while (this.running) await this.running;
+    await this.rounds.idle();
   }
 
   /** Queues deliveries for ended tasks, then sends what is due. */
