@@ -8,6 +8,7 @@ import { tasksByStatus } from '../market/queries.js';
 import { registerAdmissionMetrics } from './metrics-admission.js';
 import { registerCourierMetrics } from './metrics-courier.js';
 import { registerSettlementMetrics } from './metrics-settlement.js';
+import { registerVerificationMetrics } from './metrics-verification.js';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -220,5 +221,6 @@ export function createMetrics(market: Market): ApiMetrics {
   registerAdmissionMetrics(registry, market);
   registerCourierMetrics(registry, market);
   registerSettlementMetrics(registry, market);
+  registerVerificationMetrics(registry, market);
   return { registry, requests, latency, uploadsInFlight };
 }

@@ -33,7 +33,17 @@ export interface Capability {
   frameworks: string[];
   challenge_types: ChallengeType[];
   models: string[];
+  /** Per challenge type, the runner that does it: only a provider with the same runner id re-runs its jobs to check them. */
+  runners?: Partial<Record<ChallengeType, RunnerInfo>>;
 }
+
+export interface RunnerInfo {
+  id: string;
+  /** The same job always gives the same result. */
+  deterministic: boolean;
+}
+
+export type VerificationStatus = 'pending' | 'verified' | 'sampled_out' | 'disputed' | 'failed';
 
 export interface CreateTaskBody {
   challenge_type: ChallengeType;
@@ -83,6 +93,8 @@ export interface TaskView {
   priority: Priority;
   progress: { jobs_done: number; jobs_total: number };
   waiting_reason?: string;
+  /** Completed tasks only: every job was checked in full (true), or some result was accepted unchecked. */
+  verified?: boolean;
 }
 
 export interface JobView {
@@ -96,6 +108,8 @@ export interface JobView {
   result_hash: string | null;
   failure_reason: string | null;
   waiting_reason?: string;
+  /** How the job's result was checked, once it came in. */
+  verification?: { status: VerificationStatus; verifiers: string[] };
   output?: {
     text?: string;
     artifacts?: { name: string; blob: string; size: number }[];
@@ -157,6 +171,12 @@ export interface OfferView {
   fee_pct_ct: number;
   capability: Capability;
   created_at: number;
+  /** claimed: as the provider says; verified: past probation with measured work; implausible: GPUs claimed, CPU speed measured. */
+  hardware: 'claimed' | 'verified' | 'implausible';
+  /** Its results are all checked and it counts for no capacity yet. */
+  probation: boolean;
+  measured_units_per_s: number | null;
+  credited_units: number;
 }
 
 export interface OfferList {

@@ -30,6 +30,11 @@ export function capabilityProblem(cap: MatchCapability, need: JobNeed): NoMatchR
   if (!cap.challenge_types.includes(need.challengeType as Capability['challenge_types'][number]))
     return 'capability_mismatch';
   if (need.model !== undefined && !cap.models.includes(need.model)) return 'capability_mismatch';
+  if (
+    need.runnerId != null &&
+    cap.runners?.[need.challengeType as Capability['challenge_types'][number]]?.id !== need.runnerId
+  )
+    return 'capability_mismatch';
   if ((need.feePctCt ?? 100) !== (cap.fee_pct_ct ?? 100)) return 'payment_mismatch';
   const r = need.requirements;
   if (!r) return null;
@@ -101,6 +106,7 @@ function before(a: Ranked, b: Ranked, seed: number): boolean {
 
 /** Why this provider cannot take the job now, checked in the order a customer would ask. */
 function problem(p: Provider, slots: number, units: number, need: JobNeed): NoMatchReason | null {
+  if (need.excluded?.includes(p.address)) return 'no_provider';
   const cap = capabilityProblem(p.capability, need);
   if (cap) return cap;
   if ((p.reputation ?? 0) < 0) return 'reputation_failure';
@@ -245,7 +251,8 @@ export function planOnIndex(jobs: Iterable<JobNeed>, index: OfferIndex, ctx: Pla
     const winner =
       failedWith !== undefined && need.budget <= failedWith ? undefined : index.firstFit(candidates, need);
     if (!winner) {
-      if (failedWith === undefined || need.budget > failedWith)
+      // A job that excludes providers saw fewer of them: its failure says nothing of other jobs.
+      if (!need.excluded?.length && (failedWith === undefined || need.budget > failedWith))
         candidates.failed.set(need.units, need.budget);
       plan.reasons.set(need.jobId, whyNot(candidates.summary, need));
       continue;

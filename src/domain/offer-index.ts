@@ -112,13 +112,14 @@ export function capabilityKey(cap: MatchCapability): string {
   return (
     `${cap.cpu_cores}|${cap.memory_mb}|${str(cap.gpu_model)}|${cap.gpu_count}|${cap.gpu_memory_mb}|` +
     `${str(cap.accelerator)}|${cap.accelerator_memory_mb}|${strs(cap.frameworks)}|` +
-    `${strs(cap.challenge_types)}|${strs(cap.models)}|${cap.fee_pct_ct ?? 100}`
+    `${strs(cap.challenge_types)}|${strs(cap.models)}|${cap.fee_pct_ct ?? 100}|` +
+    strs(Object.entries(cap.runners ?? {}).map(([t, r]) => `${t}=${r.id}`))
   );
 }
 
 /** Every field of a job that the capability rule reads: equal keys, equal verdicts. */
 export function shapeKey(need: JobNeed): string {
-  const k = `${need.feePctCt ?? 100}|${str(need.challengeType)}${str(need.model)}`;
+  const k = `${need.feePctCt ?? 100}|${str(need.challengeType)}${str(need.model)}${str(need.runnerId)}`;
   const r = need.requirements;
   if (!r) return k;
   return (
@@ -136,7 +137,12 @@ function unknownBlocks(entries: number): Float64Array {
 
 /** The room part of the matcher's rule, for a candidate (capable, reputable, with an offer). */
 function hasRoom(r: Ranked, need: JobNeed, units: bigint): boolean {
-  return r.slots >= 1 && r.units >= need.units && (r.p.pricePerUnit as bigint) * units <= need.budget;
+  return (
+    r.slots >= 1 &&
+    r.units >= need.units &&
+    (r.p.pricePerUnit as bigint) * units <= need.budget &&
+    !need.excluded?.includes(r.p.address)
+  );
 }
 
 export class OfferIndex {

@@ -15,7 +15,15 @@ export interface ReputationEntry {
   readonly updatedAtMs: number;
 }
 
-export const OUTCOMES = ['success', 'failure', 'provider_cancel', 'lease_expired', 'client_cancel'] as const;
+export const OUTCOMES = [
+  'success',
+  'failure',
+  'provider_cancel',
+  'lease_expired',
+  'client_cancel',
+  // A result proved wrong (src/domain/verification.ts): the score goes to the bottom.
+  'fraud',
+] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 const HOUR_MS = 3_600_000;
@@ -63,6 +71,8 @@ export function outcomeDelta(outcome: Outcome, params: SchedulerParams): number 
       return -params.reputation_lease_expiry_penalty;
     case 'client_cancel':
       return 0;
+    case 'fraud':
+      return REPUTATION_MIN - REPUTATION_MAX;
   }
 }
 

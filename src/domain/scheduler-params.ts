@@ -99,6 +99,87 @@ export const SchedulerParamsSchema = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     price_board_window: Type.Integer({ default: 100, minimum: 1, maximum: 100_000 }),
+    verification_enabled: Type.Boolean({
+      default: true,
+      description: 'check results before paying for them (src/domain/verification.ts)',
+    }),
+    verify_rate_max: Type.Number({
+      default: 0.5,
+      minimum: 0,
+      maximum: 1,
+      description: 'share of jobs checked in full for a provider past probation at reputation 0',
+    }),
+    verify_rate_min: Type.Number({
+      default: 0.05,
+      minimum: 0,
+      maximum: 1,
+      description: 'share of jobs checked in full for a provider at the best reputation',
+    }),
+    canary_rate: Type.Number({
+      default: 0.25,
+      minimum: 0,
+      maximum: 1,
+      description: 'share of unchecked byte jobs that get one slice checked by the market',
+    }),
+    probation_jobs: Type.Integer({
+      default: 20,
+      minimum: 0,
+      maximum: 100_000,
+      description: 'verified results a new provider needs before its jobs are only sampled',
+    }),
+    probation_slots: Type.Integer({
+      default: 2,
+      minimum: 1,
+      maximum: 1024,
+      description: 'jobs a provider on probation may run at once',
+    }),
+    probation_score_cap: Points(
+      100,
+      "the most of an offer's advertised reputation a new provider starts with",
+    ),
+    probation_cooldown_secs: Seconds(
+      600,
+      0,
+      86_400,
+      'a provider on probation whose runner failed a type is offered none of it for this long',
+    ),
+    provider_stake_min: Type.String({
+      default: '0',
+      pattern: '^(0|[1-9][0-9]*)(\\.[0-9]+)?$',
+      description: 'CPC a provider holds on its account to shorten probation to a quarter; "0": off',
+    }),
+    market_check_max_muladds: Type.Number({
+      default: 50_000_000,
+      minimum: 0,
+      maximum: 1e15,
+      description: 'the largest synthetic job (n³ × iterations) the market re-computes itself',
+    }),
+    verification_max_results: Type.Integer({
+      default: 5,
+      minimum: 3,
+      maximum: 9,
+      description: 'results gathered for one job before it fails for want of two that agree',
+    }),
+    capacity_claim_factor: Type.Number({
+      default: 8,
+      minimum: 1,
+      maximum: 1e6,
+      description:
+        "an offer counts toward admission capacity up to this many times the units per second its provider's verified work has shown",
+    }),
+    gpu_min_units_per_s: Type.Number({
+      default: 0,
+      minimum: 0,
+      maximum: 1e12,
+      description:
+        'a provider claiming GPUs whose verified work runs slower than this is treated as having none (0: off; the reference runners compute on the CPU)',
+    }),
+    failure_claims_needed: Type.Integer({
+      default: 2,
+      minimum: 1,
+      maximum: 9,
+      description: 'independent providers that must call a payload invalid before its job fails',
+    }),
   },
   { additionalProperties: false },
 );
@@ -155,6 +236,10 @@ export function validateParams(patch: unknown, base: SchedulerParams = defaultPa
       path: 'comfort_threshold_p90',
       message: 'must be a CPC amount with at most 18 decimals',
     });
+  if (params.verify_rate_min > params.verify_rate_max)
+    problems.push({ path: 'verify_rate_min', message: 'must not exceed verify_rate_max' });
+  if (!parseAmount(params.provider_stake_min).ok)
+    problems.push({ path: 'provider_stake_min', message: 'must be a CPC amount with at most 18 decimals' });
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, params: deepFreeze(structuredClone(params)) };
 }

@@ -7,13 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
+import { creditedUnits } from '../domain/verification.js';
 import type { Db } from '../store/db.js';
 import {
   closeStaleOffers,
   nodeAlive,
   nodeGone,
   leaderNode,
-  otherNodesUnits,
+  otherNodesOffers,
   othersUsage,
   paramsVersion,
   reportUsage,
@@ -49,7 +50,24 @@ export class Cluster {
   /** One round: alive, others' capacity, stale offers, parameters. */
   async refresh(): Promise<void> {
     await nodeAlive(this.db, this.nodeId);
-    this.otherUnits = await otherNodesUnits(this.db, this.nodeId, FRESH_MS);
+    const params = this.params.get();
+    this.otherUnits = (await otherNodesOffers(this.db, this.nodeId, FRESH_MS)).reduce(
+      (sum, o) =>
+        sum +
+        creditedUnits(
+          o.units,
+          {
+            verifiedJobs: o.verified_jobs,
+            verifiedUnits: o.verified_units,
+            verifiedMs: o.verified_ms,
+            // A stake is known only to the provider's own node: counted as none here.
+            staked: false,
+            fraud: o.fraud,
+          },
+          params,
+        ),
+      0,
+    );
     this.leader = (await leaderNode(this.db, FRESH_MS)) === this.nodeId;
     const admission = this.admission();
     // Replaced in one transaction: other nodes never read this node's records half written.

@@ -19,6 +19,7 @@ import { jobsToSend, queueHeads } from '../store/queue.js';
 import { leaseJobs, type QueuedJob } from '../store/jobs.js';
 import { getBlob } from '../store/providers.js';
 import { typesOfLane } from '../domain/admission.js';
+import { hardwareStanding, onProbation, restingTypes } from '../domain/verification.js';
 import { affordableBonds, postBonds } from './bonds.js';
 import type { DispatchContext } from './dispatch-context.js';
 import { WaitingReasons } from './dispatch-context.js';
@@ -257,11 +258,12 @@ export class Dispatch {
     const providers: TickProvider[] = [];
     let slots = 0;
     const running = { total: 0, low: 0 };
+    const params = ctx.params();
     for (const s of ctx.sessions.values()) {
-      const free = freeSlots(s);
+      const free = trustedSlots(s, freeSlots(s), params);
       providers.push({
         address: s.address,
-        capability: s.offer?.capability ?? s.capability,
+        capability: trustedCapability(s, now, params),
         freeSlots: free,
         pricePerUnit: s.offer?.pricePerUnit ?? null,
         freeUnits: freeUnits(s),
@@ -278,6 +280,29 @@ export class Dispatch {
     for (const [address, until] of this.unbondable) if (until <= now) this.unbondable.delete(address);
     return { providers, slots, running };
   }
+}
+
+/**
+ * The free slots a provider may fill: none once caught cheating, and at most probation_slots
+ * running at once while on probation.
+ */
+function trustedSlots(s: Session, free: number, params: SchedulerParams): number {
+  if (s.trust?.fraud) return 0;
+  if (!onProbation(s.trust?.verifiedJobs ?? 0, s.trust?.staked ?? false, params)) return free;
+  return Math.max(0, Math.min(free, params.probation_slots - s.running.size));
+}
+
+/**
+ * What matching compares jobs with: the offer's capability less the types the provider rests, and
+ * without GPUs when its verified work runs at CPU speed (hardwareStanding 'implausible').
+ */
+function trustedCapability(s: Session, now: number, params: SchedulerParams): TickProvider['capability'] {
+  let cap = s.offer?.capability ?? s.capability;
+  const resting = restingTypes(s.trust?.cooldowns ?? {}, now);
+  if (resting.size > 0) cap = { ...cap, challenge_types: cap.challenge_types.filter((t) => !resting.has(t)) };
+  if (cap.gpu_count > 0 && s.trust && hardwareStanding(cap.gpu_count, s.trust, params) === 'implausible')
+    cap = { ...cap, gpu_model: null, gpu_count: 0, gpu_memory_mb: 0 };
+  return cap;
 }
 
 /** The session runs the job from now, under a lease that ends at `leaseExpiresAtMs`. */

@@ -30,6 +30,7 @@ import { JobQueue } from './job-queue.js';
 import { Leases } from './leases.js';
 import { ProviderSessions } from './provider-sessions.js';
 import { ReputationCache } from './reputation-book.js';
+import { creditedUnits, NEW_PROVIDER } from '../domain/verification.js';
 import { Results, type BatchOutcome } from './results.js';
 import { freeSlots, type Session } from './sessions.js';
 import type { SettlementService } from './settlement.js';
@@ -195,9 +196,12 @@ export class Dispatcher {
   }
 
   /** Units offered by the connected providers: the admission capacity sample. */
+  /** The units connected providers offer, as far as their verified work bears them out (creditedUnits). */
   offeredUnits(): number {
+    const params = this.ctx.params();
     let units = 0;
-    for (const s of this.ctx.sessions.values()) if (s.offer) units += s.offer.units;
+    for (const s of this.ctx.sessions.values())
+      if (s.offer) units += creditedUnits(s.offer.units, s.trust ?? NEW_PROVIDER, params);
     return units;
   }
 

@@ -40,6 +40,12 @@ export interface MarketEvents {
   'job.failed': [{ jobId: string; worker: string; reason: string }];
   'lease.expired': [{ jobId: string; worker: string }];
   'task.completed': [{ taskId: string; resultHash: string; worker: string }];
+  /** Verification decided something (verification_total, canary_total, fraud_detected_total). */
+  'verification.counted': [{ kind: 'verification' | 'canary' | 'fraud'; result: string; n: number }];
+  /** A provider was caught delivering a wrong result. */
+  'verification.fraud': [{ address: string; jobId: string; reason: string }];
+  /** A provider on probation failed a type: it rests that type until `until` (ms). */
+  'verification.cooldown': [{ address: string; challengeType: string; until: number }];
   'worker.connected': [{ address: string }];
   'worker.disconnected': [{ address: string; code: number; reason: string }];
   'settle.receipt': [{ jobId: string; dryRun: boolean }];

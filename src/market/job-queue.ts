@@ -56,6 +56,8 @@ export class JobQueue {
         budget: jobBudget(BigInt(e.reward), e.units, e.task_units),
         priority: e.priority,
         feePctCt: e.fee_pct_ct,
+        excluded: e.excluded?.length ? e.excluded : undefined,
+        runnerId: e.runner_id ?? undefined,
         enqueuedAtMs: Number(e.queued_at),
         queuedAt: Number(e.queued_at),
         deadline: e.deadline === null ? null : Number(e.deadline),

@@ -10,7 +10,10 @@ import { closeOffers, openOffer, upsertProvider } from '../store/providers.js';
 import { ResultRejected, type DispatchContext } from './dispatch-context.js';
 import type { Dispatch } from './dispatch.js';
 import type { Leases } from './leases.js';
-import type { Session } from './sessions.js';
+import type { Session, SessionTrust } from './sessions.js';
+import { providerBalance, providerTrust } from '../store/verification.js';
+import { newEntry } from '../domain/reputation.js';
+import { lockReputation, saveReputations } from '../store/scheduler.js';
 
 export class ProviderSessions {
   constructor(
@@ -34,9 +37,43 @@ export class ProviderSessions {
     if (orphaned.length > 0)
       await this.leases.release(orphaned, 'worker reconnected', { worker: session.address });
     await ctx.reputation.load(ctx.db, session.address);
+    session.trust = await this.trustOf(session.address);
     ctx.sessions.set(session.address, session);
     ctx.events.emit('worker.connected', { address: session.address });
     ctx.kick();
+  }
+
+  /**
+   * The spec's "reputation starts from the offer's advertised score", for a provider the market
+   * has no score for: a new key may claim anything, so the claim counts up to probation_score_cap.
+   */
+  private async startReputation(address: string, advertised: number | undefined): Promise<void> {
+    const { ctx } = this;
+    if (advertised === undefined || ctx.reputation.entry(address) !== undefined) return;
+    const entry = newEntry(ctx.clock.nowMs(), Math.min(advertised, ctx.params().probation_score_cap));
+    if (entry.score === 0) return;
+    await ctx.db.transaction(async (tx) => {
+      const held = await lockReputation(tx, [address]);
+      if (!held.has(address)) await saveReputations(tx, [{ address, entry }]);
+    });
+    await ctx.reputation.load(ctx.db, address);
+  }
+
+  /** What the market has seen of this provider's work, and whether it holds a stake. */
+  private async trustOf(address: string): Promise<SessionTrust> {
+    const { ctx } = this;
+    const row = await providerTrust(ctx.db, address);
+    const stakeMin = parseAmount(ctx.params().provider_stake_min);
+    const staked =
+      stakeMin.ok && stakeMin.value > 0n ? (await providerBalance(ctx.db, address)) >= stakeMin.value : false;
+    return {
+      verifiedJobs: row?.verified_jobs ?? 0,
+      verifiedUnits: row?.verified_units ?? 0,
+      verifiedMs: row?.verified_ms ?? 0,
+      staked,
+      fraud: row?.fraud_at_ms != null,
+      cooldowns: row?.cooldowns ?? {},
+    };
   }
 
   /** The worker is gone: its jobs go back to the queue now rather than when their leases expire. */
@@ -73,6 +110,7 @@ export class ProviderSessions {
       },
       ctx.nodeId,
     );
+    await this.startReputation(session.address, msg.reputation_score);
     session.offer = {
       offerId,
       pricePerUnit: price.value,

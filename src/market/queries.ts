@@ -5,18 +5,19 @@
 import type { Market } from './market.js';
 import { getJob, type JobRow } from '../store/jobs.js';
 import { countOutboxByStatus } from '../store/outbox.js';
-import { listOpenOffers, type OfferRow } from '../store/providers.js';
+import { listOpenOffers, type OfferRow, type OpenOfferRow } from '../store/providers.js';
 import { laneDemand, queueDepths, queuedByType } from '../store/stats.js';
 import { countTasksByStatus } from '../store/tasks.js';
+import { providerStanding, verificationCounts } from '../store/verification.js';
 
-export type { JobRow, OfferRow };
+export type { JobRow, OfferRow, OpenOfferRow };
 
 /** Open offers of connected providers, cheapest first, one page. */
 export function openOffers(
   market: Market,
   limit: number,
   offset: number,
-): Promise<{ rows: OfferRow[]; total: number }> {
+): Promise<{ rows: OpenOfferRow[]; total: number }> {
   return listOpenOffers(market.db, limit, offset);
 }
 
@@ -51,4 +52,14 @@ export function tasksByStatus(market: Market): Promise<Map<string, number>> {
 /** Courier outbox rows by status. */
 export function outboxByStatus(market: Market): ReturnType<typeof countOutboxByStatus> {
   return countOutboxByStatus(market.db);
+}
+
+/** What verification has decided since the database began, and where providers stand. */
+export async function verificationStats(market: Market): Promise<{
+  counts: Record<string, Record<string, number>>;
+  providers: { fraud: number; probation: number; trusted: number };
+}> {
+  const counts: Record<string, Record<string, number>> = { verification: {}, canary: {}, fraud: {} };
+  for (const c of await verificationCounts(market.db)) (counts[c.kind] ??= {})[c.result] = c.n;
+  return { counts, providers: await providerStanding(market.db, market.params.get().probation_jobs) };
 }

@@ -31,6 +31,7 @@ const COUNTER: Partial<Record<Outcome, 'completed' | 'failed' | 'expired'>> = {
   success: 'completed',
   failure: 'failed',
   lease_expired: 'expired',
+  fraud: 'failed',
 };
 
 /**

@@ -17,17 +17,32 @@ import {
   type JobResults,
 } from '../domain/schemas/worker.js';
 import type { Queryable } from '../store/db.js';
-import { completeJobs, countDoneJobs, failJobs, getJob, jobsOfTasks, type JobRow } from '../store/jobs.js';
+import {
+  completeJobs,
+  countDoneJobs,
+  failJobs,
+  getJob,
+  jobsOfTasks,
+  jobsToCheck,
+  leasedJobIdsOf,
+  refuseResults,
+  type JobRow,
+} from '../store/jobs.js';
+import { queueEntries } from '../store/queue.js';
+import { addFailureClaim, bumpVerificationCounts, setCooldowns } from '../store/verification.js';
+import type { SchedulerParams } from '../domain/scheduler-params.js';
+import { claimsAgree, onProbation, withCooldown } from '../domain/verification.js';
 import { lockBalances } from '../store/ledger.js';
 import { putBlob } from '../store/providers.js';
 import { completeTasks } from '../store/tasks.js';
 import { groupBy } from '../domain/group-by.js';
 import { Batcher, type Outcome } from './batcher.js';
-import { returnBonds } from './bonds.js';
+import { returnBonds, slashBonds } from './bonds.js';
 import { ResultRejected, type DispatchContext } from './dispatch-context.js';
 import type { Leases } from './leases.js';
 import { announceAdjusted, recordOutcomes } from './reputation-book.js';
 import type { Session } from './sessions.js';
+import { Verifier, type VerifyOutcome } from './verification.js';
 
 interface ResultItem {
   session: Session;
@@ -41,11 +56,13 @@ export interface BatchOutcome {
 
 export class Results {
   private readonly batch: Batcher<ResultItem, void>;
+  private readonly verifier: Verifier;
 
   constructor(
     private readonly ctx: DispatchContext,
     private readonly leases: Leases,
   ) {
+    this.verifier = new Verifier(ctx);
     this.batch = new Batcher((items) => this.commit(items), ctx.config.group_commit_max_batch);
   }
 
@@ -121,15 +138,32 @@ export class Results {
     const firstOf = new Map<string, ResultItem>();
     for (const i of items) if (!firstOf.has(keyOf(i))) firstOf.set(keyOf(i), i);
     const candidates = [...firstOf.values()];
-    const outputs = await Promise.all(candidates.map((i) => this.storeOutputs(i.msg)));
-    const { completed, doneTasks, adjusted } = await ctx.db.transaction(async (tx) => {
+    const jobs = new Map(
+      (
+        await jobsToCheck(
+          ctx.db,
+          candidates.map((i) => i.msg.job_id),
+        )
+      ).map((j) => [j.job_id, j]),
+    );
+    // The market's own checks compute, so they run before the transaction.
+    const decisions = await this.verifier.decide(candidates, jobs, params);
+    const refusal = (i: ResultItem) => {
+      const d = decisions.get(i.msg.job_id);
+      return d?.kind === 'refused' ? d : undefined;
+    };
+    const toRefuse = candidates.filter((i) => refusal(i));
+    const toComplete = candidates.filter((i) => !refusal(i));
+    const outputs = await Promise.all(toComplete.map((i) => this.storeOutputs(i.msg)));
+    const { completed, refused, doneTasks, adjusted, verification } = await ctx.db.transaction(async (tx) => {
       // With bonds in play, escrow and bonds are locked first, in the order every money-moving
       // transaction takes them, before settlement locks the parties.
       if (params.sla_bond_pct > 0)
         await lockBalances(tx, [SYSTEM_ACCOUNTS.escrow, SYSTEM_ACCOUNTS.bonds], CPC);
+      const nowSecs = Math.floor(now / 1000);
       const completed = await completeJobs(
         tx,
-        candidates.map((i, n) => ({
+        toComplete.map((i, n) => ({
           job_id: i.msg.job_id,
           worker_address: i.session.address,
           result_hash: i.msg.result_hash,
@@ -138,27 +172,50 @@ export class Results {
         })),
         now,
       );
-      const allDone = await countDoneJobs(tx, [...new Set(completed.map((c) => c.task_id))], now);
+      // Results the market proved wrong: the bond is slashed while the lease still names its
+      // provider, then the job goes back to the queue without it.
+      const leasedToRefuse = toRefuse.filter((i) => i.session.running.has(i.msg.job_id));
+      await slashBonds(
+        tx,
+        leasedToRefuse.map((i) => i.msg.job_id),
+        nowSecs,
+      );
+      const refused = await refuseResults(
+        tx,
+        leasedToRefuse.map((i) => ({ job_id: i.msg.job_id, worker_address: i.session.address })),
+        now,
+      );
+      const verification = await this.verifier.apply(
+        tx,
+        completed.map((c) => ({ jobId: c.job_id, taskId: c.task_id, worker: c.worker_address })),
+        decisions,
+        jobs,
+        toRefuse
+          .filter((i) => refused.includes(i.msg.job_id))
+          .map((i) => ({
+            address: i.session.address,
+            jobId: i.msg.job_id,
+            reason: refusal(i)?.reason ?? '',
+          })),
+        ctx.sessions,
+        now,
+        params,
+      );
+      const allDone = await countDoneJobs(tx, [...new Set(verification.final.map((f) => f.taskId))], now);
       const doneTasks = await this.completeTasks(tx, allDone, now);
       // The completion released each task's escrow; settlement moves what it held.
       await ctx.settlement.settle(
         tx,
         doneTasks.map((t) => ({ taskId: t.taskId, escrowHeld: t.escrowHeld })),
       );
-      await returnBonds(
-        tx,
-        completed.map((c) => c.job_id),
-        Math.floor(now / 1000),
-      );
-      const adjusted = await recordOutcomes(
-        tx,
-        completed.map((c) => ({ address: c.worker_address, outcome: 'success' as const })),
-        now,
-        params,
-      );
-      return { completed, doneTasks, adjusted };
+      await returnBonds(tx, verification.returned, nowSecs);
+      await slashBonds(tx, verification.slashed, nowSecs);
+      const adjusted = await recordOutcomes(tx, verification.outcomes, now, params);
+      await bumpVerificationCounts(tx, verification.counts);
+      return { completed, refused, doneTasks, adjusted, verification };
     });
     announceAdjusted(ctx.events, adjusted);
+    await this.afterVerification(verification, refused);
     const completedBy = new Map(completed.map((c) => [c.job_id, c.worker_address]));
     const accepted = (i: ResultItem) =>
       firstOf.get(keyOf(i)) === i && completedBy.get(i.msg.job_id) === i.session.address;
@@ -167,6 +224,7 @@ export class Results {
       const { session, msg } = item;
       const running = session.running.get(msg.job_id);
       session.running.delete(msg.job_id);
+      const refusedWith = firstOf.get(keyOf(item)) === item ? refusal(item) : undefined;
       if (accepted(item)) {
         outcomes.push({ ok: true, value: undefined });
         ctx.events.emit('job.completed', {
@@ -176,12 +234,53 @@ export class Results {
           runtimeMs: now - (running?.startedAtMs ?? now),
           slices: running?.slices ?? 1,
         });
-      } else outcomes.push({ ok: false, error: await this.whyNotCompleted(msg.job_id, session.address) });
+      } else if (refusedWith && refused.includes(msg.job_id))
+        outcomes.push({ ok: false, error: new ResultRejected('result_refused', refusedWith.reason) });
+      else outcomes.push({ ok: false, error: await this.whyNotCompleted(msg.job_id, session.address) });
     }
     for (const t of doneTasks)
       ctx.events.emit('task.completed', { taskId: t.taskId, resultHash: t.resultHash, worker: t.worker });
     ctx.kick();
     return outcomes;
+  }
+
+  /**
+   * After a verification commit: the queue takes the new replicas and refused jobs, cancelled
+   * replicas' workers stop, caught providers lose their leases and hear why, and jobs whose
+   * results never agreed fail their tasks.
+   */
+  private async afterVerification(v: VerifyOutcome, refused: readonly string[]): Promise<void> {
+    const { ctx } = this;
+    for (const { address, units, ms } of v.verified) {
+      const trust = ctx.sessions.get(address)?.trust;
+      if (!trust) continue;
+      trust.verifiedJobs++;
+      trust.verifiedUnits += units;
+      trust.verifiedMs += ms;
+    }
+    for (const c of v.counts) ctx.events.emit('verification.counted', c);
+    const queued = [...v.queued, ...refused];
+    if (queued.length > 0) ctx.queue.add(await queueEntries(ctx.db, queued));
+    for (const c of v.cancelled) {
+      const session = c.worker_address ? ctx.sessions.get(c.worker_address) : undefined;
+      if (session?.running.delete(c.job_id))
+        session.send({ type: 'cancel', job_id: c.job_id, reason: 'verified elsewhere' });
+    }
+    for (const f of new Map(v.fraud.map((x) => [x.address, x])).values()) {
+      ctx.logger.warn({ provider: f.address, job_id: f.jobId, reason: f.reason }, 'provider caught cheating');
+      ctx.events.emit('verification.fraud', { address: f.address, jobId: f.jobId, reason: f.reason });
+      const session = ctx.sessions.get(f.address);
+      if (session?.trust) session.trust.fraud = true;
+      session?.send({
+        type: 'notice',
+        code: 'fraud',
+        message: `job ${f.jobId}: ${f.reason}; this provider gets no more work`,
+      });
+      const leased = await leasedJobIdsOf(ctx.db, f.address);
+      if (leased.length > 0)
+        await this.leases.release(leased, 'provider caught cheating', { worker: f.address });
+    }
+    await this.leases.failTasks(v.failed.map((j) => j.task_id));
   }
 
   /** Artifacts become blobs the customer downloads; the job keeps their names and hashes. */
@@ -213,6 +312,7 @@ export class Results {
       task_id: taskId,
       result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),
       worker_address: mainWorker(jobs),
+      verified: jobs.every((j) => j.verification === 'verified'),
     }));
     const completed = new Map(
       (await completeTasks(tx, done, Math.floor(now / 1000))).map((c) => [c.task_id, BigInt(c.escrow_held)]),
@@ -236,42 +336,78 @@ export class Results {
     return new ResultRejected('lease_expired', `the lease on job ${jobId} expired before the result arrived`);
   }
 
-  /** The worker could not run the job: an invalid payload fails it for good, anything else retries. */
+  /**
+   * The worker could not run the job. A claim that the payload is invalid is checked: the job
+   * goes to another provider and fails only when failure_claims_needed independent providers say
+   * so (a claim a later result contradicts costs reputation). Any other failure puts the job back;
+   * it costs reputation, except on probation, where the challenge type rests for a while instead.
+   */
   async failed(session: Session, msg: JobFailed): Promise<void> {
     const { ctx } = this;
     if (!session.running.has(msg.job_id))
       throw new ResultRejected('not_leased', `job ${msg.job_id} is not leased to ${session.address}`);
+    const running = session.running.get(msg.job_id);
     session.running.delete(msg.job_id);
     ctx.events.emit('job.failed', { jobId: msg.job_id, worker: session.address, reason: msg.reason });
-    if (msg.reason === 'invalid_payload') {
-      const now = ctx.clock.nowMs();
-      const failedJobs = await ctx.db.transaction(async (tx) => {
-        // The provider ran nothing wrong: the payload was invalid; its bond goes back, and it
-        // costs no reputation (the customer's fault), though the run counts as failed.
-        await returnBonds(tx, [msg.job_id], Math.floor(now / 1000));
-        const failed = await failJobs(
-          tx,
-          [
-            {
-              job_id: msg.job_id,
-              worker_address: session.address,
-              reason: `invalid_payload: ${msg.message}`,
-            },
-          ],
-          now,
-        );
-        await recordOutcomes(tx, [], now, ctx.params(), {
-          failedAlso: failed.length > 0 ? [session.address] : [],
-        });
-        return failed;
-      });
-      await this.leases.failTasks(failedJobs.map((j) => j.task_id));
+    const params = ctx.params();
+    if (msg.reason === 'invalid_payload') await this.claimInvalid(session, msg, params);
+    else if (onProbation(session.trust?.verifiedJobs ?? 0, session.trust?.staked ?? false, params)) {
+      await this.leases.release([msg.job_id], `job_failed ${msg.reason}`, { worker: session.address });
+      const job = running ? await getJob(ctx.db, msg.job_id) : undefined;
+      if (job) await this.rest(session, job.challenge_type, `${msg.reason}: ${msg.message}`, params);
     } else
       await this.leases.release([msg.job_id], `job_failed ${msg.reason}`, {
         worker: session.address,
         outcome: 'failure',
       });
     ctx.kick();
+  }
+
+  private async claimInvalid(session: Session, msg: JobFailed, params: SchedulerParams): Promise<void> {
+    const { ctx } = this;
+    const now = ctx.clock.nowMs();
+    const { failedJobs, requeued } = await ctx.db.transaction(async (tx) => {
+      // The provider's bond goes back: an invalid payload is not an SLA miss.
+      await returnBonds(tx, [msg.job_id], Math.floor(now / 1000));
+      const claim = await addFailureClaim(tx, msg.job_id, session.address);
+      if (claim && !claimsAgree(claim.claims, params)) {
+        const requeued = await refuseResults(
+          tx,
+          [{ job_id: msg.job_id, worker_address: session.address }],
+          now,
+        );
+        return { failedJobs: [], requeued };
+      }
+      // Independent providers agree the payload cannot run: the job fails for good, and nobody's
+      // reputation pays for the customer's payload, though the run counts as failed.
+      const failed = await failJobs(
+        tx,
+        [{ job_id: msg.job_id, worker_address: session.address, reason: `invalid_payload: ${msg.message}` }],
+        now,
+      );
+      await recordOutcomes(tx, [], now, params, { failedAlso: failed.length > 0 ? [session.address] : [] });
+      return { failedJobs: failed, requeued: [] };
+    });
+    if (requeued.length > 0) ctx.queue.add(await queueEntries(ctx.db, requeued));
+    await this.leases.failTasks(failedJobs.map((j) => j.task_id));
+  }
+
+  /** A provider on probation rests a challenge type it failed, and is told why. */
+  private async rest(session: Session, challengeType: string, why: string, params: SchedulerParams) {
+    const { ctx } = this;
+    const now = ctx.clock.nowMs();
+    const cooldowns = withCooldown(session.trust?.cooldowns ?? {}, challengeType, now, params);
+    await setCooldowns(ctx.db, session.address, cooldowns);
+    if (session.trust) session.trust.cooldowns = cooldowns;
+    const until = cooldowns[challengeType] as number;
+    ctx.events.emit('verification.cooldown', { address: session.address, challengeType, until });
+    session.send({
+      type: 'notice',
+      code: 'type_resting',
+      message:
+        `a ${challengeType} job failed (${why}) while this provider is on probation: no ${challengeType} ` +
+        `work for ${params.probation_cooldown_secs} s; fix the runner (taskmarket worker --self-test) meanwhile`,
+    });
   }
 }
 

@@ -5,6 +5,7 @@ import type { MatchCapability } from '../domain/matcher.js';
 import type { Priority } from '../domain/priority.js';
 import type { Capability } from '../domain/schemas/capability.js';
 import type { MarketMessage } from '../domain/schemas/worker.js';
+import type { ShownWork } from '../domain/verification.js';
 
 export interface SessionOffer {
   offerId: string;
@@ -26,6 +27,14 @@ export interface RunningJob {
   confirmedAtMs: number;
 }
 
+/** What the market has seen of a connected provider's work (src/domain/verification.ts). */
+export interface SessionTrust extends ShownWork {
+  /** It was caught delivering a wrong result: it gets no more work. */
+  fraud: boolean;
+  /** Challenge types it rests after a failure on probation, and until when (ms). */
+  cooldowns: Record<string, number>;
+}
+
 export interface Session {
   readonly address: string;
   readonly publicKey: string;
@@ -35,6 +44,8 @@ export interface Session {
   offer: SessionOffer | null;
   /** Jobs leased to this worker through this connection. */
   readonly running: Map<string, RunningJob>;
+  /** Loaded when it registers; absent until then (a new provider). */
+  trust?: SessionTrust;
   send(message: MarketMessage): void;
   close(code: number, reason: string): void;
 }

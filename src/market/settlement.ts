@@ -41,6 +41,7 @@ import {
   type SettlementState,
   type SplitShares,
 } from '../domain/settlement.js';
+import { MARKET_VERIFIER, verifierShares } from '../domain/verification.js';
 import type { Db, Queryable } from '../store/db.js';
 import type { PayoutRow } from '../store/payouts.js';
 import { appendJournals } from '../store/ledger.js';
@@ -163,7 +164,9 @@ export class SettlementService {
         throw new Error(`settlement: task ${t.taskId} released its escrow but has no completed jobs`);
     const accounts = await providerAccounts(
       tx,
-      jobs.map((j) => j.worker_address),
+      [...jobs.map((j) => j.worker_address), ...jobs.flatMap((j) => j.verifiers ?? [])].filter(
+        (a) => a !== MARKET_VERIFIER,
+      ),
       jobs[0]?.asset ?? 'CPC',
       unixSeconds(this.clock),
     );
@@ -248,13 +251,29 @@ export class SettlementService {
         for (const [asset, value] of byAsset(first, paid)) {
           if (value === 0n) continue;
           const parts = splitAmount(value, this.shares);
+          // The validators' share pays the providers that verified the job (verifierShares);
+          // what no provider verified stays with the validators.
+          const toVerifiers = verifierShares(parts.validators, job.verifiers ?? []);
+          let verifiersPaid = 0n;
+          for (const v of toVerifiers.values()) verifiersPaid += v;
           postings.push(
             { accountId: SYSTEM_ACCOUNTS.escrow, asset, amount: -value },
             { accountId: SYSTEM_ACCOUNTS.burn, asset, amount: parts.burn },
             { accountId: provider, asset, amount: parts.worker },
-            { accountId: SYSTEM_ACCOUNTS.validators, asset, amount: parts.validators },
+            { accountId: SYSTEM_ACCOUNTS.validators, asset, amount: parts.validators - verifiersPaid },
             { accountId: SYSTEM_ACCOUNTS.treasury, asset, amount: parts.treasury },
           );
+          for (const [verifier, amount] of toVerifiers) {
+            if (amount === 0n) continue;
+            postings.push({ accountId: accounts.get(verifier) as string, asset, amount });
+            payouts.push({
+              receipt_key: `${receipt.idempotency_key}/verifier/${verifier}`,
+              task_id: taskId,
+              address: verifier,
+              asset,
+              amount: amount.toString(),
+            });
+          }
           // The outbox keeps only the chain's coin (CPC) for TRANSFERs; an IT share stays on the
           // provider's account.
           if (parts.worker > 0n)

@@ -307,6 +307,8 @@ export class TaskService {
         model_id: typeof task.payload.model_id === 'string' ? task.payload.model_id : null,
         deadline: task.deadline,
         fee_pct_ct: task.fee_pct_ct,
+        excluded: [],
+        runner_id: null,
       };
     });
     return { outcomes, accepted: accepted.map((a) => a.row), entries };
@@ -359,6 +361,11 @@ export class TaskService {
           result_hash: j.result_hash,
           failure_reason: j.failure_reason,
         };
+        if (j.verification)
+          view.verification = {
+            status: j.verification,
+            verifiers: j.verifiers,
+          };
         const reason = waiting(j.job_id, j.challenge_type);
         if (j.status === 'queued' && reason) view.waiting_reason = reason;
         if (j.output) view.output = j.output as JobView['output'];
@@ -639,6 +646,7 @@ export function taskView(row: TaskRow): TaskView {
   };
   if (row.requirements) view.requirements = row.requirements;
   if (row.failure_reason) view.failure_reason = row.failure_reason;
+  if (row.status === 'completed') view.verified = row.verified === true;
   if (row.status === 'completed' && row.result_hash && row.worker_address && row.completed_at !== null)
     view.result = {
       result_hash: row.result_hash,

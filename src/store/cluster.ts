@@ -30,13 +30,21 @@ export async function leaderNode(q: Queryable, freshMs: number): Promise<string 
 }
 
 /** Units offered through the other nodes seen within `freshMs`. */
-export async function otherNodesUnits(q: Queryable, nodeId: string, freshMs: number): Promise<number> {
-  const [row] = await q.query<{ units: string | null }>(
-    `SELECT sum(o.units)::text AS units FROM offers o JOIN market_nodes n USING (node_id)
+/** The open offers of the other live nodes' providers, with what each provider has shown. */
+export async function otherNodesOffers(
+  q: Queryable,
+  nodeId: string,
+  freshMs: number,
+): Promise<
+  { units: number; verified_jobs: number; verified_units: number; verified_ms: number; fraud: boolean }[]
+> {
+  return q.query(
+    `SELECT o.units::int8 AS units, p.verified_jobs::int8 AS verified_jobs, p.verified_units::int8 AS verified_units,
+            p.verified_ms::int8 AS verified_ms, p.fraud_at_ms IS NOT NULL AS fraud
+     FROM offers o JOIN market_nodes n USING (node_id) JOIN providers p ON p.address = o.provider_address
      WHERE o.status = 'open' AND n.node_id <> $1 AND n.seen_at_ms > ${DB_NOW_MS} - $2`,
     [nodeId, freshMs],
   );
-  return Number(row?.units ?? 0);
 }
 
 /** Closes offers left open by nodes not seen for `staleMs` (they stopped without closing them). */

@@ -3,6 +3,7 @@
 
 import { statusesLeadingTo } from '../domain/task-state.js';
 import type { Priority } from '../domain/priority.js';
+import type { VerificationStatus } from '../domain/verification.js';
 import type { Queryable } from './db.js';
 
 export type JobStatus = 'queued' | 'leased' | 'completed' | 'failed' | 'cancelled';
@@ -26,6 +27,11 @@ export interface JobRow {
   queued_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** A replica's primary job; null for a task's own job. */
+  verifies: string | null;
+  verification: VerificationStatus | null;
+  verifiers: string[];
+  failure_claims: string[];
 }
 
 export interface NewJobRow {
@@ -42,7 +48,8 @@ export interface NewJobRow {
 }
 
 const COLUMNS = `job_id, task_id, idx, seq, challenge_type, slices, units, status, attempts, worker_address,
-  lease_expires_at, result_hash, proof, output, failure_reason, queued_at, started_at, finished_at`;
+  lease_expires_at, result_hash, proof, output, failure_reason, queued_at, started_at, finished_at, verifies,
+  verification, verifiers, failure_claims`;
 
 export async function insertJobs(tx: Queryable, rows: readonly NewJobRow[]): Promise<void> {
   if (rows.length === 0) return;
@@ -145,10 +152,12 @@ export async function getJob(q: Queryable, jobId: string): Promise<JobRow | unde
   return rows[0];
 }
 
+/** The tasks' own jobs (not the replicas that check them), in task and index order. */
 export async function jobsOfTasks(q: Queryable, taskIds: readonly string[]): Promise<JobRow[]> {
   if (taskIds.length === 0) return [];
   return q.query<JobRow & Record<string, unknown>>(
-    `SELECT ${COLUMNS} FROM jobs WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+    `SELECT ${COLUMNS} FROM jobs
+     WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb)) AND verifies IS NULL
      ORDER BY task_id, idx`,
     [JSON.stringify(taskIds)],
   );
@@ -158,7 +167,6 @@ export function jobsOfTask(q: Queryable, taskId: string): Promise<JobRow[]> {
   return jobsOfTasks(q, [taskId]);
 }
 
-/** Returns leased jobs to the queue (or fails them past maxAttempts). */
 /**
  * Pushes these leases to `until` in one statement, each only while its worker still holds it;
  * returns the jobs extended.
@@ -277,7 +285,10 @@ export async function cancelJobsOfTasks(
   );
 }
 
-/** Counts completed jobs into their tasks; returns tasks whose every job is now done. */
+/**
+ * Counts done jobs into their tasks; returns tasks whose every job is now done. A task's own job is
+ * done when it is completed and its result final: checked, or not drawn for a check.
+ */
 export async function countDoneJobs(
   tx: Queryable,
   taskIds: readonly string[],
@@ -286,11 +297,54 @@ export async function countDoneJobs(
   if (taskIds.length === 0) return [];
   const rows = await tx.query<{ task_id: string }>(
     `UPDATE tasks t SET jobs_done = c.done, updated_at = $2
-     FROM (SELECT task_id, count(*) FILTER (WHERE status = 'completed') AS done FROM jobs
-           WHERE task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb)) GROUP BY task_id) c
+     FROM (SELECT task_id, count(*) FILTER (WHERE status = 'completed' AND verification IN ('verified', 'sampled_out')) AS done
+           FROM jobs WHERE verifies IS NULL AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb)) GROUP BY task_id) c
      WHERE t.task_id = c.task_id AND t.status IN ('pending', 'in_progress')
      RETURNING t.task_id, t.jobs_done = t.jobs_total AS all_done`,
     [JSON.stringify(taskIds), Math.floor(now / 1000)],
   );
   return rows.filter((r) => (r as { all_done?: boolean }).all_done).map((r) => r.task_id);
+}
+
+/**
+ * Refuses results the market proved wrong: each job goes back to the queue, never again to the
+ * provider that delivered it. Returns the jobs put back.
+ */
+export async function refuseResults(
+  tx: Queryable,
+  refused: readonly { job_id: string; worker_address: string }[],
+  now: number,
+): Promise<string[]> {
+  if (refused.length === 0) return [];
+  const rows = await tx.query<{ job_id: string }>(
+    `UPDATE jobs j SET status = 'queued', worker_address = NULL, lease_expires_at = NULL, started_at = NULL,
+            queued_at = $2, excluded = array_append(j.excluded, x.worker_address)
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text)
+     WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address
+     RETURNING j.job_id`,
+    [JSON.stringify(refused), now],
+  );
+  return rows.map((r) => r.job_id);
+}
+
+/** What deciding how to check a result needs of its job and task. */
+export interface CheckedJob {
+  job_id: string;
+  task_id: string;
+  verifies: string | null;
+  challenge_type: string;
+  slices: unknown[];
+  units: number;
+  started_at: number | null;
+  failure_claims: string[];
+  payload: Record<string, unknown>;
+}
+
+export async function jobsToCheck(q: Queryable, jobIds: readonly string[]): Promise<CheckedJob[]> {
+  if (jobIds.length === 0) return [];
+  return q.query<CheckedJob & Record<string, unknown>>(
+    `SELECT j.job_id, j.task_id, j.verifies, j.challenge_type, j.slices, j.units, j.started_at, j.failure_claims, t.payload
+     FROM jobs j JOIN tasks t USING (task_id) WHERE j.job_id = ANY($1::uuid[])`,
+    [[...jobIds]],
+  );
 }

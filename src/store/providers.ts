@@ -50,6 +50,14 @@ export interface OfferRow {
   created_at: number;
 }
 
+/** An open offer with what its provider has shown of its work (src/domain/verification.ts). */
+export interface OpenOfferRow extends OfferRow {
+  verified_jobs: number;
+  verified_units: number;
+  verified_ms: number;
+  fraud: boolean;
+}
+
 /** A provider has one open offer: posting a new one closes the previous. `nodeId`: the market node it came through. */
 export async function openOffer(
   q: Queryable,
@@ -87,13 +95,16 @@ export async function listOpenOffers(
   q: Queryable,
   limit: number,
   offset: number,
-): Promise<{ rows: OfferRow[]; total: number }> {
+): Promise<{ rows: OpenOfferRow[]; total: number }> {
   const [count] = await q.query<{ n: number }>(
     `SELECT count(*)::int8 AS n FROM offers WHERE status = 'open'`,
   );
-  const rows = await q.query<OfferRow & Record<string, unknown>>(
-    `SELECT offer_id, provider_address, units, price_per_unit::text AS price_per_unit, fee_pct_ct, capability, status, created_at
-     FROM offers WHERE status = 'open' ORDER BY price_per_unit, created_at, offer_id LIMIT $1 OFFSET $2`,
+  const rows = await q.query<OpenOfferRow & Record<string, unknown>>(
+    `SELECT o.offer_id, o.provider_address, o.units, o.price_per_unit::text AS price_per_unit, o.fee_pct_ct, o.capability,
+            o.status, o.created_at, p.verified_jobs::int8 AS verified_jobs, p.verified_units::int8 AS verified_units,
+            p.verified_ms::int8 AS verified_ms, p.fraud_at_ms IS NOT NULL AS fraud
+     FROM offers o JOIN providers p ON p.address = o.provider_address
+     WHERE o.status = 'open' ORDER BY o.price_per_unit, o.created_at, o.offer_id LIMIT $1 OFFSET $2`,
     [limit, offset],
   );
   return { rows, total: count?.n ?? 0 };

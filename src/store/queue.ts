@@ -26,10 +26,15 @@ export interface QueueEntry {
   deadline: number | null;
   /** The task's CT percentage: only offers with the same fee_pct_ct take the job. */
   fee_pct_ct: number;
+  /** Providers that may not lease it (a replica's checked providers, invalid-payload claimants). */
+  excluded: string[];
+  /** A replica's runner id: only a provider with the same runner for the type takes it. */
+  runner_id: string | null;
 }
 
 const ENTRY = `j.job_id, j.task_id, j.challenge_type, j.units, j.priority, j.queued_at, t.requirements,
-  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id, t.deadline, t.fee_pct_ct`;
+  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id, t.deadline, t.fee_pct_ct,
+  j.excluded, j.runner_id`;
 
 /**
  * The head of the queue for some challenge types, in priority-then-arrival order. Each type is

@@ -20,6 +20,8 @@ export interface SettleJob {
   worker_address: string;
   units: number;
   quote_price: string | null;
+  /** Providers whose results agreed with this job's: they are paid its validators' share. */
+  verifiers: string[];
 }
 
 /**
@@ -32,9 +34,10 @@ export async function jobsToSettle(tx: Queryable, taskIds: readonly string[]): P
   return tx.query<SettleJob & Record<string, unknown>>(
     `SELECT j.job_id, j.task_id, t.account_id, t.asset, t.it_asset, t.fee_pct_ct, t.status,
             t.result_hash AS task_result_hash, t.worker_address AS task_worker, j.result_hash,
-            j.worker_address, j.units, j.quote_price::text AS quote_price
+            j.worker_address, j.units, j.quote_price::text AS quote_price, j.verifiers
      FROM tasks t JOIN jobs j ON j.task_id = t.task_id
      WHERE t.task_id = ANY ($1::uuid[]) AND j.task_id = ANY ($1::uuid[]) AND j.status = 'completed'
+       AND j.verifies IS NULL
      ORDER BY j.task_id, j.idx`,
     [[...taskIds]],
   );

@@ -37,16 +37,18 @@ export interface TaskRow {
   jobs_total: number;
   jobs_done: number;
   priority: Priority;
+  /** Completed with every job's result checked in full (null until completed). */
+  verified: boolean | null;
 }
 
 export type NewTaskRow = Omit<
   TaskRow,
-  'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at' | 'jobs_done'
+  'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at' | 'jobs_done' | 'verified'
 >;
 
 const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward::text AS reward,
   escrow_held::text AS escrow_held, escrow_ct::text AS escrow_ct, deadline, status, failure_reason, result_hash, worker_address,
-  completed_at, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, jobs_done, priority`;
+  completed_at, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, jobs_done, priority, verified`;
 
 export async function insertTasks(tx: Queryable, rows: readonly NewTaskRow[]): Promise<void> {
   if (rows.length === 0) return;
@@ -185,7 +187,7 @@ export async function escrowHeldBy(q: Queryable, accountId: string): Promise<Map
  */
 export async function completeTasks(
   tx: Queryable,
-  done: readonly { task_id: string; result_hash: string; worker_address: string }[],
+  done: readonly { task_id: string; result_hash: string; worker_address: string; verified: boolean }[],
   now: number,
 ): Promise<{ task_id: string; escrow_held: string }[]> {
   if (done.length === 0) return [];
@@ -197,8 +199,8 @@ export async function completeTasks(
        ORDER BY task_id FOR UPDATE
      )
      UPDATE tasks t SET status = 'completed', result_hash = x.result_hash, worker_address = x.worker_address,
-            completed_at = $2, updated_at = $2, escrow_held = 0, escrow_ct = 0
-     FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text), target
+            completed_at = $2, updated_at = $2, escrow_held = 0, escrow_ct = 0, verified = x.verified
+     FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text, verified boolean), target
      WHERE t.task_id = x.task_id AND target.task_id = t.task_id
      RETURNING t.task_id, target.escrow_held::text AS escrow_held`,
     [JSON.stringify(done), now, statusesLeadingTo('completed')],

@@ -342,6 +342,10 @@ export class WorkerAgent {
           this.events.emit('result.accepted', { jobId });
         }
         return;
+      case 'notice':
+        this.log.warn({ code: msg.code }, msg.message);
+        this.events.emit('market.notice', msg);
+        return;
       case 'error':
         this.log.warn(
           { code: msg.code, job_id: msg.job_id, message: msg.message },

@@ -15,6 +15,8 @@
 
 import { execFile } from 'node:child_process';
 import { availableParallelism, totalmem } from 'node:os';
+import { basename } from 'node:path';
+import { blake3Hex, utf8 } from '../domain/hash.js';
 import { Capability } from '../domain/schemas/capability.js';
 import type { ChallengeType } from '../domain/schemas/payloads.js';
 import { servedModels, WorkerConfigError, type WorkerConfig } from './config.js';
@@ -105,6 +107,35 @@ export function runnableTypes(config: WorkerConfig): ChallengeType[] {
   return types;
 }
 
+/**
+ * Which runner does each type: the reference runners by name, a command by a hash of its program's
+ * name and arguments (not its path, which differs between machines), so that the market re-runs
+ * a job only on a provider that runs the same program.
+ */
+export function runnerInfo(config: WorkerConfig, types: readonly ChallengeType[]): Capability['runners'] {
+  const out: NonNullable<Capability['runners']> = {};
+  const commandId = (argv: readonly string[]) =>
+    `command:${blake3Hex(utf8([basename(argv[0] as string), ...argv.slice(1)].join('\0'))).slice(0, 16)}`;
+  for (const t of types) {
+    if (t === 'synthetic') out[t] = { id: 'synthetic-v1', deterministic: true };
+    else if (t === 'transcode' || t === 'gpuhash') {
+      const cmd = config.runners[t]?.command;
+      out[t] = { id: cmd ? commandId(cmd) : 'blake3', deterministic: true };
+    } else if (t === 'inference') {
+      const inf = config.runners.inference;
+      const gguf = Object.keys(inf?.gguf ?? {}).length > 0;
+      out[t] = {
+        id: gguf && !inf?.url ? 'llama.cpp' : inf?.url && !gguf ? 'openai' : 'mixed',
+        deterministic: true,
+      };
+    } else {
+      const r = config.runners[t];
+      if (r) out[t] = { id: commandId(r.command), deterministic: r.deterministic };
+    }
+  }
+  return out;
+}
+
 /** What passed the self-test: the types and the models the worker can be trusted with. */
 export interface Passed {
   types: readonly ChallengeType[];
@@ -131,6 +162,7 @@ export function buildCapability(hw: Hardware, config: WorkerConfig, passed?: Pas
     frameworks: [],
     challenge_types: runnable,
     models: [...served],
+    runners: runnerInfo(config, runnable),
   };
   const cap = { ...detected, ...structuredClone(config.capability ?? {}) } as Capability;
   const problems: string[] = [];
@@ -142,6 +174,7 @@ export function buildCapability(hw: Hardware, config: WorkerConfig, passed?: Pas
       problems.push(`model ${m} is not in runners.inference.models nor runners.inference.gguf`);
   if (passed) {
     cap.challenge_types = cap.challenge_types.filter((t) => runnable.includes(t));
+    cap.runners = runnerInfo(config, cap.challenge_types);
     cap.models = cap.models.filter((m) => served.includes(m));
     if (problems.length === 0 && cap.challenge_types.length === 0)
       problems.push('no runner passed its self-test: there is nothing to offer');

@@ -23,7 +23,8 @@
 //   [runners.inference.gguf.MODEL_ID]  model_path, gpu_layers ("auto" | n; 0 = CPU only),
 //                        context_size (4096)
 //   [runners.training]   command = ["argv", ...], timeout_ms (3600000), max_output_bytes (8 MiB)
-//   [runners.rendering]  same keys as training
+//   [runners.rendering]  same keys as training; both take deterministic = true when the command
+//                        always gives the same output for the same job
 //   [runners.transcode]  command = [...] (stdin: slice bytes, proof: BLAKE3 of stdout),
 //   [runners.gpuhash]    timeout_ms (600000), max_output_bytes (1 GiB)
 //   self_test            run every runner on a tiny job at start and offer only what passes
@@ -58,6 +59,9 @@ const Argv = Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 
 
 const CommandRunnerConfig = Strict({
   command: Argv,
+  // The command gives the same output for the same job (fixed seeds, no wall-clock): the market
+  // may then check its results by re-running them elsewhere (docs/decisions.md "Verification").
+  deterministic: Type.Boolean({ default: false }),
   timeout_ms: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3_600_000, default: 3_600_000 }),
   max_output_bytes: Type.Integer({ minimum: 1, maximum: MAX_ARTIFACT_BYTES, default: 8 * MIB }),
 });

@@ -2,7 +2,7 @@
 // embedding program subscribe to these names.
 
 import { EventEmitter } from 'node:events';
-import type { ErrorMsg } from '../domain/schemas/worker.js';
+import type { ErrorMsg, NoticeMsg } from '../domain/schemas/worker.js';
 import type { JobFailureReason } from './runners/types.js';
 
 export interface WorkerAgentEvents {
@@ -22,6 +22,8 @@ export interface WorkerAgentEvents {
   'result.accepted': [{ jobId: string }];
   /** The market rejected something this agent sent. */
   'market.error': [ErrorMsg];
+  /** News from the market about this provider (a challenge type resting, a result proved wrong). */
+  'market.notice': [NoticeMsg];
   /** A message from the market failed the agent's checks and was ignored. */
   'message.invalid': [{ problem: string }];
   /** The market refused this agent for good (bad key, old protocol, replaced); no reconnect. */

@@ -29,6 +29,7 @@ const REQUIRED: Record<MarketMessage['type'], Record<string, Field>> = {
   result_accepted: { job_id: 'string' },
   results_accepted: { job_ids: 'array' },
   error: { code: 'string', message: 'string' },
+  notice: { code: 'string', message: 'string' },
 };
 
 function is(value: unknown, field: Field): boolean {

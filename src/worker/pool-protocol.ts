@@ -1,6 +1,6 @@
 // The messages between the thread pool and its threads (structured clone, not JSON).
 
-import type { SyntheticParams } from './runners/synthetic.js';
+import type { SyntheticParams } from '../domain/synthetic.js';
 
 export type PoolTask =
   /** BLAKE3 of the bytes. A view over a SharedArrayBuffer is shared, any other view copied. */

@@ -7,7 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { PoolReply, PoolRequest } from './pool-protocol.js';
-import { runSynthetic } from './runners/synthetic.js';
+import { runSynthetic } from '../domain/synthetic.js';
 
 const port = parentPort;
 if (!port) throw new Error('pool-thread must run in a worker thread');

@@ -20,7 +20,7 @@ import { servedModels, type WorkerConfig } from './config.js';
 import type { ThreadPool } from './pool.js';
 import type { LlamaEngine } from './runners/llama.js';
 import { createRunners } from './runners/registry.js';
-import { runSyntheticSync } from './runners/synthetic.js';
+import { runSyntheticSync } from '../domain/synthetic.js';
 import type { JobMsg, Runner, RunnerResult } from './runners/types.js';
 
 export interface SelfTestCheck {

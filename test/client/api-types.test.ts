@@ -13,7 +13,15 @@ import type * as events from '../../src/domain/schemas/task-events.js';
 import type * as tasks from '../../src/domain/schemas/tasks.js';
 import type { Static } from '@sinclair/typebox';
 
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Assignable both ways, and the same fields all the way down (an optional one on one side only is a difference). */
+type Same<A, B> = Mutual<A, B> extends true ? Mutual<Fields<A>, Fields<B>> : false;
+type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Every field, optional or not, as a required one: its own fields, or `leaf`. */
+type Fields<T> = T extends (infer U)[]
+  ? Fields<U>
+  : T extends object
+    ? { [K in keyof T]-?: Fields<NonNullable<T[K]>> }
+    : 'leaf';
 
 const same = {
   createTaskBody: true satisfies Same<api.CreateTaskBody, tasks.CreateTaskBody>,

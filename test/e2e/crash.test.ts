@@ -12,6 +12,7 @@ import { TaskMarketClient } from '../../src/client/client.js';
 import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
 import { OPERATOR_KEY } from '../helpers/market.js';
 import { BIN, cli, startNode, type Node } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskmarket-crash-'));
 const schema = freshSchema();
@@ -34,16 +35,6 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const TASKS = 40;
@@ -72,9 +63,10 @@ it('loses no paid task and charges none twice across a SIGKILL mid-settlement', 
     method: 'settlement.set_mode',
     params: { mode: 'Armed', delay_ms: 0 },
   });
-  // This test is about settlement across a crash, not admission: with admission on, tasks created
+  // This test is about settlement across a crash, not admission or verification (their own tests
+  // cover them): with admission on, tasks created
   // in the second after the workers offer can meet a capacity window not yet sampled (503).
-  await operator.request('PUT', '/params', { admission_enabled: false });
+  await operator.request('PUT', '/params', { admission_enabled: false, verification_enabled: false });
 
   for (let i = 0; i < 2; i++) {
     const key = join(dir, `worker${i}.json`);

@@ -1,6 +1,7 @@
 // End to end with real processes: a market node and three `taskmarket worker` agents over real
-// WebSockets run every task type to completion; one worker is killed with SIGKILL mid-job and
-// its job still completes elsewhere; a forged result is refused.
+// WebSockets run every task type to completion, checking each other's results (verification is
+// on); one worker is killed with SIGKILL mid-job and its job still completes elsewhere; a forged
+// result is refused; a cheating provider (scripted by the test) is caught and paid nothing.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -13,13 +14,15 @@ import type { JobView, TaskView } from '../../src/domain/schemas/tasks.js';
 import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
 import { EXAMPLE_PAYLOADS, OPERATOR_KEY } from '../helpers/market.js';
 import { BIN, cli, startNode, type Node } from '../helpers/processes.js';
-import { ScriptedWorker } from '../helpers/ws-worker.js';
+import { CPU_CAPABILITY, ScriptedWorker } from '../helpers/ws-worker.js';
+import { until } from '../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskmarket-workers-'));
 const schema = freshSchema();
 let node: Node;
 let inference: Server;
 const workers = new Map<string, ChildProcess>();
+let cheat: ScriptedWorker | undefined;
 
 function writeFileCommand(name: string): string[] {
   const script = `require('fs').writeFileSync(require('path').join(process.env.TASKMARKET_OUTPUT_DIR, '${name}'), 'done ' + (process.env.TASKMARKET_FRAME || 'all') + ' ' + require('fs').readFileSync(process.env.TASKMARKET_PAYLOAD, 'utf8'))`;
@@ -60,16 +63,6 @@ async function startWorker(i: number, inferenceUrl: string): Promise<string> {
   return address;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 beforeAll(async () => {
   inference = createServer((req, res) => {
     let body = '';
@@ -97,6 +90,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  cheat?.close();
   for (const p of workers.values()) p.kill('SIGKILL');
   await node?.stop();
   await new Promise<void>((r) => inference?.close(() => r()));
@@ -116,6 +110,17 @@ it('runs every task type to completion, surviving a worker killed mid-job', asyn
   await operator.fundAccount(account.account_id, '100.0');
   const client = new TaskMarketClient({ url: node.url, apiKey: account.api_key });
 
+  // A cheating provider, the cheapest of all, fabricates every result it is given: the market
+  // catches it (verification is on, as a node starts) and its jobs complete on honest workers.
+  // It takes byte work only, so the long synthetic job below goes to a real worker.
+  const liar = (cheat = new ScriptedWorker(node.url));
+  await liar.join({
+    price: '0.00001',
+    capability: { ...CPU_CAPABILITY, challenge_types: ['transcode', 'gpuhash'] },
+  });
+  liar.answer((job) => liar.fabricated(job));
+  const caught = liar.next<{ code: string }>('notice');
+
   // A long synthetic job first, so it is running when its worker dies.
   const long = await client.createTask({
     challenge_type: 'synthetic',
@@ -127,6 +132,8 @@ it('runs every task type to completion, surviving a worker killed mid-job', asyn
     return jobs[0]?.status === 'leased' ? jobs[0] : undefined;
   });
   const victim = leased.worker_address as string;
+  // Killed while it runs the long job (a job of seconds; the lease was seen just now).
+  workers.get(victim)?.kill('SIGKILL');
 
   const ids: string[] = [];
   for (const [type, payload] of Object.entries(EXAMPLE_PAYLOADS)) {
@@ -141,7 +148,7 @@ it('runs every task type to completion, surviving a worker killed mid-job', asyn
     );
   }
 
-  // A forged result: a stranger answers for the running job.
+  // A forged result: a stranger answers for the job that was running.
   const forger = new ScriptedWorker(node.url);
   await forger.join();
   forger.send({
@@ -149,8 +156,6 @@ it('runs every task type to completion, surviving a worker killed mid-job', asyn
   });
   expect(await forger.next('error')).toMatchObject({ code: 'not_leased', job_id: leased.job_id });
   forger.close();
-
-  workers.get(victim)?.kill('SIGKILL');
 
   const done = await until(
     'every task to complete',
@@ -165,7 +170,14 @@ it('runs every task type to completion, surviving a worker killed mid-job', asyn
   for (const v of done) {
     expect(v.result?.result_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(v.result?.worker_address).toMatch(/^cpc1/);
+    expect(v.result?.worker_address).not.toBe(liar.key.address);
   }
+  expect((await caught).code).toBe('fraud');
+  expect(liar.jobsSeen.length).toBeGreaterThan(0);
+  const verification = await operator.request<{ fraud_detected: number }>('POST', '/rpc', {
+    method: 'compute_market.verification_stats',
+  });
+  expect(verification.fraud_detected).toBe(1);
   const longDone = done[0] as TaskView;
   expect(longDone.result?.worker_address).not.toBe(victim);
   const longJobs = await client.request<{ jobs: JobView[] }>('GET', `/tasks/${long.task_id}/jobs`);

@@ -50,7 +50,10 @@ export async function startTestMarket(
     clock?: Clock;
     config?: Partial<Record<keyof Config, unknown>>;
     background?: boolean;
-    /** Scheduler parameters while none are stored; admission is off unless a test turns it on. */
+    /**
+     * Scheduler parameters while none are stored. Admission and verification are off unless a
+     * test turns them on: each has its own tests, and the others count jobs and money exactly.
+     */
     params?: Partial<SchedulerParams>;
     /** A chain port instead of the embedded dev chain (e.g. one with failure injection). */
     chain?: ChainPort;
@@ -71,7 +74,7 @@ export async function startTestMarket(
     operatorKey: OPERATOR_KEY,
     chainKey: TEST_CHAIN_KEY,
     ...(opts.chain ? { chain: opts.chain } : {}),
-    params: { admission_enabled: false, ...opts.params },
+    params: { admission_enabled: false, verification_enabled: false, ...opts.params },
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const app = await buildApp(market);

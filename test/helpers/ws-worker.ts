@@ -1,7 +1,9 @@
 // A scripted worker for protocol tests: a real WebSocket client with a real key, whose every
 // step the test drives by hand (the real agent is tested end to end elsewhere).
 
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
+import { runSyntheticSync } from '../../src/domain/synthetic.js';
 import { blake3Hex, utf8 } from '../../src/domain/hash.js';
 import { generateKeyPair, signMessage, type KeyPair } from '../../src/domain/identity.js';
 import { proofRoot } from '../../src/domain/merkle.js';
@@ -27,6 +29,10 @@ export class ScriptedWorker {
   readonly key: KeyPair;
   readonly ws: WebSocket;
   private inbox: Msg[] = [];
+  /** When set, every job message goes here instead of the inbox (answer(), a worker that runs on its own). */
+  private onJob: ((job: JobMsg) => void) | undefined;
+  /** The jobs this worker was sent, in order. */
+  readonly jobsSeen: JobMsg[] = [];
   private waiters: { match: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -36,6 +42,8 @@ export class ScriptedWorker {
     this.ws.on('message', (data) => {
       const msg = JSON.parse(data.toString()) as Msg;
       if (process.env.TEST_LOG_LEVEL) console.log('worker got', data.toString().slice(0, 200));
+      if (msg.type === 'job') this.jobsSeen.push(msg as unknown as JobMsg);
+      if (msg.type === 'job' && this.onJob) return this.onJob(msg as unknown as JobMsg);
       const i = this.waiters.findIndex((w) => w.match(msg));
       if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve(msg);
       else this.inbox.push(msg);
@@ -85,7 +93,14 @@ export class ScriptedWorker {
 
   /** Challenge, hello, welcome, and an offer: a worker ready for jobs. */
   async join(
-    opts: { slots?: number; price?: string; units?: number; capability?: Capability; feePctCt?: number } = {},
+    opts: {
+      slots?: number;
+      price?: string;
+      units?: number;
+      capability?: Capability;
+      feePctCt?: number;
+      reputationScore?: number;
+    } = {},
   ): Promise<void> {
     const { challenge } = await this.next<{ type: 'challenge'; challenge: string }>('challenge');
     this.send({
@@ -103,6 +118,7 @@ export class ScriptedWorker {
       units: opts.units ?? 1000,
       price_per_unit: opts.price ?? '0.001',
       fee_pct_ct: opts.feePctCt ?? 100,
+      ...(opts.reputationScore === undefined ? {} : { reputation_score: opts.reputationScore }),
     });
     await this.next('offer_accepted');
   }
@@ -122,6 +138,44 @@ export class ScriptedWorker {
       proof: proofs,
       signature: signMessage(this.key.privateKey, utf8(resultMessage(job.job_id, resultHash))),
     };
+  }
+
+  /** A signed result with these slice proofs, right or not. */
+  resultWith(job: JobMsg, proofs: readonly string[]): Record<string, unknown> {
+    const resultHash = proofRoot([...proofs]);
+    return {
+      type: 'job_result',
+      job_id: job.job_id,
+      worker_address: this.key.address,
+      result_hash: resultHash,
+      proof: proofs,
+      signature: signMessage(this.key.privateKey, utf8(resultMessage(job.job_id, resultHash))),
+    };
+  }
+
+  /** A cheat: made-up slice proofs under a consistent Merkle root and a valid signature. */
+  fabricated(job: JobMsg): Record<string, unknown> {
+    return this.resultWith(
+      job,
+      job.slices.map(() => randomBytes(32).toString('hex')),
+    );
+  }
+
+  /** What an honest runner answers for a byte or (small) synthetic job. */
+  honest(job: JobMsg): Record<string, unknown> {
+    if (job.challenge_type !== 'synthetic') return this.result(job);
+    const p = job.payload as { seed: string; matrix_size: number; iterations: number };
+    return this.resultWith(job, [runSyntheticSync(p).proof]);
+  }
+
+  /** From now on answers every job it is sent with `answer` (undefined: leave it unanswered). */
+  answer(answer: (job: JobMsg) => unknown): void {
+    this.onJob = (job) => {
+      const msg = answer(job);
+      if (msg !== undefined) this.send(msg);
+    };
+    for (const m of this.inbox.filter((x) => x.type === 'job')) this.onJob(m as unknown as JobMsg);
+    this.inbox = this.inbox.filter((x) => x.type !== 'job');
   }
 
   /** Results as one job_results message, signed once over their batch root. */

@@ -6,7 +6,7 @@ import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PoolClosedError, ThreadPool } from '../../src/worker/pool.js';
-import { runSyntheticSync } from '../../src/worker/runners/synthetic.js';
+import { runSyntheticSync } from '../../src/domain/synthetic.js';
 
 let pool: ThreadPool | undefined;
 afterEach(async () => {

@@ -15,7 +15,7 @@ import { JobExecutor } from '../../src/worker/job-executor.js';
 import { ThreadPool } from '../../src/worker/pool.js';
 import { hashRunner } from '../../src/worker/runners/hash.js';
 import { createRunners } from '../../src/worker/runners/registry.js';
-import { runSyntheticSync } from '../../src/worker/runners/synthetic.js';
+import { runSyntheticSync } from '../../src/domain/synthetic.js';
 import { syntheticRunner } from '../../src/worker/runners/synthetic-job.js';
 import { JobFailure } from '../../src/worker/runners/types.js';
 import { bytes, bytesJob, job, run, syntheticJob } from './fixtures.js';

@@ -7,7 +7,7 @@ import {
   runSyntheticSync,
   syntheticMatrix,
   type SyntheticParams,
-} from '../../src/worker/runners/synthetic.js';
+} from '../../src/domain/synthetic.js';
 
 /**
  * The workload written the slow, obvious way in BigInt, straight from the definition in the

@@ -4,8 +4,16 @@ import type { FastifyInstance } from 'fastify';
 import { formatAmount } from '../../domain/money.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
 import { ListOffersQuery, OfferList } from '../../domain/schemas/offers.js';
+import type { SchedulerParams } from '../../domain/scheduler-params.js';
+import {
+  creditedUnits,
+  hardwareStanding,
+  measuredRate,
+  onProbation,
+  type ShownWork,
+} from '../../domain/verification.js';
 import type { Market } from '../../market/market.js';
-import { openOffers } from '../../market/queries.js';
+import { openOffers, type OpenOfferRow } from '../../market/queries.js';
 
 export function offerRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Querystring: { limit: number; offset: number } }>(
@@ -30,6 +38,7 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
           fee_pct_ct: o.fee_pct_ct,
           capability: o.capability,
           created_at: o.created_at,
+          ...shownWorkView(o, market.params.get()),
         })),
         total,
         limit: request.query.limit,
@@ -37,4 +46,22 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
       };
     },
   );
+}
+
+/** How far an offer's claims are borne out by its provider's verified work. */
+function shownWorkView(o: OpenOfferRow, params: SchedulerParams) {
+  const w: ShownWork = {
+    verifiedJobs: o.verified_jobs,
+    verifiedUnits: o.verified_units,
+    verifiedMs: o.verified_ms,
+    staked: false,
+    fraud: o.fraud,
+  };
+  const rate = measuredRate(w);
+  return {
+    hardware: hardwareStanding((o.capability as { gpu_count?: number }).gpu_count ?? 0, w, params),
+    probation: onProbation(w.verifiedJobs, w.staked, params),
+    measured_units_per_s: rate === null ? null : Number(rate.toFixed(3)),
+    credited_units: creditedUnits(o.units, w, params),
+  };
 }

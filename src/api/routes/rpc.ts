@@ -13,7 +13,7 @@ import { ErrorBody } from '../../domain/schemas/common.js';
 import { typesOfLane } from '../../domain/admission.js';
 import type { Market } from '../../market/market.js';
 import type { Principal } from '../../market/tasks.js';
-import { demandOf, jobById, queuedByPriority } from '../../market/queries.js';
+import { demandOf, jobById, queuedByPriority, verificationStats } from '../../market/queries.js';
 import { toMarketError } from '../errors.js';
 import { principalOf } from '../guard.js';
 import { PEER_METHODS, REPUTATION_METHODS } from './rpc-reputation.js';
@@ -105,6 +105,27 @@ const OWN_METHODS: Record<string, Method> = {
       industrial_price_per_unit: demand.lastPrice === null ? null : formatAmount(BigInt(demand.lastPrice)),
       admission_mode: market.admission.mode,
       capacity: market.admission.capacity(),
+    };
+  },
+
+  /**
+   * How the market checks results: its verification parameters, what it decided (verification by
+   * result, canaries by result, frauds found) and how many providers are on probation or caught.
+   */
+  async 'compute_market.verification_stats'(market) {
+    const p = market.params.get();
+    const { counts, providers } = await verificationStats(market);
+    return {
+      enabled: p.verification_enabled,
+      verify_rate_max: p.verify_rate_max,
+      verify_rate_min: p.verify_rate_min,
+      canary_rate: p.canary_rate,
+      probation_jobs: p.probation_jobs,
+      probation_slots: p.probation_slots,
+      verification: counts.verification ?? {},
+      canary: counts.canary ?? {},
+      fraud_detected: counts.fraud?.detected ?? 0,
+      providers,
     };
   },
 

@@ -33,6 +33,10 @@ export interface JobNeed {
   priority?: Priority | undefined;
   /** The task's CT percentage (its escrow's mix); only an offer with the same one takes it. Absent: 100. */
   feePctCt?: number | undefined;
+  /** Providers that may not take it: a replica never runs where the result it checks came from. */
+  excluded?: readonly string[] | undefined;
+  /** A replica runs only on a provider whose runner for the type has this id. */
+  runnerId?: string | null | undefined;
 }
 
 /**

@@ -12,6 +12,13 @@ export type Accelerator = (typeof ACCELERATORS)[number];
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._:/@+-]*$' });
 const MiB = Type.Integer({ minimum: 0, maximum: 16_777_216, description: 'MiB' });
 
+/** Which program runs a challenge type, and whether it gives the same answer every time. */
+export const RunnerInfo = Strict({
+  id: Type.String({ minLength: 1, maxLength: 128 }),
+  deterministic: Type.Boolean({ description: 'the same job always gives the same result' }),
+});
+export type RunnerInfo = Static<typeof RunnerInfo>;
+
 export const Capability = Strict(
   {
     cpu_cores: Type.Integer({ minimum: 1, maximum: 4096 }),
@@ -32,6 +39,20 @@ export const Capability = Strict(
       uniqueItems: true,
       description: 'inference model ids the agent serves',
     }),
+    runners: Type.Optional(
+      Type.Partial(
+        Strict(
+          Object.fromEntries(CHALLENGE_TYPES.map((t) => [t, RunnerInfo])) as Record<
+            (typeof CHALLENGE_TYPES)[number],
+            typeof RunnerInfo
+          >,
+        ),
+        {
+          description:
+            'per challenge type, the runner that does it: only a provider with the same runner id re-runs its jobs to check them',
+        },
+      ),
+    ),
   },
   { description: 'what a provider machine offers' },
 );

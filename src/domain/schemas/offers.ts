@@ -2,7 +2,8 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 import { Capability } from './capability.js';
-import { Amount, Strict } from './common.js';
+import { Amount, Nullable, Strict, StringEnum } from './common.js';
+import { HARDWARE_STANDINGS } from '../verification.js';
 
 export const OfferView = Type.Object(
   {
@@ -13,6 +14,15 @@ export const OfferView = Type.Object(
     fee_pct_ct: Type.Integer(),
     capability: Capability,
     created_at: Type.Integer(),
+    hardware: StringEnum(HARDWARE_STANDINGS, {
+      description:
+        'claimed: as the provider says; verified: past probation with measured work; implausible: claims GPUs but its verified work runs at CPU speed',
+    }),
+    probation: Type.Boolean({ description: 'its results are all checked and it counts for no capacity yet' }),
+    measured_units_per_s: Nullable(
+      Type.Number({ description: 'units per second its verified work ran at; null before it has any' }),
+    ),
+    credited_units: Type.Integer({ description: 'what the offer counts toward admission capacity' }),
   },
   { title: 'Offer' },
 );

@@ -1,6 +1,7 @@
 // Task request and response shapes, exactly as spec/task-market.md shows them, plus the
 // fields a customer needs to follow a task (reward, deadline, failure reason).
 
+import { VERIFICATION_STATUSES } from '../verification.js';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TASK_STATUSES } from '../task-state.js';
 import { Amount, ErrorBody, Nullable, Strict, StringEnum, UnixSeconds, Uuid } from './common.js';
@@ -126,6 +127,12 @@ export const TaskView = Type.Object({
   units: Type.Integer({ description: 'compute units the task is metered by' }),
   priority: StringEnum(PRIORITIES),
   progress: Type.Object({ jobs_done: Type.Integer(), jobs_total: Type.Integer() }),
+  verified: Type.Optional(
+    Type.Boolean({
+      description:
+        'completed tasks only: true when every job was checked in full (re-run elsewhere or re-computed by the market); false when some result was accepted unchecked (not drawn, or not reproducible)',
+    }),
+  ),
   waiting_reason: Type.Optional(
     Type.String({
       description:
@@ -146,6 +153,20 @@ export const JobView = Type.Object({
   result_hash: Nullable(Type.String()),
   failure_reason: Nullable(Type.String()),
   waiting_reason: Type.Optional(Type.String({ description: 'why a queued job is not running yet' })),
+  verification: Type.Optional(
+    Type.Object(
+      {
+        status: StringEnum(VERIFICATION_STATUSES),
+        verifiers: Type.Array(Type.String(), {
+          description:
+            'providers whose results agreed with the accepted one, or "market" when the market re-computed it',
+        }),
+      },
+      {
+        description: 'how the job\'s result was checked, once it came in (docs/decisions.md "Verification")',
+      },
+    ),
+  ),
   output: Type.Optional(
     Type.Object({
       text: Type.Optional(Type.String()),

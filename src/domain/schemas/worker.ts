@@ -14,6 +14,7 @@
 //   market ◀──job_failed─ worker          the runner could not do it
 //   market ──cancel─────▶ worker          stop a job (customer cancel, lease lost, preempted)
 //   market ──error──────▶ worker          a rejected message; fatal ones also close the socket
+//   market ──notice─────▶ worker          news about the provider (a type resting, fraud found)
 //
 // The core messages are the spec's {"type":"job","job_id","task_id","payload"} and
 // {"type":"job_result","job_id","worker_address","result_hash","proof"}.
@@ -89,6 +90,14 @@ export const Offer = Strict({
   units: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
   price_per_unit: Amount,
   fee_pct_ct: Type.Integer({ minimum: 0, maximum: 100 }),
+  reputation_score: Type.Optional(
+    Type.Integer({
+      minimum: -1000,
+      maximum: 1000,
+      description:
+        "the score a new provider's reputation starts from (spec), taken only up to probation_score_cap",
+    }),
+  ),
 });
 
 export const Heartbeat = Strict({
@@ -270,7 +279,18 @@ export interface ErrorMsg {
   job_id?: string;
 }
 
+/**
+ * Something the provider should know that is not about one message it sent: a challenge type
+ * resting after a failure on probation, a result proved wrong. The worker logs it.
+ */
+export interface NoticeMsg {
+  type: 'notice';
+  code: string;
+  message: string;
+}
+
 export type MarketMessage =
+  | NoticeMsg
   | ChallengeMsg
   | WelcomeMsg
   | OfferAcceptedMsg

@@ -1,0 +1,405 @@
+// The market as validator (spec task-market.md: it "verifies results" before it pays). The rules
+// are src/domain/verification.ts; this applies them to results as they commit:
+//
+//   result of a task's job ──decide──▶ sampled_out      (final; maybe one canary slice checked)
+//                                 ├──▶ verified         (the market re-computed it: final)
+//                                 ├──▶ refused          (the market proved it wrong: fraud, requeued)
+//                                 └──▶ pending ──replica on another provider──▶ verdict
+//   verdict: two agree ─▶ verified (the minority is a fraud) · no two agree ─▶ one more replica,
+//            up to verification_max_results, then the job fails
+//
+// Decisions that need computing (a market check) are made before the result's transaction; the
+// rest happens inside it, so a crash never leaves a result final without its verdict. What a
+// verdict does to providers (reputation, fraud marks, bonds, counters) is returned to the caller
+// and written in the same transaction.
+
+import { randomBytes, randomUUID } from 'node:crypto';
+import { blake3HexLarge } from '../domain/hash.js';
+import { runSynthetic } from '../domain/synthetic.js';
+import {
+  canarySlice,
+  checkMethod,
+  draw,
+  drawKey,
+  MARKET_VERIFIER,
+  onProbation,
+  verdict,
+  verifyRate,
+  type Delivered,
+  type VerificationStatus,
+} from '../domain/verification.js';
+import type { SchedulerParams } from '../domain/scheduler-params.js';
+import type { BatchedResult } from '../domain/schemas/worker.js';
+import type { Queryable } from '../store/db.js';
+import type { CheckedJob } from '../store/jobs.js';
+import { getBlob } from '../store/providers.js';
+import {
+  acceptReplicaResult,
+  cancelReplicasOf,
+  countContradictedClaims,
+  countVerified,
+  deliveredResults,
+  failUnverified,
+  insertReplicas,
+  markFraud,
+  primaryInfo,
+  setVerification,
+  uncheckedResultsOf,
+  type DeliveredRow,
+  type NewReplica,
+} from '../store/verification.js';
+import type { DispatchContext } from './dispatch-context.js';
+import type { OutcomeChange } from './reputation-book.js';
+import type { Session } from './sessions.js';
+
+/** What the market decided about a task's job as its result came in. */
+export type Decision =
+  | { kind: 'sampled_out'; canary?: 'pass' | undefined; unavailable?: boolean | undefined }
+  | { kind: 'verified' }
+  | { kind: 'pending'; runnerId: string | null }
+  | { kind: 'refused'; reason: string; canary?: 'fail' | undefined };
+
+export interface CompletedJob {
+  jobId: string;
+  taskId: string;
+  worker: string;
+}
+
+export interface Count {
+  kind: 'verification' | 'canary' | 'fraud';
+  result: string;
+  n: number;
+}
+
+/** What verification changed in the result's transaction, for the caller to finish there and after. */
+export interface VerifyOutcome {
+  /** Task jobs whose results became final: their tasks may be done. */
+  final: { jobId: string; taskId: string }[];
+  outcomes: OutcomeChange[];
+  fraud: { address: string; jobId: string; reason: string }[];
+  /** Bonds that go back, and bonds slashed (a fraud's). */
+  returned: string[];
+  slashed: string[];
+  /** Task jobs that failed because no two results agreed. */
+  failed: { job_id: string; task_id: string }[];
+  /** Jobs queued by verification: new replicas. */
+  queued: string[];
+  /** Replicas cancelled because their verdict was already in; their workers are told. */
+  cancelled: { job_id: string; worker_address: string | null }[];
+  counts: Count[];
+  /** Verified results, each with its provider, units and run time. */
+  verified: { address: string; units: number; ms: number }[];
+}
+
+export class Verifier {
+  /** Draws are keyed by a secret only this process knows: no worker can predict them. */
+  private readonly key = drawKey(randomBytes(32));
+
+  constructor(private readonly ctx: DispatchContext) {}
+
+  /**
+   * Decides, before the transaction, what happens to each task job's result: the draws, and the
+   * market's own checks, which compute. Replicas' results are not decided here: their verdict
+   * needs the results already stored.
+   */
+  async decide(
+    items: readonly { session: Session; msg: BatchedResult }[],
+    jobs: ReadonlyMap<string, CheckedJob>,
+    params: SchedulerParams,
+  ): Promise<Map<string, Decision>> {
+    const out = new Map<string, Decision>();
+    const now = this.ctx.clock.nowMs();
+    for (const { session, msg } of items) {
+      const job = jobs.get(msg.job_id);
+      if (!job || job.verifies !== null) continue;
+      out.set(msg.job_id, await this.decideOne(session, msg, job, params, now));
+    }
+    return out;
+  }
+
+  private async decideOne(
+    session: Session,
+    msg: BatchedResult,
+    job: CheckedJob,
+    params: SchedulerParams,
+    now: number,
+  ): Promise<Decision> {
+    if (!params.verification_enabled) return { kind: 'sampled_out' };
+    const type = job.challenge_type as keyof NonNullable<Session['capability']['runners']>;
+    const runner = session.capability.runners?.[type];
+    const method = checkMethod(
+      {
+        challengeType: type,
+        payload: job.payload,
+        runnerId: runner?.id,
+        deterministic: runner?.deterministic,
+      },
+      params,
+    );
+    const trust = session.trust;
+    const probation = onProbation(trust?.verifiedJobs ?? 0, trust?.staked ?? false, params);
+    const rate = verifyRate(this.ctx.reputation.scoreOf(session.address, now), probation, params);
+    const drawn = method !== 'none' && draw(this.key, job.job_id, 'verify') < rate;
+    if (drawn && method === 'market') {
+      const all = job.slices.map((_, i) => i);
+      const wrong = await this.marketCheck(job, msg.proof, all);
+      if (wrong === null) return { kind: 'sampled_out', unavailable: true };
+      return wrong.length === 0
+        ? { kind: 'verified' }
+        : { kind: 'refused', reason: `the market re-computed slice ${wrong[0]} and got another proof` };
+    }
+    if (drawn && method === 'replicate') {
+      if (!this.someoneElseCan(session.address, job, runner?.id ?? null))
+        return { kind: 'sampled_out', unavailable: true };
+      return { kind: 'pending', runnerId: runner?.id ?? null };
+    }
+    const bytes = job.challenge_type === 'transcode' || job.challenge_type === 'gpuhash';
+    if (
+      method === 'market' &&
+      bytes &&
+      params.verification_enabled &&
+      draw(this.key, job.job_id, 'canary') < params.canary_rate
+    ) {
+      const slice = canarySlice(this.key, job.job_id, job.slices.length);
+      const wrong = await this.marketCheck(job, msg.proof, [slice]);
+      if (wrong === null) return { kind: 'sampled_out' };
+      return wrong.length === 0
+        ? { kind: 'sampled_out', canary: 'pass' }
+        : { kind: 'refused', reason: `canary slice ${slice} has the wrong proof`, canary: 'fail' };
+    }
+    return { kind: 'sampled_out' };
+  }
+
+  /** A connected provider other than this one (and the job's claimants) that could re-run the job. */
+  private someoneElseCan(address: string, job: CheckedJob, runnerId: string | null): boolean {
+    const type = job.challenge_type as keyof NonNullable<Session['capability']['runners']>;
+    const model = typeof job.payload.model_id === 'string' ? job.payload.model_id : undefined;
+    for (const s of this.ctx.sessions.values()) {
+      if (s.address === address || !s.offer || s.trust?.fraud || job.failure_claims.includes(s.address))
+        continue;
+      const cap = s.offer.capability;
+      if (!cap.challenge_types.includes(type)) continue;
+      if (model !== undefined && !cap.models.includes(model)) continue;
+      if (runnerId !== null && cap.runners?.[type]?.id !== runnerId) continue;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The slices (of those asked) whose proofs differ from what the market computes itself; null
+   * when the market cannot compute them (the input is gone).
+   */
+  private async marketCheck(
+    job: CheckedJob,
+    proofs: readonly string[],
+    which: readonly number[],
+  ): Promise<number[] | null> {
+    const p = job.payload;
+    if (job.challenge_type === 'synthetic') {
+      if (typeof p.seed !== 'string' || typeof p.matrix_size !== 'number' || typeof p.iterations !== 'number')
+        return null;
+      const { proof } = await runSynthetic({
+        seed: p.seed,
+        matrix_size: p.matrix_size,
+        iterations: p.iterations,
+      });
+      return proofs[0] === proof ? [] : [0];
+    }
+    const input =
+      typeof p.input === 'string'
+        ? Buffer.from(p.input, 'base64')
+        : typeof p.input_blob === 'string'
+          ? await getBlob(this.ctx.db, p.input_blob)
+          : undefined;
+    if (!input) return null;
+    const wrong: number[] = [];
+    for (const i of which) {
+      const slice = job.slices[i] as { kind?: string; start?: number; end?: number } | undefined;
+      if (slice?.kind !== 'bytes' || slice.start === undefined || slice.end === undefined) return null;
+      const expected = await blake3HexLarge(input.subarray(slice.start, slice.end));
+      if (proofs[i] !== expected) wrong.push(i);
+    }
+    return wrong;
+  }
+
+  /**
+   * Inside the result's transaction, after the completed jobs are written: task jobs take their
+   * decisions, replicas' results are judged against the others delivered for the same job.
+   */
+  async apply(
+    tx: Queryable,
+    completed: readonly CompletedJob[],
+    decisions: ReadonlyMap<string, Decision>,
+    jobs: ReadonlyMap<string, CheckedJob>,
+    refused: readonly { address: string; jobId: string; reason: string }[],
+    sessions: ReadonlyMap<string, Session>,
+    now: number,
+    params: SchedulerParams,
+  ): Promise<VerifyOutcome> {
+    const out: VerifyOutcome = {
+      final: [],
+      outcomes: [],
+      fraud: [],
+      returned: [],
+      slashed: [],
+      failed: [],
+      queued: [],
+      cancelled: [],
+      counts: [],
+      verified: [],
+    };
+    const status: { job_id: string; verification: VerificationStatus; verifiers?: string[] }[] = [];
+    const replicas: NewReplica[] = [];
+    const verified: { address: string; units: number; ms: number }[] = [];
+    const contradicted: string[] = [];
+    const count = (kind: Count['kind'], result: string) => out.counts.push({ kind, result, n: 1 });
+    const finalise = (job: CheckedJob, worker: string, verifiers: string[] | null) => {
+      out.final.push({ jobId: job.job_id, taskId: job.task_id });
+      out.returned.push(job.job_id);
+      out.outcomes.push({ address: worker, outcome: 'success' });
+      // Providers that called the payload invalid were contradicted by a result that stands.
+      for (const claimant of job.failure_claims) {
+        contradicted.push(claimant);
+        out.outcomes.push({ address: claimant, outcome: 'failure' });
+      }
+      if (verifiers) status.push({ job_id: job.job_id, verification: 'verified', verifiers });
+    };
+
+    const primaries = completed.filter((c) => jobs.get(c.jobId)?.verifies === null);
+    for (const c of primaries) {
+      const job = jobs.get(c.jobId) as CheckedJob;
+      const d = decisions.get(c.jobId) ?? { kind: 'sampled_out' };
+      if (d.kind === 'sampled_out') {
+        status.push({ job_id: c.jobId, verification: 'sampled_out' });
+        finalise(job, c.worker, null);
+        count('verification', d.unavailable ? 'unavailable' : 'sampled_out');
+        if (d.canary) count('canary', d.canary);
+      } else if (d.kind === 'verified') {
+        finalise(job, c.worker, [MARKET_VERIFIER]);
+        verified.push({ address: c.worker, units: job.units, ms: now - (job.started_at ?? now) });
+        count('verification', 'verified');
+      } else if (d.kind === 'pending') {
+        status.push({ job_id: c.jobId, verification: 'pending' });
+        replicas.push({
+          job_id: randomUUID(),
+          verifies: c.jobId,
+          excluded: [c.worker, ...job.failure_claims],
+          runner_id: d.runnerId,
+        });
+        count('verification', 'pending');
+      }
+    }
+
+    // Replicas' results: the verdict over everything delivered for their job so far.
+    const judged = [...new Set(completed.flatMap((c) => jobs.get(c.jobId)?.verifies ?? []))];
+    const delivered = await deliveredResults(tx, judged);
+    const byPrimary = new Map<string, DeliveredRow[]>();
+    for (const d of delivered) byPrimary.set(d.primary_id, [...(byPrimary.get(d.primary_id) ?? []), d]);
+    const replicaJobs = completed.filter((c) => jobs.get(c.jobId)?.verifies != null);
+    const primaryRows = await primaryInfo(tx, judged);
+    for (const primaryId of judged) {
+      const rows = byPrimary.get(primaryId) ?? [];
+      const primary = primaryRows.get(primaryId);
+      const own = rows.find((r) => r.job_id === primaryId);
+      // A verdict already in (the task closed, or another replica decided): nothing to judge.
+      if (!primary || !own || (primary.verification !== 'pending' && primary.verification !== 'disputed')) {
+        out.returned.push(
+          ...replicaJobs.filter((r) => jobs.get(r.jobId)?.verifies === primaryId).map((r) => r.jobId),
+        );
+        continue;
+      }
+      const results: Delivered[] = rows.map((r) => ({ address: r.address, resultHash: r.result_hash }));
+      const v = verdict(results, params.verification_max_results);
+      const replicaIds = rows.filter((r) => r.job_id !== primaryId).map((r) => r.job_id);
+      if (v.kind === 'more') {
+        status.push({ job_id: primaryId, verification: 'disputed' });
+        replicas.push({
+          job_id: randomUUID(),
+          verifies: primaryId,
+          excluded: [...new Set([...rows.map((r) => r.address), ...primary.failure_claims])],
+          runner_id: own.runner_id ?? rows.find((r) => r.runner_id !== null)?.runner_id ?? null,
+        });
+        out.returned.push(...replicaIds);
+        count('verification', 'disputed');
+        continue;
+      }
+      out.cancelled.push(...(await cancelReplicasOf(tx, [primaryId], now)));
+      if (v.kind === 'failed') {
+        status.push({ job_id: primaryId, verification: 'failed' });
+        out.failed.push(...(await failUnverified(tx, [primaryId], 'results_disagree', now)));
+        out.returned.push(primaryId, ...replicaIds);
+        count('verification', 'failed');
+        continue;
+      }
+      // Two agree: the accepted result stands, delivered by the primary's provider or not.
+      const winner = rows.find((r) => r.result_hash === v.accepted) as DeliveredRow;
+      if (winner.job_id !== primaryId) await acceptReplicaResult(tx, primaryId, winner.job_id);
+      const verifiers = v.agreeing.filter((a) => a !== winner.address);
+      finalise({ ...primary, job_id: primaryId }, winner.address, verifiers);
+      for (const r of rows) {
+        const agreed = r.result_hash === v.accepted;
+        if (r.job_id !== primaryId) (agreed ? out.returned : out.slashed).push(r.job_id);
+        else if (!agreed) {
+          // finalise returned the primary's bond with the job; a fraud's is slashed instead.
+          out.returned.splice(out.returned.indexOf(primaryId), 1);
+          out.slashed.push(primaryId);
+        }
+        if (agreed) {
+          verified.push({
+            address: r.address,
+            units: primary.units,
+            ms: (r.finished_at ?? now) - (r.started_at ?? now),
+          });
+          if (r.address !== winner.address) out.outcomes.push({ address: r.address, outcome: 'success' });
+        }
+      }
+      for (const address of v.minority)
+        out.fraud.push({
+          address,
+          jobId: primaryId,
+          reason: 'its result disagreed with two independent providers',
+        });
+      count('verification', 'verified');
+    }
+
+    for (const r of refused) {
+      out.fraud.push(r);
+      const d = decisions.get(r.jobId);
+      count('verification', 'refused');
+      if (d?.kind === 'refused' && d.canary) count('canary', d.canary);
+    }
+
+    // Frauds: marked, reputation to the bottom, and what they delivered unchecked is checked now.
+    for (const f of out.fraud) out.outcomes.push({ address: f.address, outcome: 'fraud' });
+    const marked = await markFraud(
+      tx,
+      [...new Map(out.fraud.map((f) => [f.address, f])).values()].map((f) => ({
+        address: f.address,
+        reason: f.reason,
+      })),
+      now,
+    );
+    for (const address of marked) {
+      count('fraud', 'detected');
+      for (const j of await uncheckedResultsOf(tx, address)) {
+        status.push({ job_id: j.job_id, verification: 'pending' });
+        const runners = sessions.get(address)?.capability.runners;
+        replicas.push({
+          job_id: randomUUID(),
+          verifies: j.job_id,
+          excluded: [address],
+          runner_id: runners?.[j.challenge_type as keyof typeof runners]?.id ?? null,
+        });
+      }
+    }
+
+    await setVerification(tx, status);
+    await insertReplicas(tx, replicas, now);
+    await countVerified(tx, verified, now);
+    await countContradictedClaims(tx, contradicted);
+    out.queued.push(...replicas.map((r) => r.job_id));
+    out.verified.push(...verified);
+    return out;
+  }
+}
