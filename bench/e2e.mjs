@@ -7,8 +7,12 @@
 // --nodes N (PostgreSQL) also runs N nodes on one database, each with its own --workers, tasks
 // spread over them, and prints the ratio to one node (--chain sets every node's chain, e.g. off).
 //
+// Verification (README "Verification") is on, as a node starts, with the workers past probation
+// (probation_jobs 0: honest providers the market already trusts); --verification both (default)
+// also runs PostgreSQL with it off and prints the ratio, on | off runs only that.
+//
 //   npm run build && node bench/e2e.mjs [--tasks 5000] [--workers 3] [--slots 64] [--backend both]
-//       [--nodes 2] [--chain dev|off]
+//       [--nodes 2] [--chain dev|off] [--verification both|on|off]
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     'no-baselines': { type: 'boolean', default: false },
     nodes: { type: 'string', default: '1' },
     chain: { type: 'string' },
+    verification: { type: 'string', default: 'both' },
   },
 });
 const tasks = Number(values.tasks);
@@ -99,7 +104,7 @@ async function startWorkers(url, dir, prefix = 'w') {
 
 /** create→completed latency per task, from the market's own job timestamps (ms). */
 async function latencies(backend, node) {
-  const sql = `SELECT queued_at, finished_at FROM jobs WHERE status = 'completed'`;
+  const sql = `SELECT queued_at, finished_at FROM jobs WHERE status = 'completed' AND verifies IS NULL`;
   if (backend === 'postgres') {
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
@@ -114,7 +119,14 @@ async function latencies(backend, node) {
   return rows.map((r) => ({ queued: Number(r.queued_at), finished: Number(r.finished_at) }));
 }
 
-async function runMarket(backend, nodeCount = 1) {
+/** The scheduler parameters of a run: verification on (workers past probation) or off. */
+function verificationParams(on) {
+  return on
+    ? { admission_enabled: false, probation_jobs: 0 }
+    : { admission_enabled: false, verification_enabled: false };
+}
+
+async function runMarket(backend, nodeCount = 1, verify = values.verification !== 'off') {
   const dir = mkdtempSync(join(tmpdir(), 'taskmarket-e2e-bench-'));
   const first = await startNode(backend, chainEnv);
   const nodes = [first];
@@ -130,6 +142,7 @@ async function runMarket(backend, nodeCount = 1) {
       if (process.env.BENCH_DEBUG) console.error('offers', total);
       await sleep(50);
     }
+    await call(first.url, 'PUT', '/params', OPERATOR_KEY, verificationParams(verify));
     const key = await fundedCustomer(first.url);
     const cpuBefore = {
       node: nodes.reduce((t, n) => t + cpuSeconds(n.pid), 0),
@@ -177,6 +190,7 @@ async function runMarket(backend, nodeCount = 1) {
     const last = Math.max(...rows.map((r) => r.finished));
     return {
       nodes: nodeCount,
+      verification: verify,
       tasks: rows.length,
       create_failures: failures,
       tasks_per_sec: Math.round((rows.length / (last - firstQueued)) * 1000),
@@ -205,10 +219,18 @@ for (const backend of backends) {
   const r = await runMarket(backend);
   results[backend] = r;
   console.log(
-    `task market (${backend}): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms ` +
+    `task market (${backend}, verification ${r.verification ? 'on' : 'off'}): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms ` +
       `(${r.tasks} tasks, ${workerCount} workers × ${slots} slots, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'}); ` +
       `CPU per task: node ${r.cpu_ms_per_task.node} ms, workers ${r.cpu_ms_per_task.workers} ms, ` +
       `PostgreSQL ${r.cpu_ms_per_task.postgres} ms, total ${r.cpu_ms_per_task.total} ms`,
+  );
+}
+if (values.verification === 'both' && results.postgres) {
+  const r = await runMarket('postgres', 1, false);
+  results.postgres_verification_off = r;
+  console.log(
+    `task market (postgres, verification off): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms — ` +
+      `verification on runs at ${(results.postgres.tasks_per_sec / r.tasks_per_sec).toFixed(2)}× of off`,
   );
 }
 if (nodeCount > 1 && results.postgres) {

@@ -4,7 +4,9 @@
 // connection is closed after such an answer so the unread body is never taken in either.
 //
 // A route names who may call it in `config.access`; a route without it is public (operations,
-// docs). /rpc names `rpc`: any key, or the peer_key, which serves the peer methods only.
+// docs). /rpc names `rpc`: any key, or the peer_key, which serves the peer methods only. A route
+// naming `optional` is public without a key; a key it is given is checked like anywhere else (a
+// wrong one is 401, counted against the address), and the route shows more to who it names.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MarketError } from '../domain/errors.js';
@@ -17,7 +19,7 @@ import { peerKeyMatches } from './routes/rpc-reputation.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    access?: Access | 'rpc';
+    access?: Access | 'rpc' | 'optional';
   }
   interface FastifyRequest {
     /** Who is calling, set by the gate on every route that names its access. */
@@ -57,7 +59,8 @@ export function installGuard(app: FastifyInstance, market: Market): void {
   app.addHook('onRequest', async (request, reply) => {
     if (closing) return refuse(request, reply, new MarketError('unavailable', 'the node is shutting down'));
     const access = request.routeOptions.config.access;
-    if (access === undefined) return checkEncoding(request, reply);
+    if (access === undefined || (access === 'optional' && request.headers.authorization === undefined))
+      return checkEncoding(request, reply);
     const now = market.clock.nowMs();
     // An address that keeps failing is refused before its keys cost a lookup.
     if (failures && !failures.has(request.ip, now))
@@ -72,7 +75,12 @@ export function installGuard(app: FastifyInstance, market: Market): void {
       if (access === 'rpc' && peerKeyMatches(market.config.peer_key, request.headers.authorization)) {
         request.peer = true;
         request.principal = { kind: 'operator' };
-      } else request.principal = await authenticate(market, request, access === 'rpc' ? 'any' : access);
+      } else
+        request.principal = await authenticate(
+          market,
+          request,
+          access === 'rpc' || access === 'optional' ? 'any' : access,
+        );
     } catch (err) {
       if (!(err instanceof MarketError)) throw err;
       if (err.code === 'unauthorized') failures?.take(request.ip, now);

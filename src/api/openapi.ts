@@ -58,6 +58,10 @@ export const transform: NonNullable<FastifyDynamicSwaggerOptions['transform']> =
   const s = { ...(schema as Json) } as Json & { response?: Json };
   const access = (route.config as { access?: string } | undefined)?.access;
   const response: Json = { ...(s.response ?? {}) };
+  // A route that declares no answer (a page, a file) answers 200, as the document said before
+  // the errors below were added to it.
+  if (!Object.keys(response).some((status) => status.startsWith('2')))
+    response[200] = { description: typeof s.summary === 'string' ? s.summary : 'success' };
   const add = (status: number, description: string) => {
     if (!(String(status) in response))
       response[status] = { description, content: { 'application/json': { schema: plain(ErrorBody) } } };

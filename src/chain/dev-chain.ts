@@ -229,6 +229,24 @@ export class DevChain implements ChainPort {
     return rows.length > 0;
   }
 
+  /**
+   * A reorganisation, for tests: the blocks from `height` up are dropped; their transactions go
+   * back to the pool (`requeue`, as a node that switched forks re-pools them) or are lost. The
+   * next block is sealed at `height` on top of the block below it.
+   */
+  async dropBlocksFrom(height: number, opts: { requeue: boolean }): Promise<number> {
+    await this.producing;
+    const txs = opts.requeue
+      ? await this.db.query(
+          'UPDATE chain_txs SET height = NULL, position = NULL WHERE height >= $1 RETURNING tx_hash',
+          [height],
+        )
+      : await this.db.query('DELETE FROM chain_txs WHERE height >= $1 RETURNING tx_hash', [height]);
+    if (!opts.requeue) this.stats.dropped += txs.length;
+    await this.db.query('DELETE FROM chain_blocks WHERE height >= $1', [height]);
+    return txs.length;
+  }
+
   async pendingCount(): Promise<number> {
     const rows = await this.db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM chain_txs WHERE height IS NULL',

@@ -4,6 +4,8 @@
 //   GET  /status        {"height", "last_hash", …}
 //   GET  /balance/{a}   {"address", "balance" (decimal string), "nonce"}: the account nonce
 //   GET  /nonce/{a}?pending=true  {"address", "nonce", "pending": true}: after the pooled run
+// An account the node has never seen may be answered 404 on /balance and /nonce: nonce 0, balance
+// 0 (a 404 {"detail": "Not Found"}, the framework's answer for a missing route, is an error).
 // `/tx/{hash}/receipt` is not used: the node at b15c176 answers `pending` forever, even for
 // transactions a block holds (shared/cpc-node/smoke-transcript.json).
 // Every request has a timeout. What the courier may retry: network errors, timeouts, 408, 425,
@@ -107,13 +109,18 @@ export class HttpChainClient implements ChainPort {
 
   async account(address: string): Promise<ChainAccount> {
     const path = encodeURIComponent(address);
-    const balance = (await this.read(`/balance/${path}`)).body as {
-      balance?: unknown;
-      nonce?: unknown;
-    } | null;
-    const pending = (await this.read(`/nonce/${path}?pending=true`)).body as { nonce?: unknown } | null;
+    const balanceReply = await this.read(`/balance/${path}`);
+    // A node that has never seen an account may answer 404: it has sent nothing and holds
+    // nothing, so its nonce is 0 and its balance 0. The framework's own 404 for a path it has no
+    // route for ("Not Found") is a misconfigured URL, not an empty account.
+    const unknown = isAccountNotFound(balanceReply, `/balance/${path}`);
+    const pendingReply = await this.read(`/nonce/${path}?pending=true`);
+    const pendingUnknown = isAccountNotFound(pendingReply, `/nonce/${path}`);
+    const balance = unknown
+      ? { nonce: 0, balance: '0' }
+      : (balanceReply.body as { balance?: unknown; nonce?: unknown } | null);
     const nonce = balance?.nonce;
-    const pendingNonce = pending?.nonce;
+    const pendingNonce = pendingUnknown ? nonce : (pendingReply.body as { nonce?: unknown } | null)?.nonce;
     if (!isCount(nonce) || !isCount(pendingNonce))
       throw new ChainError(`the node gave no nonce for ${address}`, false);
     const raw = balance?.balance;
@@ -176,6 +183,20 @@ export class HttpChainClient implements ChainPort {
       this.inFlight.delete(controller);
     }
   }
+}
+
+/**
+ * A 404 that says the node knows no such account (true), or none (false). The framework's 404
+ * for a route it lacks ({"detail": "Not Found"}) means a wrong node URL: a ChainError.
+ */
+function isAccountNotFound(reply: Reply, path: string): boolean {
+  if (reply.status !== 404) return false;
+  if ((reply.body as { detail?: unknown } | null)?.detail === 'Not Found')
+    throw new ChainError(
+      `GET ${path}: HTTP 404: the node has no such endpoint (is the chain URL right?)`,
+      false,
+    );
+  return true;
 }
 
 function isCount(v: unknown): v is number {

@@ -9,9 +9,10 @@
 //   GET  /status           {"height", "last_hash", "network", "mempool_size", "epoch"}
 //   GET  /balance/{a}      {"address", "balance" (decimal string), "nonce"}
 //   GET  /nonce/{a}?pending=true   {"address", "nonce", "pending": true}
+//                          (with unknownAccount 'not_found', both 404 for an account never seen)
 //   GET  /tx/{h}/receipt   always {"status": "pending", "block_height": null}: the node's bug
 // Controls: `down` (every connection is cut, as a node that is not there), `overrides` (handlers
-// for the next requests), and `afterSend` (what the next /tx/send does once the pool has the
+// for the next requests), `dropBlocks` (a reorganisation), and `afterSend` (what the next /tx/send does once the pool has the
 // transaction: lose the reply, or answer 400 as the node can after a pool add).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -25,24 +26,41 @@ import type { Queryable } from '../store/db.js';
 export type Override = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** What happens to the reply of a /tx/send after the pool took the transaction. */
-export type AfterSend = 'lose_reply' | 'bad_request';
+export type AfterSend = 'lose_reply' | 'bad_request' | 'hold';
 
 export interface MockNodeOptions {
   /** Starting balances (base units); with them the node refuses spends past a balance. */
   genesis?: Map<string, bigint>;
   /** The dev chain's database, for balances (required with genesis). */
   db?: Queryable;
+  /**
+   * 'not_found': /balance and /nonce of an account the chain has never seen (no genesis balance,
+   * nothing sent, nothing received) answer 404 {"detail": "Account not found"}, as a node may;
+   * default 'zero': 200 with nonce 0 (what ComputeChain b15c176's get_account gives).
+   */
+  unknownAccount?: 'zero' | 'not_found';
 }
 
 export interface MockNode {
   url: string;
   /** Handlers for the next requests, first in first used; the default behaviour after that. */
   overrides: Override[];
-  /** For the next /tx/send calls, in order: what happens after the pool takes the transaction. */
+  /**
+   * For the next /tx/send calls, in order: what happens after the pool takes the transaction:
+   * the reply is lost (connection cut), answered 400, or held (never answered: the sender is
+   * left waiting, e.g. to be killed between a send and its reply; `held` counts them).
+   */
   afterSend: (AfterSend | undefined)[];
+  /** Replies held so far ('hold'). */
+  held: number;
   /** True: every connection is cut before an answer (the node is down). */
   down: boolean;
   requests: { method: string; path: string; body: string }[];
+  /**
+   * A reorganisation: the node drops its blocks from `height` up (their transactions back in the
+   * pool with `requeue`, else lost); its next block is sealed at `height`. Returns the transactions moved.
+   */
+  dropBlocks(height: number, opts: { requeue: boolean }): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -54,8 +72,10 @@ export async function startMockNode(chain: DevChain, opts: MockNodeOptions = {})
     url: '',
     overrides: [],
     afterSend: [],
+    held: 0,
     down: false,
     requests: [],
+    dropBlocks: (height, o) => chain.dropBlocksFrom(height, o),
     close: async () => undefined,
   };
   const server: Server = createServer((req, res) => {
@@ -74,6 +94,7 @@ export async function startMockNode(chain: DevChain, opts: MockNodeOptions = {})
       handle(chain, opts, req.method ?? '', req.url ?? '', body).then(
         ([status, text]) => {
           if (after === 'lose_reply') req.socket.destroy();
+          else if (after === 'hold') node.held++;
           else if (after === 'bad_request') send(res, 400, JSON.stringify({ detail: 'Bad Request' }));
           else send(res, status, text);
         },
@@ -157,6 +178,11 @@ async function handle(
       }),
     ];
   }
+  m = /^\/(balance|nonce)\/([^/?]+)/.exec(path);
+  if (method === 'GET' && m && opts.unknownAccount === 'not_found') {
+    if (!(await isKnown(chain, opts, decodeURIComponent(m[2] as string))))
+      return [404, JSON.stringify({ detail: 'Account not found' })];
+  }
   m = /^\/balance\/([^/?]+)$/.exec(path);
   if (method === 'GET' && m) {
     const address = decodeURIComponent(m[1] as string);
@@ -178,6 +204,18 @@ async function handle(
       JSON.stringify({ tx_hash: m[1], status: 'pending', block_height: null, timestamp: 0, error: null }),
     ];
   return [404, JSON.stringify({ detail: 'Not Found' })];
+}
+
+/** Whether the chain has seen `address`: a genesis balance, a transaction from it, or a TRANSFER to it. */
+async function isKnown(chain: DevChain, opts: MockNodeOptions, address: string): Promise<boolean> {
+  if (opts.genesis?.has(address)) return true;
+  if ((await chain.account(address)).pendingNonce > 0) return true;
+  if (!opts.db) return false;
+  const rows = await opts.db.query(
+    `SELECT 1 FROM chain_txs WHERE tx_type = 'TRANSFER' AND body LIKE $1 LIMIT 1`,
+    [`%"to_address":"${address}"%`],
+  );
+  return rows.length > 0;
 }
 
 /**

@@ -7,7 +7,10 @@
 import {
   TX_TYPES,
   computeResultProblem,
+  isBidCommit,
+  transferPayloadProblem,
   txFieldProblem,
+  type BidCommitPayload,
   type SignedTx,
   type TxType,
   type UnsignedTx,
@@ -26,7 +29,7 @@ export interface WireTx {
   timestamp: number;
   pub_key: string;
   signature: string;
-  payload: Record<string, never> | ComputeResult;
+  payload: Record<string, never> | BidCommitPayload | ComputeResult;
 }
 
 export function txToWire(tx: SignedTx): WireTx {
@@ -44,7 +47,9 @@ export function txToWire(tx: SignedTx): WireTx {
     signature: tx.signature,
     payload:
       tx.tx_type === 'TRANSFER'
-        ? {}
+        ? isBidCommit(tx.payload)
+          ? { bid_commit: tx.payload.bid_commit }
+          : {}
         : {
             task_id: tx.payload.task_id,
             worker_address: tx.payload.worker_address,
@@ -94,10 +99,15 @@ export function decodeTx(value: unknown): DecodedTx {
   };
   let tx: UnsignedTx;
   if (o.tx_type === 'TRANSFER') {
-    tx = { ...common, tx_type: 'TRANSFER', to_address: o.to_address as string, payload: {} };
     const payload = o.payload ?? {};
-    if (typeof payload !== 'object' || payload === null || Object.keys(payload).length > 0)
-      return { ok: false, error: 'a TRANSFER carries an empty payload' };
+    const problem = transferPayloadProblem(payload);
+    if (problem) return { ok: false, error: problem };
+    tx = {
+      ...common,
+      tx_type: 'TRANSFER',
+      to_address: o.to_address as string,
+      payload: isBidCommit(payload) ? { bid_commit: payload.bid_commit } : {},
+    };
   } else {
     const p = o.payload as Record<string, unknown>;
     if (typeof p === 'object' && p !== null && typeof p.nonce === 'bigint')

@@ -45,11 +45,21 @@ interface TxCommon {
   pub_key: string;
 }
 
+/**
+ * A bid commitment on chain (docs/decisions.md, "Bid commit–reveal"): the spec's BidTx, carried
+ * by the CPC node as a zero-amount TRANSFER from the market to itself with this payload.
+ */
+export interface BidCommitPayload {
+  /** The commitment, lowercase hex SHA-256 (domain/bid-commit.ts). */
+  bid_commit: string;
+}
+
 export interface TransferTx extends TxCommon {
   tx_type: 'TRANSFER';
   to_address: string;
   amount: bigint;
-  payload: Record<string, never>;
+  /** Empty for a payout; a bid commitment for a BidTx. */
+  payload: Record<string, never> | BidCommitPayload;
 }
 
 export interface SubmitResultTx extends TxCommon {
@@ -72,7 +82,7 @@ interface DraftCommon {
 }
 
 export type TxDraft =
-  | (DraftCommon & { tx_type: 'TRANSFER'; to_address: string; amount: bigint })
+  | (DraftCommon & { tx_type: 'TRANSFER'; to_address: string; amount: bigint; payload?: BidCommitPayload })
   | (DraftCommon & { tx_type: 'SUBMIT_RESULT'; result: ComputeResult });
 
 /** The string whose SHA-256 is the transaction's hash (and what its signature covers). */
@@ -115,7 +125,13 @@ export function signTx(key: SigningKey | string, draft: TxDraft): SignedTx {
   };
   const tx: UnsignedTx =
     draft.tx_type === 'TRANSFER'
-      ? { ...common, tx_type: 'TRANSFER', to_address: draft.to_address, amount: draft.amount, payload: {} }
+      ? {
+          ...common,
+          tx_type: 'TRANSFER',
+          to_address: draft.to_address,
+          amount: draft.amount,
+          payload: draft.payload ? { bid_commit: draft.payload.bid_commit } : {},
+        }
       : {
           ...common,
           tx_type: 'SUBMIT_RESULT',
@@ -125,7 +141,7 @@ export function signTx(key: SigningKey | string, draft: TxDraft): SignedTx {
         };
   const problem = txFieldProblem(tx);
   if (problem) throw new RangeError(`${draft.tx_type}: ${problem}`);
-  if (tx.tx_type === 'TRANSFER' && tx.amount === 0n)
+  if (tx.tx_type === 'TRANSFER' && tx.amount === 0n && !isBidCommit(tx.payload))
     throw new RangeError('TRANSFER: amount must be positive');
   return { ...tx, signature: signer.sign(utf8ToBytes(txHashPreimage(tx))) };
 }
@@ -177,13 +193,26 @@ export function txFieldProblem(tx: UnsignedTx): string | undefined {
     return 'pub_key must be a 33-byte compressed public key in lowercase hex';
   if (tx.tx_type === 'TRANSFER') {
     if (!isValidAddress(tx.to_address)) return 'to_address must be a cpc1… address';
-    if (typeof tx.payload !== 'object' || tx.payload === null || Object.keys(tx.payload).length > 0)
-      return 'a TRANSFER carries an empty payload';
-    return undefined;
+    return transferPayloadProblem(tx.payload);
   }
   if (tx.to_address !== null) return 'a SUBMIT_RESULT has no to_address';
   if (tx.amount !== 0n) return 'a SUBMIT_RESULT moves no amount';
   return computeResultProblem(tx.payload);
+}
+
+/** A TRANSFER's payload is empty (a payout) or exactly a bid commitment (a BidTx). */
+export function transferPayloadProblem(payload: unknown): string | undefined {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+    return 'a TRANSFER payload must be an object';
+  if (Object.keys(payload).length === 0 || isBidCommit(payload)) return undefined;
+  return 'a TRANSFER carries an empty payload or a bid commitment ({"bid_commit": 64 lowercase hex})';
+}
+
+export function isBidCommit(payload: unknown): payload is BidCommitPayload {
+  if (typeof payload !== 'object' || payload === null) return false;
+  const keys = Object.keys(payload);
+  const value = (payload as { bid_commit?: unknown }).bid_commit;
+  return keys.length === 1 && typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
 }
 
 /** What is wrong with a ComputeResult's fields (types the chain's model requires), if anything. */

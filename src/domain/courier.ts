@@ -11,7 +11,8 @@
 //    │  └──────────────────┐    │ │in the pool               │
 //    │ may be included     │    ▼ │                          │
 //    ├────────────────▶ checking ─┴── proven absent, nonce free ──▶ pending (same bytes again)
-//    │                     │  (nonce_too_low, insufficient_balance, HTTP 400, past the node's TTL)
+//    │                     │  (nonce_too_low, insufficient_balance, HTTP 400, past the node's TTL,
+//    │                     │   its block replaced by a reorganisation: included/final → checking)
 //    │                     └── nonce used, not found in the blocks ──▶ held (the operator decides:
 //    │                                                              --landed → final, --resend → pending)
 //    └── refused as invalid (bad signature, gas, fee), or proven absent after a 400 ──▶ failed
@@ -47,10 +48,17 @@ export type OutboxDraft =
     }
   | { type: 'bundle'; bundle_hash: string; sender: string }
   /** amount: base units, decimal. */
-  | { type: 'transfer'; to: string; amount: string };
+  | { type: 'transfer'; to: string; amount: string }
+  /** A BidTx: a zero-amount TRANSFER to the market itself carrying the commitment (bid-commit.ts). */
+  | { type: 'bid_commit'; bid_id: string; commitment: string }
+  /**
+   * A nonce filler: 1 base unit from the market to itself, sealed at a nonce the chain waits on
+   * that no entry of the outbox can fill any more (a refusal for good after later ones were sent).
+   */
+  | { type: 'gap_fill'; nonce: number };
 
 export function draftKind(d: OutboxDraft): OutboxKind {
-  return d.type === 'transfer' ? 'TRANSFER' : 'SUBMIT_RESULT';
+  return d.type === 'task_result' || d.type === 'bundle' ? 'SUBMIT_RESULT' : 'TRANSFER';
 }
 
 /**
@@ -72,6 +80,17 @@ export function sealDraft(
       nonce,
       timestamp,
     });
+  if (d.type === 'gap_fill')
+    return signTx(signer, { tx_type: 'TRANSFER', to_address: signer.address, amount: 1n, nonce, timestamp });
+  if (d.type === 'bid_commit')
+    return signTx(signer, {
+      tx_type: 'TRANSFER',
+      to_address: signer.address,
+      amount: 0n,
+      payload: { bid_commit: d.commitment },
+      nonce,
+      timestamp,
+    });
   const result =
     d.type === 'task_result'
       ? taskComputeResult({ ...d, nonce }, signer)
@@ -83,6 +102,8 @@ export const resultDedupKey = (taskId: string): string => `result:${taskId}`;
 export const bundleDedupKey = (bundleHash: string, sender: string): string =>
   `bundle:${bundleHash}:${sender}`;
 export const payoutDedupKey = (batchId: string, n: number): string => `payout:${batchId}:${n}`;
+export const gapDedupKey = (sender: string, nonce: number, attempt: number): string =>
+  `gap:${sender}:${nonce}:${attempt}`;
 
 /**
  * The delay before retry number `attempts` (1 after the first failure): base × 2^(attempts−1),
@@ -167,7 +188,14 @@ function signed(r: Omit<ComputeResult, 'signature'>, key: SigningKey): ComputeRe
 }
 
 /** Why an entry is being looked for in the chain instead of taken at the node's word. */
-export type CheckReason = 'nonce_too_low' | 'insufficient_balance' | 'bad_request' | 'expired' | 'unknown';
+export type CheckReason =
+  | 'nonce_too_low'
+  | 'insufficient_balance'
+  | 'bad_request'
+  | 'expired'
+  /** The block that held it was replaced: found again in the new blocks, or sent again. */
+  | 'reorg'
+  | 'unknown';
 
 /** What the chain shows about an entry under check, read in this order: account, then blocks. */
 export interface CheckFacts {

@@ -15,6 +15,10 @@ export const ERRORS = {
   already_done: { status: 409, retryable: false },
   idempotency_conflict: { status: 409, retryable: false },
   conflict: { status: 409, retryable: true },
+  // Bid commit–reveal: revealed before two blocks follow the commitment's block (try again later),
+  // or (salt, state) that do not hash to the commitment.
+  reveal_too_early: { status: 409, retryable: true },
+  commitment_mismatch: { status: 422, retryable: false },
   request_timeout: { status: 408, retryable: true },
   payload_too_large: { status: 413, retryable: false },
   uri_too_long: { status: 414, retryable: false },

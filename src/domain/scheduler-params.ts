@@ -160,6 +160,13 @@ export const SchedulerParamsSchema = Type.Object(
       maximum: 9,
       description: 'results gathered for one job before it fails for want of two that agree',
     }),
+    probation_units: Type.Number({
+      default: 10,
+      minimum: 0,
+      maximum: 1e12,
+      description:
+        'the most an offer counts toward admission capacity while its provider is on probation or has no measured work',
+    }),
     capacity_claim_factor: Type.Number({
       default: 8,
       minimum: 1,

@@ -92,7 +92,8 @@ export function verifyRate(score: number, probation: boolean, params: SchedulerP
   if (!params.verification_enabled) return 0;
   if (probation) return 1;
   const s = Math.min(REPUTATION_MAX, Math.max(0, score)) / REPUTATION_MAX;
-  return params.verify_rate_max - (params.verify_rate_max - params.verify_rate_min) * s;
+  const rate = params.verify_rate_max - (params.verify_rate_max - params.verify_rate_min) * s;
+  return Math.min(params.verify_rate_max, Math.max(params.verify_rate_min, rate));
 }
 
 /**
@@ -155,9 +156,10 @@ export function verdict(results: readonly Delivered[], maxResults: number): Verd
   return { kind: 'more' };
 }
 
-/** Two independent providers that call a payload invalid end the job; one claim is checked. */
+/** Two independent providers that call a payload invalid end the job; one claim is checked (verification on). */
 export function claimsAgree(claims: readonly string[], params: SchedulerParams): boolean {
-  return new Set(claims).size >= params.failure_claims_needed;
+  // With verification off a provider's word is taken, as before it existed.
+  return new Set(claims).size >= (params.verification_enabled ? params.failure_claims_needed : 1);
 }
 
 /**
@@ -219,16 +221,22 @@ export function measuredRate(w: ShownWork): number | null {
 }
 
 /**
- * What an offer counts toward admission capacity: nothing from a provider on probation or caught
- * cheating, and past probation its advertised units only up to capacity_claim_factor times the
- * rate its verified work has shown. With verification off, the offer as advertised.
+ * What an offer counts toward admission capacity: nothing from a provider caught cheating; at most
+ * probation_units from one on probation or with no measured work yet (enough for a market of new
+ * providers to admit the work that gets them verified, too little for one claim to matter); past
+ * probation, its advertised units up to capacity_claim_factor times the rate its verified work
+ * has shown. With verification off, the offer as advertised.
  */
 export function creditedUnits(advertised: number, w: ShownWork, params: SchedulerParams): number {
   if (!params.verification_enabled) return advertised;
-  if (w.fraud || onProbation(w.verifiedJobs, w.staked, params)) return 0;
+  if (w.fraud) return 0;
   const rate = measuredRate(w);
-  if (rate === null) return 0;
-  return Math.min(advertised, Math.floor(params.capacity_claim_factor * rate));
+  if (rate === null || onProbation(w.verifiedJobs, w.staked, params))
+    return Math.min(advertised, params.probation_units);
+  return Math.min(
+    advertised,
+    Math.max(params.probation_units, Math.floor(params.capacity_claim_factor * rate)),
+  );
 }
 
 export const HARDWARE_STANDINGS = ['claimed', 'verified', 'implausible'] as const;

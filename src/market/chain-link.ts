@@ -76,6 +76,7 @@ export class ChainLink {
       sender: outbox.sender,
       seal: (limit) => outbox.seal(db, limit),
       syncNonce: (account) => outbox.syncNonce(db, account),
+      fillGap: (nonce) => outbox.fillGap(db, nonce),
       confirmations: config.chain_confirmations,
       txTtlMs: config.chain_tx_ttl_ms,
       batch: config.courier_batch,

@@ -29,8 +29,10 @@ const STALE_MS = 60_000;
 
 export class Cluster {
   readonly nodeId = randomUUID();
-  /** Units offered through the other live nodes, as of the last refresh. */
+  /** Units offered through the other live nodes as their verified work bears them out, as of the last refresh. */
   otherUnits = 0;
+  /** Units offered through the other live nodes as the providers say. */
+  otherClaimed = 0;
   /**
    * This node leads the cluster (the longest-running live node): it alone runs the courier.
    * A lone node leads; a node that cannot tell (before its first refresh) leads too, since the
@@ -51,7 +53,9 @@ export class Cluster {
   async refresh(): Promise<void> {
     await nodeAlive(this.db, this.nodeId);
     const params = this.params.get();
-    this.otherUnits = (await otherNodesOffers(this.db, this.nodeId, FRESH_MS)).reduce(
+    const others = await otherNodesOffers(this.db, this.nodeId, FRESH_MS);
+    this.otherClaimed = others.reduce((sum, o) => sum + o.units, 0);
+    this.otherUnits = others.reduce(
       (sum, o) =>
         sum +
         creditedUnits(

@@ -1,10 +1,15 @@
 // The courier: delivers the outbox to the chain and follows each entry until a block holds it
 // and enough blocks follow (domain/courier.ts draws the states). One flush:
-//   1. track: read the sender's account, then the head, then every block not read yet (the
-//      chain_cursor), marking our transactions found there included; included entries with
+//   1. track: read the sender's account, then the head; if a block the courier read was
+//      replaced (the next block's prev_hash or the head no longer matches the hashes kept in
+//      chain_seen_blocks), go back to the fork: entries included or final above it go to
+//      checking (reason reorg) and the blocks are read again; then read every block not read yet
+//      (the chain_cursor), marking our transactions found there included; included entries with
 //      `confirmations` blocks on top become final (their block is read again: gone means a
 //      reorganisation, and they are sent again). Entries under check, and sent ones the node's
 //      pool should have dropped (older than its TTL), are then settled by checkVerdict.
+//      A nonce the chain waits on that no outbox entry can fill any more (refused for good after
+//      later ones were sent) gets a filler: 1 base unit to the market itself, sealed there.
 //   2. nonces: at start and after every refusal, the node's account sets the next nonce
 //      (OutboxWriter.syncNonce); a nonce the node has seen is never given to another entry.
 //   3. seal the queued drafts, then walk sealed pending entries in nonce order a page at a time
@@ -23,6 +28,7 @@ import {
   ChainError,
   type ChainAccount,
   type ChainBlock,
+  type ChainHead,
   type ChainPort,
   type SubmitOutcome,
 } from '../chain/port.js';
@@ -35,6 +41,7 @@ import {
   failedAmong,
   getCursor,
   includedUpTo,
+  liveAtNonce,
   lowestOpenSentHeight,
   markChecking,
   markFinal,
@@ -46,9 +53,13 @@ import {
   markTried,
   markUnincluded,
   pendingPage,
+  rememberBlocks,
+  rewindFrom,
+  seenBlocks,
   setCursor,
   unmarkTried,
   unsettledPage,
+  waitingAbove,
   type ChainCursor,
   type SealedOutboxRow,
 } from '../store/outbox.js';
@@ -67,6 +78,8 @@ export interface CourierOptions {
   seal: (limit: number) => Promise<number>;
   /** Raises the local nonce sequence to the node's (OutboxWriter.syncNonce). */
   syncNonce: (account: ChainAccount) => Promise<unknown>;
+  /** Seals a nonce filler at a gap (OutboxWriter.fillGap); none: gaps are left to the operator. */
+  fillGap?: (nonce: number) => Promise<boolean>;
   /** Rows per page. */
   batch: number;
   backoffBaseMs: number;
@@ -98,6 +111,10 @@ export interface FlushReport {
   final: number;
   /** Held for the operator this flush. */
   held: number;
+  /** Entries whose block a reorganisation replaced this flush (looked for again). */
+  reorged: number;
+  /** Nonce gaps the chain waited on that a filler was sealed for this flush. */
+  gaps_filled: number;
   /** True when the flush stopped at a row that has to wait, leaving later rows pending. */
   stopped: boolean;
 }
@@ -108,6 +125,9 @@ type Sent =
   | { state: 'retrying' }
   /** rewound: the row's nonce was freed and the sender's later rows are drafts again. */
   | { state: 'failed'; rewound: boolean };
+
+/** Blocks whose hashes the courier remembers, to find where a reorganisation forked. */
+const SEEN_BLOCKS = 256;
 
 /** Refusals the node gives for the bytes themselves: the same transaction can never pass. */
 const INVALID =
@@ -142,6 +162,8 @@ export class Courier {
       included: 0,
       final: 0,
       held: 0,
+      reorged: 0,
+      gaps_filled: 0,
       stopped: false,
     };
     let scanFrom: number | null = null;
@@ -361,11 +383,23 @@ export class Courier {
       await setCursor(db, sender, cursor);
     }
     const blocks = new Map<number, ChainBlock>();
+    const fork = await this.findFork(head, blocks);
+    if (fork !== undefined && fork < cursor.next_height) {
+      const { moved, wereFinal } = await rewindFrom(db, sender, fork);
+      cursor = { ...cursor, next_height: fork };
+      await setCursor(db, sender, cursor);
+      report.reorged += moved;
+      const at = { height: fork, entries: moved, final: wereFinal };
+      if (wereFinal > 0)
+        this.opts.logger.error(at, 'a reorganisation deeper than chain_confirmations replaced final entries');
+      else this.opts.logger.warn(at, 'blocks the courier read were replaced: reading again from the fork');
+    }
     const limit = this.opts.scanBlocks ?? 1000;
     const last = Math.min(head.height, cursor.next_height + limit - 1);
     const found: { tx_hash: string; height: number; block_hash: string }[] = [];
+    const seen: { height: number; hash: string }[] = [];
     for (let h = cursor.next_height; h <= last; h++) {
-      const block = await chain.getBlock(h);
+      const block = blocks.get(h) ?? (await chain.getBlock(h));
       if (!block) break;
       blocks.set(h, block);
       for (const tx of block.txs) {
@@ -379,6 +413,7 @@ export class Courier {
             'a block holds a transaction of the market sender that the market cannot read',
           );
       }
+      seen.push({ height: h, hash: block.hash });
       cursor = { ...cursor, next_height: h + 1 };
     }
     if (found.length > 0) {
@@ -392,11 +427,46 @@ export class Courier {
           'a block holds an outbox entry that was marked failed: check its payout by hand',
         );
     }
+    await rememberBlocks(db, sender, seen, SEEN_BLOCKS);
     await setCursor(db, sender, cursor);
     await this.finalize(head.height, blocks, report);
     const scanned = cursor.next_height > head.height;
     await this.settleUnsure(account, cursor, scanned, report);
+    await this.fillGap(account, report);
     return cursor.next_height;
+  }
+
+  /**
+   * The lowest height whose block is no longer the one this courier read (a reorganisation), or
+   * undefined when nothing changed. Cheap when nothing did: the next block's prev_hash (read
+   * anyway by the scan), or the head's hash, against the last block read.
+   */
+  private async findFork(head: ChainHead, blocks: Map<number, ChainBlock>): Promise<number | undefined> {
+    const { db, chain, sender } = this.opts;
+    const seen = await seenBlocks(db, sender, SEEN_BLOCKS);
+    const top = seen[0];
+    if (!top) return undefined;
+    if (head.height === top.height && head.hash === top.hash) return undefined;
+    if (head.height > top.height) {
+      const next = await chain.getBlock(top.height + 1);
+      if (next) {
+        blocks.set(top.height + 1, next);
+        if (next.header.prev_hash === top.hash) return undefined;
+      }
+    }
+    // Something changed: walk down the blocks read until one is still there.
+    for (const s of seen) {
+      if (s.height > head.height) continue;
+      const block = await chain.getBlock(s.height);
+      if (block && block.hash === s.hash) return s.height + 1;
+    }
+    // Deeper than the blocks remembered: read again from the oldest of them.
+    const oldest = seen[seen.length - 1] as { height: number };
+    this.opts.logger.error(
+      { from: oldest.height },
+      'a reorganisation deeper than the blocks remembered: reading again from the oldest',
+    );
+    return oldest.height;
   }
 
   private async finalize(
@@ -429,6 +499,26 @@ export class Courier {
       if (cursor && cursor.next_height > low) await setCursor(db, sender, { ...cursor, next_height: low });
       this.opts.logger.warn({ entries: gone.length, height: low }, 'blocks that held outbox entries changed');
     }
+  }
+
+  /**
+   * A nonce gap: the chain waits on the account nonce (nothing pooled there), entries of ours
+   * above it wait behind it, and no entry of the outbox can fill it any more (the one sealed there
+   * failed after later ones were sent). A filler is sealed there (1 base unit to the market
+   * itself), delivered first, and the waiting entries follow it into a block.
+   */
+  private async fillGap(account: ChainAccount, report: FlushReport): Promise<void> {
+    const { db, sender, fillGap } = this.opts;
+    const at = account.nonce;
+    if (!fillGap || account.pendingNonce !== at) return;
+    if (await liveAtNonce(db, sender, at)) return;
+    if (!(await waitingAbove(db, sender, at))) return;
+    if (!(await fillGap(at))) return;
+    report.gaps_filled++;
+    this.opts.logger.warn(
+      { nonce: at },
+      'the chain waited on a nonce no outbox entry fills: sealed a filler there',
+    );
   }
 
   /** Entries under check, and sent ones past the node's pool TTL: what the chain says of each. */
@@ -493,7 +583,7 @@ export class Courier {
           db,
           row.id,
           row.tx_hash,
-          now + (reason === 'expired' || reason === 'nonce_too_low' ? 0 : delay),
+          now + (reason === 'expired' || reason === 'nonce_too_low' || reason === 'reorg' ? 0 : delay),
           `${row.last_error ?? reason}; not in any block nor the pool, nonce ${row.nonce} free: sending it again`,
         );
         continue;

@@ -196,12 +196,24 @@ export class Dispatcher {
   }
 
   /** Units offered by the connected providers: the admission capacity sample. */
+  /** The units connected providers offer, as they say. */
+  claimedUnits(): number {
+    let units = 0;
+    for (const s of this.ctx.sessions.values()) if (s.offer) units += s.offer.units;
+    return units;
+  }
+
+  /** What a connected provider's offer counts toward capacity (creditedUnits); 0 without one. */
+  creditedUnitsOf(session: Session): number {
+    return session.offer
+      ? creditedUnits(session.offer.units, session.trust ?? NEW_PROVIDER, this.ctx.params())
+      : 0;
+  }
+
   /** The units connected providers offer, as far as their verified work bears them out (creditedUnits). */
   offeredUnits(): number {
-    const params = this.ctx.params();
     let units = 0;
-    for (const s of this.ctx.sessions.values())
-      if (s.offer) units += creditedUnits(s.offer.units, s.trust ?? NEW_PROVIDER, params);
+    for (const s of this.ctx.sessions.values()) units += this.creditedUnitsOf(s);
     return units;
   }
 

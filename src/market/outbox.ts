@@ -10,10 +10,12 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { batchPayouts, txHash } from '../domain/chain-tx.js';
+import { bidDedupKey } from '../domain/bid-commit.js';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import {
   bundleDedupKey,
   draftKind,
+  gapDedupKey,
   payoutDedupKey,
   resultDedupKey,
   sealDraft,
@@ -25,8 +27,11 @@ import { largeBaseTable, SigningKey } from '../domain/signing-key.js';
 import type { Db, Queryable } from '../store/db.js';
 import { appendJournals } from '../store/ledger.js';
 import {
+  countGapFills,
   getOutboxByKey,
   insertDrafts,
+  liveAtNonce,
+  releaseFailedNonce,
   lockNextNonce,
   lowestUntriedNonce,
   sealRows,
@@ -90,6 +95,13 @@ export class OutboxWriter {
     const key = bundleDedupKey(bundleHash, sender);
     await this.queue(db, [{ key, draft: { type: 'bundle', bundle_hash: bundleHash, sender } }]);
     return (await getOutboxByKey(db, key)) as OutboxRow;
+  }
+
+  /** Queues a bid's BidTx (a zero-amount TRANSFER to the market carrying the commitment), once per bid. */
+  async queueBid(tx: Queryable, bidId: string, commitment: string): Promise<number> {
+    return this.queue(tx, [
+      { key: bidDedupKey(bidId), draft: { type: 'bid_commit', bid_id: bidId, commitment } },
+    ]);
   }
 
   /**
@@ -203,6 +215,29 @@ export class OutboxWriter {
       }
       if (next !== local) await setNextNonce(tx, this.sender, next);
       return { next, unsealed };
+    });
+  }
+
+  /**
+   * Seals a nonce filler at `nonce` (a gap the chain waits on, domain/courier.ts "gap_fill") if no
+   * entry but a failed one holds it, in one transaction holding the nonce row; the failed entry
+   * gives its nonce up. Returns false when something else holds the nonce now.
+   */
+  async fillGap(db: Db, nonce: number): Promise<boolean> {
+    return db.transaction(async (tx) => {
+      await lockNextNonce(tx, this.sender);
+      if (await liveAtNonce(tx, this.sender, nonce)) return false;
+      const key = gapDedupKey(this.sender, nonce, await countGapFills(tx, this.sender, nonce));
+      const draft: OutboxDraft = { type: 'gap_fill', nonce };
+      await insertDrafts(tx, [{ kind: draftKind(draft), dedup_key: key, draft }], this.clock.nowMs());
+      const row = (await getOutboxByKey(tx, key)) as OutboxRow;
+      await releaseFailedNonce(tx, this.sender, nonce, `; its nonce ${nonce} went to the filler ${key}`);
+      const signed = sealDraft(draft, nonce, this.key, unixSeconds(this.clock));
+      const sealed = await sealRows(tx, [
+        { id: row.id, sender: this.sender, nonce, body: encodeTx(signed), tx_hash: txHash(signed) },
+      ]);
+      if (sealed !== 1) throw new Error('outbox: a nonce filler was not sealed');
+      return true;
     });
   }
 

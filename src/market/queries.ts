@@ -6,7 +6,7 @@ import type { Market } from './market.js';
 import { getJob, type JobRow } from '../store/jobs.js';
 import { countOutboxByStatus } from '../store/outbox.js';
 import { listOpenOffers, type OfferRow, type OpenOfferRow } from '../store/providers.js';
-import { laneDemand, queueDepths, queuedByType } from '../store/stats.js';
+import { laneDemand, leasedByType, queueDepths, queuedByType } from '../store/stats.js';
 import { countTasksByStatus } from '../store/tasks.js';
 import { providerStanding, verificationCounts } from '../store/verification.js';
 
@@ -36,6 +36,11 @@ export function queuedByChallengeType(market: Market): Promise<Map<string, numbe
   return queuedByType(market.db);
 }
 
+/** Leased (running) jobs by challenge type. */
+export function leasedByChallengeType(market: Market): Promise<Map<string, number>> {
+  return leasedByType(market.db);
+}
+
 /** Backlog, units ever queued and the last price paid, over the given challenge types. */
 export function demandOf(
   market: Market,
@@ -56,10 +61,17 @@ export function outboxByStatus(market: Market): ReturnType<typeof countOutboxByS
 
 /** What verification has decided since the database began, and where providers stand. */
 export async function verificationStats(market: Market): Promise<{
-  counts: Record<string, Record<string, number>>;
+  verification: Record<string, number>;
+  canary: { pass: number; fail: number };
+  fraud_detected: number;
   providers: { fraud: number; probation: number; trusted: number };
 }> {
-  const counts: Record<string, Record<string, number>> = { verification: {}, canary: {}, fraud: {} };
-  for (const c of await verificationCounts(market.db)) (counts[c.kind] ??= {})[c.result] = c.n;
-  return { counts, providers: await providerStanding(market.db, market.params.get().probation_jobs) };
+  const { verification, canaryPassed } = await verificationCounts(market.db);
+  const standing = await providerStanding(market.db, market.params.get().probation_jobs);
+  return {
+    verification,
+    canary: { pass: canaryPassed, fail: standing.canary_caught },
+    fraud_detected: standing.fraud,
+    providers: { fraud: standing.fraud, probation: standing.probation, trusted: standing.trusted },
+  };
 }

@@ -29,9 +29,15 @@ import {
   type JobRow,
 } from '../store/jobs.js';
 import { queueEntries } from '../store/queue.js';
-import { addFailureClaim, bumpVerificationCounts, setCooldowns } from '../store/verification.js';
+import { addFailureClaim, setCooldowns } from '../store/verification.js';
 import type { SchedulerParams } from '../domain/scheduler-params.js';
-import { claimsAgree, onProbation, withCooldown } from '../domain/verification.js';
+import {
+  claimsAgree,
+  MARKET_VERIFIER,
+  onProbation,
+  withCooldown,
+  type VerificationStatus,
+} from '../domain/verification.js';
 import { lockBalances } from '../store/ledger.js';
 import { putBlob } from '../store/providers.js';
 import { completeTasks } from '../store/tasks.js';
@@ -42,7 +48,7 @@ import { ResultRejected, type DispatchContext } from './dispatch-context.js';
 import type { Leases } from './leases.js';
 import { announceAdjusted, recordOutcomes } from './reputation-book.js';
 import type { Session } from './sessions.js';
-import { Verifier, type VerifyOutcome } from './verification.js';
+import { Verifier, type Decision, type VerifyOutcome } from './verification.js';
 
 interface ResultItem {
   session: Session;
@@ -169,6 +175,7 @@ export class Results {
           result_hash: i.msg.result_hash,
           proof: i.msg.proof,
           output: outputs[n] ?? null,
+          ...decidedVerification(decisions.get(i.msg.job_id)),
         })),
         now,
       );
@@ -211,7 +218,6 @@ export class Results {
       await returnBonds(tx, verification.returned, nowSecs);
       await slashBonds(tx, verification.slashed, nowSecs);
       const adjusted = await recordOutcomes(tx, verification.outcomes, now, params);
-      await bumpVerificationCounts(tx, verification.counts);
       return { completed, refused, doneTasks, adjusted, verification };
     });
     announceAdjusted(ctx.events, adjusted);
@@ -409,6 +415,18 @@ export class Results {
         `work for ${params.probation_cooldown_secs} s; fix the runner (taskmarket worker --self-test) meanwhile`,
     });
   }
+}
+
+/** What a decision made before the transaction writes on the completed job (nothing for a replica). */
+function decidedVerification(d: Decision | undefined): {
+  verification: VerificationStatus | null;
+  verifiers: string[];
+  canary: 'pass' | null;
+} {
+  if (!d || d.kind === 'refused') return { verification: null, verifiers: [], canary: null };
+  if (d.kind === 'verified') return { verification: 'verified', verifiers: [MARKET_VERIFIER], canary: null };
+  if (d.kind === 'pending') return { verification: 'pending', verifiers: [], canary: null };
+  return { verification: 'sampled_out', verifiers: [], canary: d.canary === 'pass' ? 'pass' : null };
 }
 
 /** A task's worker is the one that did the most units of it (ties: the earliest job's). */

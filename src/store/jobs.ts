@@ -232,6 +232,10 @@ export interface CompletedJob {
   result_hash: string;
   proof: string[];
   output: Record<string, unknown> | null;
+  /** A task's own job: what verification decided as the result came in (null for a replica). */
+  verification: VerificationStatus | null;
+  verifiers: string[];
+  canary: 'pass' | null;
 }
 
 /** Completes jobs still leased to the reporting worker; returns those completed with their task. */
@@ -243,8 +247,11 @@ export async function completeJobs(
   if (results.length === 0) return [];
   return tx.query(
     `UPDATE jobs j SET status = 'completed', result_hash = x.result_hash, proof = x.proof, output = x.output,
-            finished_at = $2, lease_expires_at = NULL
-     FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, result_hash text, proof jsonb, output jsonb)
+            finished_at = $2, lease_expires_at = NULL, verification = x.verification, verifiers = x.verifiers,
+            canary = x.canary
+     FROM jsonb_to_recordset($1::jsonb)
+       AS x(job_id uuid, worker_address text, result_hash text, proof jsonb, output jsonb, verification text,
+            verifiers text[], canary text)
      WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address AND j.lease_expires_at >= $2
      RETURNING j.job_id, j.task_id, j.worker_address`,
     [JSON.stringify(results), now],

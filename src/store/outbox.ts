@@ -485,3 +485,107 @@ function numbers(r: OutboxRow): OutboxRow {
 function nullable(v: unknown): number | null {
   return v === null || v === undefined ? null : Number(v);
 }
+
+/** The hashes of the sender's last blocks read, highest first (at most `limit`). */
+export async function seenBlocks(
+  q: Queryable,
+  sender: string,
+  limit: number,
+): Promise<{ height: number; hash: string }[]> {
+  const rows = await q.query<{ height: string; hash: string }>(
+    'SELECT height::text, hash FROM chain_seen_blocks WHERE sender = $1 ORDER BY height DESC LIMIT $2',
+    [sender, limit],
+  );
+  return rows.map((r) => ({ height: Number(r.height), hash: r.hash }));
+}
+
+/** Records blocks read (replacing what was recorded at their heights) and keeps the last `keep`. */
+export async function rememberBlocks(
+  q: Queryable,
+  sender: string,
+  blocks: readonly { height: number; hash: string }[],
+  keep: number,
+): Promise<void> {
+  if (blocks.length === 0) return;
+  await q.query(
+    `INSERT INTO chain_seen_blocks (sender, height, hash)
+     SELECT $1, x.height, x.hash FROM jsonb_to_recordset($2::jsonb) AS x(height bigint, hash text)
+     ON CONFLICT (sender, height) DO UPDATE SET hash = EXCLUDED.hash`,
+    [sender, JSON.stringify(blocks)],
+  );
+  const top = Math.max(...blocks.map((b) => b.height));
+  await q.query('DELETE FROM chain_seen_blocks WHERE sender = $1 AND (height <= $2 OR height > $3)', [
+    sender,
+    top - keep,
+    top,
+  ]);
+}
+
+/**
+ * A reorganisation from `height` up: the sender's entries included (or final) there go back to
+ * `checking` (reason `reorg`, found again or sent again as the same bytes), and the blocks read
+ * there are forgotten. Returns the entries moved, with how many of them were final.
+ */
+export async function rewindFrom(
+  q: Queryable,
+  sender: string,
+  height: number,
+): Promise<{ moved: number; wereFinal: number }> {
+  const rows = await q.query<{ was: string }>(
+    `WITH old AS (
+       SELECT id, status AS was FROM outbox
+       WHERE sender = $1 AND status IN ('included', 'final') AND height >= $2)
+     UPDATE outbox o SET status = 'checking', check_reason = 'reorg', height = NULL, block_hash = NULL,
+       final_at = NULL, last_error = 'the block holding it was replaced (reorganisation)'
+     FROM old WHERE o.id = old.id RETURNING old.was`,
+    [sender, height],
+  );
+  await q.query('DELETE FROM chain_seen_blocks WHERE sender = $1 AND height >= $2', [sender, height]);
+  return { moved: rows.length, wereFinal: rows.filter((r) => r.was === 'final').length };
+}
+
+/** Whether an entry of the sender other than a failed one holds `nonce`: something of ours will fill it. */
+export async function liveAtNonce(q: Queryable, sender: string, nonce: number): Promise<boolean> {
+  const rows = await q.query(
+    `SELECT 1 FROM outbox WHERE sender = $1 AND nonce = $2 AND status <> 'failed' LIMIT 1`,
+    [sender, nonce],
+  );
+  return rows.length > 0;
+}
+
+/** Whether an entry of the sender above `nonce` was sent and waits for a block. */
+export async function waitingAbove(q: Queryable, sender: string, nonce: number): Promise<boolean> {
+  const rows = await q.query(
+    `SELECT 1 FROM outbox WHERE sender = $1 AND nonce > $2 AND status IN ('sent', 'checking', 'held') LIMIT 1`,
+    [sender, nonce],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * A failed entry gives up the nonce it kept (for the filler sealed there): its seal moves to
+ * last_error. Returns how many gave it up (0 or 1).
+ */
+export async function releaseFailedNonce(
+  q: Queryable,
+  sender: string,
+  nonce: number,
+  note: string,
+): Promise<number> {
+  const rows = await q.query(
+    `UPDATE outbox SET last_error = coalesce(last_error, '') || $3 || ' (tx ' || coalesce(tx_hash, '?') || ')',
+       sender = NULL, nonce = NULL, body = NULL, tx_hash = NULL
+     WHERE sender = $1 AND nonce = $2 AND status = 'failed' RETURNING id`,
+    [sender, nonce, note],
+  );
+  return rows.length;
+}
+
+/** How many nonce fillers the sender has had at `nonce` (their dedup keys count up). */
+export async function countGapFills(q: Queryable, sender: string, nonce: number): Promise<number> {
+  const [row] = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM outbox WHERE dedup_key LIKE $1`,
+    [`gap:${sender}:${nonce}:%`],
+  );
+  return row?.n ?? 0;
+}

@@ -35,3 +35,11 @@ export async function queuedByType(q: Queryable): Promise<Map<string, number>> {
   );
   return new Map(rows.map((r) => [r.challenge_type, Number(r.n)]));
 }
+
+/** Leased (running) jobs by challenge type: what the providers work on now, across every node. */
+export async function leasedByType(q: Queryable): Promise<Map<string, number>> {
+  const rows = await q.query<{ challenge_type: string; n: number }>(
+    `SELECT challenge_type, count(*)::int8 AS n FROM jobs WHERE status = 'leased' GROUP BY challenge_type`,
+  );
+  return new Map(rows.map((r) => [r.challenge_type, Number(r.n)]));
+}

@@ -219,28 +219,6 @@ export async function providerTrust(q: Queryable, address: string): Promise<Prov
   return row;
 }
 
-/** Adds to the verification counters (kind: verification | canary | fraud). */
-export async function bumpVerificationCounts(
-  tx: Queryable,
-  counts: readonly { kind: string; result: string; n: number }[],
-): Promise<void> {
-  const nonZero = counts.filter((c) => c.n > 0);
-  if (nonZero.length === 0) return;
-  await tx.query(
-    `INSERT INTO verification_counts (kind, result, n)
-     SELECT kind, result, sum(n) FROM jsonb_to_recordset($1::jsonb) AS x(kind text, result text, n bigint)
-     GROUP BY kind, result
-     ON CONFLICT (kind, result) DO UPDATE SET n = verification_counts.n + excluded.n`,
-    [JSON.stringify(nonZero)],
-  );
-}
-
-export async function verificationCounts(
-  q: Queryable,
-): Promise<{ kind: string; result: string; n: number }[]> {
-  return q.query(`SELECT kind, result, n::int8 AS n FROM verification_counts ORDER BY kind, result`);
-}
-
 /** Fails a primary whose results never agreed; returns it with its task if it was completed. */
 export async function failUnverified(
   tx: Queryable,
@@ -284,17 +262,38 @@ export async function primaryInfo(
   return new Map(rows.map((r) => [r.job_id, r]));
 }
 
-/** Providers by trust standing: caught cheating, on probation (fewer verified results than asked), past it. */
+/**
+ * Providers by trust standing: caught cheating (and of those, by a canary), on probation (fewer
+ * verified results than asked), past it.
+ */
 export async function providerStanding(
   q: Queryable,
   probationJobs: number,
-): Promise<{ fraud: number; probation: number; trusted: number }> {
-  const [row] = await q.query<{ fraud: number; probation: number; trusted: number }>(
+): Promise<{ fraud: number; canary_caught: number; probation: number; trusted: number }> {
+  const [row] = await q.query<{ fraud: number; canary_caught: number; probation: number; trusted: number }>(
     `SELECT count(*) FILTER (WHERE fraud_at_ms IS NOT NULL)::int8 AS fraud,
+            count(*) FILTER (WHERE fraud_reason LIKE 'canary%')::int8 AS canary_caught,
             count(*) FILTER (WHERE fraud_at_ms IS NULL AND verified_jobs < $1)::int8 AS probation,
             count(*) FILTER (WHERE fraud_at_ms IS NULL AND verified_jobs >= $1)::int8 AS trusted
      FROM providers`,
     [probationJobs],
   );
-  return row ?? { fraud: 0, probation: 0, trusted: 0 };
+  return row ?? { fraud: 0, canary_caught: 0, probation: 0, trusted: 0 };
+}
+
+/** Task jobs by verification status, and canary slices that passed, since the database began. */
+export async function verificationCounts(
+  q: Queryable,
+): Promise<{ verification: Record<string, number>; canaryPassed: number }> {
+  const rows = await q.query<{ verification: string | null; n: number; canary: number }>(
+    `SELECT verification, count(*)::int8 AS n, count(*) FILTER (WHERE canary = 'pass')::int8 AS canary
+     FROM jobs WHERE verifies IS NULL AND verification IS NOT NULL GROUP BY verification`,
+  );
+  const verification: Record<string, number> = {};
+  let canaryPassed = 0;
+  for (const r of rows) {
+    verification[r.verification as string] = r.n;
+    canaryPassed += r.canary;
+  }
+  return { verification, canaryPassed };
 }

@@ -130,7 +130,7 @@ export function runnerInfo(config: WorkerConfig, types: readonly ChallengeType[]
       };
     } else {
       const r = config.runners[t];
-      if (r) out[t] = { id: commandId(r.command), deterministic: r.deterministic };
+      if (r) out[t] = { id: commandId(r.command), deterministic: r.deterministic === true };
     }
   }
   return out;

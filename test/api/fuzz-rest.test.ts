@@ -93,6 +93,8 @@ const ROUTES = [
   '/healthz',
   '/readyz',
   '/openapi.json',
+  '/dashboard',
+  '/dashboard/state',
   '/worker',
   '/',
   '/nope/:id',

@@ -36,7 +36,8 @@ describe('CPC node HTTP client', () => {
   });
   beforeEach(() => {
     node.overrides.length = 0;
-    client = new HttpChainClient({ baseUrl: `${node.url}/`, timeoutMs: 300 });
+    // Generous: a loaded machine answers slowly; the time-out test has a client of its own.
+    client = new HttpChainClient({ baseUrl: `${node.url}/`, timeoutMs: 30_000 });
   });
 
   it('posts the signed transaction to /tx/send and reports its hash', async () => {
@@ -111,6 +112,28 @@ describe('CPC node HTTP client', () => {
     await expect(client.account(sender)).rejects.toMatchObject({ name: 'ChainError', retryable: false });
   });
 
+  it('takes a 404 for an account the node has never seen as nonce 0 and balance 0, but not a missing route', async () => {
+    const fresh = addressOf(0x4040);
+    const notFound = () =>
+      node.overrides.push((_req, res) => send(res, 404, JSON.stringify({ detail: 'Account not found' })));
+    notFound();
+    notFound();
+    expect(await client.account(fresh)).toEqual({ nonce: 0, pendingNonce: 0, balance: 0n });
+    // /balance known, /nonce 404: the pending nonce is the account nonce.
+    node.overrides.push((_req, res) =>
+      send(res, 200, JSON.stringify({ address: fresh, balance: '9', nonce: 3 })),
+    );
+    notFound();
+    expect(await client.account(fresh)).toEqual({ nonce: 3, pendingNonce: 3, balance: 9n });
+    // FastAPI's own 404 for a route it lacks: the URL is wrong, not the account empty.
+    node.overrides.push((_req, res) => send(res, 404, JSON.stringify({ detail: 'Not Found' })));
+    await expect(client.account(fresh)).rejects.toMatchObject({
+      name: 'ChainError',
+      retryable: false,
+      message: expect.stringMatching(/no such endpoint/),
+    });
+  });
+
   it('5xx, 408, 429 are retryable; other 4xx are not', async () => {
     const tx = transferTx(nonce++);
     for (const [status, retryable] of [
@@ -143,11 +166,13 @@ describe('CPC node HTTP client', () => {
     node.overrides.push(() => {
       /* never answers */
     });
-    expect(await client.submit(tx)).toMatchObject({
+    const impatient = new HttpChainClient({ baseUrl: node.url, timeoutMs: 300 });
+    expect(await impatient.submit(tx)).toMatchObject({
       accepted: false,
       retryable: true,
       error: expect.stringMatching(/timed out/),
     });
+    await impatient.close();
     node.overrides.push((req) => req.socket.destroy());
     expect(await client.submit(tx)).toMatchObject({ accepted: false, retryable: true });
   });

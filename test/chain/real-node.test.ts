@@ -8,39 +8,27 @@
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import pino from 'pino';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { DevChain } from '../../src/chain/dev-chain.js';
+import { beforeEach, expect, it } from 'vitest';
 import { HttpChainClient } from '../../src/chain/http-client.js';
 import { ManualClock } from '../../src/domain/clock.js';
+import { SigningKey } from '../../src/domain/signing-key.js';
 import { parseTaskProof, type OutboxDraft } from '../../src/domain/courier.js';
 import { SYSTEM_ACCOUNTS, transfer } from '../../src/domain/ledger.js';
-import { Courier } from '../../src/market/courier.js';
-import { MarketEventBus } from '../../src/market/events.js';
-import { OutboxWriter } from '../../src/market/outbox.js';
+import type { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
 import { appendJournals } from '../../src/store/ledger.js';
 import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
 import { providerAccounts } from '../../src/store/settlement.js';
-import { testDb } from '../helpers/db.js';
+import { courierRig, useCourierDb } from '../helpers/courier-rig.js';
 import { addressOf, keyOf } from './fixtures.js';
-import { balanceOf, NODE_PROPOSER, startMockNode } from './mock-node.js';
+import { balanceOf, NODE_PROPOSER, startMockNode, type MockNode } from './mock-node.js';
 
 const T0 = 1_796_338_083_000;
 const MARKET_KEY = keyOf(0x5a5a);
-const logger = pino({ level: process.env.COURIER_LOG ?? 'silent' });
+const ctx = useCourierDb(T0);
 let db: Db;
-
-beforeAll(async () => {
-  db = await testDb();
-});
-afterAll(async () => {
-  await db.close();
-});
-beforeEach(async () => {
-  await db.query(
-    'TRUNCATE outbox, chain_nonces, chain_cursor, chain_txs, chain_blocks, payouts RESTART IDENTITY',
-  );
+beforeEach(() => {
+  db = ctx.db;
 });
 
 /** Thrown by the crashing database: the courier process "dies" at that statement. */
@@ -48,34 +36,14 @@ class Killed extends Error {}
 
 async function rig(opts: { scanBlocks?: number } = {}) {
   const clock = new ManualClock(T0);
-  const chain = await DevChain.open({
-    db,
-    clock,
-    blockIntervalMs: 1000,
-    maxTxsPerBlock: 5000,
-    chainId: 'cpc-devnet-1',
-    proposerAddress: NODE_PROPOSER,
-  });
-  const outbox = new OutboxWriter(MARKET_KEY, clock);
-  const genesis = new Map([[outbox.sender, 10n ** 24n]]);
-  const node = await startMockNode(chain, { genesis, db });
-  const client = new HttpChainClient({ baseUrl: node.url, timeoutMs: 60_000 });
+  const sender = new SigningKey(MARKET_KEY).address;
+  const genesis = new Map([[sender, 10n ** 24n]]);
+  let node: MockNode | undefined;
+  let client: HttpChainClient | undefined;
   /** Statements that kill the courier when they run; each fires once. */
   const killAt: ((sql: string) => boolean)[] = [];
   /** Every error the node's answers to /tx/send became. */
   const answers: string[] = [];
-  const submit = client.submit.bind(client);
-  client.submit = async (tx) => {
-    const out = await submit(tx);
-    if (!out.accepted) answers.push(out.error);
-    return out;
-  };
-  /** The next read of the chain fails (the node's /balance answers 503): the courier sends blind. */
-  const blindOnce = () =>
-    node.overrides.push((_req, res) => {
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end('{"detail":"busy"}');
-    });
   const crashing: Db = {
     ...db,
     query: (sql, params) => {
@@ -87,24 +55,54 @@ async function rig(opts: { scanBlocks?: number } = {}) {
       return db.query(sql, params);
     },
   };
-  const courier = () =>
-    new Courier({
+  const { chain, outbox, newCourier } = await courierRig({
+    db,
+    clock,
+    key: MARKET_KEY,
+    chain: {
+      blockIntervalMs: 1000,
+      maxTxsPerBlock: 5000,
+      chainId: 'cpc-devnet-1',
+      proposerAddress: NODE_PROPOSER,
+    },
+    port: async (dev) => {
+      node = await startMockNode(dev, { genesis, db });
+      client = new HttpChainClient({ baseUrl: node.url, timeoutMs: 60_000 });
+      const submit = client.submit.bind(client);
+      client.submit = async (tx) => {
+        const out = await submit(tx);
+        if (!out.accepted) answers.push(out.error);
+        return out;
+      };
+      return client;
+    },
+    courier: {
       db: crashing,
-      chain: client,
-      clock,
-      events: new MarketEventBus(),
-      logger,
-      sender: outbox.sender,
-      seal: (limit) => outbox.seal(db, limit),
-      syncNonce: (account) => outbox.syncNonce(db, account),
       batch: 200,
-      backoffBaseMs: 1000,
       backoffMaxMs: 300_000,
       confirmations: 2,
-      txTtlMs: 3_600_000,
       ...(opts.scanBlocks ? { scanBlocks: opts.scanBlocks } : {}),
+    },
+  });
+  const theNode = node as MockNode;
+  /** The next read of the chain fails (the node's /balance answers 503): the courier sends blind. */
+  const blindOnce = () =>
+    theNode.overrides.push((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end('{"detail":"busy"}');
     });
-  return { clock, chain, outbox, node, client, genesis, killAt, answers, blindOnce, courier };
+  return {
+    clock,
+    chain,
+    outbox,
+    node: theNode,
+    client: client as HttpChainClient,
+    genesis,
+    killAt,
+    answers,
+    blindOnce,
+    courier: () => newCourier(),
+  };
 }
 
 /** Flushes and seals blocks, a second apart, until every entry is final; a killed courier is replaced. */

@@ -168,9 +168,11 @@ describe('claims and measurements', () => {
     verifiedMs: ms,
   });
 
-  it('credits no capacity on probation, and past it at most capacity_claim_factor × the measured rate', () => {
-    expect(creditedUnits(1_000_000_000, NEW_PROVIDER, P)).toBe(0);
+  it('credits probation_units on probation, and past it at most capacity_claim_factor × the measured rate', () => {
+    expect(creditedUnits(1_000_000_000, NEW_PROVIDER, P)).toBe(P.probation_units);
+    expect(creditedUnits(3, NEW_PROVIDER, P)).toBe(3);
     expect(creditedUnits(1_000_000_000, shown(20, 40, 20_000), P)).toBe(P.capacity_claim_factor * 2);
+    expect(creditedUnits(1_000_000_000, shown(20, 4, 20_000), P)).toBe(P.probation_units);
     expect(creditedUnits(5, shown(20, 40, 20_000), P)).toBe(5);
     expect(creditedUnits(100, { ...shown(50, 40, 20_000), fraud: true }, P)).toBe(0);
     expect(creditedUnits(100, NEW_PROVIDER, withParams({ verification_enabled: false }))).toBe(100);

@@ -4,70 +4,38 @@
 // a payout whose resend is answered nonce_too_low is found in a block, never reversed; and a
 // held entry is settled by the operator.
 
-import pino from 'pino';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { DevChain } from '../../src/chain/dev-chain.js';
+import { beforeEach, expect, it } from 'vitest';
+import type { DevChain } from '../../src/chain/dev-chain.js';
+import { HttpChainClient } from '../../src/chain/http-client.js';
 import type { ChainPort } from '../../src/chain/port.js';
-import { signTx } from '../../src/domain/chain-tx.js';
-import { ManualClock } from '../../src/domain/clock.js';
-import { Courier } from '../../src/market/courier.js';
-import { MarketEventBus } from '../../src/market/events.js';
-import { OutboxWriter } from '../../src/market/outbox.js';
+import { signTx, type SignedTx } from '../../src/domain/chain-tx.js';
+import type { ManualClock } from '../../src/domain/clock.js';
 import type { Db } from '../../src/store/db.js';
 import { countOutboxByStatus, insertDrafts, markResend, resolveLanded } from '../../src/store/outbox.js';
 import { addressOf, keyOf } from '../chain/fixtures.js';
-import { testDb } from '../helpers/db.js';
+import { startMockNode, type MockNode } from '../chain/mock-node.js';
+import { courierRig, outboxRows, transferRow as transfer, useCourierDb } from '../helpers/courier-rig.js';
 
 const T0 = 1_700_000_000_000;
 const KEY = keyOf(0xbeef);
-const logger = pino({ level: 'silent' });
+const ctx = useCourierDb(T0);
 let db: Db;
 let clock: ManualClock;
+beforeEach(() => ({ db, clock } = ctx));
 
-beforeAll(async () => {
-  db = await testDb();
-});
-afterAll(async () => {
-  await db.close();
-});
-beforeEach(async () => {
-  await db.query('TRUNCATE outbox, chain_nonces, chain_cursor, chain_txs, chain_blocks RESTART IDENTITY');
-  clock = new ManualClock(T0);
-});
-
-async function setup(opts: { confirmations?: number; port?: (dev: DevChain) => ChainPort } = {}) {
+function setup(opts: { confirmations?: number; port?: (dev: DevChain) => ChainPort } = {}) {
   // The node keeps pooled transactions longer than the courier waits before it looks.
-  const chain = await DevChain.open({ db, clock, txTtlMs: 3_600_000 });
-  const outbox = new OutboxWriter(KEY, clock);
-  const courier = new Courier({
+  return courierRig({
     db,
-    chain: opts.port ? opts.port(chain) : chain,
     clock,
-    events: new MarketEventBus(),
-    logger,
-    sender: outbox.sender,
-    seal: (limit) => outbox.seal(db, limit),
-    syncNonce: (account) => outbox.syncNonce(db, account),
-    batch: 50,
-    backoffBaseMs: 1000,
-    backoffMaxMs: 8000,
-    confirmations: opts.confirmations ?? 2,
-    txTtlMs: 600_000,
+    key: KEY,
+    chain: { txTtlMs: 3_600_000 },
+    ...(opts.port ? { port: opts.port } : {}),
+    courier: { batch: 50, confirmations: opts.confirmations ?? 2, txTtlMs: 600_000 },
   });
-  return { chain, outbox, courier };
 }
 
-const transfer = (n: number) => ({
-  kind: 'TRANSFER' as const,
-  dedup_key: `payout:t:${n}`,
-  draft: { type: 'transfer' as const, to: addressOf(0x500 + n), amount: String(1000 + n) },
-});
-
-async function rows() {
-  return db.query<{ status: string; nonce: number; tx_hash: string; height: number | null }>(
-    'SELECT status, nonce::int AS nonce, tx_hash, height::int AS height FROM outbox ORDER BY id',
-  );
-}
+const rows = () => outboxRows(db);
 
 it('goes sent → included → final after the configured confirmations', async () => {
   const { chain, courier } = await setup({ confirmations: 2 });
@@ -186,5 +154,104 @@ it('lets the operator settle a held entry: --resend sends the same bytes, --land
     last_error: expect.stringMatching(/^the operator marked it landed/),
   });
   expect(await resolveLanded(db, held!.id, clock.nowMs())).toBe(0);
+  await chain.close();
+});
+
+it('starts a sender the node has never seen (its /balance answers 404) at nonce 0 and delivers', async () => {
+  let node: MockNode | undefined;
+  let client: HttpChainClient | undefined;
+  const { chain, courier } = await courierRig({
+    db,
+    clock,
+    key: keyOf(0x404),
+    port: async (dev) => {
+      node = await startMockNode(dev, { db, unknownAccount: 'not_found' });
+      client = new HttpChainClient({ baseUrl: node.url, timeoutMs: 60_000 });
+      return client;
+    },
+  });
+  await insertDrafts(db, [transfer(1)], T0);
+  expect(await courier.flush()).toMatchObject({ sent: 1, failed: 0 });
+  const balance = node!.requests.find((q) => q.path.startsWith('/balance/'));
+  expect(balance).toBeDefined();
+  expect((await rows())[0]).toMatchObject({ nonce: 0, status: 'sent' });
+  await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ included: 1, final: 1 });
+  await client!.close();
+  await node!.close();
+  await chain.close();
+});
+
+it('carries a BidTx through the node double: the node takes the zero-amount TRANSFER with its commitment, a block holds it', async () => {
+  let node: MockNode | undefined;
+  let client: HttpChainClient | undefined;
+  const { chain, courier, outbox } = await courierRig({
+    db,
+    clock,
+    key: keyOf(0xb1d),
+    port: async (dev) => {
+      node = await startMockNode(dev, { db });
+      client = new HttpChainClient({ baseUrl: node.url, timeoutMs: 60_000 });
+      return client;
+    },
+  });
+  const commitment = 'cd'.repeat(32);
+  await db.transaction((tx) => outbox.queueBid(tx, '00000000-0000-4000-8000-000000000001', commitment));
+  expect(await courier.flush()).toMatchObject({ sent: 1 });
+  const sent = JSON.parse(node!.requests.find((q) => q.path === '/tx/send')!.body) as Record<string, unknown>;
+  expect(sent).toMatchObject({ amount: '0', to_address: outbox.sender, payload: { bid_commit: commitment } });
+  const block = await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ included: 1, final: 1 });
+  expect((await rows())[0]).toMatchObject({ status: 'final', height: block.header.height });
+  await client!.close();
+  await node!.close();
+  await chain.close();
+});
+
+it('fills a nonce gap no entry can fill any more, so the transactions waiting behind it land', async () => {
+  // A node that refuses the second TRANSFER as invalid (its bytes), as it would a bad signature.
+  const { chain, courier, outbox } = await setup({
+    confirmations: 0,
+    port: (dev) =>
+      Object.assign(Object.create(dev) as DevChain, {
+        submit: (tx: SignedTx) =>
+          tx.tx_type === 'TRANSFER' && tx.amount === 1002n
+            ? Promise.resolve({
+                accepted: false as const,
+                retryable: false,
+                error: 'rejected: invalid_signature',
+              })
+            : dev.submit(tx),
+      }),
+  });
+  await insertDrafts(db, [transfer(1), transfer(2), transfer(3)], T0);
+  await outbox.seal(db, 10);
+  // Nonce 2 was sent before (a crash lost the answer): nonce 1 cannot be given to it again.
+  await db.query('UPDATE outbox SET first_sent_at = $1, attempts = 1 WHERE nonce = 2', [T0]);
+  expect(await courier.flush()).toMatchObject({ sent: 2, failed: 1, gaps_filled: 0 });
+  await chain.produceBlock();
+  // The node holds nonce 2 queued behind the missing 1: it waits on nonce 1, which nothing fills.
+  expect(await chain.account(outbox.sender)).toEqual({ nonce: 1, pendingNonce: 1 });
+  expect(await courier.flush()).toMatchObject({ gaps_filled: 1, attempted: 1, sent: 1 });
+  const filler = (await rows()).at(-1)!;
+  expect(filler).toMatchObject({ nonce: 1, status: 'sent' });
+  await chain.produceBlock();
+  expect(await courier.flush()).toMatchObject({ gaps_filled: 0 });
+  expect(await countOutboxByStatus(db)).toMatchObject({ final: 3, failed: 1, pending: 0 });
+  const onChain = await db.query<{ nonce: number; body: string }>(
+    'SELECT nonce::int AS nonce, body FROM chain_txs WHERE height IS NOT NULL ORDER BY nonce',
+  );
+  expect(onChain.map((t) => t.nonce)).toEqual([0, 1, 2]);
+  // The filler moves 1 base unit from the market to itself; the refused entry kept its error.
+  expect(JSON.parse(onChain[1]!.body)).toMatchObject({
+    to_address: outbox.sender,
+    from_address: outbox.sender,
+    amount: '1',
+  });
+  const [failed] = await db.query<{ nonce: number | null; last_error: string }>(
+    `SELECT nonce, last_error FROM outbox WHERE status = 'failed'`,
+  );
+  expect(failed?.nonce).toBeNull();
+  expect(failed?.last_error).toMatch(/^rejected: invalid_signature; its nonce 1 went to the filler gap:/);
   await chain.close();
 });

@@ -2,19 +2,17 @@
 // under injected failures, non-retryable refusals (and the nonce they free, on a chain that takes
 // nonces in sequence), paging, and the outbox's dedup keys.
 
-import pino from 'pino';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { DevChain, type FailureInjection } from '../../src/chain/dev-chain.js';
+import { beforeEach, expect, it } from 'vitest';
+import type { DevChain } from '../../src/chain/dev-chain.js';
+import { type FailureInjection } from '../../src/chain/dev-chain.js';
 import type { ChainAccount, ChainBlock, ChainHead, ChainPort, SubmitOutcome } from '../../src/chain/port.js';
 import type { SignedTx } from '../../src/domain/chain-tx.js';
-import { ManualClock } from '../../src/domain/clock.js';
+import type { ManualClock } from '../../src/domain/clock.js';
 import { computeRoot } from '../../src/domain/merkle.js';
-import { Courier } from '../../src/market/courier.js';
 import { MarketEventBus } from '../../src/market/events.js';
-import { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
 import { countOutboxByStatus, insertDrafts } from '../../src/store/outbox.js';
-import { testDb } from '../helpers/db.js';
+import { courierRig, useCourierDb } from '../helpers/courier-rig.js';
 import { addressOf, keyOf } from '../chain/fixtures.js';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -25,21 +23,14 @@ import { providerAccounts } from '../../src/store/settlement.js';
 
 const T0 = 1_700_000_000_000;
 const hashOf = (i: number) => i.toString(16).padStart(64, '0');
+const ctx = useCourierDb(T0);
 let db: Db;
 let clock: ManualClock;
 let events: MarketEventBus;
 let counts: { attempt: number; failure: number; retryable: number };
-const logger = pino({ level: 'silent' });
 
-beforeAll(async () => {
-  db = await testDb();
-});
-afterAll(async () => {
-  await db.close();
-});
-beforeEach(async () => {
-  await db.query('TRUNCATE outbox, chain_nonces, chain_cursor, chain_txs, chain_blocks RESTART IDENTITY');
-  clock = new ManualClock(T0);
+beforeEach(() => {
+  ({ db, clock } = ctx);
   events = new MarketEventBus();
   counts = { attempt: 0, failure: 0, retryable: 0 };
   events.on('courier.attempt', () => counts.attempt++);
@@ -49,7 +40,7 @@ beforeEach(async () => {
   });
 });
 
-async function setup(
+function setup(
   opts: {
     failure?: FailureInjection;
     minGasPrice?: number;
@@ -59,29 +50,17 @@ async function setup(
     wrap?: (dev: DevChain) => ChainPort;
   } = {},
 ) {
-  const chain = await DevChain.open({
+  return courierRig({
     db,
     clock,
-    ...(opts.failure ? { failure: opts.failure } : {}),
-    ...(opts.minGasPrice ? { minGasPrice: opts.minGasPrice } : {}),
+    key: keyOf(0xc0ffee),
+    chain: {
+      ...(opts.failure ? { failure: opts.failure } : {}),
+      ...(opts.minGasPrice ? { minGasPrice: opts.minGasPrice } : {}),
+    },
+    ...(opts.wrap ? { port: opts.wrap } : {}),
+    courier: { events, db: opts.q ?? db, batch: opts.batch ?? 100 },
   });
-  const outbox = new OutboxWriter(keyOf(0xc0ffee), clock);
-  const courier = new Courier({
-    db: opts.q ?? db,
-    chain: opts.wrap ? opts.wrap(chain) : chain,
-    clock,
-    events,
-    logger,
-    sender: outbox.sender,
-    seal: (limit) => outbox.seal(db, limit),
-    syncNonce: (account) => outbox.syncNonce(db, account),
-    confirmations: 0,
-    txTtlMs: 3_600_000,
-    batch: opts.batch ?? 100,
-    backoffBaseMs: 1000,
-    backoffMaxMs: 8000,
-  });
-  return { chain, outbox, courier };
 }
 
 it('queues a bundle receipt once, delivers it, and the block compute_root holds its result', async () => {

@@ -72,6 +72,7 @@ command = ["ffmpeg", "-i", "pipe:0", "-f", "null", "pipe:1"]
     });
     expect(c.runners.rendering).toEqual({
       command: ['blender', '--background'],
+      deterministic: false,
       timeout_ms: 60_000,
       max_output_bytes: 8 << 20,
     });

@@ -2,8 +2,9 @@
 
 import type { FastifyInstance } from 'fastify';
 import { formatAmount } from '../../domain/money.js';
+import type { Capability } from '../../domain/schemas/capability.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
-import { ListOffersQuery, OfferList } from '../../domain/schemas/offers.js';
+import { ListOffersQuery, OfferList, OfferView } from '../../domain/schemas/offers.js';
 import type { SchedulerParams } from '../../domain/scheduler-params.js';
 import {
   creditedUnits,
@@ -14,6 +15,23 @@ import {
 } from '../../domain/verification.js';
 import type { Market } from '../../market/market.js';
 import { openOffers, type OpenOfferRow } from '../../market/queries.js';
+
+export { OfferView };
+
+/** An offer row as the API shows it, with how far its provider's verified work bears it out. */
+export function offerView(o: OpenOfferRow, params: SchedulerParams): OfferView {
+  return {
+    offer_id: o.offer_id,
+    provider: o.provider_address,
+    units: o.units,
+    price_per_unit: formatAmount(BigInt(o.price_per_unit)),
+    fee_pct_ct: o.fee_pct_ct,
+    // Stored from the worker's hello, which was validated against the schema.
+    capability: o.capability as Capability,
+    created_at: o.created_at,
+    ...shownWorkView(o, params),
+  };
+}
 
 export function offerRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Querystring: { limit: number; offset: number } }>(
@@ -30,16 +48,7 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
     async (request) => {
       const { rows, total } = await openOffers(market, request.query.limit, request.query.offset);
       return {
-        offers: rows.map((o) => ({
-          offer_id: o.offer_id,
-          provider: o.provider_address,
-          units: o.units,
-          price_per_unit: formatAmount(BigInt(o.price_per_unit)),
-          fee_pct_ct: o.fee_pct_ct,
-          capability: o.capability,
-          created_at: o.created_at,
-          ...shownWorkView(o, market.params.get()),
-        })),
+        offers: rows.map((o) => offerView(o, market.params.get())),
         total,
         limit: request.query.limit,
         offset: request.query.offset,

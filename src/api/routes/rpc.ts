@@ -11,6 +11,7 @@ import { ERRORS, MarketError, validationError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
 import { typesOfLane } from '../../domain/admission.js';
+import { LANES, type Lane } from '../../domain/scheduler-params.js';
 import type { Market } from '../../market/market.js';
 import type { Principal } from '../../market/tasks.js';
 import { demandOf, jobById, queuedByPriority, verificationStats } from '../../market/queries.js';
@@ -44,6 +45,34 @@ function jobIdParam(params: Record<string, unknown>): string {
   if (typeof id !== 'string' || !UUID.test(id))
     throw validationError([{ path: '/params/job_id', message: 'must be a job id (UUID)' }]);
   return id;
+}
+
+/** A lane's price bands and the bid its backlog suggests, in CPC per unit. */
+export interface LaneBands {
+  p25: string | null;
+  median: string | null;
+  p75: string | null;
+  backlog: number;
+  suggested_bid: string | null;
+}
+
+/** Each lane's price bands and the bid its backlog suggests (spec "Price Board"). */
+export function priceBoard(market: Market): Record<Lane, LaneBands> {
+  const amount = (v: bigint | null | undefined) => (v === null || v === undefined ? null : formatAmount(v));
+  const lanes = market.priceBoardView();
+  return Object.fromEntries(
+    LANES.map((lane) => {
+      const v = lanes[lane];
+      const bands: LaneBands = {
+        p25: amount(v.bands?.p25),
+        median: amount(v.bands?.median),
+        p75: amount(v.bands?.p75),
+        backlog: v.backlog,
+        suggested_bid: amount(v.suggested_bid),
+      };
+      return [lane, bands];
+    }),
+  ) as Record<Lane, LaneBands>;
 }
 
 const OWN_METHODS: Record<string, Method> = {
@@ -109,12 +138,11 @@ const OWN_METHODS: Record<string, Method> = {
   },
 
   /**
-   * How the market checks results: its verification parameters, what it decided (verification by
-   * result, canaries by result, frauds found) and how many providers are on probation or caught.
+   * How the market checks results: its verification parameters, its task jobs by verification
+   * status, canary slices passed and failed, frauds found, and where providers stand.
    */
   async 'compute_market.verification_stats'(market) {
     const p = market.params.get();
-    const { counts, providers } = await verificationStats(market);
     return {
       enabled: p.verification_enabled,
       verify_rate_max: p.verify_rate_max,
@@ -122,29 +150,13 @@ const OWN_METHODS: Record<string, Method> = {
       canary_rate: p.canary_rate,
       probation_jobs: p.probation_jobs,
       probation_slots: p.probation_slots,
-      verification: counts.verification ?? {},
-      canary: counts.canary ?? {},
-      fraud_detected: counts.fraud?.detected ?? 0,
-      providers,
+      ...(await verificationStats(market)),
     };
   },
 
   /** Each lane's price bands and the bid its backlog suggests (spec "Price Board"), in CPC per unit. */
   async 'compute_market.price_board'(market) {
-    const amount = (v: bigint | null | undefined) => (v === null || v === undefined ? null : formatAmount(v));
-    const lanes = market.priceBoardView();
-    return Object.fromEntries(
-      Object.entries(lanes).map(([lane, v]) => [
-        lane,
-        {
-          p25: amount(v.bands?.p25),
-          median: amount(v.bands?.median),
-          p75: amount(v.bands?.p75),
-          backlog: v.backlog,
-          suggested_bid: amount(v.suggested_bid),
-        },
-      ]),
-    );
+    return priceBoard(market);
   },
 
   async 'compute.job_requirements'(market, principal, params) {

@@ -15,8 +15,8 @@ ALTER TABLE jobs ADD COLUMN excluded text[] NOT NULL DEFAULT '{}';
 ALTER TABLE jobs ADD COLUMN runner_id text;
 -- providers that failed the job as invalid_payload; two independent ones fail it for good
 ALTER TABLE jobs ADD COLUMN failure_claims text[] NOT NULL DEFAULT '{}';
--- the canary slice mixed into the job message of the current lease: {position, proof}
-ALTER TABLE jobs ADD COLUMN canary jsonb;
+-- a canary slice of the result the market checked itself: pass (a fail refuses the result)
+ALTER TABLE jobs ADD COLUMN canary text CHECK (canary IN ('pass'));
 -- the first result delivered, kept when a dispute replaced it with the accepted one
 ALTER TABLE jobs ADD COLUMN first_result jsonb;
 
@@ -38,9 +38,3 @@ ALTER TABLE providers ADD COLUMN verified_ms bigint NOT NULL DEFAULT 0;
 -- a completed task whose every job's result was checked in full
 ALTER TABLE tasks ADD COLUMN verified boolean;
 
-CREATE TABLE verification_counts (
-  kind text NOT NULL,
-  result text NOT NULL,
-  n bigint NOT NULL DEFAULT 0,
-  PRIMARY KEY (kind, result)
-);
