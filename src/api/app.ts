@@ -8,15 +8,18 @@ import type { Market } from '../market/market.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, sendError } from './errors.js';
 import { attachGateway } from './gateway.js';
 import { installGuard } from './guard.js';
+import { transform, transformObject } from './openapi.js';
 import { blobRoutes } from './routes/blobs.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { offerRoutes } from './routes/offers.js';
 import { paramsRoutes } from './routes/params.js';
+import { providerRoutes } from './routes/providers.js';
 import { rpcRoutes } from './routes/rpc.js';
 import { createMetrics } from './metrics.js';
 import { accountRoutes } from './routes/accounts.js';
 import { opsRoutes } from './routes/ops.js';
 import { bidRoutes } from './routes/bids.js';
+import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
 import { validatorCompiler } from './validation.js';
 
@@ -63,19 +66,30 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
       components: {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'a customer API key or the operator key' },
+          providerSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'taskmarket-provider-signature',
+            description:
+              'a provider signs "taskmarket provider view <address> <unix seconds>"; sent with taskmarket-provider-key and taskmarket-timestamp',
+          },
         },
       },
       security: [{ apiKey: [] }],
     },
+    transform,
+    transformObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   taskRoutes(app, market);
+  taskEventRoutes(app, market);
   accountRoutes(app, market);
   opsRoutes(app, market, metrics);
   blobRoutes(app, market, metrics);
   offerRoutes(app, market);
   paramsRoutes(app, market);
+  providerRoutes(app, market);
   rpcRoutes(app, market);
   dashboardRoutes(app, market);
   bidRoutes(app, market);

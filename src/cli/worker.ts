@@ -2,7 +2,8 @@
 // drains, a second exits at once), `worker keygen` makes its key file, `worker
 // --print-capability` shows what the machine advertises, `worker --self-test` runs every
 // configured runner on a tiny job and says which pass, `worker make-test-model` writes the tiny
-// GGUF model that lets a fresh machine run inference, and `run-workload` hashes a .slice file as
+// GGUF model that lets a fresh machine run inference, `worker status` shows its balances,
+// earnings and reputation, and `run-workload` hashes a .slice file as
 // the reference runner does.
 //
 // Only the commands are declared here; what they do is in worker-actions.ts, imported when one
@@ -12,11 +13,13 @@
 // ws(s)://host:port/worker, or the node's http(s):// URL, which maps to ws(s)://…/worker.
 
 import type { Command } from 'commander';
+import type { ClientOf } from './client-of.js';
+import { formatOptions, type FormatOpts } from './output.js';
 import type { WorkerOpts } from './worker-actions.js';
 
 const actions = () => import('./worker-actions.js');
 
-export function registerWorkerCommands(root: Command): void {
+export function registerWorkerCommands(root: Command, clientOf: ClientOf): void {
   const worker = root
     .command('worker')
     .description('run a provider agent: connect to the market (global --url) and run its jobs')
@@ -40,6 +43,22 @@ export function registerWorkerCommands(root: Command): void {
     .requiredOption('--out <file>', 'where to write it, e.g. models/tiny.gguf')
     .option('--seed <n>', 'weights seed: one seed, one file', '1')
     .action(async (opts: { out: string; seed: string }) => (await actions()).makeTestModel(opts));
+
+  formatOptions(
+    worker
+      .command('status')
+      .description(
+        'this provider as the market sees it: balances, earnings, reputation, recent jobs (signed with --key)',
+      )
+      .option('--key <file>', 'the worker key file: the request is signed with it')
+      .option('--address <address>', 'another provider (with the operator key)'),
+  ).action(async (opts: FormatOpts & { key?: string; address?: string }, cmd: Command) => {
+    // `worker` itself takes --key too, and takes it first wherever it stands.
+    const key = opts.key ?? cmd.parent?.opts<{ key?: string }>().key;
+    await (
+      await import('./provider-status.js')
+    ).workerStatus(clientOf, { ...opts, ...(key ? { key } : {}) }, cmd);
+  });
 
   worker
     .command('keygen')

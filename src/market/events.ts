@@ -63,6 +63,10 @@ export interface MarketEvents {
   /** The chain did not take it (courier_flush_failure_total); retryable: it will be sent again. */
   'courier.failure': [{ kind: string; retryable: boolean }];
   'courier.acknowledged': [{ kind: string; txHash: string; duplicate: boolean }];
+  /** A task's webhook answered 2xx. */
+  'webhook.delivered': [{ deliveryId: string; taskId: string; attempts: number }];
+  /** An attempt was refused or failed; `final` when no attempt is left. */
+  'webhook.failed': [{ deliveryId: string; taskId: string; attempts: number; error: string; final: boolean }];
 }
 
 export class MarketEventBus extends EventEmitter<MarketEvents> {}

@@ -26,6 +26,8 @@ import { ReputationGossip } from './reputation-gossip.js';
 import type { ChainPort } from '../chain/port.js';
 import { ChainLink } from './chain-link.js';
 import { blobFilesFor, tidyBlobs } from './blobs.js';
+import { TaskFollowers } from './task-events.js';
+import { WebhookService } from './webhooks.js';
 
 export interface MarketOptions {
   config: Config;
@@ -53,6 +55,9 @@ export class Market {
   readonly admission: AdmissionService;
   readonly priceBoard: PriceBoardService;
   readonly gossip: ReputationGossip;
+  readonly webhooks: WebhookService;
+  /** Live followers of tasks (GET /tasks/{id}/events). */
+  readonly followers: TaskFollowers;
   /** This node among the nodes sharing the database. */
   readonly cluster: Cluster;
   /** The chain, outbox and courier; undefined with `chain = "off"`. */
@@ -121,6 +126,16 @@ export class Market {
       params,
       config,
       logger.child({ component: 'reputation-gossip' }),
+    );
+    this.webhooks = new WebhookService(
+      db,
+      clock,
+      this.events,
+      this.tasks,
+      logger.child({ component: 'webhooks' }),
+    );
+    this.followers = new TaskFollowers(db, this.events, this.tasks, (taskId, type) =>
+      this.dispatcher.taskWaitingReason(taskId, type),
     );
   }
 
@@ -219,6 +234,8 @@ export class Market {
     if (this.config.ledger_check_interval_s > 0)
       this.every(this.config.ledger_check_interval_s * 1000, () => this.checkLedger());
     this.every(this.config.price_board_save_interval * 1000, () => this.priceBoard.save());
+    // Webhooks wake on task.completed and task.closed; this tick retries and catches other nodes' tasks.
+    this.every(1000, async () => this.webhooks.kick());
     if (this.config.reputation_gossip_interval_s > 0 && peerList(this.config).length > 0)
       this.every(this.config.reputation_gossip_interval_s * 1000, () => this.gossip.autoRound());
   }
@@ -247,6 +264,8 @@ export class Market {
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.followers.close();
+    await this.webhooks.stop();
     await this.dispatcher.stop();
     await this.tasks.flushed();
     await this.cluster

@@ -3,7 +3,8 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { unixSeconds, type Clock } from '../domain/clock.js';
-import { MarketError, validationError } from '../domain/errors.js';
+import { MarketError, validationError, type FieldProblem } from '../domain/errors.js';
+import { webhookProblems } from '../domain/webhook.js';
 import { byAsset, ctIt, holdEscrow, splitEscrow, splitTransfer, type CtIt } from '../domain/escrow-split.js';
 import { SYSTEM_ACCOUNTS, type Journal } from '../domain/ledger.js';
 import { CPC, describeAmountProblem, formatAmount, IT, parseAmount } from '../domain/money.js';
@@ -39,6 +40,7 @@ import {
   type NewTaskRow,
   type TaskRow,
 } from '../store/tasks.js';
+import { insertTaskWebhooks, type NewTaskWebhook } from '../store/webhooks.js';
 import type { MarketEventBus } from './events.js';
 import { Batcher, type Outcome } from './batcher.js';
 import { announceAdjusted, recordOutcomes } from './reputation-book.js';
@@ -60,6 +62,8 @@ interface CreateRequest {
   hold: CtIt;
   /** transcode/gpuhash input given by reference: its size is looked up when the batch runs. */
   inputBlob: string | null;
+  /** Where to tell the customer that the task ended (stored with the task, in its transaction). */
+  webhook: NewTaskWebhook | null;
 }
 
 export interface CreateResult {
@@ -104,15 +108,17 @@ export class TaskService {
     if (principal.kind !== 'customer')
       throw new MarketError('forbidden', 'tasks are created by customer accounts; use a customer API key');
     const now = unixSeconds(this.clock);
+    // Every problem of the request at once, so a customer fixes them in one go.
     const reward = parseAmount(body.reward);
-    if (!reward.ok)
-      throw validationError([{ path: '/reward', message: describeAmountProblem(reward.problem) }]);
-    if (reward.value === 0n)
-      throw validationError([{ path: '/reward', message: 'must be greater than zero' }]);
+    const problems: FieldProblem[] = [];
+    if (!reward.ok) problems.push({ path: '/reward', message: describeAmountProblem(reward.problem) });
+    else if (reward.value === 0n) problems.push({ path: '/reward', message: 'must be greater than zero' });
     if (body.deadline !== undefined && body.deadline <= now)
-      throw validationError([{ path: '/deadline', message: `must be in the future (now is ${now})` }]);
-    const problems = payloadProblems(body.challenge_type, body.payload);
-    if (problems.length > 0) throw validationError(problems.map(([path, message]) => ({ path, message })));
+      problems.push({ path: '/deadline', message: `must be in the future (now is ${now})` });
+    for (const [path, message] of payloadProblems(body.challenge_type, body.payload))
+      problems.push({ path, message });
+    problems.push(...webhookProblems(body.webhook_url, body.webhook_secret));
+    if (!reward.ok || problems.length > 0) throw validationError(problems);
     const row: NewTaskRow = {
       task_id: randomUUID(),
       account_id: principal.accountId,
@@ -137,7 +143,11 @@ export class TaskService {
     };
     const inputBlob = typeof body.payload.input_blob === 'string' ? body.payload.input_blob : null;
     const hold = splitEscrow(reward.value, row.fee_pct_ct);
-    return this.creates.submit({ row, reward: reward.value, hold, inputBlob });
+    const webhook =
+      body.webhook_url !== undefined && body.webhook_secret !== undefined
+        ? { task_id: row.task_id, url: body.webhook_url, secret: body.webhook_secret }
+        : null;
+    return this.creates.submit({ row, reward: reward.value, hold, inputBlob, webhook });
   }
 
   /**
@@ -267,6 +277,10 @@ export class TaskService {
       accepted.map((a) => a.row),
     );
     await insertJobs(tx, jobs);
+    await insertTaskWebhooks(
+      tx,
+      accepted.flatMap((a) => (a.webhook ? [a.webhook] : [])),
+    );
     await appendJournals(
       tx,
       accepted.map((a): Journal => ({

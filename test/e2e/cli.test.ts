@@ -93,7 +93,7 @@ it('runs the customer journey across a restart', async () => {
   expect(cancelled).toMatchObject({ code: 0, stdout: `cancelled task ${ids[0]}\n` });
   const again = await cli(['task', 'cancel', ids[0] as string], asAlice);
   expect(again.code).toBe(4);
-  expect(again.stderr).toBe('task already cancelled\n');
+  expect(again.stderr).toBe('error: task already cancelled — nothing left to do: it has already ended\n');
   // Refusals change nothing, so they run side by side (each CLI run is a process start).
   const [missing, malformed, unaffordable] = await Promise.all([
     cli(['task', 'get', '00000000-0000-4000-8000-000000000000'], asAlice),
@@ -144,7 +144,7 @@ it('cancels jobs, prints parameters and settlement status, and computes a comput
   });
   expect(await cli(['compute', 'cancel', jobId], asBob)).toMatchObject({
     code: 4,
-    stderr: 'job already cancelled\n',
+    stderr: 'error: job already cancelled — nothing left to do: it has already ended\n',
   });
   expect((await cli(['compute', 'cancel', '00000000-0000-4000-8000-000000000000'], asBob)).code).toBe(3);
 

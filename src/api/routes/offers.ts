@@ -1,14 +1,13 @@
 // Offers: the providers' standing asks, cheapest first.
 
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
 import { formatAmount } from '../../domain/money.js';
-import { Capability } from '../../domain/schemas/capability.js';
-import { Amount, ErrorBody, Nullable, Strict, StringEnum } from '../../domain/schemas/common.js';
+import type { Capability } from '../../domain/schemas/capability.js';
+import { ErrorBody } from '../../domain/schemas/common.js';
+import { ListOffersQuery, OfferList, OfferView } from '../../domain/schemas/offers.js';
 import type { SchedulerParams } from '../../domain/scheduler-params.js';
 import {
   creditedUnits,
-  HARDWARE_STANDINGS,
   hardwareStanding,
   measuredRate,
   onProbation,
@@ -17,27 +16,10 @@ import {
 import type { Market } from '../../market/market.js';
 import { openOffers, type OpenOfferRow } from '../../market/queries.js';
 
-export const OfferView = Type.Object({
-  offer_id: Type.String(),
-  provider: Type.String(),
-  units: Type.Integer(),
-  price_per_unit: Amount,
-  fee_pct_ct: Type.Integer(),
-  capability: Capability,
-  created_at: Type.Integer(),
-  hardware: StringEnum(HARDWARE_STANDINGS, {
-    description:
-      'claimed: as the provider says; verified: past probation with measured work; implausible: claims GPUs but its verified work runs at CPU speed',
-  }),
-  probation: Type.Boolean({ description: 'its results are all checked and it counts for no capacity yet' }),
-  measured_units_per_s: Nullable(
-    Type.Number({ description: 'units per second its verified work ran at; null before it has any' }),
-  ),
-  credited_units: Type.Integer({ description: 'what the offer counts toward admission capacity' }),
-});
+export { OfferView };
 
 /** An offer row as the API shows it, with how far its provider's verified work bears it out. */
-export function offerView(o: OpenOfferRow, params: SchedulerParams): Static<typeof OfferView> {
+export function offerView(o: OpenOfferRow, params: SchedulerParams): OfferView {
   return {
     offer_id: o.offer_id,
     provider: o.provider_address,
@@ -51,11 +33,6 @@ export function offerView(o: OpenOfferRow, params: SchedulerParams): Static<type
   };
 }
 
-const Query = Strict({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
-});
-
 export function offerRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Querystring: { limit: number; offset: number } }>(
     '/offers',
@@ -64,16 +41,8 @@ export function offerRoutes(app: FastifyInstance, market: Market): void {
       schema: {
         summary: 'Open offers of connected providers, cheapest first',
         tags: ['offers'],
-        querystring: Query,
-        response: {
-          200: Type.Object({
-            offers: Type.Array(OfferView),
-            total: Type.Integer(),
-            limit: Type.Integer(),
-            offset: Type.Integer(),
-          }),
-          401: ErrorBody,
-        },
+        querystring: ListOffersQuery,
+        response: { 200: OfferList, 400: ErrorBody, 401: ErrorBody },
       },
     },
     async (request) => {

@@ -37,7 +37,18 @@ export function opsRoutes(app: FastifyInstance, market: Market, metrics: ApiMetr
 
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        tags: ['operations'],
+        response: {
+          200: {
+            description: 'the Prometheus text format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+        },
+      },
+    },
     async (_request, reply) => {
       const body = await metrics.registry.metrics();
       return reply.type(metrics.registry.contentType).send(body);

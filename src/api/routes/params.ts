@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { unixSeconds } from '../../domain/clock.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
+import { SchedulerParamsSchema } from '../../domain/scheduler-params.js';
 import type { Market } from '../../market/market.js';
 
 export function paramsRoutes(app: FastifyInstance, market: Market): void {
@@ -12,7 +13,11 @@ export function paramsRoutes(app: FastifyInstance, market: Market): void {
     '/params',
     {
       config: { access: 'any' },
-      schema: { summary: 'Current scheduler and admission parameters', tags: ['scheduler'] },
+      schema: {
+        summary: 'Current scheduler and admission parameters',
+        tags: ['scheduler'],
+        response: { 200: SchedulerParamsSchema },
+      },
     },
     async () => market.params.get(),
   );
@@ -25,7 +30,7 @@ export function paramsRoutes(app: FastifyInstance, market: Market): void {
         summary: 'Change parameters (operator): a partial object, validated against the same bounds',
         tags: ['scheduler'],
         body: Type.Record(Type.String(), Type.Unknown()),
-        response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+        response: { 200: SchedulerParamsSchema, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
       },
     },
     async (request) => {

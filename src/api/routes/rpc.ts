@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ERRORS, MarketError, validationError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
+import { ErrorBody } from '../../domain/schemas/common.js';
 import { typesOfLane } from '../../domain/admission.js';
 import { LANES, type Lane } from '../../domain/scheduler-params.js';
 import type { Market } from '../../market/market.js';
@@ -210,6 +211,17 @@ export function rpcRoutes(app: FastifyInstance, market: Market): void {
         summary: `JSON-RPC: ${METHOD_NAMES}`,
         tags: ['rpc'],
         body: RpcBody,
+        response: {
+          200: {
+            description:
+              'the bare form: the method’s result; JSON-RPC 2.0: {"jsonrpc":"2.0","id","result"} or {"jsonrpc","id","error":{"code","message","data"}}',
+            content: { 'application/json': { schema: {} } },
+          },
+          400: ErrorBody,
+          401: ErrorBody,
+          403: ErrorBody,
+          404: ErrorBody,
+        },
       },
     },
     async (request: FastifyRequest<{ Body: RpcBody }>, reply) => {

@@ -8,6 +8,7 @@ import { Amount, ErrorBody, Nullable, Strict, StringEnum, UnixSeconds, Uuid } fr
 import { PRIORITIES, type Priority } from '../priority.js';
 import { Requirements } from './capability.js';
 import { CHALLENGE_TYPES, PAYLOAD_SCHEMAS, type ChallengeType } from './payloads.js';
+import { WEBHOOK_SECRET_MAX, WEBHOOK_SECRET_MIN, WEBHOOK_URL_MAX } from '../webhook.js';
 
 const ChallengeTypeSchema = StringEnum(CHALLENGE_TYPES, { description: 'the kind of work' });
 const TaskStatusSchema = StringEnum(TASK_STATUSES);
@@ -24,10 +25,25 @@ function createBranch<T extends ChallengeType>(type: T, payload: TSchema) {
       priority: Type.Optional(
         StringEnum(PRIORITIES, { description: 'scheduling priority; waiting raises it (aging)' }),
       ),
+      webhook_url: Type.Optional(WebhookUrl),
+      webhook_secret: Type.Optional(WebhookSecret),
     },
     { title: `create ${type} task` },
   );
 }
+
+const WebhookUrl = Type.String({
+  minLength: 1,
+  maxLength: WEBHOOK_URL_MAX,
+  description:
+    'an http(s) URL told (POST, JSON) when the task ends; signed with webhook_secret, retried with backoff until it answers 2xx',
+});
+const WebhookSecret = Type.String({
+  minLength: WEBHOOK_SECRET_MIN,
+  maxLength: WEBHOOK_SECRET_MAX,
+  description:
+    'the key of the TaskMarket-Signature header (HMAC-SHA256 over "<t>.<body>"); required with webhook_url',
+});
 
 /** Which part of the reward is paid in the consumer token (CPC); the rest is industrial token (IT). */
 const FeePctCt = Type.Integer({
@@ -51,6 +67,8 @@ export const CreateTaskBody = Type.Unsafe<{
   deadline?: number;
   requirements?: Requirements;
   priority?: Priority;
+  webhook_url?: string;
+  webhook_secret?: string;
 }>({
   type: 'object',
   required: ['challenge_type'],

@@ -1,0 +1,46 @@
+// A provider's own view (GET /providers/{address}): balances per asset, what settlement has paid
+// it, its reputation decayed to now and what that does to its price, its job counts and its most
+// recent jobs.
+
+import type { Clock } from '../domain/clock.js';
+import { MarketError } from '../domain/errors.js';
+import { formatAmount } from '../domain/money.js';
+import { currentScore, multiplierPpm } from '../domain/reputation.js';
+import type { SchedulerParams } from '../domain/scheduler-params.js';
+import type { ProviderView } from '../domain/schemas/providers.js';
+import type { Queryable } from '../store/db.js';
+import { providerFacts, providerMoney, recentJobsOf } from '../store/provider-view.js';
+import { loadReputation } from '../store/scheduler.js';
+
+export const RECENT_JOBS = 20;
+
+export async function providerView(
+  q: Queryable,
+  clock: Clock,
+  params: SchedulerParams,
+  address: string,
+  connected: boolean,
+): Promise<ProviderView> {
+  const facts = await providerFacts(q, address);
+  if (!facts)
+    throw new MarketError('not_found', `no provider ${address}: it has never connected or been paid here`);
+  const money = facts.account_id ? await providerMoney(q, facts.account_id) : [];
+  const score = currentScore(await loadReputation(q, address), clock.nowMs(), params);
+  return {
+    address,
+    account_id: facts.account_id,
+    connected,
+    first_seen: facts.first_seen,
+    last_seen: facts.last_seen,
+    balances: money.map((m) => ({ asset: m.asset, balance: formatAmount(BigInt(m.balance)) })),
+    earned: money.map((m) => ({ asset: m.asset, amount: formatAmount(BigInt(m.earned)) })),
+    reputation: { score, multiplier_ppm: multiplierPpm(score, params) },
+    jobs: {
+      completed: facts.jobs_completed,
+      failed: facts.jobs_failed,
+      lease_expiries: facts.lease_expiries,
+      running: facts.running,
+    },
+    recent_jobs: await recentJobsOf(q, address, RECENT_JOBS),
+  };
+}

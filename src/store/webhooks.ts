@@ -1,0 +1,131 @@
+// Webhook queries: the URL a task names, the sweep that finds ended tasks nobody was told about,
+// and the delivery queue, one statement per transition (queue, claim, delivered, retry, failed).
+
+import type { Queryable } from './db.js';
+
+export interface NewTaskWebhook {
+  task_id: string;
+  url: string;
+  secret: string;
+}
+
+export interface DeliveryRow {
+  delivery_id: string;
+  task_id: string;
+  event: string;
+  url: string;
+  body: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_ms: number;
+  last_error: string | null;
+  created_ms: number;
+  finished_ms: number | null;
+  /** The task's signing secret (joined in when claiming). */
+  secret: string;
+}
+
+export async function insertTaskWebhooks(tx: Queryable, rows: readonly NewTaskWebhook[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO task_webhooks (task_id, url, secret)
+     SELECT task_id, url, secret FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, url text, secret text)`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/** Ended tasks with a webhook for which no delivery was queued yet. */
+export async function unnotifiedEndedTasks(q: Queryable, limit: number): Promise<string[]> {
+  const rows = await q.query<{ task_id: string }>(
+    `SELECT w.task_id FROM task_webhooks w JOIN tasks t USING (task_id)
+     WHERE w.notified_status IS NULL AND t.status IN ('completed', 'failed', 'cancelled')
+     LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => r.task_id);
+}
+
+/**
+ * Marks the task's webhook as told about `status`; false when another node (or an earlier sweep)
+ * already did, so the caller queues nothing. Run in the transaction that queues the delivery.
+ */
+export async function markNotified(
+  tx: Queryable,
+  taskId: string,
+  status: string,
+): Promise<string | undefined> {
+  const rows = await tx.query<{ url: string }>(
+    `UPDATE task_webhooks SET notified_status = $2 WHERE task_id = $1 AND notified_status IS NULL RETURNING url`,
+    [taskId, status],
+  );
+  return rows[0]?.url;
+}
+
+export async function insertDelivery(
+  tx: Queryable,
+  d: { delivery_id: string; task_id: string; event: string; url: string; body: string; now_ms: number },
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO webhook_deliveries (delivery_id, task_id, event, url, body, next_attempt_ms, created_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+    [d.delivery_id, d.task_id, d.event, d.url, d.body, d.now_ms],
+  );
+}
+
+/**
+ * Takes up to `limit` due deliveries for one attempt each: their next attempt moves `claimMs`
+ * ahead, so another node (or this one after a crash) tries them again only once that passes.
+ */
+export async function claimDueDeliveries(
+  q: Queryable,
+  nowMs: number,
+  claimMs: number,
+  limit: number,
+): Promise<DeliveryRow[]> {
+  return q.query<DeliveryRow & Record<string, unknown>>(
+    `WITH due AS (
+       SELECT delivery_id FROM webhook_deliveries
+       WHERE status = 'pending' AND next_attempt_ms <= $1
+       ORDER BY next_attempt_ms LIMIT $3 FOR UPDATE SKIP LOCKED)
+     UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_ms = $1 + $2
+     FROM due, task_webhooks w
+     WHERE d.delivery_id = due.delivery_id AND w.task_id = d.task_id
+     RETURNING d.delivery_id, d.task_id, d.event, d.url, d.body, d.status, d.attempts, d.next_attempt_ms,
+               d.last_error, d.created_ms, d.finished_ms, w.secret`,
+    [nowMs, claimMs, limit],
+  );
+}
+
+export async function markDelivered(q: Queryable, deliveryId: string, nowMs: number): Promise<void> {
+  await q.query(
+    `UPDATE webhook_deliveries SET status = 'delivered', finished_ms = $2, last_error = NULL
+     WHERE delivery_id = $1 AND status = 'pending'`,
+    [deliveryId, nowMs],
+  );
+}
+
+/** A failed attempt: tried again at `nextMs`, or given up (failed) when `nextMs` is null. */
+export async function markAttemptFailed(
+  q: Queryable,
+  deliveryId: string,
+  error: string,
+  nextMs: number | null,
+  nowMs: number,
+): Promise<void> {
+  await q.query(
+    nextMs === null
+      ? `UPDATE webhook_deliveries SET status = 'failed', finished_ms = $3, last_error = $2
+         WHERE delivery_id = $1 AND status = 'pending'`
+      : `UPDATE webhook_deliveries SET next_attempt_ms = $3, last_error = $2
+         WHERE delivery_id = $1 AND status = 'pending'`,
+    [deliveryId, error.slice(0, 500), nextMs ?? nowMs],
+  );
+}
+
+export async function deliveriesOfTask(q: Queryable, taskId: string): Promise<Omit<DeliveryRow, 'secret'>[]> {
+  return q.query<Omit<DeliveryRow, 'secret'> & Record<string, unknown>>(
+    `SELECT delivery_id, task_id, event, url, body, status, attempts, next_attempt_ms, last_error, created_ms, finished_ms
+     FROM webhook_deliveries WHERE task_id = $1 ORDER BY created_ms`,
+    [taskId],
+  );
+}

@@ -1,0 +1,166 @@
+// Webhooks: a task's URL is told when the task ends, signed with the task's secret, tried again
+// with backoff until it answers 2xx, and still told after the node restarts in between.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { JobMsg } from '../../src/domain/schemas/worker.js';
+import {
+  DELIVERY_HEADER,
+  EVENT_HEADER,
+  SIGNATURE_HEADER,
+  verifyWebhookSignature,
+} from '../../src/domain/webhook.js';
+import { openDatabase } from '../../src/store/open.js';
+import { deliveriesOfTask } from '../../src/store/webhooks.js';
+import { dropSchema, freshSchema, TEST_DATABASE_URL } from '../helpers/db.js';
+import { apiError, startTestMarket, type TestMarket } from '../helpers/market.js';
+import { freePort, WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { WorkerPool } from '../helpers/ws-worker.js';
+
+const SECRET = 'whsec_0123456789abcdef';
+const input = Buffer.from('tell me when done').toString('base64');
+
+describe('on a running node', () => {
+  let tm: TestMarket;
+  const pool = new WorkerPool(() => ({ url: tm.url, connected: () => tm.market.dispatcher.connected }));
+  beforeAll(async () => {
+    tm = await startTestMarket({ config: { worker_messages_per_second: 1000 } });
+  });
+  afterAll(async () => {
+    await tm?.close();
+  });
+  afterEach(() => pool.closeAll());
+
+  it('delivers the completed task, signed, again after a refusal, with the same delivery id', async () => {
+    const receiver = new WebhookReceiver([500]);
+    const url = await receiver.listen();
+    try {
+      const { client } = await tm.customer('10.0');
+      const task = await client.createTask({
+        challenge_type: 'gpuhash',
+        payload: { input },
+        reward: '1.0',
+        webhook_url: url,
+        webhook_secret: SECRET,
+      });
+      const w = pool.make();
+      await w.join();
+      const job = await w.next<JobMsg>('job', (m) => m.task_id === task.task_id);
+      w.send(w.result(job));
+      await receiver.count(2);
+
+      const [first, second] = receiver.received;
+      expect(first?.status).toBe(500);
+      expect(second?.status).toBe(200);
+      expect(second?.headers[DELIVERY_HEADER]).toBe(first?.headers[DELIVERY_HEADER]);
+      expect(second?.headers[EVENT_HEADER]).toBe('task.completed');
+      const signature = second?.headers[SIGNATURE_HEADER] as string;
+      expect(verifyWebhookSignature(SECRET, signature, second?.body as string)).toBe(true);
+      expect(verifyWebhookSignature('another-secret-value', signature, second?.body as string)).toBe(false);
+      const body = JSON.parse(second?.body as string) as Record<string, unknown>;
+      expect(body).toMatchObject({
+        event: 'task.completed',
+        delivery_id: first?.headers[DELIVERY_HEADER],
+        task: { task_id: task.task_id, status: 'completed', result: { worker_address: w.key.address } },
+        jobs: [{ job_id: job.job_id, status: 'completed' }],
+      });
+      await until(
+        async () => (await deliveriesOfTask(tm.market.db, task.task_id))[0]?.status === 'delivered',
+      );
+      const [row] = await deliveriesOfTask(tm.market.db, task.task_id);
+      expect(row).toMatchObject({ attempts: 2, status: 'delivered', event: 'task.completed' });
+    } finally {
+      await receiver.close();
+    }
+  }, 60_000);
+
+  it('refuses every webhook problem of a request at once, and stores nothing', async () => {
+    const { client, accountId } = await tm.customer('10.0');
+    const err = await apiError(
+      client.createTask({
+        challenge_type: 'gpuhash',
+        payload: { input },
+        reward: '0',
+        webhook_url: 'ftp://example.com/hook',
+      }),
+    );
+    expect(err.code).toBe('validation_error');
+    const paths = (err.details?.problems as { path: string }[]).map((p) => p.path).sort();
+    expect(paths).toEqual(['/reward', '/webhook_secret', '/webhook_url']);
+    expect((await tm.operator.getAccount(accountId)).balance).toBe('10.0');
+    const short = await apiError(
+      client.createTask({
+        challenge_type: 'gpuhash',
+        payload: { input },
+        reward: '1.0',
+        webhook_url: 'https://example.com/hook',
+        webhook_secret: 'short',
+      }),
+    );
+    expect(short.code).toBe('validation_error');
+  });
+});
+
+describe('across a restart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tm-webhooks-'));
+  const schema = freshSchema();
+  const durableDb = () =>
+    TEST_DATABASE_URL
+      ? openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4 })
+      : openDatabase({ dataDir: dir });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await dropSchema(schema);
+  });
+
+  it('a delivery that could not be made before the node stopped is made after it starts again', async () => {
+    const port = await freePort();
+    const config = { data_dir: dir };
+    const first = await startTestMarket({ config, db: await durableDb(), background: false });
+    let taskId: string;
+    try {
+      const { client } = await first.customer('10.0');
+      const task = await client.createTask({
+        challenge_type: 'gpuhash',
+        payload: { input },
+        reward: '1.0',
+        webhook_url: `http://127.0.0.1:${port}/hook`,
+        webhook_secret: SECRET,
+      });
+      taskId = task.task_id;
+      const failed = new Promise((resolve) => first.market.events.once('webhook.failed', resolve));
+      await client.cancelTask(task.task_id);
+      // Nothing listens yet: the first attempt fails and the delivery waits in the table.
+      await failed;
+      expect((await deliveriesOfTask(first.market.db, taskId))[0]).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        event: 'task.cancelled',
+      });
+    } finally {
+      await first.close();
+    }
+
+    const receiver = new WebhookReceiver();
+    await receiver.listen(port);
+    const second = await startTestMarket({ config, db: await durableDb() });
+    try {
+      await receiver.count(1);
+      const body = JSON.parse(receiver.received[0]?.body as string) as {
+        event: string;
+        task: { task_id: string };
+      };
+      expect(body).toMatchObject({ event: 'task.cancelled', task: { task_id: taskId, status: 'cancelled' } });
+      await until(async () => (await deliveriesOfTask(second.market.db, taskId))[0]?.status === 'delivered');
+    } finally {
+      await second.close();
+      await receiver.close();
+    }
+  }, 120_000);
+});
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, 50));
+}
