@@ -308,6 +308,7 @@ function trustedCapability(s: Session, now: number, params: SchedulerParams): Ti
 /** The session runs the job from now, under a lease that ends at `leaseExpiresAtMs`. */
 export function track(session: Session, job: QueuedJob, now: number, leaseExpiresAtMs: number): void {
   session.running.set(job.job_id, {
+    challengeType: job.challenge_type,
     units: job.units,
     slices: job.slices.length,
     taskId: job.task_id,

@@ -350,17 +350,22 @@ export class Results {
    */
   async failed(session: Session, msg: JobFailed): Promise<void> {
     const { ctx } = this;
-    if (!session.running.has(msg.job_id))
-      throw new ResultRejected('not_leased', `job ${msg.job_id} is not leased to ${session.address}`);
     const running = session.running.get(msg.job_id);
+    if (!running)
+      throw new ResultRejected('not_leased', `job ${msg.job_id} is not leased to ${session.address}`);
+    const params = ctx.params();
+    const probation = onProbation(session.trust?.verifiedJobs ?? 0, session.trust?.staked ?? false, params);
+    // On probation the type rests before the slot frees, so no tick in between hands it the same work.
+    const rest =
+      msg.reason !== 'invalid_payload' && probation
+        ? this.rest(session, running.challengeType, params)
+        : undefined;
     session.running.delete(msg.job_id);
     ctx.events.emit('job.failed', { jobId: msg.job_id, worker: session.address, reason: msg.reason });
-    const params = ctx.params();
     if (msg.reason === 'invalid_payload') await this.claimInvalid(session, msg, params);
-    else if (onProbation(session.trust?.verifiedJobs ?? 0, session.trust?.staked ?? false, params)) {
+    else if (rest) {
+      await rest.persist(`${msg.reason}: ${msg.message}`);
       await this.leases.release([msg.job_id], `job_failed ${msg.reason}`, { worker: session.address });
-      const job = running ? await getJob(ctx.db, msg.job_id) : undefined;
-      if (job) await this.rest(session, job.challenge_type, `${msg.reason}: ${msg.message}`, params);
     } else
       await this.leases.release([msg.job_id], `job_failed ${msg.reason}`, {
         worker: session.address,
@@ -398,22 +403,29 @@ export class Results {
     await this.leases.failTasks(failedJobs.map((j) => j.task_id));
   }
 
-  /** A provider on probation rests a challenge type it failed, and is told why. */
-  private async rest(session: Session, challengeType: string, why: string, params: SchedulerParams) {
+  /**
+   * A provider on probation rests a challenge type it failed: at once in memory (matching sees it
+   * from the next tick), then stored, and the provider is told why.
+   */
+  private rest(session: Session, challengeType: string, params: SchedulerParams) {
     const { ctx } = this;
     const now = ctx.clock.nowMs();
     const cooldowns = withCooldown(session.trust?.cooldowns ?? {}, challengeType, now, params);
-    await setCooldowns(ctx.db, session.address, cooldowns);
     if (session.trust) session.trust.cooldowns = cooldowns;
-    const until = cooldowns[challengeType] as number;
-    ctx.events.emit('verification.cooldown', { address: session.address, challengeType, until });
-    session.send({
-      type: 'notice',
-      code: 'type_resting',
-      message:
-        `a ${challengeType} job failed (${why}) while this provider is on probation: no ${challengeType} ` +
-        `work for ${params.probation_cooldown_secs} s; fix the runner (taskmarket worker --self-test) meanwhile`,
-    });
+    return {
+      persist: async (why: string) => {
+        await setCooldowns(ctx.db, session.address, cooldowns);
+        const until = cooldowns[challengeType] as number;
+        ctx.events.emit('verification.cooldown', { address: session.address, challengeType, until });
+        session.send({
+          type: 'notice',
+          code: 'type_resting',
+          message:
+            `a ${challengeType} job failed (${why}) while this provider is on probation: no ${challengeType} ` +
+            `work for ${params.probation_cooldown_secs} s; fix the runner (taskmarket worker --self-test) meanwhile`,
+        });
+      },
+    };
   }
 }
 

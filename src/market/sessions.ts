@@ -16,6 +16,7 @@ export interface SessionOffer {
 }
 
 export interface RunningJob {
+  challengeType: string;
   units: number;
   slices: number;
   taskId: string;
