@@ -126,18 +126,12 @@ export class ScriptedWorker {
   /** What an honest hash runner answers for a byte job. */
   result(job: JobMsg): Record<string, unknown> {
     const input = Buffer.from(job.input ?? '', 'base64');
-    const proofs = job.slices.map((s) =>
-      s.kind === 'bytes' ? blake3Hex(input.subarray(s.start, s.end)) : blake3Hex(utf8(job.job_id)),
+    return this.resultWith(
+      job,
+      job.slices.map((s) =>
+        s.kind === 'bytes' ? blake3Hex(input.subarray(s.start, s.end)) : blake3Hex(utf8(job.job_id)),
+      ),
     );
-    const resultHash = proofRoot(proofs);
-    return {
-      type: 'job_result',
-      job_id: job.job_id,
-      worker_address: this.key.address,
-      result_hash: resultHash,
-      proof: proofs,
-      signature: signMessage(this.key.privateKey, utf8(resultMessage(job.job_id, resultHash))),
-    };
   }
 
   /** A signed result with these slice proofs, right or not. */
