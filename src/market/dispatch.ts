@@ -4,7 +4,9 @@
 // provider cannot post leaves its job queued. Then the leased jobs are sent to their workers.
 
 import { randomInt } from 'node:crypto';
-import { matchResult, type NoMatchReason } from '../domain/scheduling/match-types.js';
+import { jobBudget } from '../domain/matcher.js';
+import { matchResult, type JobNeed, type NoMatchReason } from '../domain/scheduling/match-types.js';
+import type { Requirements } from '../domain/schemas/capability.js';
 import {
   consumerPressure,
   headLimit,
@@ -296,7 +298,11 @@ function trustedSlots(s: Session, free: number, params: SchedulerParams): number
  * What matching compares jobs with: the offer's capability less the types the provider rests, and
  * without GPUs when its verified work runs at CPU speed (hardwareStanding 'implausible').
  */
-function trustedCapability(s: Session, now: number, params: SchedulerParams): TickProvider['capability'] {
+export function trustedCapability(
+  s: Session,
+  now: number,
+  params: SchedulerParams,
+): TickProvider['capability'] {
   let cap = s.offer?.capability ?? s.capability;
   const resting = restingTypes(s.trust?.cooldowns ?? {}, now);
   if (resting.size > 0) cap = { ...cap, challenge_types: cap.challenge_types.filter((t) => !resting.has(t)) };
@@ -316,7 +322,22 @@ export function track(session: Session, job: QueuedJob, now: number, leaseExpire
     priority: job.priority,
     leaseExpiresAtMs,
     confirmedAtMs: now,
+    checked: { ...job, started_at: now },
   });
+}
+
+/** What the matcher needs of a leased job, to check another provider can run it. */
+export function jobNeed(job: QueuedJob): JobNeed {
+  return {
+    jobId: job.job_id,
+    challengeType: job.challenge_type,
+    model: job.challenge_type === 'inference' ? String(job.payload.model_id) : undefined,
+    requirements: job.requirements as Requirements | null,
+    units: job.units,
+    budget: jobBudget(BigInt(job.reward), job.units, job.task_units),
+    priority: job.priority,
+    feePctCt: job.fee_pct_ct,
+  };
 }
 
 /** The job as its worker receives it; an input kept as a blob is sent inline. */

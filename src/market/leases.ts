@@ -5,16 +5,15 @@
 
 import { unixSeconds } from '../domain/clock.js';
 import { MarketError } from '../domain/errors.js';
-import { capabilityProblem, jobBudget } from '../domain/matcher.js';
+import { capabilityProblem } from '../domain/matcher.js';
 import { shouldPreempt, type Outcome } from '../domain/reputation.js';
-import type { Requirements } from '../domain/schemas/capability.js';
 import { handoffLease, leasedJobsOf, stillLeased } from '../store/handoff.js';
 import { expiredLeases, getJob, releaseJobs, renewLeases, type QueuedJob } from '../store/jobs.js';
 import { queueEntries } from '../store/queue.js';
 import { logCancellations } from '../store/scheduler.js';
 import { returnBonds, slashBonds } from './bonds.js';
 import type { DispatchContext } from './dispatch-context.js';
-import { jobMessage, track } from './dispatch.js';
+import { jobMessage, jobNeed, track } from './dispatch.js';
 import { announceAdjusted, recordOutcomes, type OutcomeChange } from './reputation-book.js';
 import { freeSlots, freeUnits, type Session } from './sessions.js';
 import { announceClosed, closeTasks } from './tasks.js';
@@ -243,18 +242,4 @@ export class Leases {
     ctx.logger.info({ job: job.job_id, from: from.address, to: to.address }, 'job preempted');
     return true;
   }
-}
-
-/** What the matcher needs of a running job, to check a new provider can run it. */
-function jobNeed(job: QueuedJob) {
-  return {
-    jobId: job.job_id,
-    challengeType: job.challenge_type,
-    model: job.challenge_type === 'inference' ? String(job.payload.model_id) : undefined,
-    requirements: job.requirements as Requirements | null,
-    units: job.units,
-    budget: jobBudget(BigInt(job.reward), job.units, job.task_units),
-    priority: job.priority,
-    feePctCt: job.fee_pct_ct,
-  };
 }

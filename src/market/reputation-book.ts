@@ -13,7 +13,7 @@ import {
 } from '../domain/reputation.js';
 import type { SchedulerParams } from '../domain/scheduler-params.js';
 import type { Queryable } from '../store/db.js';
-import { countProviderOutcomes } from '../store/providers.js';
+import { countProviderOutcomes, type ProviderCounts } from '../store/providers.js';
 import { forgetReputation, lockReputation, loadReputation, saveReputations } from '../store/scheduler.js';
 import type { MarketEventBus } from './events.js';
 
@@ -34,9 +34,19 @@ const COUNTER: Partial<Record<Outcome, 'completed' | 'failed' | 'expired'>> = {
   fraud: 'failed',
 };
 
+/** Counters that move with the outcomes but cost or earn no reputation themselves. */
+export interface OutcomeCounters {
+  /** Runs that failed at no reputation cost (the customer's invalid payload). */
+  failedAlso?: readonly string[];
+  /** Verified results, each with its provider, units and run time (ms). */
+  verified?: readonly { address: string; units: number; ms: number }[];
+  /** Providers whose invalid-payload claims were contradicted, once per claim. */
+  contradicted?: readonly string[];
+}
+
 /**
  * Applies outcomes inside `tx`: each provider's row is locked, decayed, adjusted once per outcome
- * and saved, and its job counters move with it. Returns what changed, for announceAdjusted after
+ * and saved, and its job, verification and claim counters move with it in one statement. Returns what changed, for announceAdjusted after
  * the commit.
  */
 export async function recordOutcomes(
@@ -44,38 +54,47 @@ export async function recordOutcomes(
   changes: readonly OutcomeChange[],
   nowMs: number,
   params: SchedulerParams,
-  counters: { failedAlso?: readonly string[] } = {},
+  counters: OutcomeCounters = {},
 ): Promise<Adjusted[]> {
-  if (changes.length === 0 && !counters.failedAlso?.length) return [];
   const byAddress = groupBy(changes, (c) => c.address);
   const addresses = [...byAddress.keys()].sort();
   const entries = await lockReputation(tx, addresses);
   const adjusted: Adjusted[] = [];
   const saved: { address: string; entry: ReputationEntry }[] = [];
-  const counts = new Map<string, { completed: number; failed: number; expired: number }>();
+  const counts = new Map<string, ProviderCounts>();
+  const countsOf = (address: string): ProviderCounts => {
+    let c = counts.get(address);
+    if (!c) counts.set(address, (c = { address }));
+    return c;
+  };
   for (const address of addresses) {
     let entry = entries.get(address);
-    const delta = { completed: 0, failed: 0, expired: 0 };
+    const delta = countsOf(address);
     for (const c of byAddress.get(address) ?? []) {
       entry = adjust(entry, c.outcome, nowMs, params);
       adjusted.push({ ...c, entry });
       const counter = COUNTER[c.outcome];
-      if (counter) delta[counter]++;
+      if (counter) delta[counter] = (delta[counter] ?? 0) + 1;
     }
     if (entry) saved.push({ address, entry });
-    counts.set(address, delta);
   }
   // A failure that costs no reputation (the customer's invalid payload) still counts as run.
   for (const address of counters.failedAlso ?? []) {
-    const delta = counts.get(address) ?? { completed: 0, failed: 0, expired: 0 };
-    delta.failed++;
-    counts.set(address, delta);
+    const delta = countsOf(address);
+    delta.failed = (delta.failed ?? 0) + 1;
+  }
+  for (const v of counters.verified ?? []) {
+    const delta = countsOf(v.address);
+    delta.verifiedJobs = (delta.verifiedJobs ?? 0) + 1;
+    delta.verifiedUnits = (delta.verifiedUnits ?? 0) + v.units;
+    delta.verifiedMs = (delta.verifiedMs ?? 0) + v.ms;
+  }
+  for (const address of counters.contradicted ?? []) {
+    const delta = countsOf(address);
+    delta.contradicted = (delta.contradicted ?? 0) + 1;
   }
   await saveReputations(tx, saved);
-  await countProviderOutcomes(
-    tx,
-    [...counts].map(([address, d]) => ({ address, ...d })),
-  );
+  await countProviderOutcomes(tx, [...counts.values()], nowMs);
   return adjusted;
 }
 

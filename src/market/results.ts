@@ -23,7 +23,6 @@ import {
   failJobs,
   getJob,
   jobsOfTasks,
-  jobsToCheck,
   leasedJobIdsOf,
   refuseResults,
   type JobRow,
@@ -47,12 +46,14 @@ import { returnBonds, slashBonds } from './bonds.js';
 import { ResultRejected, type DispatchContext } from './dispatch-context.js';
 import type { Leases } from './leases.js';
 import { announceAdjusted, recordOutcomes } from './reputation-book.js';
-import type { Session } from './sessions.js';
+import type { CheckedJob, Session } from './sessions.js';
 import { Verifier, type Decision, type VerifyOutcome } from './verification.js';
 
 interface ResultItem {
   session: Session;
   msg: BatchedResult;
+  /** The job as leased: what checking the result needs, read from nothing. */
+  job: CheckedJob;
 }
 
 export interface BatchOutcome {
@@ -125,7 +126,7 @@ export class Results {
       throw new ResultRejected('bad_proof', `expected ${running.slices} slice proofs, got ${r.proof.length}`);
     if (proofRoot(r.proof) !== r.result_hash)
       throw new ResultRejected('bad_proof', 'result_hash is not the Merkle root of the slice proofs');
-    await this.batch.submit({ session, msg: r });
+    await this.batch.submit({ session, msg: r, job: running.checked });
   }
 
   /** Waits for the results submitted so far to commit. */
@@ -144,14 +145,7 @@ export class Results {
     const firstOf = new Map<string, ResultItem>();
     for (const i of items) if (!firstOf.has(keyOf(i))) firstOf.set(keyOf(i), i);
     const candidates = [...firstOf.values()];
-    const jobs = new Map(
-      (
-        await jobsToCheck(
-          ctx.db,
-          candidates.map((i) => i.msg.job_id),
-        )
-      ).map((j) => [j.job_id, j]),
-    );
+    const jobs = new Map(candidates.map((i) => [i.msg.job_id, i.job]));
     // The market's own checks compute, so they run before the transaction.
     const decisions = await this.verifier.decide(candidates, jobs, params);
     const refusal = (i: ResultItem) => {
@@ -217,7 +211,10 @@ export class Results {
       );
       await returnBonds(tx, verification.returned, nowSecs);
       await slashBonds(tx, verification.slashed, nowSecs);
-      const adjusted = await recordOutcomes(tx, verification.outcomes, now, params);
+      const adjusted = await recordOutcomes(tx, verification.outcomes, now, params, {
+        verified: verification.verified,
+        contradicted: verification.contradicted,
+      });
       return { completed, refused, doneTasks, adjusted, verification };
     });
     announceAdjusted(ctx.events, adjusted);

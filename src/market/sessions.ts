@@ -6,6 +6,7 @@ import type { Priority } from '../domain/priority.js';
 import type { Capability } from '../domain/schemas/capability.js';
 import type { MarketMessage } from '../domain/schemas/worker.js';
 import type { ShownWork } from '../domain/verification.js';
+import type { QueuedJob } from '../store/jobs.js';
 
 export interface SessionOffer {
   offerId: string;
@@ -14,6 +15,9 @@ export interface SessionOffer {
   /** The session's capability with the offer's fee_pct_ct: what matching compares jobs with. */
   capability: MatchCapability;
 }
+
+/** A running job as leased, with when it started: what checking its result needs (src/market/verification.ts). */
+export type CheckedJob = QueuedJob & { started_at: number | null };
 
 export interface RunningJob {
   challengeType: string;
@@ -26,6 +30,8 @@ export interface RunningJob {
   leaseExpiresAtMs: number;
   /** When the worker last said it still runs the job (a heartbeat listing it), ms. */
   confirmedAtMs: number;
+  /** What checking its result needs, kept from the lease so the result path reads nothing first. */
+  checked: CheckedJob;
 }
 
 /** What the market has seen of a connected provider's work (src/domain/verification.ts). */

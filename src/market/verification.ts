@@ -15,6 +15,7 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { blake3HexLarge } from '../domain/hash.js';
+import { capabilityProblem } from '../domain/matcher.js';
 import { runSynthetic, runSyntheticSync } from '../domain/synthetic.js';
 import {
   canarySlice,
@@ -31,13 +32,10 @@ import {
 import type { SchedulerParams } from '../domain/scheduler-params.js';
 import type { BatchedResult } from '../domain/schemas/worker.js';
 import type { Queryable } from '../store/db.js';
-import type { CheckedJob } from '../store/jobs.js';
 import { getBlob } from '../store/providers.js';
 import {
   acceptReplicaResult,
   cancelReplicasOf,
-  countContradictedClaims,
-  countVerified,
   deliveredResults,
   failUnverified,
   insertReplicas,
@@ -49,8 +47,9 @@ import {
   type NewReplica,
 } from '../store/verification.js';
 import type { DispatchContext } from './dispatch-context.js';
+import { jobNeed, trustedCapability } from './dispatch.js';
 import type { OutcomeChange } from './reputation-book.js';
-import type { Session } from './sessions.js';
+import type { CheckedJob, Session } from './sessions.js';
 
 /** What the market decided about a task's job as its result came in. */
 export type Decision =
@@ -89,6 +88,8 @@ export interface VerifyOutcome {
   counts: Count[];
   /** Verified results, each with its provider, units and run time. */
   verified: { address: string; units: number; ms: number }[];
+  /** Providers whose invalid-payload claims a standing result contradicted (once per claim). */
+  contradicted: string[];
 }
 
 /** Synthetic checks this small (about a millisecond) run without yielding. */
@@ -174,18 +175,18 @@ export class Verifier {
     return { kind: 'sampled_out' };
   }
 
-  /** A connected provider other than this one (and the job's claimants) that could re-run the job. */
+  /**
+   * A connected provider other than this one and the job's claimants that matching would give the
+   * replica to (the same rule: type, model, runner, fee mix, requirements), free or not.
+   */
   private someoneElseCan(address: string, job: CheckedJob, runnerId: string | null): boolean {
-    const type = job.challenge_type as keyof NonNullable<Session['capability']['runners']>;
-    const model = typeof job.payload.model_id === 'string' ? job.payload.model_id : undefined;
+    const need = { ...jobNeed(job), runnerId };
+    const now = this.ctx.clock.nowMs();
+    const params = this.ctx.params();
     for (const s of this.ctx.sessions.values()) {
       if (s.address === address || !s.offer || s.trust?.fraud || job.failure_claims.includes(s.address))
         continue;
-      const cap = s.offer.capability;
-      if (!cap.challenge_types.includes(type)) continue;
-      if (model !== undefined && !cap.models.includes(model)) continue;
-      if (runnerId !== null && cap.runners?.[type]?.id !== runnerId) continue;
-      return true;
+      if (capabilityProblem(trustedCapability(s, now, params), need) === null) return true;
     }
     return false;
   }
@@ -251,13 +252,17 @@ export class Verifier {
       cancelled: [],
       counts: [],
       verified: [],
+      contradicted: [],
     };
     const status: { job_id: string; verification: VerificationStatus; verifiers?: string[] }[] = [];
     const replicas: NewReplica[] = [];
-    const verified: { address: string; units: number; ms: number }[] = [];
-    const contradicted: string[] = [];
+    const { verified, contradicted } = out;
     const count = (kind: Count['kind'], result: string) => out.counts.push({ kind, result, n: 1 });
-    const finalise = (job: CheckedJob, worker: string, verifiers: string[] | null) => {
+    const finalise = (
+      job: Pick<CheckedJob, 'job_id' | 'task_id' | 'failure_claims'>,
+      worker: string,
+      verifiers: string[] | null,
+    ) => {
       out.final.push({ jobId: job.job_id, taskId: job.task_id });
       out.returned.push(job.job_id);
       out.outcomes.push({ address: worker, outcome: 'success' });
@@ -398,10 +403,7 @@ export class Verifier {
 
     await setVerification(tx, status);
     await insertReplicas(tx, replicas, now);
-    await countVerified(tx, verified, now);
-    await countContradictedClaims(tx, contradicted);
     out.queued.push(...replicas.map((r) => r.job_id));
-    out.verified.push(...verified);
     return out;
   }
 }

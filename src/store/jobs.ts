@@ -79,11 +79,16 @@ export interface QueuedJob {
   priority: Priority;
   /** The task's CT percentage: only offers with the same fee_pct_ct take the job. */
   fee_pct_ct: number;
+  /** A replica's task job (the one it checks), or null for a task job. */
+  verifies: string | null;
+  /** Providers that called the payload invalid so far. */
+  failure_claims: string[];
 }
 
 /** The columns of a QueuedJob: a job with what matching and its job message need of its task. */
 export const QUEUED_JOB_COLUMNS = `j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload,
-  t.requirements, t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority, t.fee_pct_ct`;
+  t.requirements, t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority, t.fee_pct_ct,
+  j.verifies, j.failure_claims`;
 
 /**
  * Leases jobs to workers if they are still queued, and moves their tasks to in_progress, in one
@@ -332,26 +337,4 @@ export async function refuseResults(
     [JSON.stringify(refused), now],
   );
   return rows.map((r) => r.job_id);
-}
-
-/** What deciding how to check a result needs of its job and task. */
-export interface CheckedJob {
-  job_id: string;
-  task_id: string;
-  verifies: string | null;
-  challenge_type: string;
-  slices: unknown[];
-  units: number;
-  started_at: number | null;
-  failure_claims: string[];
-  payload: Record<string, unknown>;
-}
-
-export async function jobsToCheck(q: Queryable, jobIds: readonly string[]): Promise<CheckedJob[]> {
-  if (jobIds.length === 0) return [];
-  return q.query<CheckedJob & Record<string, unknown>>(
-    `SELECT j.job_id, j.task_id, j.verifies, j.challenge_type, j.slices, j.units, j.started_at, j.failure_claims, t.payload
-     FROM jobs j JOIN tasks t USING (task_id) WHERE j.job_id = ANY($1::uuid[])`,
-    [[...jobIds]],
-  );
 }

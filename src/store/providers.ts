@@ -15,28 +15,50 @@ export async function upsertProvider(
   );
 }
 
-/** Moves providers' job counters, all in one statement. */
+/** What one commit adds to a provider's counters. */
+export interface ProviderCounts {
+  address: string;
+  completed?: number;
+  failed?: number;
+  expired?: number;
+  /** Verified results, their units and run time (ms). */
+  verifiedJobs?: number;
+  verifiedUnits?: number;
+  verifiedMs?: number;
+  /** Invalid-payload claims a standing result contradicted. */
+  contradicted?: number;
+}
+
+/** Moves providers' job, verification and claim counters, all in one statement. */
 export async function countProviderOutcomes(
   q: Queryable,
-  deltas: readonly { address: string; completed?: number; failed?: number; expired?: number }[],
+  deltas: readonly ProviderCounts[],
+  nowMs: number,
 ): Promise<void> {
-  const moved = deltas.filter((d) => (d.completed ?? 0) + (d.failed ?? 0) + (d.expired ?? 0) > 0);
-  if (moved.length === 0) return;
+  const rows = deltas
+    .map((d) => ({
+      address: d.address,
+      completed: d.completed ?? 0,
+      failed: d.failed ?? 0,
+      expired: d.expired ?? 0,
+      vjobs: d.verifiedJobs ?? 0,
+      vunits: d.verifiedUnits ?? 0,
+      vms: d.verifiedMs ?? 0,
+      contradicted: d.contradicted ?? 0,
+    }))
+    .filter((d) => d.completed + d.failed + d.expired + d.vjobs + d.contradicted > 0);
+  if (rows.length === 0) return;
   await q.query(
     `UPDATE providers p SET jobs_completed = p.jobs_completed + x.completed,
-            jobs_failed = p.jobs_failed + x.failed, lease_expiries = p.lease_expiries + x.expired
-     FROM jsonb_to_recordset($1::jsonb) AS x(address text, completed int, failed int, expired int)
+            jobs_failed = p.jobs_failed + x.failed, lease_expiries = p.lease_expiries + x.expired,
+            verified_jobs = p.verified_jobs + x.vjobs, verified_units = p.verified_units + x.vunits,
+            verified_ms = p.verified_ms + x.vms,
+            last_verified_at_ms = CASE WHEN x.vjobs > 0 THEN $2 ELSE p.last_verified_at_ms END,
+            contradicted_claims = p.contradicted_claims + x.contradicted
+     FROM jsonb_to_recordset($1::jsonb)
+          AS x(address text, completed int, failed int, expired int, vjobs int, vunits int8, vms int8, contradicted int)
      WHERE p.address = x.address`,
-    [
-      JSON.stringify(
-        moved.map((d) => ({
-          address: d.address,
-          completed: d.completed ?? 0,
-          failed: d.failed ?? 0,
-          expired: d.expired ?? 0,
-        })),
-      ),
-    ],
+    [JSON.stringify(rows), nowMs],
   );
 }
 

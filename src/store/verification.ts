@@ -4,7 +4,6 @@
 
 import type { VerificationStatus } from '../domain/verification.js';
 import type { Queryable } from './db.js';
-import type { CheckedJob } from './jobs.js';
 
 export interface NewReplica {
   job_id: string;
@@ -108,23 +107,6 @@ export async function cancelReplicasOf(
   );
 }
 
-/** Counts verified results into the providers that delivered them, with their units and time. */
-export async function countVerified(
-  tx: Queryable,
-  rows: readonly { address: string; units: number; ms: number }[],
-  nowMs: number,
-): Promise<void> {
-  if (rows.length === 0) return;
-  await tx.query(
-    `UPDATE providers p SET verified_jobs = p.verified_jobs + x.n, verified_units = p.verified_units + x.units,
-            verified_ms = p.verified_ms + x.ms, last_verified_at_ms = $2
-     FROM (SELECT address, count(*) AS n, sum(units) AS units, sum(ms) AS ms
-           FROM jsonb_to_recordset($1::jsonb) AS r(address text, units bigint, ms bigint) GROUP BY address) x
-     WHERE p.address = x.address`,
-    [JSON.stringify(rows), nowMs],
-  );
-}
-
 /** Marks providers as caught cheating; returns those newly marked. */
 export async function markFraud(
   tx: Queryable,
@@ -171,17 +153,6 @@ export async function addFailureClaim(
     [jobId, address],
   );
   return row;
-}
-
-/** Counts contradicted failure claims into their providers. */
-export async function countContradictedClaims(tx: Queryable, addresses: readonly string[]): Promise<void> {
-  if (addresses.length === 0) return;
-  await tx.query(
-    `UPDATE providers p SET contradicted_claims = p.contradicted_claims + x.n
-     FROM (SELECT a AS address, count(*) AS n FROM unnest($1::text[]) a GROUP BY a) x
-     WHERE p.address = x.address`,
-    [[...addresses]],
-  );
 }
 
 /** Rests challenge types of a provider on probation until the given times (ms). */
@@ -245,18 +216,21 @@ export async function providerBalance(q: Queryable, address: string): Promise<bi
   return BigInt(row?.amount ?? '0');
 }
 
-/** What judging a replica needs of its primary. */
-export async function primaryInfo(
-  tx: Queryable,
-  ids: readonly string[],
-): Promise<Map<string, CheckedJob & { verification: VerificationStatus | null }>> {
+/** What judging a replica needs of the task job it checks. */
+export interface PrimaryRow {
+  job_id: string;
+  task_id: string;
+  units: number;
+  failure_claims: string[];
+  verification: VerificationStatus | null;
+}
+
+/** The task jobs these replicas check, locked: two replicas' verdicts on one job never race. */
+export async function primaryInfo(tx: Queryable, ids: readonly string[]): Promise<Map<string, PrimaryRow>> {
   if (ids.length === 0) return new Map();
-  const rows = await tx.query<
-    CheckedJob & { verification: VerificationStatus | null } & Record<string, unknown>
-  >(
-    `SELECT j.job_id, j.task_id, j.verifies, j.challenge_type, j.slices, j.units, j.started_at, j.failure_claims,
-            '{}'::jsonb AS payload, j.verification
-     FROM jobs j WHERE j.job_id = ANY($1::uuid[]) FOR UPDATE`,
+  const rows = await tx.query<PrimaryRow & Record<string, unknown>>(
+    `SELECT job_id, task_id, units, failure_claims, verification
+     FROM jobs WHERE job_id = ANY($1::uuid[]) FOR UPDATE`,
     [[...ids]],
   );
   return new Map(rows.map((r) => [r.job_id, r]));
