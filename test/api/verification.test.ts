@@ -326,6 +326,10 @@ it('accepts a result nobody else can check unverified, and says so', async () =>
   const { client } = await tm.customer('10.0');
   const w = await worker();
   w.answer((job) => w.honest(job));
+  // Another provider of the type, paid in another fee mix, could never take the replica: matching
+  // would not give it a job escrowed in all-CPC.
+  const other = await worker({ feePctCt: 50 });
+  other.answer((job) => other.honest(job));
   // Verification waits for a second provider of the type only while one is connected.
   const task = await client.createTask({ ...synthetic('cc'), reward: '1.0' });
   const done = await finished(tm, client, task.task_id);
@@ -337,6 +341,7 @@ it('accepts a result nobody else can check unverified, and says so', async () =>
   expect(await (await fetch(`${tm.url}/metrics`)).text()).toMatch(
     /verification_total\{result="unavailable"\} 1/,
   );
+  expect(other.jobsSeen).toHaveLength(0);
 });
 
 it('counts a new provider’s claims for nothing until its work bears them out, and catches invented GPU work', async () => {
