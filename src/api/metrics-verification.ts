@@ -23,6 +23,16 @@ export function registerVerificationMetrics(registry: Registry, market: Market):
     help: 'providers caught delivering a wrong result',
     registers,
   });
+  const disputes = new Counter({
+    name: 'disputes_total',
+    help: 'customer disputes of unchecked results, by status (open: audit queued; recorded; then upheld, rejected or unresolved)',
+    labelNames: ['status'] as const,
+    registers,
+  });
+  market.events.on('verification.disputed', ({ kind }) =>
+    disputes.inc({ status: kind === 'audit' ? 'open' : 'recorded' }),
+  );
+  market.events.on('verification.dispute_resolved', ({ status }) => disputes.inc({ status }));
   market.events.on('verification.counted', ({ kind, result, n }) => {
     if (kind === 'verification') verification.inc({ result }, n);
     else if (kind === 'canary') canary.inc({ result }, n);

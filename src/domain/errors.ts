@@ -19,6 +19,8 @@ export const ERRORS = {
   // or (salt, state) that do not hash to the commitment.
   reveal_too_early: { status: 409, retryable: true },
   commitment_mismatch: { status: 422, retryable: false },
+  // A dispute of a result that cannot be disputed now (details.problem says why).
+  not_disputable: { status: 409, retryable: false },
   request_timeout: { status: 408, retryable: true },
   payload_too_large: { status: 413, retryable: false },
   uri_too_long: { status: 414, retryable: false },

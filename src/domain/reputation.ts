@@ -23,6 +23,8 @@ export const OUTCOMES = [
   'client_cancel',
   // A result proved wrong (src/domain/verification.ts): the score goes to the bottom.
   'fraud',
+  // A customer disputed a result nothing can re-derive: its word alone, so a small cost.
+  'disputed',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -73,6 +75,8 @@ export function outcomeDelta(outcome: Outcome, params: SchedulerParams): number 
       return 0;
     case 'fraud':
       return REPUTATION_MIN - REPUTATION_MAX;
+    case 'disputed':
+      return -params.reputation_dispute_penalty;
   }
 }
 
@@ -88,8 +92,12 @@ export function adjust(
 ): ReputationEntry {
   const delta = outcomeDelta(outcome, params);
   if (delta === 0) return entry ?? newEntry(nowMs);
+  const now = currentScore(entry, nowMs, params);
+  // A customer's word alone takes back earned standing but never takes a provider below zero
+  // (out of work): otherwise one dispute would silence any new provider.
+  const score = outcome === 'disputed' ? Math.min(now, Math.max(0, now + delta)) : now + delta;
   return {
-    score: clampScore(currentScore(entry, nowMs, params) + delta),
+    score: clampScore(score),
     epoch: (entry?.epoch ?? 0) + 1,
     updatedAtMs: Math.max(nowMs, entry?.updatedAtMs ?? nowMs),
   };

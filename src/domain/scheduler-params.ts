@@ -41,6 +41,10 @@ export const SchedulerParamsSchema = Type.Object(
     reputation_success_delta: Points(10, 'reputation gained by a verified completion'),
     reputation_failure_penalty: Points(50, 'reputation lost by a failed or rejected job'),
     reputation_provider_cancel_penalty: Points(25, 'reputation lost by a provider-side cancel'),
+    reputation_dispute_penalty: Points(
+      5,
+      "reputation lost when a customer disputes a result nothing can re-derive (the customer's word alone)",
+    ),
     reputation_lease_expiry_penalty: Points(25, 'reputation lost when a lease expires unheeded'),
     provider_reputation_decay: Type.Number({
       default: 0.05,
@@ -142,6 +146,12 @@ export const SchedulerParamsSchema = Type.Object(
       0,
       86_400,
       'a provider on probation whose runner failed a type is offered none of it for this long',
+    ),
+    dispute_window_secs: Seconds(
+      86_400,
+      0,
+      2_592_000,
+      'how long after a task completes its customer may dispute a result the market did not check',
     ),
     provider_stake_min: Type.String({
       default: '0',

@@ -254,3 +254,34 @@ export function hardwareStanding(gpuCount: number, w: ShownWork, params: Schedul
   if (!w.fraud && rate !== null && !onProbation(w.verifiedJobs, w.staked, params)) return 'verified';
   return 'claimed';
 }
+
+/**
+ * A customer's dispute of a result the market accepted unchecked: an `audit` re-checks work that
+ * can be re-derived (a replica, then the usual verdict); work nothing can re-derive is `recorded`
+ * against its provider (docs/decisions.md "Verification").
+ */
+export type DisputeKind = 'audit' | 'recorded';
+export const DISPUTE_STATUSES = ['open', 'upheld', 'rejected', 'unresolved', 'recorded'] as const;
+export type DisputeStatus = (typeof DISPUTE_STATUSES)[number];
+
+export function disputeKind(method: CheckMethod): DisputeKind {
+  return method === 'none' ? 'recorded' : 'audit';
+}
+
+export type DisputeProblem =
+  'task_not_completed' | 'dispute_window_closed' | 'already_verified' | 'already_checking' | 'not_disputable';
+
+/** Why a job's result cannot be disputed now, or null when it can. */
+export function disputeProblem(
+  task: { status: string; completedAtSecs: number | null },
+  job: { verification: VerificationStatus | null; isReplica: boolean },
+  nowMs: number,
+  params: Pick<SchedulerParams, 'dispute_window_secs'>,
+): DisputeProblem | null {
+  if (task.status !== 'completed' || task.completedAtSecs === null) return 'task_not_completed';
+  if (nowMs > (task.completedAtSecs + params.dispute_window_secs) * 1000) return 'dispute_window_closed';
+  if (job.isReplica) return 'not_disputable';
+  if (job.verification === 'verified') return 'already_verified';
+  if (job.verification === 'pending' || job.verification === 'disputed') return 'already_checking';
+  return null;
+}

@@ -34,6 +34,7 @@ import { creditedUnits, NEW_PROVIDER } from '../domain/verification.js';
 import { Results, type BatchOutcome } from './results.js';
 import { freeSlots, type Session } from './sessions.js';
 import type { SettlementService } from './settlement.js';
+import { Disputes } from './disputes.js';
 
 export { ResultRejected } from './dispatch-context.js';
 
@@ -43,6 +44,8 @@ export class Dispatcher {
   private readonly leases: Leases;
   private readonly resultsOf: Results;
   private readonly providers: ProviderSessions;
+  /** Customers' disputes of results the market accepted unchecked. */
+  readonly disputes: Disputes;
   /** Counters for compute_market.scheduler_stats. */
   readonly stats: SchedulerStats = {
     success: 0,
@@ -84,6 +87,7 @@ export class Dispatcher {
     this.leases = new Leases(this.ctx);
     this.resultsOf = new Results(this.ctx, this.leases);
     this.providers = new ProviderSessions(this.ctx, this.dispatch, this.leases);
+    this.disputes = new Disputes(this.ctx);
     events.on('job.queued', (e) => {
       if (e.entries) queue.add(e.entries);
       this.kick();

@@ -44,6 +44,10 @@ export interface MarketEvents {
   'verification.counted': [{ kind: 'verification' | 'canary' | 'fraud'; result: string; n: number }];
   /** A provider was caught delivering a wrong result. */
   'verification.fraud': [{ address: string; jobId: string; reason: string }];
+  /** A customer disputed a result: audited, or recorded against its provider. */
+  'verification.disputed': [{ jobId: string; kind: 'audit' | 'recorded' }];
+  /** An audit's verdict: upheld (the provider's result lost), rejected or unresolved. */
+  'verification.dispute_resolved': [{ jobId: string; status: string }];
   /** A provider on probation failed a type: it rests that type until `until` (ms). */
   'verification.cooldown': [{ address: string; challengeType: string; until: number }];
   'worker.connected': [{ address: string }];

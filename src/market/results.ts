@@ -40,6 +40,7 @@ import {
 import { lockBalances } from '../store/ledger.js';
 import { putBlob } from '../store/providers.js';
 import { completeTasks } from '../store/tasks.js';
+import { amendTaskResults } from '../store/disputes.js';
 import { groupBy } from '../domain/group-by.js';
 import { Batcher, type Outcome } from './batcher.js';
 import { returnBonds, slashBonds } from './bonds.js';
@@ -204,6 +205,7 @@ export class Results {
       );
       const allDone = await countDoneJobs(tx, [...new Set(verification.final.map((f) => f.taskId))], now);
       const doneTasks = await this.completeTasks(tx, allDone, now);
+      await amendTaskResults(tx, await this.taskResults(tx, verification.amended), nowSecs);
       // The completion released each task's escrow; settlement moves what it held.
       await ctx.settlement.settle(
         tx,
@@ -262,6 +264,7 @@ export class Results {
       trust.verifiedMs += ms;
     }
     for (const c of v.counts) ctx.events.emit('verification.counted', c);
+    for (const r of v.resolved) ctx.events.emit('verification.dispute_resolved', r);
     const queued = [...v.queued, ...refused];
     if (queued.length > 0) ctx.queue.add(await queueEntries(ctx.db, queued));
     for (const c of v.cancelled) {
@@ -304,19 +307,25 @@ export class Results {
     return out;
   }
 
-  /** A task is done when all its jobs are: its result is the Merkle root of theirs. */
-  private async completeTasks(
-    tx: Queryable,
-    taskIds: string[],
-    now: number,
-  ): Promise<{ taskId: string; resultHash: string; worker: string; escrowHeld: bigint }[]> {
-    const byTask = groupBy(await jobsOfTasks(tx, taskIds), (j) => j.task_id);
+  /** A task's result is the Merkle root of its jobs'; its worker, the one that did most of it. */
+  private async taskResults(tx: Queryable, taskIds: readonly string[]) {
+    const byTask = groupBy(await jobsOfTasks(tx, [...new Set(taskIds)]), (j) => j.task_id);
     const done = [...byTask].map(([taskId, jobs]) => ({
       task_id: taskId,
       result_hash: proofRoot(jobs.map((j) => j.result_hash as string)),
       worker_address: mainWorker(jobs),
       verified: jobs.every((j) => j.verification === 'verified'),
     }));
+    return done;
+  }
+
+  /** A task is done when all its jobs are: its result is the Merkle root of theirs. */
+  private async completeTasks(
+    tx: Queryable,
+    taskIds: string[],
+    now: number,
+  ): Promise<{ taskId: string; resultHash: string; worker: string; escrowHeld: bigint }[]> {
+    const done = await this.taskResults(tx, taskIds);
     const completed = new Map(
       (await completeTasks(tx, done, Math.floor(now / 1000))).map((c) => [c.task_id, BigInt(c.escrow_held)]),
     );

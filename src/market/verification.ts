@@ -27,11 +27,13 @@ import {
   verdict,
   verifyRate,
   type Delivered,
+  type DisputeStatus,
   type VerificationStatus,
 } from '../domain/verification.js';
 import type { SchedulerParams } from '../domain/scheduler-params.js';
 import type { BatchedResult } from '../domain/schemas/worker.js';
 import type { Queryable } from '../store/db.js';
+import { resolveDisputes } from '../store/disputes.js';
 import { getBlob } from '../store/providers.js';
 import {
   acceptReplicaResult,
@@ -90,6 +92,10 @@ export interface VerifyOutcome {
   verified: { address: string; units: number; ms: number }[];
   /** Providers whose invalid-payload claims a standing result contradicted (once per claim). */
   contradicted: string[];
+  /** Completed tasks an audit's verdict touched: their result and verified flag are re-derived. */
+  amended: string[];
+  /** Customers' disputes the verdicts resolved. */
+  resolved: { jobId: string; status: DisputeStatus }[];
 }
 
 /** Synthetic checks this small (about a millisecond) run without yielding. */
@@ -253,6 +259,8 @@ export class Verifier {
       counts: [],
       verified: [],
       contradicted: [],
+      amended: [],
+      resolved: [],
     };
     const status: { job_id: string; verification: VerificationStatus; verifiers?: string[] }[] = [];
     const replicas: NewReplica[] = [];
@@ -332,10 +340,15 @@ export class Verifier {
         continue;
       }
       out.cancelled.push(...(await cancelReplicasOf(tx, [primaryId], now)));
+      // An audit after the task completed judges a result already paid for: it may correct the
+      // task's result, never fail it.
+      const audited = primary.task_status === 'completed';
+      if (audited) out.amended.push(primary.task_id);
       if (v.kind === 'failed') {
         status.push({ job_id: primaryId, verification: 'failed' });
-        out.failed.push(...(await failUnverified(tx, [primaryId], 'results_disagree', now)));
+        if (!audited) out.failed.push(...(await failUnverified(tx, [primaryId], 'results_disagree', now)));
         out.returned.push(primaryId, ...replicaIds);
+        out.resolved.push({ jobId: primaryId, status: 'unresolved' });
         count('verification', 'failed');
         continue;
       }
@@ -343,7 +356,9 @@ export class Verifier {
       const winner = rows.find((r) => r.result_hash === v.accepted) as DeliveredRow;
       if (winner.job_id !== primaryId) await acceptReplicaResult(tx, primaryId, winner.job_id);
       const verifiers = v.agreeing.filter((a) => a !== winner.address);
-      finalise({ ...primary, job_id: primaryId }, winner.address, verifiers);
+      // Claims were judged when the result first became final; an audit does not count them twice.
+      const claims = audited ? [] : primary.failure_claims;
+      finalise({ ...primary, job_id: primaryId, failure_claims: claims }, winner.address, verifiers);
       for (const r of rows) {
         const agreed = r.result_hash === v.accepted;
         if (r.job_id !== primaryId) (agreed ? out.returned : out.slashed).push(r.job_id);
@@ -361,6 +376,10 @@ export class Verifier {
           if (r.address !== winner.address) out.outcomes.push({ address: r.address, outcome: 'success' });
         }
       }
+      out.resolved.push({
+        jobId: primaryId,
+        status: v.minority.includes(own.address) ? 'upheld' : 'rejected',
+      });
       for (const address of v.minority)
         out.fraud.push({
           address,
@@ -387,9 +406,10 @@ export class Verifier {
       })),
       now,
     );
+    const windowStart = Math.floor(now / 1000) - params.dispute_window_secs;
     for (const address of marked) {
       count('fraud', 'detected');
-      for (const j of await uncheckedResultsOf(tx, address)) {
+      for (const j of await uncheckedResultsOf(tx, address, windowStart)) {
         status.push({ job_id: j.job_id, verification: 'pending' });
         const runners = sessions.get(address)?.capability.runners;
         replicas.push({
@@ -403,6 +423,12 @@ export class Verifier {
 
     await setVerification(tx, status);
     await insertReplicas(tx, replicas, now);
+    const resolved = await resolveDisputes(
+      tx,
+      out.resolved.map((r) => ({ job_id: r.jobId, status: r.status })),
+      now,
+    );
+    out.resolved = resolved.map((d) => ({ jobId: d.job_id, status: d.status }));
     out.queued.push(...replicas.map((r) => r.job_id));
     return out;
   }

@@ -125,18 +125,20 @@ export async function markFraud(
 }
 
 /**
- * Results a provider delivered since its last verified one whose tasks are still open and that
- * nobody checked (sampled_out): they are checked after all once it is caught.
+ * Results a provider delivered that nobody checked (sampled_out), in tasks still open or completed
+ * since `completedSinceSecs` (the dispute window): they are audited once it is caught.
  */
 export async function uncheckedResultsOf(
   tx: Queryable,
   address: string,
+  completedSinceSecs: number,
 ): Promise<{ job_id: string; challenge_type: string }[]> {
   return tx.query(
     `SELECT j.job_id, j.challenge_type FROM jobs j JOIN tasks t USING (task_id)
      WHERE j.worker_address = $1 AND j.verifies IS NULL AND j.status = 'completed'
-       AND j.verification = 'sampled_out' AND t.status IN ('pending', 'in_progress')`,
-    [address],
+       AND j.verification = 'sampled_out'
+       AND (t.status IN ('pending', 'in_progress') OR (t.status = 'completed' AND t.completed_at >= $2))`,
+    [address, completedSinceSecs],
   );
 }
 
@@ -223,14 +225,16 @@ export interface PrimaryRow {
   units: number;
   failure_claims: string[];
   verification: VerificationStatus | null;
+  /** Its task's status: a completed task's job is being audited after settlement. */
+  task_status: string;
 }
 
 /** The task jobs these replicas check, locked: two replicas' verdicts on one job never race. */
 export async function primaryInfo(tx: Queryable, ids: readonly string[]): Promise<Map<string, PrimaryRow>> {
   if (ids.length === 0) return new Map();
   const rows = await tx.query<PrimaryRow & Record<string, unknown>>(
-    `SELECT job_id, task_id, units, failure_claims, verification
-     FROM jobs WHERE job_id = ANY($1::uuid[]) FOR UPDATE`,
+    `SELECT j.job_id, j.task_id, j.units, j.failure_claims, j.verification, t.status AS task_status
+     FROM jobs j JOIN tasks t USING (task_id) WHERE j.job_id = ANY($1::uuid[]) FOR UPDATE OF j`,
     [[...ids]],
   );
   return new Map(rows.map((r) => [r.job_id, r]));

@@ -45,6 +45,14 @@ describe('reputation adjustments', () => {
     });
   });
 
+  it('takes a disputed result out of earned standing only, never below zero', () => {
+    expect(adjust({ score: 40, epoch: 1, updatedAtMs: T0 }, 'disputed', T0, P).score).toBe(35);
+    expect(adjust({ score: 3, epoch: 1, updatedAtMs: T0 }, 'disputed', T0, P).score).toBe(0);
+    expect(adjust(undefined, 'disputed', T0, P).score).toBe(0);
+    // Already below zero (its own failures): a dispute does not lift it either.
+    expect(adjust({ score: -50, epoch: 1, updatedAtMs: T0 }, 'disputed', T0, P).score).toBe(-50);
+  });
+
   it('stays within [-1000, 1000]', () => {
     expect(score(Array(250).fill('success'))?.score).toBe(1000);
     expect(score(Array(30).fill('failure'))?.score).toBe(-1000);

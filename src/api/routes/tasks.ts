@@ -8,6 +8,8 @@ import {
   CreateTaskResponse,
   CreateTasksBody,
   CreateTasksResponse,
+  DisputeBody,
+  DisputeList,
   ListTasksQuery,
   ListTasksResponse,
   TaskIdParams,
@@ -16,7 +18,7 @@ import {
 } from '../../domain/schemas/tasks.js';
 import { ctIt } from '../../domain/escrow-split.js';
 import { formatAmount } from '../../domain/money.js';
-import { validationError } from '../../domain/errors.js';
+import { MarketError, validationError } from '../../domain/errors.js';
 import type { Market } from '../../market/market.js';
 import { toMarketError } from '../errors.js';
 import { principalOf } from '../guard.js';
@@ -153,6 +155,46 @@ export function taskRoutes(app: FastifyInstance, market: Market): void {
         refunded: formatAmount(refunded),
         refund: ctIt(refund),
       };
+    },
+  );
+
+  app.post<{ Params: { task_id: string }; Body: DisputeBody }>(
+    '/tasks/:task_id/disputes',
+    {
+      config: { access: 'customer' },
+      schema: {
+        summary:
+          'Dispute a completed task’s results the market did not check: re-run by an independent provider when the work can be re-derived, otherwise recorded against the provider',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        body: DisputeBody,
+        response: { 201: DisputeList, 409: ErrorBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const task = await market.tasks.get(principal, request.params.task_id);
+      if (principal.kind !== 'customer')
+        throw new MarketError('forbidden', 'disputes are opened by the task’s customer');
+      const disputes = await market.dispatcher.disputes.open(principal.accountId, task.task_id, request.body);
+      return reply.status(201).send({ task_id: task.task_id, disputes });
+    },
+  );
+
+  app.get<{ Params: { task_id: string } }>(
+    '/tasks/:task_id/disputes',
+    {
+      config: { access: 'any' },
+      schema: {
+        summary: 'The disputes of a task and their verdicts',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        response: { 200: DisputeList, ...errors },
+      },
+    },
+    async (request) => {
+      const task = await market.tasks.get(principalOf(request), request.params.task_id);
+      return { task_id: task.task_id, disputes: await market.dispatcher.disputes.list(task.task_id) };
     },
   );
 }

@@ -213,3 +213,27 @@ export const CancelTaskResponse = Type.Object({
   refund: Type.Object({ ct: Amount, it: Amount }, { description: 'the refund in CPC (ct) and IT (it)' }),
 });
 export type CancelTaskResponse = Static<typeof CancelTaskResponse>;
+
+export const DisputeBody = Strict({
+  job_id: Type.Optional(Uuid),
+  reason: Type.String({ minLength: 1, maxLength: 1000, description: 'what is wrong with the result' }),
+});
+export type DisputeBody = Static<typeof DisputeBody>;
+
+export const DisputeView = Type.Object({
+  dispute_id: Uuid,
+  job_id: Uuid,
+  task_id: Uuid,
+  provider: Type.String(),
+  kind: StringEnum(['audit', 'recorded'] as const, {
+    description: 'audit: the result is re-run by an independent provider; recorded: nothing can re-derive it',
+  }),
+  status: StringEnum(['open', 'upheld', 'rejected', 'unresolved', 'recorded'] as const),
+  reason: Type.String(),
+  created_at_ms: Type.Integer(),
+  resolved_at_ms: Type.Union([Type.Integer(), Type.Null()]),
+});
+export type DisputeView = Static<typeof DisputeView>;
+
+export const DisputeList = Type.Object({ task_id: Uuid, disputes: Type.Array(DisputeView) });
+export type DisputeList = Static<typeof DisputeList>;
