@@ -72,7 +72,7 @@ async function score(tm: TestMarket, address: string): Promise<number> {
   return row?.score ?? 0;
 }
 
-it('audits a disputed result after settlement: two independent providers outvote the cheat, the task result is corrected', async () => {
+it('audits a disputed result after settlement: two providers outvote the cheat, its settled results are corrected', async () => {
   const tm = await market();
   const { client } = await tm.customer('10.0');
   const cheat = await worker({ price: '0.0001' });
@@ -80,6 +80,10 @@ it('audits a disputed result after settlement: two independent providers outvote
   const task = await client.createTask(synthetic('d1'));
   const first = await completed(client, task.task_id);
   expect(first).toMatchObject({ verified: false, result: { worker_address: cheat.key.address } });
+  // Another task of the cheat's, settled and never disputed.
+  const other = await client.createTask(synthetic('d10e'));
+  const otherFirst = await completed(client, other.task_id);
+  expect(otherFirst.result?.worker_address).toBe(cheat.key.address);
 
   const honest = [await worker(), await worker()];
   for (const w of honest) w.answer((job) => w.honest(job));
@@ -99,6 +103,13 @@ it('audits a disputed result after settlement: two independent providers outvote
   expect(after.result?.result_hash).not.toBe(first.result?.result_hash);
   expect(honest.map((w) => w.key.address)).toContain(after.result?.worker_address);
   expect(await score(tm, cheat.key.address)).toBe(-1000);
+  // Once caught, everything it delivered unchecked within the dispute window is audited too.
+  const corrected = await until('the cheat’s other settled task to be corrected', async () => {
+    const t = (await client.getTask(other.task_id)) as Task;
+    return t.verified ? t : undefined;
+  });
+  expect(corrected.result?.result_hash).not.toBe(otherFirst.result?.result_hash);
+  expect(honest.map((w) => w.key.address)).toContain(corrected.result?.worker_address);
   for (const w of honest) expect(await score(tm, w.key.address)).toBeGreaterThanOrEqual(0);
   expect(await (await fetch(`${tm.url}/metrics`)).text()).toMatch(/disputes_total\{status="upheld"\} 1/);
   expect((await verifyLedger(tm.market.db)).ok).toBe(true);
