@@ -23,7 +23,9 @@ export type JournalKind =
   | 'payout'
   | 'bond_post'
   | 'bond_return'
-  | 'bond_slash';
+  | 'bond_slash'
+  // Validators' share paid to the providers that audited a settled job (disputes).
+  | 'audit_pay';
 
 export interface Posting {
   accountId: string;

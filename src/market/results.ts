@@ -206,6 +206,7 @@ export class Results {
       const allDone = await countDoneJobs(tx, [...new Set(verification.final.map((f) => f.taskId))], now);
       const doneTasks = await this.completeTasks(tx, allDone, now);
       await amendTaskResults(tx, await this.taskResults(tx, verification.amended), nowSecs);
+      await ctx.settlement.payAuditors(tx, verification.audited);
       // The completion released each task's escrow; settlement moves what it held.
       await ctx.settlement.settle(
         tx,

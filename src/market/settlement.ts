@@ -44,8 +44,9 @@ import {
 import { MARKET_VERIFIER, verifierShares } from '../domain/verification.js';
 import type { Db, Queryable } from '../store/db.js';
 import type { PayoutRow } from '../store/payouts.js';
-import { appendJournals } from '../store/ledger.js';
+import { appendJournals, lockBalances } from '../store/ledger.js';
 import {
+  appliedCharges,
   archiveFailure,
   insertReceipts,
   jobsToSettle,
@@ -303,6 +304,67 @@ export class SettlementService {
       await this.outbox.queuePayouts(tx, payouts);
       await this.outbox.queueResults(tx, taskResults(byTask));
     }
+  }
+
+  /**
+   * Pays the providers that audited a settled job (a dispute, or a caught provider's unchecked
+   * results): the validators' share of that job's charge, divided as at settlement
+   * (verifierShares), in CPC from the validators' account and never more than it holds. Jobs
+   * settled in DryRun charged nobody and pay nobody.
+   */
+  async payAuditors(
+    tx: Queryable,
+    audits: readonly { jobId: string; taskId: string; verifiers: readonly string[] }[],
+  ): Promise<void> {
+    const paidFor = audits.filter((a) => a.verifiers.some((v) => v !== MARKET_VERIFIER));
+    if (paidFor.length === 0) return;
+    const charges = await appliedCharges(
+      tx,
+      paidFor.map((a) => a.jobId),
+    );
+    const owed: { jobId: string; taskId: string; verifier: string; amount: bigint }[] = [];
+    for (const a of paidFor) {
+      const charge = charges.get(a.jobId);
+      if (charge === undefined) continue;
+      const validators = splitAmount(charge, this.shares).validators;
+      for (const [verifier, amount] of verifierShares(validators, a.verifiers))
+        if (amount > 0n) owed.push({ jobId: a.jobId, taskId: a.taskId, verifier, amount });
+    }
+    if (owed.length === 0) return;
+    const held = (await lockBalances(tx, [SYSTEM_ACCOUNTS.validators], CPC)).get(SYSTEM_ACCOUNTS.validators);
+    let left = BigInt(held?.amount ?? '0');
+    const accounts = await providerAccounts(
+      tx,
+      owed.map((o) => o.verifier),
+      CPC,
+      unixSeconds(this.clock),
+    );
+    const postings: Posting[] = [];
+    const payouts: PayoutRow[] = [];
+    for (const o of owed) {
+      const amount = o.amount < left ? o.amount : left;
+      if (amount <= 0n) break;
+      left -= amount;
+      postings.push(
+        { accountId: SYSTEM_ACCOUNTS.validators, asset: CPC, amount: -amount },
+        { accountId: accounts.get(o.verifier) as string, asset: CPC, amount },
+      );
+      payouts.push({
+        receipt_key: `audit/${o.jobId}/${o.verifier}`,
+        task_id: o.taskId,
+        address: o.verifier,
+        asset: CPC,
+        amount: amount.toString(),
+      });
+    }
+    const summed = balanceDeltas(postings);
+    if (summed.length === 0) return;
+    await appendJournals(
+      tx,
+      [{ journalId: randomUUID(), kind: 'audit_pay', ref: null, postings: summed }],
+      unixSeconds(this.clock),
+    );
+    if (this.outbox) await this.outbox.queuePayouts(tx, payouts);
   }
 
   private record(t: ModeTransition): void {

@@ -96,6 +96,8 @@ export interface VerifyOutcome {
   amended: string[];
   /** Customers' disputes the verdicts resolved. */
   resolved: { jobId: string; status: DisputeStatus }[];
+  /** Settled jobs an audit verified, with the providers that verified them: they are paid now. */
+  audited: { jobId: string; taskId: string; verifiers: string[] }[];
 }
 
 /** Synthetic checks this small (about a millisecond) run without yielding. */
@@ -261,6 +263,7 @@ export class Verifier {
       contradicted: [],
       amended: [],
       resolved: [],
+      audited: [],
     };
     const status: { job_id: string; verification: VerificationStatus; verifiers?: string[] }[] = [];
     const replicas: NewReplica[] = [];
@@ -359,6 +362,13 @@ export class Verifier {
       // Claims were judged when the result first became final; an audit does not count them twice.
       const claims = audited ? [] : primary.failure_claims;
       finalise({ ...primary, job_id: primaryId, failure_claims: claims }, winner.address, verifiers);
+      // An audit's providers are all paid as verifiers: the worker share went out at settlement.
+      if (audited)
+        out.audited.push({
+          jobId: primaryId,
+          taskId: primary.task_id,
+          verifiers: v.agreeing.filter((a) => a !== own.address),
+        });
       for (const r of rows) {
         const agreed = r.result_hash === v.accepted;
         if (r.job_id !== primaryId) (agreed ? out.returned : out.slashed).push(r.job_id);

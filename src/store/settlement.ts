@@ -151,3 +151,13 @@ export async function systemBalances(q: Queryable, asset: string): Promise<Recor
   );
   return Object.fromEntries(rows.map((r) => [r.name, r.amount]));
 }
+
+/** The charges of these jobs' receipts that moved money (Real mode), by job. */
+export async function appliedCharges(q: Queryable, jobIds: readonly string[]): Promise<Map<string, bigint>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = await q.query<{ job_id: string; amount: string; idempotency_key: string }>(
+    `SELECT job_id, amount::text AS amount FROM receipts WHERE job_id = ANY($1::uuid[]) AND applied`,
+    [[...jobIds]],
+  );
+  return new Map(rows.map((r) => [r.job_id, BigInt(r.amount)]));
+}

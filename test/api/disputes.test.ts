@@ -64,6 +64,15 @@ async function disputes(client: Client, id: string): Promise<Dispute[]> {
   return (await client.request<{ disputes: Dispute[] }>('GET', `/tasks/${id}/disputes`)).disputes;
 }
 
+async function balance(tm: TestMarket, address: string): Promise<bigint> {
+  const [row] = await tm.market.db.query<{ amount: string }>(
+    `SELECT b.amount::text AS amount FROM balances b JOIN accounts a USING (account_id)
+     WHERE a.address = $1 AND b.asset = 'CPC'`,
+    [address],
+  );
+  return BigInt(row?.amount ?? '0');
+}
+
 async function score(tm: TestMarket, address: string): Promise<number> {
   const [row] = await tm.market.db.query<{ score: number }>(
     'SELECT score FROM provider_reputation WHERE address = $1',
@@ -111,6 +120,8 @@ it('audits a disputed result after settlement: two providers outvote the cheat, 
   expect(corrected.result?.result_hash).not.toBe(otherFirst.result?.result_hash);
   expect(honest.map((w) => w.key.address)).toContain(corrected.result?.worker_address);
   for (const w of honest) expect(await score(tm, w.key.address)).toBeGreaterThanOrEqual(0);
+  // The auditors are paid from the validators' share of the charge: the worker share went out at settlement.
+  for (const w of honest) expect(await balance(tm, w.key.address)).toBeGreaterThan(0n);
   expect(await (await fetch(`${tm.url}/metrics`)).text()).toMatch(/disputes_total\{status="upheld"\} 1/);
   expect((await verifyLedger(tm.market.db)).ok).toBe(true);
 });
