@@ -135,6 +135,30 @@ export interface CancelTaskResponse {
   refund: { ct: Amount; it: Amount };
 }
 
+export interface DisputeBody {
+  /** One job of the task (absent: every job of it the market did not check). */
+  job_id?: string;
+  reason: string;
+}
+
+export interface DisputeView {
+  dispute_id: string;
+  job_id: string;
+  task_id: string;
+  provider: string;
+  /** audit: re-run by independent providers; recorded: nothing can re-derive the work. */
+  kind: 'audit' | 'recorded';
+  status: 'open' | 'upheld' | 'rejected' | 'unresolved' | 'recorded';
+  reason: string;
+  created_at_ms: number;
+  resolved_at_ms: number | null;
+}
+
+export interface DisputeList {
+  task_id: string;
+  disputes: DisputeView[];
+}
+
 /** An ended task and its jobs with their outputs: what `waitForTask` and the `result` event carry. */
 export interface TaskOutcome {
   task: TaskView;

@@ -12,6 +12,8 @@ import type {
   CreateTaskBody,
   CreateTaskResponse,
   CreateTasksResponse,
+  DisputeBody,
+  DisputeList,
   LedgerReport,
   ListTasksResponse,
   OfferList,
@@ -95,6 +97,20 @@ export class TaskMarketClient {
 
   cancelTask(taskId: string): Promise<CancelTaskResponse> {
     return this.request('POST', `/tasks/${encodeURIComponent(taskId)}/cancel`);
+  }
+
+  /**
+   * Disputes a completed task's results the market did not check: work that can be re-derived is
+   * audited by independent providers (the dispute ends upheld or rejected), other work is recorded
+   * against its provider.
+   */
+  disputeTask(taskId: string, body: DisputeBody): Promise<DisputeList> {
+    return this.request('POST', `/tasks/${encodeURIComponent(taskId)}/disputes`, body);
+  }
+
+  /** A task's disputes and their verdicts. */
+  taskDisputes(taskId: string): Promise<DisputeList> {
+    return this.request('GET', `/tasks/${encodeURIComponent(taskId)}/disputes`);
   }
 
   /** The jobs of a task: status, worker, result hash, outputs (inference text, artifacts). */

@@ -61,7 +61,7 @@ async function completed(client: Client, id: string): Promise<Task> {
 }
 
 async function disputes(client: Client, id: string): Promise<Dispute[]> {
-  return (await client.request<{ disputes: Dispute[] }>('GET', `/tasks/${id}/disputes`)).disputes;
+  return (await client.taskDisputes(id)).disputes as Dispute[];
 }
 
 async function balance(tm: TestMarket, address: string): Promise<bigint> {

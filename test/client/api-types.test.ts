@@ -32,6 +32,8 @@ const same = {
   taskJobs: true satisfies Same<api.TaskJobsResponse, tasks.TaskJobsResponse>,
   listTasks: true satisfies Same<api.ListTasksResponse, tasks.ListTasksResponse>,
   cancelTask: true satisfies Same<api.CancelTaskResponse, tasks.CancelTaskResponse>,
+  disputeBody: true satisfies Same<api.DisputeBody, tasks.DisputeBody>,
+  disputes: true satisfies Same<api.DisputeList, tasks.DisputeList>,
   taskOutcome: true satisfies Same<api.TaskOutcome, Static<typeof events.ResultEvent>>,
   taskEvent: true satisfies Same<api.TaskEvent, events.TaskEvent>,
   error: true satisfies Same<api.ErrorBody, ErrorBody>,
