@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { JobView, TaskMarketClient, TaskOutcome } from '../client/client.js';
+import type { DisputeList, JobView, TaskMarketClient, TaskOutcome } from '../client/client.js';
 import { blake3HexLarge } from '../domain/hash.js';
 import { PRIORITIES, type Priority } from '../domain/priority.js';
 import { CHALLENGE_TYPES, MAX_INLINE_INPUT_BASE64 } from '../domain/schemas/payloads.js';
@@ -155,6 +155,28 @@ export function registerTaskCommands(root: Command, clientOf: ClientOf): void {
       process.stdout.write(`cancelled task ${res.task_id}\n`);
     });
 
+  formatOptions(
+    task
+      .command('dispute <task_id>')
+      .description(
+        "dispute a completed task's unchecked results: re-derivable work is audited by independent providers, other work is recorded against its provider",
+      )
+      .requiredOption('--reason <text>', 'what is wrong with the result')
+      .option('--job <job_id>', 'one job of the task (default: every job the market did not check)'),
+  ).action(async (id: string, opts: FormatOpts & { reason: string; job?: string }, cmd: Command) => {
+    const res = await clientOf(cmd).disputeTask(id, {
+      reason: opts.reason,
+      ...(opts.job === undefined ? {} : { job_id: opts.job }),
+    });
+    printDisputes(opts, res);
+  });
+
+  formatOptions(
+    task.command('disputes <task_id>').description("a task's disputes and their verdicts"),
+  ).action(async (id: string, opts: FormatOpts, cmd: Command) => {
+    printDisputes(opts, await clientOf(cmd).taskDisputes(id));
+  });
+
   task
     .command('watch <task_id>')
     .description('follow a task live until it ends: a progress bar on a terminal, plain lines otherwise')
@@ -237,6 +259,16 @@ function summary(o: TaskOutcome): string {
 }
 
 /** For a person: the summary, each text output, each artifact by name and hash. */
+function printDisputes(opts: FormatOpts, res: DisputeList): void {
+  printList(opts, res, res.disputes, [
+    { header: 'JOB ID', get: (d) => d.job_id },
+    { header: 'KIND', get: (d) => d.kind },
+    { header: 'STATUS', get: (d) => d.status },
+    { header: 'PROVIDER', get: (d) => short(d.provider, 12) },
+    { header: 'REASON', get: (d) => d.reason },
+  ]);
+}
+
 function printOutcome(o: TaskOutcome): void {
   process.stdout.write(`${summary(o)}\n`);
   for (const j of o.jobs) {
