@@ -322,8 +322,15 @@ export function track(session: Session, job: QueuedJob, now: number, leaseExpire
     priority: job.priority,
     leaseExpiresAtMs,
     confirmedAtMs: now,
-    checked: { ...job, started_at: now },
+    // Without the inline input (up to 700 kB a job): a market check that needs it reads it then.
+    checked: { ...job, payload: withoutInput(job.payload), started_at: now },
   });
+}
+
+function withoutInput(payload: Record<string, unknown>): Record<string, unknown> {
+  if (!('input' in payload)) return payload;
+  const { input: _input, ...rest } = payload;
+  return rest;
 }
 
 /** What the matcher needs of a leased job, to check another provider can run it. */

@@ -35,6 +35,7 @@ import type { BatchedResult } from '../domain/schemas/worker.js';
 import type { Queryable } from '../store/db.js';
 import { resolveDisputes } from '../store/disputes.js';
 import { getBlob } from '../store/providers.js';
+import { getTask } from '../store/tasks.js';
 import {
   acceptReplicaResult,
   cancelReplicasOf,
@@ -218,12 +219,7 @@ export class Verifier {
         syntheticMuladds(p) <= SYNC_CHECK_MULADDS ? runSyntheticSync(params) : await runSynthetic(params);
       return proofs[0] === proof ? [] : [0];
     }
-    const input =
-      typeof p.input === 'string'
-        ? Buffer.from(p.input, 'base64')
-        : typeof p.input_blob === 'string'
-          ? await getBlob(this.ctx.db, p.input_blob)
-          : undefined;
+    const input = await this.inputOf(job);
     if (!input) return null;
     const wrong: number[] = [];
     for (const i of which) {
@@ -233,6 +229,17 @@ export class Verifier {
       if (proofs[i] !== expected) wrong.push(i);
     }
     return wrong;
+  }
+
+  /** A byte job's input: its blob, or the task's inline input (not kept with running jobs). */
+  private async inputOf(job: CheckedJob): Promise<Uint8Array | undefined> {
+    const blob = job.payload.input_blob;
+    if (typeof blob === 'string') return getBlob(this.ctx.db, blob);
+    const inline =
+      typeof job.payload.input === 'string'
+        ? job.payload.input
+        : (await getTask(this.ctx.db, job.task_id))?.payload.input;
+    return typeof inline === 'string' ? Buffer.from(inline, 'base64') : undefined;
   }
 
   /**
