@@ -8,6 +8,10 @@
 //   verdict: two agree ─▶ verified (the minority is a fraud) · no two agree ─▶ one more replica,
 //            up to verification_max_results, then the job fails
 //
+// An audit (a customer's dispute, or a caught provider's unchecked results) replicates a job whose
+// task has already completed and settled: the same verdict, but it corrects the task's result
+// instead of failing it, and pays its auditors from the validators' share (src/market/disputes.ts).
+//
 // Decisions that need computing (a market check) are made before the result's transaction; the
 // rest happens inside it, so a crash never leaves a result final without its verdict. What a
 // verdict does to providers (reputation, fraud marks, bonds, counters) is returned to the caller
