@@ -9,6 +9,7 @@ import { listOpenOffers, type OfferRow, type OpenOfferRow } from '../store/provi
 import { laneDemand, leasedByType, queueDepths, queuedByType } from '../store/stats.js';
 import { countTasksByStatus } from '../store/tasks.js';
 import { providerStanding, verificationCounts } from '../store/verification.js';
+import { disputeCounts } from '../store/disputes.js';
 
 export type { JobRow, OfferRow, OpenOfferRow };
 
@@ -65,6 +66,7 @@ export async function verificationStats(market: Market): Promise<{
   canary: { pass: number; fail: number };
   fraud_detected: number;
   providers: { fraud: number; probation: number; trusted: number };
+  disputes: Record<string, number>;
 }> {
   const { verification, canaryPassed } = await verificationCounts(market.db);
   const standing = await providerStanding(market.db, market.params.get().probation_jobs);
@@ -73,5 +75,6 @@ export async function verificationStats(market: Market): Promise<{
     canary: { pass: canaryPassed, fail: standing.canary_caught },
     fraud_detected: standing.fraud,
     providers: { fraud: standing.fraud, probation: standing.probation, trusted: standing.trusted },
+    disputes: await disputeCounts(market.db),
   };
 }

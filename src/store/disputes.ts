@@ -107,3 +107,11 @@ export async function amendTaskResults(
     [JSON.stringify(rows), nowSecs],
   );
 }
+
+/** Disputes by status, since the database began. */
+export async function disputeCounts(q: Queryable): Promise<Record<string, number>> {
+  const rows = await q.query<{ status: string; n: number }>(
+    `SELECT status, count(*)::int8 AS n FROM disputes GROUP BY status`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}

@@ -123,6 +123,9 @@ it('audits a disputed result after settlement: two providers outvote the cheat, 
   // The auditors are paid from the validators' share of the charge: the worker share went out at settlement.
   for (const w of honest) expect(await balance(tm, w.key.address)).toBeGreaterThan(0n);
   expect(await (await fetch(`${tm.url}/metrics`)).text()).toMatch(/disputes_total\{status="upheld"\} 1/);
+  expect(
+    await tm.operator.request('POST', '/rpc', { method: 'compute_market.verification_stats' }),
+  ).toMatchObject({ disputes: { upheld: 1 } });
   expect((await verifyLedger(tm.market.db)).ok).toBe(true);
 });
 
