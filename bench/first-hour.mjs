@@ -147,7 +147,7 @@ async function main() {
     if (/^npm start\b/.test(command)) {
       await start(command, /market node listening/);
       record(command, s, { note: 'until listening' });
-    } else if (/^npx taskmarket( --url \S+)? worker (?!keygen|make-test-model|status)/.test(command)) {
+    } else if (/^(npx |\.\/)taskmarket( --url \S+)? worker (?!keygen|make-test-model|status)/.test(command)) {
       await start(command, /offer accepted/);
       record(command, s, { note: 'until its offer is accepted' });
     } else if (/^export /.test(command)) {
