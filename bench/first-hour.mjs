@@ -154,7 +154,21 @@ async function main() {
       const [, name, value] = /^export (\w+)=(.*)$/.exec(command);
       env[name] = value;
     } else {
-      const out = await run(command);
+      // A refusal that says when to retry is retried then, as its message tells a newcomer to.
+      let out;
+      let retries = 0;
+      for (;;) {
+        try {
+          out = await run(command);
+          break;
+        } catch (err) {
+          const wait = /retry in (\d+) s/.exec(err.message);
+          if (!wait || retries >= 5) throw err;
+          retries += 1;
+          console.log(`         refused, retrying in ${wait[1]} s: ${err.message.trim().split('\n').pop()}`);
+          await new Promise((r) => setTimeout(r, Number(wait[1]) * 1000));
+        }
+      }
       if (/ account create /.test(command)) {
         const account = JSON.parse(out);
         vars.account_id = account.account_id;
@@ -165,7 +179,7 @@ async function main() {
         vars.task_id = created.task?.task_id ?? created.task_id;
       }
       await noteCompleted();
-      record(command, s);
+      record(command, s, retries > 0 ? { retries, note: `refused ${retries}× first, then retried` } : {});
       if (/^npm install\b/.test(command)) installedAt = now();
     }
   }
