@@ -117,8 +117,9 @@ export class WebhookService {
     }
     const now = this.clock.nowMs();
     // After a start every waiting webhook is due: an end may have gone unannounced while the
-    // node was down. Later only those whose look is due, a bounded number a round.
-    const dueMs = this.sweptOnce ? now : Number.MAX_SAFE_INTEGER;
+    // node was down. Later only those whose look is due, a bounded number a round. A looked-at
+    // webhook moves to now + WEBHOOK_RECHECK_MS, past dueMs, so no batch reads it twice.
+    const dueMs = this.sweptOnce ? now : now + WEBHOOK_RECHECK_MS - 1;
     for (let n = 0; this.sweptOnce ? n < SWEEP_BATCHES : true; n++) {
       const { looked, ended } = await sweepDueWebhooks(this.db, dueMs, now + WEBHOOK_RECHECK_MS, BATCH);
       for (const taskId of ended) if (await this.queue(taskId)) queued++;

@@ -117,7 +117,7 @@ describe('the sweep', () => {
   });
 
   it('reads only the webhooks due for a look, and after a start finds an end no event announced', async () => {
-    const { client } = await tm.customer('10.0');
+    const { client } = await tm.customer('100.0');
     const create = () =>
       client.createTask({
         challenge_type: 'gpuhash',
@@ -126,7 +126,9 @@ describe('the sweep', () => {
         webhook_url: 'http://127.0.0.1:9/hook',
         webhook_secret: SECRET,
       });
+    // More than one batch (32) of running tasks, so the start's sweep reads several batches.
     const [a, b] = [await create(), await create()];
+    for (let i = 0; i < 40; i++) await create();
     const now = tm.market.clock.nowMs();
     // Running tasks are first due a minute after creation: a sweep now reads none of them.
     expect(await sweepDueWebhooks(tm.market.db, now, now + WEBHOOK_RECHECK_MS, 10)).toEqual({
@@ -148,12 +150,12 @@ describe('the sweep', () => {
     );
     expect(await fresh.queueEnded()).toBe(1);
     expect(await deliveriesOfTask(tm.market.db, a.task_id)).toMatchObject([{ event: 'task.cancelled' }]);
-    // Both were moved a minute ahead: the next sweep reads neither, b still runs.
+    // All were moved a minute ahead: the next sweep reads none; b and the 40 still run.
     expect(await sweepDueWebhooks(tm.market.db, now + 1000, now + WEBHOOK_RECHECK_MS, 10)).toMatchObject({
       looked: 0,
     });
-    const later = await sweepDueWebhooks(tm.market.db, now + 2 * WEBHOOK_RECHECK_MS, now, 10);
-    expect(later).toEqual({ looked: 1, ended: [] });
+    const later = await sweepDueWebhooks(tm.market.db, now + 2 * WEBHOOK_RECHECK_MS, now, 100);
+    expect(later).toEqual({ looked: 41, ended: [] });
     expect((await client.getTask(b.task_id)).status).toBe('pending');
     await fresh.stop();
   }, 60_000);
