@@ -14,7 +14,8 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { clearTimeout } from 'node:timers';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +37,7 @@ const env = {
 delete env.TASKMARKET_OPERATOR_KEY;
 delete env.TASKMARKET_CONFIG;
 
+const loadAtStart = loadavg().map((l) => +l.toFixed(2));
 const t0 = performance.now();
 const now = () => performance.now() - t0;
 const secs = (ms) => (ms / 1000).toFixed(1);
@@ -54,10 +56,19 @@ function record(command, startMs, extra = {}) {
   return step;
 }
 
-/** Runs a command to its end (bash, in the clone); its stdout, or a thrown error with its output. */
+/** CPU seconds a step's processes used (user + system, its children included), from bash's `times`. */
+let lastCpuS = null;
+const timesFile = join(root, 'times');
+
+/**
+ * Runs a command to its end (bash, in the clone); its stdout, or a thrown error with its output.
+ * Leaves the CPU seconds it used in lastCpuS: a figure the machine's load barely moves, unlike
+ * the wall time (this machine is shared).
+ */
 function run(command, cwd = dir) {
   return new Promise((resolveRun, reject) => {
-    const proc = spawn('bash', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const script = `${command}\nrc=$?\ntimes > ${JSON.stringify(timesFile)}\nexit $rc`;
+    const proc = spawn('bash', ['-c', script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     proc.stdout.on('data', (d) => (out += d));
@@ -65,10 +76,22 @@ function run(command, cwd = dir) {
     const timer = setTimeout(() => proc.kill('SIGTERM'), STEP_LIMIT_MS);
     proc.on('exit', (code) => {
       clearTimeout(timer);
+      lastCpuS = childCpuSeconds();
       if (code === 0) resolveRun(out);
       else reject(new Error(`\`${command}\` exited ${code}\n${out.slice(-2000)}\n${err.slice(-4000)}`));
     });
   });
+}
+
+/** The second line of `times`: the children's user and system time, e.g. "0m12.5s 0m1.2s". */
+function childCpuSeconds() {
+  try {
+    const line = readFileSync(timesFile, 'utf8').split('\n')[1] ?? '';
+    const secs = [...line.matchAll(/(\d+)m([\d.]+)s/g)].map(([, m, sec]) => Number(m) * 60 + Number(sec));
+    return secs.length === 2 ? +(secs[0] + secs[1]).toFixed(1) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Starts a long-running command and resolves once a line of its output matches `ready`. */
@@ -179,11 +202,20 @@ async function main() {
         vars.task_id = created.task?.task_id ?? created.task_id;
       }
       await noteCompleted();
-      record(command, s, retries > 0 ? { retries, note: `refused ${retries}× first, then retried` } : {});
+      record(command, s, {
+        cpu_s: lastCpuS,
+        ...(retries > 0 ? { retries, note: `refused ${retries}× first, then retried` } : {}),
+      });
       if (/^npm install\b/.test(command)) installedAt = now();
     }
   }
   await noteCompleted();
+
+  // Not a step of the README: how much of `npm install` is the build (its `prepare` script).
+  s = now();
+  await run('npm run build');
+  const build = { took_s: +secs(now() - s), cpu_s: lastCpuS };
+  console.log(`(diagnostic: npm run build alone took ${build.took_s} s, CPU ${build.cpu_s} s)`);
 
   const first = Math.min(...completedAt.values());
   const missing = TYPES.filter((t) => !completedAt.has(t));
@@ -193,8 +225,10 @@ async function main() {
     date: new Date().toISOString(),
     commit: head,
     node: process.version,
-    cpus: (await import('node:os')).cpus().length,
-    load_average: (await import('node:os')).loadavg().map((l) => +l.toFixed(2)),
+    cpus: cpus().length,
+    load_average_at_start: loadAtStart,
+    load_average_at_end: loadavg().map((l) => +l.toFixed(2)),
+    build_alone: build,
     npm_cache: 'warm (packages already in ~/.npm on this machine)',
     steps,
     npm_install_s: +secs(steps.find((x) => /^npm install/.test(x.command))?.took_s * 1000 || 0),
