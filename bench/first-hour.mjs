@@ -50,8 +50,9 @@ const completedAt = new Map();
 function record(command, startMs, extra = {}) {
   const step = { command, start_s: +secs(startMs), took_s: +secs(now() - startMs), ...extra };
   steps.push(step);
+  const cpu = typeof extra.cpu_s === 'number' ? `  [CPU ${extra.cpu_s} s]` : '';
   console.log(
-    `${secs(step.took_s * 1000).padStart(6)} s  ${command}${extra.note ? `  (${extra.note})` : ''}`,
+    `${secs(step.took_s * 1000).padStart(6)} s  ${command}${cpu}${extra.note ? `  (${extra.note})` : ''}`,
   );
   return step;
 }
