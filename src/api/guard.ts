@@ -7,6 +7,8 @@
 // docs). /rpc names `rpc`: any key, or the peer_key, which serves the peer methods only. A route
 // naming `optional` is public without a key; a key it is given is checked like anywhere else (a
 // wrong one is 401, counted against the address), and the route shows more to who it names.
+// A route naming `provider` (GET /providers/{address}) takes the operator key, or else the
+// provider's signature of its own address; a provider draws on a budget of its own.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MarketError } from '../domain/errors.js';
@@ -15,11 +17,12 @@ import type { Principal } from '../market/tasks.js';
 import { authenticate, type Access } from './auth.js';
 import { sendError } from './errors.js';
 import { Buckets } from './rate-limit.js';
+import { verifyProviderRequest } from './routes/providers.js';
 import { peerKeyMatches } from './routes/rpc-reputation.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    access?: Access | 'rpc' | 'optional';
+    access?: Access | 'rpc' | 'optional' | 'provider';
   }
   interface FastifyRequest {
     /** Who is calling, set by the gate on every route that names its access. */
@@ -71,22 +74,27 @@ export function installGuard(app: FastifyInstance, market: Market): void {
           retry_after_s: 1,
         }),
       );
+    let who: string | undefined;
     try {
       if (access === 'rpc' && peerKeyMatches(market.config.peer_key, request.headers.authorization)) {
         request.peer = true;
         request.principal = { kind: 'operator' };
+      } else if (access === 'provider' && request.headers.authorization === undefined) {
+        const { address } = request.params as { address: string };
+        verifyProviderRequest(market, request, address);
+        who = `provider:${address}`;
       } else
         request.principal = await authenticate(
           market,
           request,
-          access === 'rpc' || access === 'optional' ? 'any' : access,
+          access === 'rpc' || access === 'optional' ? 'any' : access === 'provider' ? 'operator' : access,
         );
     } catch (err) {
       if (!(err instanceof MarketError)) throw err;
       if (err.code === 'unauthorized') failures?.take(request.ip, now);
       return refuse(request, reply, err);
     }
-    const who = request.principal.kind === 'customer' ? request.principal.accountId : 'operator';
+    who ??= request.principal?.kind === 'customer' ? request.principal.accountId : 'operator';
     if (accounts && !accounts.take(who, now))
       return refuse(
         request,

@@ -16,6 +16,11 @@ export const DELIVERY_HEADER = 'taskmarket-delivery';
 export const EVENT_HEADER = 'taskmarket-event';
 
 export const WEBHOOK_MAX_ATTEMPTS = 15;
+/**
+ * How often the backstop sweep looks at a running task's webhook (its end normally queues the
+ * delivery at once; the sweep finds an end no event announced, such as one before a restart).
+ */
+export const WEBHOOK_RECHECK_MS = 60_000;
 const FIRST_RETRY_MS = 1000;
 const LONGEST_WAIT_MS = 10 * 60_000;
 export const WEBHOOK_URL_MAX = 2048;

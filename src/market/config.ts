@@ -91,6 +91,11 @@ export const ConfigSchema = Type.Object(
       maximum: 1_000_000,
       description: 'requests per second per API key (0: unlimited)',
     }),
+    webhook_allow_private: Type.Boolean({
+      default: false,
+      description:
+        'let tasks name webhook URLs on loopback, private and link-local addresses (refused by default: the node would call its own network)',
+    }),
     price_board_path: Type.String({
       default: 'state/price_board.v2.bin',
       minLength: 1,

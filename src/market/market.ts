@@ -27,6 +27,7 @@ import type { ChainPort } from '../chain/port.js';
 import { ChainLink } from './chain-link.js';
 import { blobFilesFor, tidyBlobs } from './blobs.js';
 import { TaskFollowers } from './task-events.js';
+import { webhookTargetProblem } from './webhook-guard.js';
 import { WebhookService } from './webhooks.js';
 
 export interface MarketOptions {
@@ -103,6 +104,7 @@ export class Market {
       maxBatch: config.group_commit_max_batch,
       framesPerJob: config.frames_per_job,
       admit: (buyer, type, units) => this.admission.admitTask(buyer, type, units),
+      ...(config.webhook_allow_private ? {} : { webhookTarget: (url: string) => webhookTargetProblem(url) }),
     });
     this.accounts = new AccountService(db, clock, this.events, operatorKey);
     this.dispatcher = new Dispatcher(
@@ -133,6 +135,7 @@ export class Market {
       this.events,
       this.tasks,
       logger.child({ component: 'webhooks' }),
+      { allowPrivate: config.webhook_allow_private },
     );
     this.followers = new TaskFollowers(db, this.events, this.tasks, (taskId, type) =>
       this.dispatcher.taskWaitingReason(taskId, type),

@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import { MarketError, validationError, type FieldProblem } from '../domain/errors.js';
-import { webhookProblems } from '../domain/webhook.js';
+import { WEBHOOK_RECHECK_MS, webhookProblems } from '../domain/webhook.js';
 import { byAsset, ctIt, holdEscrow, splitEscrow, splitTransfer, type CtIt } from '../domain/escrow-split.js';
 import { SYSTEM_ACCOUNTS, type Journal } from '../domain/ledger.js';
 import { CPC, describeAmountProblem, formatAmount, IT, parseAmount } from '../domain/money.js';
@@ -51,6 +51,8 @@ export interface TaskServiceOptions {
   params: () => SchedulerParams;
   /** Industrial admission: throws a MarketError (capacity, fair_share, burst_exhausted) to refuse. */
   admit?: (buyer: string, challengeType: string, units: number) => unknown;
+  /** Why a task may not name this webhook URL (a private address, a host that does not resolve). */
+  webhookTarget?: (url: string) => Promise<string | undefined>;
 }
 
 export type Principal = { kind: 'operator' } | { kind: 'customer'; accountId: string };
@@ -117,7 +119,16 @@ export class TaskService {
       problems.push({ path: '/deadline', message: `must be in the future (now is ${now})` });
     for (const [path, message] of payloadProblems(body.challenge_type, body.payload))
       problems.push({ path, message });
-    problems.push(...webhookProblems(body.webhook_url, body.webhook_secret));
+    const webhookIssues = webhookProblems(body.webhook_url, body.webhook_secret);
+    problems.push(...webhookIssues);
+    if (
+      body.webhook_url !== undefined &&
+      this.options.webhookTarget &&
+      webhookIssues.every((p) => p.path !== '/webhook_url')
+    ) {
+      const target = await this.options.webhookTarget(body.webhook_url);
+      if (target) problems.push({ path: '/webhook_url', message: target });
+    }
     if (!reward.ok || problems.length > 0) throw validationError(problems);
     const row: NewTaskRow = {
       task_id: randomUUID(),
@@ -145,7 +156,12 @@ export class TaskService {
     const hold = splitEscrow(reward.value, row.fee_pct_ct);
     const webhook =
       body.webhook_url !== undefined && body.webhook_secret !== undefined
-        ? { task_id: row.task_id, url: body.webhook_url, secret: body.webhook_secret }
+        ? {
+            task_id: row.task_id,
+            url: body.webhook_url,
+            secret: body.webhook_secret,
+            check_ms: this.clock.nowMs() + WEBHOOK_RECHECK_MS,
+          }
         : null;
     return this.creates.submit({ row, reward: reward.value, hold, inputBlob, webhook });
   }

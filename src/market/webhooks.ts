@@ -2,13 +2,22 @@
 //
 // Two steps, both driven by what the database holds so a restart loses nothing:
 // 1. queue: ended tasks whose webhook was not yet told (task_webhooks.notified_status IS NULL)
-//    get a delivery row, in the transaction that marks them told;
+//    get a delivery row, in the transaction that marks them told. The tasks are those whose end
+//    this node announced (task.completed, task.closed), looked up by id; and, as the backstop
+//    for an end no event announced (the node stopped in between), a sweep over the webhooks due
+//    for a look (check_ms, by index, a batch at a time), each looked at once a minute while its
+//    task runs; after a start every waiting webhook is looked at once.
 // 2. send: due pending deliveries are claimed (their next attempt moves ahead, so a crash mid-send
 //    only delays them), POSTed, and marked delivered on a 2xx or scheduled again with backoff.
 // A crash between a receiver's 2xx and the mark sends the delivery again: receivers drop repeats
-// by the TaskMarket-Delivery header. Events (task.completed, task.closed) only wake the loop sooner.
+// by the TaskMarket-Delivery header.
+//
+// Deliveries go only to public addresses unless webhook_allow_private is set (./webhook-guard.ts):
+// the check is made on the addresses the connection is made to, at every attempt.
 
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
 import { unixSeconds, type Clock } from '../domain/clock.js';
 import {
@@ -17,6 +26,7 @@ import {
   retryDelayMs,
   SIGNATURE_HEADER,
   WEBHOOK_MAX_ATTEMPTS,
+  WEBHOOK_RECHECK_MS,
   webhookSignature,
 } from '../domain/webhook.js';
 import type { Db } from '../store/db.js';
@@ -27,24 +37,37 @@ import {
   markAttemptFailed,
   markDelivered,
   markNotified,
-  unnotifiedEndedTasks,
+  sweepDueWebhooks,
+  unnotifiedEndedAmong,
   type DeliveryRow,
 } from '../store/webhooks.js';
 import type { MarketEventBus } from './events.js';
 import { Rerun } from './rerun.js';
 import { taskView, type TaskService } from './tasks.js';
+import { privateLiteral, publicOnlyLookup } from './webhook-guard.js';
 
 /** A receiver has this long to answer one attempt. */
 const ATTEMPT_TIMEOUT_MS = 10_000;
 /** How long a claimed delivery is left to the node that claimed it before another may try. */
 const CLAIM_MS = 3 * ATTEMPT_TIMEOUT_MS;
 const BATCH = 32;
+/** The sweep looks at most this many webhooks a round (after the first, which looks at all). */
+const SWEEP_BATCHES = 4;
 /** Job outputs ride along in the body up to this many jobs; larger tasks are read from /tasks/{id}/jobs. */
 export const WEBHOOK_MAX_JOBS = 100;
+
+export interface WebhookOptions {
+  /** Deliver to loopback, private and link-local addresses too (config webhook_allow_private). */
+  allowPrivate: boolean;
+}
 
 export class WebhookService {
   private readonly rounds: Rerun;
   private stopped = false;
+  /** Tasks whose end this node announced, to queue by id in the next round. */
+  private readonly ended = new Set<string>();
+  /** The first round after start looks at every waiting webhook, not only the due ones. */
+  private sweptOnce = false;
 
   constructor(
     private readonly db: Db,
@@ -52,12 +75,16 @@ export class WebhookService {
     private readonly events: MarketEventBus,
     private readonly tasks: TaskService,
     private readonly logger: Logger,
+    private readonly options: WebhookOptions = { allowPrivate: false },
   ) {
     this.rounds = new Rerun(
       () => this.round(),
       (err) => this.logger.error({ err }, 'webhook round failed'),
     );
-    const wake = () => this.kick();
+    const wake = ({ taskId }: { taskId: string }) => {
+      this.ended.add(taskId);
+      this.kick();
+    };
     events.on('task.completed', wake);
     events.on('task.closed', wake);
   }
@@ -79,39 +106,58 @@ export class WebhookService {
     await this.sendDue();
   }
 
+  /** Queues the deliveries of ended tasks: those announced here, then those the sweep finds. */
   async queueEnded(): Promise<number> {
     let queued = 0;
-    for (const taskId of await unnotifiedEndedTasks(this.db, BATCH)) {
-      const row = await getTask(this.db, taskId);
-      if (!row) continue;
-      const jobs =
-        row.jobs_total <= WEBHOOK_MAX_JOBS
-          ? (await this.tasks.jobs({ kind: 'operator' }, taskId, () => undefined)).jobs
-          : undefined;
-      const deliveryId = randomUUID();
-      const event = `task.${row.status}`;
-      const body = JSON.stringify({
-        event,
-        delivery_id: deliveryId,
-        task: taskView(row),
-        ...(jobs ? { jobs } : {}),
-      });
-      const done = await this.db.transaction(async (tx) => {
-        const url = await markNotified(tx, taskId, row.status);
-        if (url === undefined) return false;
-        await insertDelivery(tx, {
-          delivery_id: deliveryId,
-          task_id: taskId,
-          event,
-          url,
-          body,
-          now_ms: this.clock.nowMs(),
-        });
-        return true;
-      });
-      if (done) queued++;
+    const announced = [...this.ended];
+    for (let i = 0; i < announced.length; i += BATCH) {
+      const ids = announced.slice(i, i + BATCH);
+      for (const taskId of await unnotifiedEndedAmong(this.db, ids)) if (await this.queue(taskId)) queued++;
+      for (const id of ids) this.ended.delete(id);
     }
+    const now = this.clock.nowMs();
+    // After a start every waiting webhook is due: an end may have gone unannounced while the
+    // node was down. Later only those whose look is due, a bounded number a round. A looked-at
+    // webhook moves to now + WEBHOOK_RECHECK_MS, past dueMs, so no batch reads it twice.
+    const dueMs = this.sweptOnce ? now : now + WEBHOOK_RECHECK_MS - 1;
+    for (let n = 0; this.sweptOnce ? n < SWEEP_BATCHES : true; n++) {
+      const { looked, ended } = await sweepDueWebhooks(this.db, dueMs, now + WEBHOOK_RECHECK_MS, BATCH);
+      for (const taskId of ended) if (await this.queue(taskId)) queued++;
+      if (looked < BATCH || this.stopped) break;
+    }
+    this.sweptOnce = true;
     return queued;
+  }
+
+  /** Queues the delivery of one ended task; false when another round or node already did. */
+  private async queue(taskId: string): Promise<boolean> {
+    const row = await getTask(this.db, taskId);
+    if (!row) return false;
+    const jobs =
+      row.jobs_total <= WEBHOOK_MAX_JOBS
+        ? (await this.tasks.jobs({ kind: 'operator' }, taskId, () => undefined)).jobs
+        : undefined;
+    const deliveryId = randomUUID();
+    const event = `task.${row.status}`;
+    const body = JSON.stringify({
+      event,
+      delivery_id: deliveryId,
+      task: taskView(row),
+      ...(jobs ? { jobs } : {}),
+    });
+    return this.db.transaction(async (tx) => {
+      const url = await markNotified(tx, taskId, row.status);
+      if (url === undefined) return false;
+      await insertDelivery(tx, {
+        delivery_id: deliveryId,
+        task_id: taskId,
+        event,
+        url,
+        body,
+        now_ms: this.clock.nowMs(),
+      });
+      return true;
+    });
   }
 
   async sendDue(): Promise<number> {
@@ -158,27 +204,56 @@ export class WebhookService {
     });
   }
 
-  /** One POST; undefined when the receiver took it (2xx), otherwise why not. */
-  private async post(d: DeliveryRow): Promise<string | undefined> {
+  /**
+   * One POST; undefined when the receiver took it (2xx), otherwise why not. Redirects are not
+   * followed (a 3xx is a refusal). Unless private addresses are allowed, the connection is made
+   * only to public addresses, checked on the very addresses resolved for it.
+   */
+  private post(d: DeliveryRow): Promise<string | undefined> {
+    let url: URL;
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'taskmarket-webhook/1',
-          [SIGNATURE_HEADER]: webhookSignature(d.secret, unixSeconds(this.clock), d.body),
-          [DELIVERY_HEADER]: d.delivery_id,
-          [EVENT_HEADER]: d.event,
-        },
-        body: d.body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
-      });
-      await res.body?.cancel().catch(() => {});
-      return res.status >= 200 && res.status < 300 ? undefined : `HTTP ${res.status}`;
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      return cause ?? (err as Error).message;
+      url = new URL(d.url);
+    } catch {
+      return Promise.resolve('not a URL');
     }
+    if (!this.options.allowPrivate) {
+      const literal = privateLiteral(d.url);
+      if (literal)
+        return Promise.resolve(
+          `${literal} is a loopback, private or link-local address (webhook_allow_private is false)`,
+        );
+    }
+    const options: RequestOptions = {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(d.body),
+        'user-agent': 'taskmarket-webhook/1',
+        [SIGNATURE_HEADER]: webhookSignature(d.secret, unixSeconds(this.clock), d.body),
+        [DELIVERY_HEADER]: d.delivery_id,
+        [EVENT_HEADER]: d.event,
+      },
+      ...(this.options.allowPrivate ? {} : { lookup: publicOnlyLookup as RequestOptions['lookup'] }),
+    };
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (outcome: string | undefined) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(outcome);
+      };
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, (res) => {
+        const status = res.statusCode ?? 0;
+        res.resume();
+        res.once('error', () => {});
+        finish(status >= 200 && status < 300 ? undefined : `HTTP ${status}`);
+      });
+      const timer = setTimeout(() => req.destroy(new Error('timed out')), ATTEMPT_TIMEOUT_MS);
+      req.once('error', (err: NodeJS.ErrnoException) =>
+        finish(err.code === 'EPRIVATEADDRESS' ? err.message : (err.code ?? err.message)),
+      );
+      req.end(d.body);
+    });
   }
 }

@@ -1,4 +1,5 @@
-// Webhook queries: the URL a task names, the sweep that finds ended tasks nobody was told about,
+// Webhook queries: the URL a task names, the ended tasks nobody was told about (by their ids, and
+// the backstop sweep over the webhooks due for a look),
 // and the delivery queue, one statement per transition (queue, claim, delivered, retry, failed).
 
 import type { Queryable } from './db.js';
@@ -7,6 +8,8 @@ export interface NewTaskWebhook {
   task_id: string;
   url: string;
   secret: string;
+  /** When the sweep first looks at it, ms (the task's end queues its delivery before that). */
+  check_ms: number;
 }
 
 export interface DeliveryRow {
@@ -28,21 +31,49 @@ export interface DeliveryRow {
 export async function insertTaskWebhooks(tx: Queryable, rows: readonly NewTaskWebhook[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `INSERT INTO task_webhooks (task_id, url, secret)
-     SELECT task_id, url, secret FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, url text, secret text)`,
+    `INSERT INTO task_webhooks (task_id, url, secret, check_ms)
+     SELECT task_id, url, secret, check_ms
+     FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, url text, secret text, check_ms bigint)`,
     [JSON.stringify(rows)],
   );
 }
 
-/** Ended tasks with a webhook for which no delivery was queued yet. */
-export async function unnotifiedEndedTasks(q: Queryable, limit: number): Promise<string[]> {
+const ENDED = `('completed', 'failed', 'cancelled')`;
+
+/** Of these tasks, the ended ones whose webhook was not told yet (one read by primary key). */
+export async function unnotifiedEndedAmong(q: Queryable, taskIds: readonly string[]): Promise<string[]> {
+  if (taskIds.length === 0) return [];
   const rows = await q.query<{ task_id: string }>(
     `SELECT w.task_id FROM task_webhooks w JOIN tasks t USING (task_id)
-     WHERE w.notified_status IS NULL AND t.status IN ('completed', 'failed', 'cancelled')
-     LIMIT $1`,
-    [limit],
+     WHERE w.task_id = ANY($1::uuid[]) AND w.notified_status IS NULL AND t.status IN ${ENDED}`,
+    [taskIds],
   );
   return rows.map((r) => r.task_id);
+}
+
+/**
+ * The sweep's look at up to `limit` webhooks due for one (not told yet, `check_ms` up to
+ * `dueMs`), oldest first: each moves to `nextMs`, and those whose task ended are returned. Only
+ * the due rows are read, by the task_webhooks_due index.
+ */
+export async function sweepDueWebhooks(
+  q: Queryable,
+  dueMs: number,
+  nextMs: number,
+  limit: number,
+): Promise<{ looked: number; ended: string[] }> {
+  const rows = await q.query<{ task_id: string; ended: boolean }>(
+    `WITH due AS (
+       SELECT task_id FROM task_webhooks
+       WHERE notified_status IS NULL AND check_ms <= $1
+       ORDER BY check_ms LIMIT $3 FOR UPDATE SKIP LOCKED)
+     UPDATE task_webhooks w SET check_ms = $2
+     FROM due, tasks t
+     WHERE w.task_id = due.task_id AND t.task_id = w.task_id
+     RETURNING w.task_id, t.status IN ${ENDED} AS ended`,
+    [dueMs, nextMs, limit],
+  );
+  return { looked: rows.length, ended: rows.filter((r) => r.ended).map((r) => r.task_id) };
 }
 
 /**

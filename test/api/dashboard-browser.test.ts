@@ -2,6 +2,8 @@
 // playwright-core) opens GET /dashboard on a real market with a real worker connected, and the
 // test reads what a person would see: lanes, the provider, the price board, tasks, and the page
 // following the market live (a task created and completed elsewhere shows up without a reload).
+// The page is opened with its fallback poll an hour apart (`?poll=3600`), so whatever it shows
+// after its first read came through the event stream (GET /dashboard/events).
 //
 // Skipped when no Chromium binary is found (CI installs npm packages only): set CHROMIUM_PATH, or
 // install it with `apt-get install -y chromium`.
@@ -94,7 +96,7 @@ describe.skipIf(!executablePath)('the dashboard in headless Chromium', () => {
       const job = await worker.next<JobMsg>('job');
       expect(job.task_id).toBe(first.task_id);
 
-      await page.goto(`${tm.url}/dashboard`);
+      await page.goto(`${tm.url}/dashboard?poll=3600`);
       expect(await page.title()).toBe('Task Market · dashboard');
       // The lanes: the worker runs the one job, nothing waits, the market is loose.
       const lanes = await sectionShows('lanes', (t) => t.includes('industrial'), 'the lanes');
@@ -138,9 +140,16 @@ describe.skipIf(!executablePath)('the dashboard in headless Chromium', () => {
       // Created through the API while the page is open: it shows up, pending or running, unreloaded.
       const navigations: string[] = [];
       page.on('framenavigated', (f) => navigations.push(f.url()));
+      await until(
+        'the event stream open',
+        async () => (await page.evaluate('document.body.dataset.stream')) === 'open',
+      );
+      const hintsBefore = Number(await page.evaluate('document.body.dataset.hints ?? "0"'));
       const live = await bob.client.createTask(synthetic);
       const theirs = await other.client.createTask(synthetic);
+      // No poll is due for an hour: the task shows because the stream said the market changed.
       await sectionShows('tasks', (t) => t.includes(live.task_id), 'the new task');
+      expect(Number(await page.evaluate('document.body.dataset.hints'))).toBeGreaterThan(hintsBefore);
       const row = page.locator('#tasks tbody tr', { hasText: live.task_id });
       // Two jobs may be queued at the worker's two slots; finish the one of bob's new task.
       let job = await worker.next<JobMsg>('job');
@@ -155,6 +164,7 @@ describe.skipIf(!executablePath)('the dashboard in headless Chromium', () => {
       }
       const status = async () => (await row.locator('td').nth(2).textContent()) ?? '';
       await until('the task completed', async () => (await status()) === 'completed', status);
+      expect(await page.locator('#live').textContent()).toMatch(/^live · updated/);
       expect(navigations).toEqual([]);
       // Only bob's tasks: carol's is not on bob's page.
       expect(await page.locator('#tasks').textContent()).not.toContain(theirs.task_id);

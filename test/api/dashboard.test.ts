@@ -1,6 +1,7 @@
 // The dashboard's endpoints: the static page with its content security policy, and
 // GET /dashboard/state, which shows anyone the lanes, prices and settlement mode, a key holder its
-// offers, courier and own tasks, and the operator every task and each provider's reputation.
+// offers, courier and own tasks, and the operator every task and each provider's reputation; and
+// GET /dashboard/events, which tells an open page when to read the state again.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DashboardState } from '../../src/api/routes/dashboard-state.js';
@@ -63,6 +64,7 @@ describe('the page', () => {
     expect(doc.paths['/dashboard/state']?.get?.security).toEqual([{}, { apiKey: [] }]);
     expect(doc.paths['/dashboard/state']?.get?.parameters?.map((p) => p.name)).toEqual(['limit']);
     expect(doc.paths['/dashboard/dashboard.js']).toBeUndefined();
+    expect(doc.paths['/dashboard/events']?.get?.security).toEqual([]);
   });
 });
 
@@ -185,5 +187,36 @@ describe('GET /dashboard/state', () => {
     expect(limited.tasks?.items.map((t) => t.task_id)).toEqual([ids[2], ids[1]]);
     expect(limited.tasks?.total).toBe(3);
     for (const id of ids) await client.cancelTask(id);
+  });
+});
+
+describe('GET /dashboard/events', () => {
+  // Last in the file: the task it creates would change the lanes the tests above count.
+  it('tells anyone, without a key and with no data, when the market changed', async () => {
+    const abort = new AbortController();
+    const res = await fetch(`${tm.url}/dashboard/events`, { signal: abort.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const until = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the stream ended; it sent: ${text}`);
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    try {
+      await until(/event: ready\ndata: \{\}\n\n/);
+      const { client } = await tm.customer('5.0');
+      const task = await client.createTask(synthetic);
+      await until(/event: changed\ndata: \{\}\n\n/);
+      // A hint, nothing else: no task id, no account, whoever listens.
+      expect(text).not.toContain(task.task_id);
+    } finally {
+      abort.abort();
+      await reader.cancel().catch(() => {});
+    }
   });
 });

@@ -3,7 +3,10 @@
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Buckets } from '../../src/api/rate-limit.js';
-import { ManualClock } from '../../src/domain/clock.js';
+import { ManualClock, unixSeconds } from '../../src/domain/clock.js';
+import { utf8 } from '../../src/domain/hash.js';
+import { generateKeyPair, signMessage, type KeyPair } from '../../src/domain/identity.js';
+import { PROVIDER_AUTH_HEADERS, providerViewMessage } from '../../src/domain/schemas/providers.js';
 import { OPERATOR_KEY, startTestMarket, type TestMarket } from '../helpers/market.js';
 
 const clock = new ManualClock(1_800_000_000_000);
@@ -56,6 +59,38 @@ it('rotating made-up keys resets no limit: they draw on the address failure budg
   for (let i = 0; i < 3; i++) expect((await get(carol.apiKey)).status).toBe(200);
   expect((await get(carol.apiKey)).status).toBe(429);
   expect((await get(OPERATOR_KEY)).status).toBe(200);
+  clock.advance(1000);
+});
+
+it('limits a provider reading its own view by signature, and counts failed signatures on the address', async () => {
+  const signedGet = (key: KeyPair, signature?: string) => {
+    const t = unixSeconds(clock);
+    return fetch(`${tm.url}/providers/${key.address}`, {
+      headers: {
+        [PROVIDER_AUTH_HEADERS.publicKey]: key.publicKey,
+        [PROVIDER_AUTH_HEADERS.timestamp]: String(t),
+        [PROVIDER_AUTH_HEADERS.signature]:
+          signature ?? signMessage(key.privateKey, utf8(providerViewMessage(key.address, t))),
+      },
+    });
+  };
+  const a = generateKeyPair();
+  const b = generateKeyPair();
+  clock.advance(1000);
+  // Never seen, so 404 after the gate: each still spends the provider's budget.
+  const statuses: number[] = [];
+  for (let i = 0; i < 5; i++) statuses.push((await signedGet(a)).status);
+  expect(statuses).toEqual([404, 404, 404, 429, 429]);
+  // Another provider has its own budget; the operator's key draws on the operator's.
+  expect((await signedGet(b)).status).toBe(404);
+  expect((await get(OPERATOR_KEY, `/providers/${b.address}`)).status).toBe(404);
+  clock.advance(1000);
+  // Forged signatures fail authentication: past three a second the address is refused unlooked at.
+  const forged: number[] = [];
+  for (let i = 0; i < 5; i++) forged.push((await signedGet(b, '00'.repeat(64))).status);
+  expect(forged).toEqual([401, 401, 401, 429, 429]);
+  clock.advance(1000);
+  expect((await signedGet(a)).status).toBe(404);
   clock.advance(1000);
 });
 

@@ -1,11 +1,21 @@
-// The dashboard's script: polls GET /dashboard/state every few seconds and redraws the page from
-// it. An API key typed into the page is kept in this tab's sessionStorage only and sent as
-// `Authorization: Bearer`; the node decides what that key may see. Everything the market sends is
-// put in the page as text (textContent), never as markup: task ids, addresses and capabilities come
-// from customers and providers.
+// The dashboard's script: reads GET /dashboard/state and redraws the page from it whenever the
+// node's event stream (GET /dashboard/events, server-sent `changed` hints) says the market
+// changed, and polls slowly besides, for changes no event announces (other nodes, offers). While
+// the stream is down (an old proxy, a node at its stream limit) it polls every few seconds. An
+// API key typed into the page is kept in this tab's sessionStorage only and sent as
+// `Authorization: Bearer`; the node decides what that key may see (the event stream itself
+// carries nothing but "read again"). Everything the market sends is put in the page as text
+// (textContent), never as markup: task ids, addresses and capabilities come from customers and
+// providers.
 /* global document, window, sessionStorage */
 
+/** The poll while the event stream is down. */
 const POLL_MS = 2000;
+/** The fallback poll while the stream is open; `?poll=SECONDS` in the page's address sets it. */
+const FALLBACK_POLL_MS = (() => {
+  const s = Number(new window.URLSearchParams(window.location.search).get('poll'));
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 15000;
+})();
 /** After a failed poll, wait longer each time (up to this), so a node that is down is not hammered. */
 const MAX_BACKOFF_MS = 30000;
 const KEY_ITEM = 'taskmarket.apiKey';
@@ -15,6 +25,9 @@ let apiKey = '';
 let timer = null;
 let failures = 0;
 let inFlight = null;
+/** A read was asked for while one was in flight: read once more after it. */
+let again = false;
+let streamOpen = false;
 
 function storedKey() {
   try {
@@ -271,6 +284,11 @@ function showError(message) {
   p.hidden = !message;
 }
 
+/** Counts an event on the page (data-hints, data-reads …), for people and tests to see. */
+function count(name) {
+  document.body.dataset[name] = String(Number(document.body.dataset[name] ?? '0') + 1);
+}
+
 async function poll() {
   const key = apiKey;
   const headers = { accept: 'application/json' };
@@ -289,9 +307,10 @@ async function poll() {
     if (!res.ok) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
     render(body);
     failures = 0;
-    live.textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+    const how = streamOpen ? 'live' : 'polling';
+    live.textContent = `${how} · updated ${new Date().toLocaleTimeString()}`;
     live.className = 'live ok';
-    document.body.dataset.updates = String(Number(document.body.dataset.updates ?? '0') + 1);
+    count('updates');
   } catch (err) {
     failures += 1;
     live.textContent = `offline: ${err.message}`;
@@ -305,11 +324,42 @@ function schedule(delayMs) {
 }
 
 async function tick() {
-  // One poll at a time; a slow answer delays the next instead of piling requests up.
-  inFlight ??= poll().finally(() => (inFlight = null));
-  await inFlight;
-  if (document.hidden) return; // visibilitychange starts polling again
-  schedule(failures === 0 ? POLL_MS : Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** failures));
+  // One read at a time; a change announced during a read gets one more read after it, so the
+  // page never stops at a state older than the last hint.
+  if (inFlight) {
+    again = true;
+    return;
+  }
+  do {
+    again = false;
+    inFlight = poll();
+    await inFlight;
+    inFlight = null;
+  } while (again && !document.hidden);
+  if (document.hidden) return; // visibilitychange reads again
+  const next = streamOpen ? FALLBACK_POLL_MS : POLL_MS;
+  schedule(failures === 0 ? next : Math.min(MAX_BACKOFF_MS, next * 2 ** failures));
+}
+
+/** Follows GET /dashboard/events; EventSource reconnects by itself after an error. */
+function follow() {
+  if (typeof window.EventSource !== 'function') return;
+  const stream = new window.EventSource('dashboard/events');
+  stream.addEventListener('ready', () => {
+    streamOpen = true;
+    document.body.dataset.stream = 'open';
+    schedule(0);
+  });
+  stream.addEventListener('changed', () => {
+    count('hints');
+    if (!document.hidden) schedule(0);
+  });
+  stream.addEventListener('error', () => {
+    // Until it is back, the page polls every POLL_MS.
+    if (streamOpen) schedule(POLL_MS);
+    streamOpen = false;
+    document.body.dataset.stream = 'down';
+  });
 }
 
 function start() {
@@ -332,6 +382,7 @@ function start() {
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) schedule(0);
   });
+  follow();
   schedule(0);
 }
 

@@ -1,11 +1,13 @@
 // The dashboard page: GET /dashboard and its script and stylesheet, static files from
 // src/api/dashboard/ (copied to dist/ by the build), read once when the routes are registered. The
-// page reads GET /dashboard/state (./dashboard-state.ts); the content security policy lets it load
-// and call nothing but this node, and run no inline script.
+// page reads GET /dashboard/state (./dashboard-state.ts) whenever GET /dashboard/events
+// (./dashboard-events.ts) says the market changed; the content security policy lets it load and
+// call nothing but this node, and run no inline script.
 
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Market } from '../../market/market.js';
+import { dashboardEventRoutes } from './dashboard-events.js';
 import { dashboardStateRoutes } from './dashboard-state.js';
 
 const ASSETS = new URL('../dashboard/', import.meta.url);
@@ -43,4 +45,5 @@ export function dashboardRoutes(app: FastifyInstance, market: Market): void {
     );
   }
   dashboardStateRoutes(app, market);
+  dashboardEventRoutes(app, market);
 }

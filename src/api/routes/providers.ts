@@ -18,12 +18,14 @@ import {
 } from '../../domain/schemas/providers.js';
 import type { Market } from '../../market/market.js';
 import { providerView } from '../../market/provider-view.js';
-import { authenticate } from '../auth.js';
 
 export function providerRoutes(app: FastifyInstance, market: Market): void {
   app.get<{ Params: { address: string } }>(
     '/providers/:address',
     {
+      // The gate (../guard.ts) checks the operator key or the provider's signature, and draws
+      // on the operator's or the provider's request budget (a failed signature on the address's).
+      config: { access: 'provider' },
       schema: {
         summary: 'A provider’s balances per asset, earnings, reputation and recent jobs',
         description: `The operator key, or the provider itself: headers ${PROVIDER_AUTH_HEADERS.publicKey} (its compressed public key, hex), ${PROVIDER_AUTH_HEADERS.timestamp} (unix seconds, within ${PROVIDER_AUTH_SKEW_S} s of the node's clock) and ${PROVIDER_AUTH_HEADERS.signature} (its signature of "taskmarket provider view <address> <timestamp>", as the worker signs).`,
@@ -35,18 +37,18 @@ export function providerRoutes(app: FastifyInstance, market: Market): void {
     },
     async (request) => {
       const { address } = request.params;
-      await providerOrOperator(market, request, address);
       const connected = market.dispatcher.sessionList().some((s) => s.address === address);
       return providerView(market.db, market.clock, market.params.get(), address, connected);
     },
   );
 }
 
-async function providerOrOperator(market: Market, request: FastifyRequest, address: string): Promise<void> {
-  if (request.headers.authorization !== undefined) {
-    await authenticate(market, request, 'operator');
-    return;
-  }
+/**
+ * Checks a provider's signed request for its own view (the gate calls it on a route naming
+ * `access: 'provider'` when no Authorization header is sent): 401 when the headers are missing,
+ * stale or do not verify, 403 when the key is another provider's.
+ */
+export function verifyProviderRequest(market: Market, request: FastifyRequest, address: string): void {
   const header = (name: string) => {
     const v = request.headers[name];
     return typeof v === 'string' ? v : undefined;
