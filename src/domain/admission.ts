@@ -40,9 +40,15 @@ export function comfortMode(input: ComfortInput, params: SchedulerParams): Mode 
 /** How many capacity samples the moving-window estimator averages. */
 export const CAPACITY_SAMPLES = 8;
 
-/** Adds a capacity sample (units per second the market can serve), keeping the latest few. */
+/**
+ * Adds a capacity sample (units per second the market can serve), keeping the latest few. The
+ * first capacity after none at all starts the window afresh: zeros from before any provider came
+ * say nothing about what is there now, and would refuse work for a whole window after the first
+ * worker joins. A drop is still averaged in slowly.
+ */
 export function recordCapacity(samples: readonly number[], unitsPerSec: number): number[] {
   if (!Number.isFinite(unitsPerSec) || unitsPerSec < 0) throw new RangeError(`capacity ${unitsPerSec}`);
+  if (unitsPerSec > 0 && samples.every((s) => s === 0)) return [unitsPerSec];
   return [...samples, unitsPerSec].slice(-CAPACITY_SAMPLES);
 }
 

@@ -66,9 +66,12 @@ export class AdmissionService {
     return laneOf(challengeType, this.params());
   }
 
-  /** The capacity estimate, units per second: the moving window, or what is offered now before it fills. */
+  /**
+   * The capacity estimate, units per second: the moving window, or what is offered now while the
+   * window has seen no capacity at all (a provider that just joined counts before its first sample).
+   */
   capacity(): number {
-    return this.samples.length === 0 ? this.offeredUnits() : estimateCapacity(this.samples);
+    return this.samples.every((s) => s === 0) ? this.offeredUnits() : estimateCapacity(this.samples);
   }
 
   /** Adds what the providers offer now to the moving window (once a second). */

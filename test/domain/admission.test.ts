@@ -56,6 +56,15 @@ describe('capacity estimate', () => {
     expect(estimateCapacity([])).toBe(0);
     expect(() => recordCapacity([], -1)).toThrow(RangeError);
   });
+
+  it('starts afresh at the first capacity after none, and averages a drop in slowly', () => {
+    let s: number[] = [];
+    for (let i = 0; i < 5; i++) s = recordCapacity(s, 0);
+    s = recordCapacity(s, 80);
+    expect(estimateCapacity(s)).toBe(80);
+    s = recordCapacity(s, 0);
+    expect(estimateCapacity(s)).toBe(40);
+  });
 });
 
 describe('fair share and burst', () => {
