@@ -21,10 +21,13 @@ import { opsRoutes } from './routes/ops.js';
 import { bidRoutes } from './routes/bids.js';
 import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
-import { validatorCompiler } from './validation.js';
+import { lazySchemaCompilers } from './lazy-schemas.js';
 
 export async function buildApp(market: Market): Promise<FastifyInstance> {
+  // Each route's schemas compile on its first request, not before the node can answer.
+  const schemas = lazySchemaCompilers();
   const app = Fastify({
+    schemaController: { compilersFactory: schemas.compilersFactory },
     loggerInstance: market.logger as FastifyBaseLogger,
     // Per-request lines would dominate the log at thousands of requests a second; /metrics counts them.
     logController: new LogController({ disableRequestLogging: true }),
@@ -39,7 +42,7 @@ export async function buildApp(market: Market): Promise<FastifyInstance> {
   });
   // JSON only: a text/plain body is 415, never parsed as something else.
   app.removeContentTypeParser(['text/plain']);
-  app.setValidatorCompiler(validatorCompiler);
+  schemas.attach(app);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new MarketError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),

@@ -29,9 +29,16 @@ import { fieldProblems, strictAjv } from './validation.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
 
-const validators = Object.fromEntries(
-  Object.entries(WORKER_MESSAGES).map(([type, schema]) => [type, strictAjv.compile(schema)]),
-) as Record<WorkerMessage['type'], ValidateFunction>;
+/** Each message type's validator, compiled on the first message of that type, not at every start. */
+const validators = new Map<WorkerMessage['type'], ValidateFunction>();
+function validatorOf(type: WorkerMessage['type']): ValidateFunction {
+  let validate = validators.get(type);
+  if (!validate) {
+    validate = strictAjv.compile(WORKER_MESSAGES[type]);
+    validators.set(type, validate);
+  }
+  return validate;
+}
 
 type Parsed = { ok: true; msg: WorkerMessage } | { ok: false; message: string };
 
@@ -44,12 +51,12 @@ export function parseWorkerMessage(data: RawData): Parsed {
     return { ok: false, message: 'message is not JSON' };
   }
   const type = (value as { type?: unknown } | null)?.type;
-  if (typeof type !== 'string' || !Object.hasOwn(validators, type))
+  if (typeof type !== 'string' || !Object.hasOwn(WORKER_MESSAGES, type))
     return {
       ok: false,
-      message: `unknown message type ${JSON.stringify(type)}; expected one of ${Object.keys(validators).join(', ')}`,
+      message: `unknown message type ${JSON.stringify(type)}; expected one of ${Object.keys(WORKER_MESSAGES).join(', ')}`,
     };
-  const validate = validators[type as WorkerMessage['type']];
+  const validate = validatorOf(type as WorkerMessage['type']);
   if (!validate(value)) {
     const p = fieldProblems(validate.errors ?? [], 'body')[0];
     return { ok: false, message: `${type}: ${p?.path || 'message'} ${p?.message ?? 'is invalid'}` };

@@ -1,8 +1,7 @@
 // Request validation. Bodies are checked strictly: no type coercion, unknown fields rejected,
 // nothing removed. Query strings and path parameters arrive as text, so those coerce.
 
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
+import { Ajv, type ErrorObject } from 'ajv';
 import type { FieldProblem } from '../domain/errors.js';
 
 // allErrors: a request is answered with every problem it has, not just the first; verbose: a
@@ -41,12 +40,8 @@ function patternWords(e: ErrorObject): string {
 }
 /** Bodies and worker messages: no coercion, nothing removed. */
 export const strictAjv = new Ajv({ ...common, coerceTypes: false, removeAdditional: false });
-const coercingAjv = new Ajv({ ...common, coerceTypes: true, removeAdditional: false });
-
-export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({
-  schema,
-  httpPart,
-}): ValidateFunction => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object);
+/** Query strings and path parameters, which arrive as text. */
+export const coercingAjv = new Ajv({ ...common, coerceTypes: true, removeAdditional: false });
 
 /** Turns Ajv's errors into field problems that name the JSON path of the bad field. */
 export function fieldProblems(errors: readonly ErrorObject[], part: string): FieldProblem[] {

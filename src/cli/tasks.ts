@@ -9,7 +9,7 @@ import { Option } from 'commander';
 import type { DisputeList, JobView, TaskMarketClient, TaskOutcome } from '../client/client.js';
 import { blake3HexLarge } from '../domain/hash.js';
 import { PRIORITIES, type Priority } from '../domain/priority.js';
-import { CHALLENGE_TYPES, MAX_INLINE_INPUT_BASE64 } from '../domain/schemas/payloads.js';
+import { CHALLENGE_TYPES, MAX_INLINE_INPUT_BASE64 } from '../domain/challenge-types.js';
 import type { CreateTaskBody } from '../domain/schemas/tasks.js';
 import { FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
 import { readJsonObject, type ClientOf } from './client-of.js';

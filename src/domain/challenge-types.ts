@@ -11,3 +11,10 @@ export const CHALLENGE_TYPES = [
   'gpuhash',
 ] as const;
 export type ChallengeType = (typeof CHALLENGE_TYPES)[number];
+
+/**
+ * Inline input (base64) is capped well below the body limit; bigger inputs go through blobs.
+ * Here rather than beside the payload schemas so that the CLI can choose inline or blob without
+ * loading TypeBox.
+ */
+export const MAX_INLINE_INPUT_BASE64 = 700_000;

@@ -85,14 +85,48 @@ export function sendableBlob(market: Market, hash: string): Promise<BlobBody | u
 }
 
 /**
- * Start-up: removes what a crash left in the blob directory (partial uploads, files of rows never
- * committed), then moves blobs still kept in the database (rows from before migration 0040) to
- * files.
+ * Start-up: removes partial uploads a crash left in tmp/, then moves blobs still kept in the
+ * database (rows from before migration 0040) to files. Files of rows never committed are left to
+ * the OrphanSweep, which reads the hash folders a little at a time while the node serves.
  */
 export async function tidyBlobs(market: Market): Promise<void> {
   const { db, logger } = market;
-  const swept = await db.blobFiles.sweep(db, market.clock.nowMs());
-  if (swept.partial + swept.orphaned > 0) logger.info(swept, 'blob directory: unfinished files removed');
+  const partial = await db.blobFiles.sweepPartial(market.clock.nowMs());
+  if (partial > 0) logger.info({ partial }, 'blob directory: partial uploads removed');
   const moved = await moveBlobsToDisk(db);
   if (moved > 0) logger.info({ blobs: moved }, 'blobs moved from the database to the blob directory');
+}
+
+/**
+ * Removes blob files no row names (a crash between the rename and the insert) one hash folder
+ * per tick (`blob_sweep_interval_ms`), so a large store costs a start nothing and a running node
+ * one folder's listing now and then: with 256 folders and the default 10 s, a full pass takes
+ * about 43 minutes. The list of folders is read again at the start of each pass.
+ */
+export class OrphanSweep {
+  private pass: string[] = [];
+  private current: Promise<number> | undefined;
+
+  constructor(private readonly market: Market) {}
+
+  /** Sweeps the next folder; returns the files removed (a tick still running is joined). */
+  tick(): Promise<number> {
+    this.current ??= this.sweepNext().finally(() => (this.current = undefined));
+    return this.current;
+  }
+
+  /** Resolves once no tick is running (before the database closes). */
+  async idle(): Promise<void> {
+    await this.current?.catch(() => {});
+  }
+
+  private async sweepNext(): Promise<number> {
+    const { db, logger } = this.market;
+    if (this.pass.length === 0) this.pass = await db.blobFiles.shards();
+    const shard = this.pass.shift();
+    if (shard === undefined) return 0;
+    const orphaned = await db.blobFiles.sweepOrphans(db, shard, this.market.clock.nowMs());
+    if (orphaned > 0) logger.info({ orphaned, folder: shard }, 'blob directory: files no row names removed');
+    return orphaned;
+  }
 }

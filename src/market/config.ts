@@ -85,6 +85,13 @@ export const ConfigSchema = Type.Object(
       maximum: 1000,
       description: 'blob uploads one account may have in flight; the next is 429 rate_limited',
     }),
+    blob_sweep_interval_ms: Type.Integer({
+      default: 10_000,
+      minimum: 10,
+      maximum: 3_600_000,
+      description:
+        'how often one folder of the blob directory is checked for files no row names (256 folders: a pass about every 43 minutes)',
+    }),
     rate_limit_per_second: Type.Integer({
       default: 0,
       minimum: 0,

@@ -25,7 +25,7 @@ import { PriceBoardService } from './price-board.js';
 import { ReputationGossip } from './reputation-gossip.js';
 import type { ChainPort } from '../chain/port.js';
 import { ChainLink } from './chain-link.js';
-import { blobFilesFor, tidyBlobs } from './blobs.js';
+import { blobFilesFor, OrphanSweep, tidyBlobs } from './blobs.js';
 import { TaskFollowers } from './task-events.js';
 import { webhookTargetProblem } from './webhook-guard.js';
 import { WebhookService } from './webhooks.js';
@@ -63,6 +63,8 @@ export class Market {
   readonly cluster: Cluster;
   /** The chain, outbox and courier; undefined with `chain = "off"`. */
   chainLink: ChainLink | undefined;
+  /** Files in the blob directory that no row names, removed a folder at a time. */
+  readonly orphanBlobs = new OrphanSweep(this);
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
 
@@ -237,6 +239,7 @@ export class Market {
     if (this.config.ledger_check_interval_s > 0)
       this.every(this.config.ledger_check_interval_s * 1000, () => this.checkLedger());
     this.every(this.config.price_board_save_interval * 1000, () => this.priceBoard.save());
+    this.every(this.config.blob_sweep_interval_ms, () => this.orphanBlobs.tick().then(() => {}));
     // Webhooks wake on task.completed and task.closed; this tick retries and catches other nodes' tasks.
     this.every(1000, async () => this.webhooks.kick());
     if (this.config.reputation_gossip_interval_s > 0 && peerList(this.config).length > 0)
@@ -268,6 +271,7 @@ export class Market {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.followers.close();
+    await this.orphanBlobs.idle();
     await this.webhooks.stop();
     await this.dispatcher.stop();
     await this.tasks.flushed();

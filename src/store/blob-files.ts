@@ -7,32 +7,35 @@
 //     ab/<abcd…64 hex>    a complete blob (0600), in a folder per first byte of its hash (0700)
 //
 // A file is renamed into place only once its bytes are flushed and its hash known, so a name
-// under a hash folder always holds exactly those bytes. What a crash leaves behind (a partial
-// upload in tmp/, a renamed file whose row was never committed) is removed by sweep() at start.
+// under a hash folder always holds exactly those bytes. What a crash leaves behind is cleaned up
+// in two ways: partial uploads in tmp/ by sweepPartial() at start (one folder, read at once);
+// renamed files whose row was never committed by sweepOrphans(), one hash folder at a time, from a
+// background loop (src/market/blobs.ts), so a start never reads every folder of a large store.
 
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, statSync, type ReadStream } from 'node:fs';
-import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Queryable } from './db.js';
 
 const HASH = /^[0-9a-f]{64}$/;
-/** Files in a shared blob directory younger than this may be another node's work in progress. */
-const SHARED_GRACE_MS = 3_600_000;
+/**
+ * Files younger than this may be work in progress: in a shared blob directory another node's
+ * upload, and in the hash folders of a running node a file renamed into place whose row is being
+ * inserted right now (so the orphan sweep, which runs while uploads do, always waits this long).
+ */
+const GRACE_MS = 3_600_000;
+/** File names checked against the database in one query. */
 const SWEEP_BATCH = 1000;
-
-export interface SweepReport {
-  partial: number;
-  orphaned: number;
-}
+const SHARD = /^[0-9a-f]{2}$/;
 
 export class BlobFiles {
   private readonly tmp: string;
 
   /**
    * `shared`: other nodes may write into this directory too (a `blob_dir` several nodes mount), so
-   * the start-up sweep leaves recent files alone instead of taking everything unfinished as
-   * garbage.
+   * the start-up sweep of tmp/ leaves recent files alone instead of taking everything unfinished
+   * as garbage.
    */
   constructor(
     readonly dir: string,
@@ -123,37 +126,65 @@ export class BlobFiles {
   }
 
   /**
-   * Start-up clean-up: partial uploads in tmp/ and files no committed row points at (a crash
-   * between the rename and the insert). In a shared directory only files untouched for an hour go.
+   * Start-up clean-up of partial uploads in tmp/: every file there, since no upload of this node
+   * is in flight yet; in a shared directory only files untouched for an hour. Returns how many.
    */
-  async sweep(q: Queryable, nowMs: number): Promise<SweepReport> {
-    const report: SweepReport = { partial: 0, orphaned: 0 };
-    const old = async (path: string) => !this.shared || nowMs - (await stat(path)).mtimeMs > SHARED_GRACE_MS;
+  async sweepPartial(nowMs: number): Promise<number> {
+    let removed = 0;
     for (const name of await readdir(this.tmp)) {
       const path = join(this.tmp, name);
-      if (await old(path)) {
+      if (!this.shared || (await this.untouchedFor(path, nowMs))) {
         await rm(path, { force: true, recursive: true });
-        report.partial++;
+        removed++;
       }
     }
-    for (const shard of await readdir(this.dir)) {
-      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
-      const names = (await readdir(join(this.dir, shard))).filter((n) => HASH.test(n));
-      for (let i = 0; i < names.length; i += SWEEP_BATCH) {
-        const batch = names.slice(i, i + SWEEP_BATCH);
-        const rows = await q.query<{ hash: string }>(
-          `SELECT hash FROM blobs WHERE on_disk AND hash IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))`,
-          [JSON.stringify(batch)],
-        );
-        const known = new Set(rows.map((r) => r.hash));
-        for (const name of batch) {
-          const path = join(this.dir, shard, name);
-          if (known.has(name) || !(await old(path))) continue;
-          await unlink(path);
-          report.orphaned++;
-        }
+    return removed;
+  }
+
+  /** The hash folders (`00`…`ff`) that exist, in order. */
+  async shards(): Promise<string[]> {
+    return (await readdir(this.dir)).filter((n) => SHARD.test(n)).sort();
+  }
+
+  /**
+   * Removes the files of one hash folder that no committed row names (a crash between the rename
+   * and the insert) and that are untouched for an hour; returns how many. Runs while the node
+   * serves: a file renamed a moment ago may have its row inserted right now, hence the hour.
+   */
+  async sweepOrphans(q: Queryable, shard: string, nowMs: number): Promise<number> {
+    if (!SHARD.test(shard)) throw new Error(`not a blob folder: ${shard}`);
+    let names: string[];
+    try {
+      names = (await readdir(join(this.dir, shard))).filter((n) => HASH.test(n));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (let i = 0; i < names.length; i += SWEEP_BATCH) {
+      const batch = names.slice(i, i + SWEEP_BATCH);
+      const rows = await q.query<{ hash: string }>(
+        `SELECT hash FROM blobs WHERE on_disk AND hash IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))`,
+        [JSON.stringify(batch)],
+      );
+      const known = new Set(rows.map((r) => r.hash));
+      for (const name of batch) {
+        const path = join(this.dir, shard, name);
+        if (known.has(name) || !(await this.untouchedFor(path, nowMs))) continue;
+        await rm(path, { force: true });
+        removed++;
       }
     }
-    return report;
+    return removed;
+  }
+
+  /** Whether the file is older than the grace period (false once it is gone). */
+  private async untouchedFor(path: string, nowMs: number): Promise<boolean> {
+    try {
+      return nowMs - (await stat(path)).mtimeMs > GRACE_MS;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
   }
 }

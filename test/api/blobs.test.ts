@@ -2,6 +2,7 @@
 // transcode tasks that take their input by hash (sent inline in the job message).
 
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { blake3Hex } from '../../src/domain/hash.js';
@@ -10,6 +11,7 @@ import { tidyBlobs } from '../../src/market/blobs.js';
 import { getBlob, putBlob } from '../../src/store/providers.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { startTestMarket, type TestMarket } from '../helpers/market.js';
+import { until } from '../helpers/until.js';
 import { ScriptedWorker } from '../helpers/ws-worker.js';
 
 let tm: TestMarket;
@@ -162,15 +164,47 @@ it('stores job artifacts through putBlob as files too, and reads rows kept in th
   expect(Buffer.from((await getBlob(db, oldHash)) ?? []).equals(old)).toBe(true);
 });
 
-it('removes partial uploads and files no row points at when the node starts', async () => {
+it('removes partial uploads at start and leaves the hash folders to the background sweep', async () => {
   const partial = join(blobDir, 'tmp', 'left-by-a-crash');
   writeFileSync(partial, 'half an upload');
-  const stray = Buffer.from('renamed, but its row was never committed');
+  const stray = Buffer.from('renamed at start-up test, its row never committed');
   const strayPath = join(blobDir, blake3Hex(stray).slice(0, 2), blake3Hex(stray));
+  // Young, so this node's own background sweep leaves it alone too; the start used to remove it.
   await tm.market.db.blobFiles.write(blake3Hex(stray), stray);
-  utimesSync(strayPath, 1, 1);
   await tidyBlobs(tm.market);
-  expect([existsSync(partial), existsSync(strayPath)]).toEqual([false, false]);
+  expect([existsSync(partial), existsSync(strayPath)]).toEqual([false, true]);
+  await rm(strayPath);
+});
+
+it('eventually removes, from its background loop, files no row names once an hour old', async () => {
+  // A node whose loop sweeps a folder every 10 ms, on a blob directory of its own.
+  const node = await startTestMarket({ config: { blob_sweep_interval_ms: 10 } });
+  try {
+    const files = node.market.db.blobFiles;
+    const file = async (text: string, ageS: number) => {
+      const bytes = Buffer.from(text);
+      await files.write(blake3Hex(bytes), bytes);
+      const path = files.pathOf(blake3Hex(bytes));
+      const t = Date.now() / 1000 - ageS;
+      utimesSync(path, t, t);
+      return path;
+    };
+    // Crashes between the rename and the insert: two hours ago, and (maybe in flight) a minute ago.
+    const orphan = await file('an orphan two hours old', 7200);
+    const recent = await file('renamed a minute ago, its row maybe on its way', 60);
+    // A file whose row was committed two hours ago.
+    const kept = Buffer.from('a committed blob');
+    await putBlob(node.market.db, blake3Hex(kept), kept, null, 1);
+    const keptPath = files.pathOf(blake3Hex(kept));
+    utimesSync(keptPath, 1, 1);
+    await until('the orphan is removed', async () => (existsSync(orphan) ? undefined : true));
+    // Every folder has been swept at least once more since: the others stay.
+    const folders = (await files.shards()).length;
+    for (let i = 0; i <= folders; i++) await node.market.orphanBlobs.tick();
+    expect([existsSync(recent), existsSync(keptPath)]).toEqual([true, true]);
+  } finally {
+    await node.close();
+  }
 });
 
 it('sends a blob input inline in the job message', async () => {

@@ -63,8 +63,10 @@ it('runs the customer journey across a restart', async () => {
   expect(refused.stderr).toContain('capacity');
   const off = await cli(['compute-market', 'params', '--set', 'admission_enabled=false'], asOperator);
   expect(off.code, off.stderr).toBe(0);
-  const ids: string[] = [];
-  for (const type of CHALLENGE_TYPES) {
+  // Each CLI run is a process start, a second or more on a loaded machine, so runs whose order
+  // nothing asserts go side by side. The three newest tasks are created one after another, after
+  // the rest: their order is what `task list` is checked against.
+  const create = async (type: (typeof CHALLENGE_TYPES)[number]) => {
     const res = await cli(
       [
         'task',
@@ -81,25 +83,31 @@ it('runs the customer journey across a restart', async () => {
     expect(res.code, res.stderr).toBe(0);
     const task = json<{ task_id: string; status: string; created_at: number }>(res.stdout);
     expect(task.status).toBe('pending');
-    ids.push(task.task_id);
-  }
-  const listed = json<{ total: number; tasks: { task_id: string }[] }>(
-    (await cli(['task', 'list', '--limit', '3'], asAlice)).stdout,
-  );
+    return task.task_id;
+  };
+  const ids: string[] = await Promise.all(CHALLENGE_TYPES.slice(0, 3).map(create));
+  for (const type of CHALLENGE_TYPES.slice(3)) ids.push(await create(type));
+  expect(ids).toHaveLength(6);
+
+  // Listing and the first cancel do not touch what the other checks.
+  const [list, cancelled] = await Promise.all([
+    cli(['task', 'list', '--limit', '3'], asAlice),
+    cli(['task', 'cancel', ids[0] as string], asAlice),
+  ]);
+  const listed = json<{ total: number; tasks: { task_id: string }[] }>(list.stdout);
   expect(listed.total).toBe(6);
   expect(listed.tasks.map((t) => t.task_id)).toEqual(ids.slice(3).reverse());
-
-  const cancelled = await cli(['task', 'cancel', ids[0] as string], asAlice);
   expect(cancelled).toMatchObject({ code: 0, stdout: `cancelled task ${ids[0]}\n` });
-  const again = await cli(['task', 'cancel', ids[0] as string], asAlice);
-  expect(again.code).toBe(4);
-  expect(again.stderr).toBe('error: task already cancelled — nothing left to do: it has already ended\n');
-  // Refusals change nothing, so they run side by side (each CLI run is a process start).
-  const [missing, malformed, unaffordable] = await Promise.all([
+
+  // Refusals change nothing, so they run side by side.
+  const [again, missing, malformed, unaffordable] = await Promise.all([
+    cli(['task', 'cancel', ids[0] as string], asAlice),
     cli(['task', 'get', '00000000-0000-4000-8000-000000000000'], asAlice),
     cli(['task', 'create', '--type', 'synthetic', '--payload', '{}', '--reward', '1'], asAlice),
     createSynthetic('1000', asAlice),
   ]);
+  expect(again.code).toBe(4);
+  expect(again.stderr).toBe('error: task already cancelled — nothing left to do: it has already ended\n');
   expect([missing.code, malformed.code, unaffordable.code]).toEqual([3, 2, 5]);
 
   const before = json<object>((await cli(['account', 'show'], asAlice)).stdout);

@@ -2,10 +2,10 @@
 // gpuhash of spec/compute-market.md, whose input bytes come inline (base64) or as a blob hash.
 
 import { Type, type Static } from '@sinclair/typebox';
-import { CHALLENGE_TYPES, type ChallengeType } from '../challenge-types.js';
+import { CHALLENGE_TYPES, MAX_INLINE_INPUT_BASE64, type ChallengeType } from '../challenge-types.js';
 import { Strict } from './common.js';
 
-export { CHALLENGE_TYPES, type ChallengeType };
+export { CHALLENGE_TYPES, MAX_INLINE_INPUT_BASE64, type ChallengeType };
 
 /** Remote inputs: only schemes a provider can fetch; never file:, data: or javascript:. */
 const RemoteUrl = Type.String({
@@ -18,9 +18,6 @@ const BlobHash = Type.String({
   pattern: '^[0-9a-f]{64}$',
   description: 'BLAKE3 hash of an uploaded blob (hex)',
 });
-
-/** Inline input is capped well below the body limit; bigger inputs go through blobs. */
-export const MAX_INLINE_INPUT_BASE64 = 700_000;
 
 const Base64 = Type.String({
   pattern: '^[A-Za-z0-9+/]*={0,2}$',
