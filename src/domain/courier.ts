@@ -196,7 +196,7 @@ export function batchLeaf(t: Pick<BatchedTask, 'task_id' | 'worker_address' | 'r
 const PROOF_FIELD = /^[^:;,\s]+$/;
 
 /**
- * A settlement batch's ComputeResult (docs/decisions.md, "Results on chain: one transaction per
+ * A settlement batch's ComputeResult (docs/decisions.md, "Results on chain: one SUBMIT_RESULT per
  * settlement batch"): the CPC node has no batch transaction type, so the batch is one
  * SUBMIT_RESULT whose worker is the market (the node's rule, as for one task), whose result_hash
  * is the BLAKE3 Merkle root (proofRoot) of the tasks' leaves (batchLeaf) in batch order, whose

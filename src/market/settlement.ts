@@ -325,8 +325,8 @@ export class SettlementService {
 }
 
 /**
- * The SUBMIT_RESULT of each completed task settled: its Merkle result, main worker and job
- * hashes, in task id order (the order the jobs were read in, and so the outbox's).
+ * Each completed task settled as its batch's SUBMIT_RESULT carries it: its Merkle result, main
+ * worker and job hashes, in task id order (the order the jobs were read in, and so the batch's).
  */
 function taskResults(byTask: ReadonlyMap<string, readonly SettleJob[]>): TaskResult[] {
   const out: TaskResult[] = [];
