@@ -101,8 +101,9 @@ export async function leaseJobs(
   now: number,
 ): Promise<QueuedJob[]> {
   if (leases.length === 0) return [];
-  // The final SELECT reads tasks as they were before `started` (one snapshot per statement):
-  // only columns `started` leaves alone (payload, requirements, reward, units, fee_pct_ct).
+  // `leased` returns every job column, so QUEUED_JOB_COLUMNS can name any of them. The final
+  // SELECT reads tasks as they were before `started` (one snapshot per statement): only columns
+  // `started` leaves alone (payload, requirements, reward, units, fee_pct_ct).
   return tx.query<QueuedJob & Record<string, unknown>>(
     `WITH leased AS (
        UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
@@ -110,7 +111,7 @@ export async function leaseJobs(
        FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::numeric[])
          AS x(job_id, worker_address, lease_expires_at, quote_price)
        WHERE j.job_id = x.job_id AND j.status = 'queued'
-       RETURNING j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, j.queued_at, j.priority),
+       RETURNING j.*),
      started AS (
        UPDATE tasks t SET status = 'in_progress', updated_at = $6
        FROM (SELECT DISTINCT task_id FROM leased) l
