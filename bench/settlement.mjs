@@ -67,6 +67,10 @@ const { values } = parseArgs({
     'page-size': { type: 'string', default: '500' },
     'payout-page': { type: 'string', default: '100000' },
     part: { type: 'string', default: 'both' },
+    // Tasks per SUBMIT_RESULT for --part courier|inclusion: 1 is one transaction per task (the
+    // form before results were batched), 256 a settlement batch's (MAX_RESULTS_PER_TX); each
+    // size listed runs in turn, in the same process, for a same-run ratio.
+    'tasks-per-tx': { type: 'string', default: '1,256' },
   },
 });
 const RECEIPTS = Number(values.receipts);
@@ -78,6 +82,7 @@ const COURIER = Number(values.courier);
 const OUTBOX = Number(values.outbox);
 const INCLUSION = Number(values.inclusion);
 const PAGE = Number(values['page-size']);
+const TASKS_PER_TX = values['tasks-per-tx'].split(',').map(Number);
 const PAYOUT_PAGE = Number(values['payout-page']);
 const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
 const logger = pino({ level: 'silent' });
@@ -243,15 +248,15 @@ function noopCourier(db, events, seal, chain = noopChain, clock = systemClock) {
  * Seals (nonces and secp256k1 signatures) and sends the oldest --courier drafts to the no-op chain:
  * courier transactions/s, and how much of it was sealing.
  */
-async function runCourier(db, outbox, events) {
+async function runCourier(db, outbox, events, total = COURIER) {
   let sealed = 0;
   let sealMs = 0;
   let sealCpuUs = 0;
   const courier = noopCourier(db, events, async (limit) => {
-    if (sealed >= COURIER) return 0;
+    if (sealed >= total) return 0;
     const s = performance.now();
     const cpu = process.cpuUsage();
-    const n = await outbox.seal(db, Math.min(limit, COURIER - sealed));
+    const n = await outbox.seal(db, Math.min(limit, total - sealed));
     sealMs += performance.now() - s;
     const used = process.cpuUsage(cpu);
     sealCpuUs += used.user + used.system;
@@ -282,20 +287,40 @@ async function runCourier(db, outbox, events) {
   return figures;
 }
 
-/** SUBMIT_RESULT drafts as settlement queues them for completed tasks, straight into the outbox. */
-async function seedResultDrafts(db, n) {
+/**
+ * SUBMIT_RESULT drafts as settlement queues them for `n` completed tasks, straight into the
+ * outbox: one per task (`perTx` 1, the one-task form) or one per `perTx` tasks (a result batch).
+ * Returns how many drafts that is.
+ */
+async function seedResultDrafts(db, n, perTx = 1) {
   const providers = Array.from({ length: PROVIDERS }, () => generateKeyPair().address);
-  await db.query(
-    `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
-     SELECT 'SUBMIT_RESULT', 'result:' || t.id,
-            jsonb_build_object('type', 'task_result', 'task_id', t.id, 'worker_address', ($1::text[])[1 + t.i % $2::int],
-                               'result_hash', encode(sha256(t.i::text::bytea), 'hex'),
-                               'job_hashes', jsonb_build_array(encode(sha256((t.i::text || ':0')::bytea), 'hex'))),
-            0, 0
-     FROM (SELECT i, gen_random_uuid()::text AS id FROM generate_series(0, $3::int - 1) AS i) AS t`,
-    [providers, PROVIDERS, n],
-  );
+  if (perTx === 1) {
+    await db.query(
+      `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+       SELECT 'SUBMIT_RESULT', 'result:' || t.id,
+              jsonb_build_object('type', 'task_result', 'task_id', t.id, 'worker_address', ($1::text[])[1 + t.i % $2::int],
+                                 'result_hash', encode(sha256(t.i::text::bytea), 'hex'),
+                                 'job_hashes', jsonb_build_array(encode(sha256((t.i::text || ':0')::bytea), 'hex'))),
+              0, 0
+       FROM (SELECT i, gen_random_uuid()::text AS id FROM generate_series(0, $3::int - 1) AS i) AS t`,
+      [providers, PROVIDERS, n],
+    );
+  } else {
+    await db.query(
+      `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+       SELECT 'SUBMIT_RESULT', 'results:' || g || ':' || gen_random_uuid(),
+              jsonb_build_object('type', 'result_batch', 'tasks', jsonb_agg(jsonb_build_object(
+                'task_id', t.id, 'worker_address', ($1::text[])[1 + t.i % $2::int],
+                'result_hash', encode(sha256(t.i::text::bytea), 'hex'),
+                'job_hashes', jsonb_build_array(encode(sha256((t.i::text || ':0')::bytea), 'hex'))) ORDER BY t.i)),
+              0, 0
+       FROM (SELECT i, i / $4::int AS g, gen_random_uuid()::text AS id FROM generate_series(0, $3::int - 1) AS i) AS t
+       GROUP BY g ORDER BY g`,
+      [providers, PROVIDERS, n, perTx],
+    );
+  }
   await db.query('ANALYZE outbox');
+  return Math.ceil(n / perTx);
 }
 
 /**
@@ -303,6 +328,21 @@ async function seedResultDrafts(db, n) {
  * sent, seen in blocks and final (two confirmations), a block sealed after every flush.
  */
 async function inclusionPart() {
+  const out = {};
+  for (const perTx of TASKS_PER_TX) out[`tasks_per_tx_${perTx}`] = await inclusionOnce(perTx);
+  ratios(out, 'tasks_included_per_s');
+  return out;
+}
+
+/** After runs of several batch sizes: each one's figure against one task per transaction's. */
+function ratios(out, key) {
+  const base = out.tasks_per_tx_1?.[key];
+  if (!base) return;
+  for (const [k, v] of Object.entries(out))
+    if (k !== 'tasks_per_tx_1') v[`${key}_vs_one_per_tx`] = round(v[key] / base);
+}
+
+async function inclusionOnce(perTx) {
   const { db, drop } = await freshDb('d');
   const { DevChain } = await import('../dist/chain/dev-chain.js');
   const { HttpChainClient } = await import('../dist/chain/http-client.js');
@@ -313,7 +353,7 @@ async function inclusionPart() {
   const node = await startMockNode(chain);
   const client = new HttpChainClient({ baseUrl: node.url, timeoutMs: 60_000 });
   try {
-    await seedResultDrafts(db, INCLUSION);
+    const txCount = await seedResultDrafts(db, INCLUSION, perTx);
     const outbox = new OutboxWriter(CHAIN_KEY, clock);
     const events = new MarketEventBus();
     const courier = new Courier({
@@ -347,20 +387,24 @@ async function inclusionPart() {
     }
     const s = (performance.now() - t) / 1000;
     const [onChain] = await db.query('SELECT count(*)::int AS n FROM chain_txs WHERE height IS NOT NULL');
-    if (onChain.n !== INCLUSION) throw new Error(`${onChain.n} of ${INCLUSION} on chain`);
+    if (onChain.n !== txCount) throw new Error(`${onChain.n} of ${txCount} on chain`);
     const figures = {
-      transactions: INCLUSION,
+      tasks: INCLUSION,
+      tasks_per_tx: perTx,
+      transactions: txCount,
       rounds,
       seconds: round(s),
-      included_per_s: Math.round(INCLUSION / s),
+      included_per_s: Math.round(txCount / s),
+      tasks_included_per_s: Math.round(INCLUSION / s),
       // The double's own block sealing is part of the time; without it:
       courier_seconds: round(s - blockMs / 1000),
-      courier_included_per_s: Math.round(INCLUSION / (s - blockMs / 1000)),
+      courier_included_per_s: Math.round(txCount / (s - blockMs / 1000)),
       http_requests: node.requests.length,
     };
     console.log(
-      `inclusion: ${INCLUSION} results sealed, sent over HTTP and final (2 confirmations) in ${s.toFixed(2)} s ` +
-        `= ${figures.included_per_s} tx included/s (${figures.courier_included_per_s}/s without the double's block sealing), ${rounds} rounds`,
+      `inclusion: ${INCLUSION} task results in ${txCount} SUBMIT_RESULTs (${perTx} a tx) sealed, sent over HTTP and final ` +
+        `(2 confirmations) in ${s.toFixed(2)} s = ${figures.tasks_included_per_s} tasks included/s, ${figures.included_per_s} tx/s ` +
+        `(${figures.courier_included_per_s} tx/s without the double's block sealing), ${rounds} rounds`,
     );
     return figures;
   } finally {
@@ -376,13 +420,29 @@ async function inclusionPart() {
  * for completed tasks, written straight into a fresh schema, then sealed and sent.
  */
 async function courierPart() {
-  const { db, drop } = await freshDb('c');
-  try {
-    await seedResultDrafts(db, COURIER);
-    return await runCourier(db, new OutboxWriter(CHAIN_KEY, systemClock), new MarketEventBus());
-  } finally {
-    await drop();
+  const out = {};
+  for (const perTx of TASKS_PER_TX) {
+    const { db, drop } = await freshDb('c');
+    try {
+      const txs = await seedResultDrafts(db, COURIER, perTx);
+      const f = await runCourier(db, new OutboxWriter(CHAIN_KEY, systemClock), new MarketEventBus(), txs);
+      const perTask = {
+        tasks: COURIER,
+        tasks_per_tx: perTx,
+        tasks_per_s: Math.round(COURIER / f.seconds),
+        seal_cpu_ms_per_task: round((f.seal_cpu_ms_per_tx * f.sent) / COURIER),
+      };
+      console.log(
+        `courier, ${perTx} task(s) a SUBMIT_RESULT: ${perTask.tasks_per_s} task results/s, ` +
+          `sealing CPU ${perTask.seal_cpu_ms_per_task} ms a task`,
+      );
+      out[`tasks_per_tx_${perTx}`] = { ...f, ...perTask };
+    } finally {
+      await drop();
+    }
   }
+  ratios(out, 'tasks_per_s');
+  return out;
 }
 
 // ─── (b) flush memory ────────────────────────────────────────────────────────────────────────

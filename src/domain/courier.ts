@@ -20,8 +20,10 @@
 // Only `failed` gives a TRANSFER's amount back to its provider: every other path keeps the
 // payout journal, so an answer that may mean "paid" never leads to paying again.
 
+import { blake3 } from '@noble/hashes/blake3.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { computeResultSigningBytes, signTx, type SignedTx } from './chain-tx.js';
-import type { ComputeResult } from './merkle.js';
+import { proofRoot, type ComputeResult } from './merkle.js';
 import { SigningKey } from './signing-key.js';
 
 export const OUTBOX_KINDS = ['SUBMIT_RESULT', 'TRANSFER'] as const;
@@ -46,6 +48,11 @@ export type OutboxDraft =
       result_hash: string;
       job_hashes: string[];
     }
+  /**
+   * The SUBMIT_RESULT of a settlement batch: one chain transaction carrying every task the batch
+   * completed (resultBatchComputeResult). A batch of one task is queued as a `task_result`.
+   */
+  | { type: 'result_batch'; tasks: BatchedTask[] }
   | { type: 'bundle'; bundle_hash: string; sender: string }
   /** amount: base units, decimal. */
   | { type: 'transfer'; to: string; amount: string }
@@ -57,8 +64,18 @@ export type OutboxDraft =
    */
   | { type: 'gap_fill'; nonce: number };
 
+/** A completed task as a result batch carries it: its Merkle result, worker and job hashes. */
+export interface BatchedTask {
+  task_id: string;
+  worker_address: string;
+  result_hash: string;
+  job_hashes: string[];
+}
+
 export function draftKind(d: OutboxDraft): OutboxKind {
-  return d.type === 'task_result' || d.type === 'bundle' ? 'SUBMIT_RESULT' : 'TRANSFER';
+  return d.type === 'task_result' || d.type === 'result_batch' || d.type === 'bundle'
+    ? 'SUBMIT_RESULT'
+    : 'TRANSFER';
 }
 
 /**
@@ -94,11 +111,16 @@ export function sealDraft(
   const result =
     d.type === 'task_result'
       ? taskComputeResult({ ...d, nonce }, signer)
-      : bundleComputeResult(d.bundle_hash, d.sender, nonce, signer);
+      : d.type === 'result_batch'
+        ? resultBatchComputeResult(d.tasks, nonce, signer)
+        : bundleComputeResult(d.bundle_hash, d.sender, nonce, signer);
   return signTx(signer, { tx_type: 'SUBMIT_RESULT', result, nonce, timestamp });
 }
 
 export const resultDedupKey = (taskId: string): string => `result:${taskId}`;
+/** A result batch's key: BLAKE3 of its task ids, sorted (the same tasks give the same key). */
+export const resultBatchDedupKey = (taskIds: readonly string[]): string =>
+  `results:${bytesToHex(blake3(utf8ToBytes([...taskIds].sort().join('\n'))))}`;
 export const bundleDedupKey = (bundleHash: string, sender: string): string =>
   `bundle:${bundleHash}:${sender}`;
 export const payoutDedupKey = (batchId: string, n: number): string => `payout:${batchId}:${n}`;
@@ -157,6 +179,89 @@ export function parseTaskProof(proof: string): { worker: string; jobHashes: stri
   const m = /^worker=([^;]*);jobs=(.*)$/.exec(proof);
   if (!m) return undefined;
   return { worker: m[1] as string, jobHashes: m[2] === '' ? [] : (m[2] as string).split(',') };
+}
+
+/**
+ * The most tasks one result batch carries: a settlement batch of more is queued as several. At
+ * about 210 bytes a task (one job) that is a payload of ~54 KB; the node charges a SUBMIT_RESULT
+ * its base gas whatever its size, and takes at most 1,000 pooled transactions per sender.
+ */
+export const MAX_RESULTS_PER_TX = 256;
+
+/** A batched task's leaf in the batch's result_hash: BLAKE3 of `task_id\nworker\nresult_hash`. */
+export function batchLeaf(t: Pick<BatchedTask, 'task_id' | 'worker_address' | 'result_hash'>): string {
+  return bytesToHex(blake3(utf8ToBytes(`${t.task_id}\n${t.worker_address}\n${t.result_hash}`)));
+}
+
+const PROOF_FIELD = /^[^:;,\s]+$/;
+
+/**
+ * A settlement batch's ComputeResult (docs/decisions.md, "Results on chain: one SUBMIT_RESULT per
+ * settlement batch"): the CPC node has no batch transaction type, so the batch is one
+ * SUBMIT_RESULT whose worker is the market (the node's rule, as for one task), whose result_hash
+ * is the BLAKE3 Merkle root (proofRoot) of the tasks' leaves (batchLeaf) in batch order, whose
+ * task_id is `batch:<that root>`, and whose proof lists every task:
+ * `tasks=<task_id>:<worker>:<result_hash>:<h1>,<h2>;<task_id>:…`, from which anyone recomputes
+ * each task's result_hash and the batch's root with the block alone (parseBatchProof).
+ */
+export function resultBatchComputeResult(
+  tasks: readonly BatchedTask[],
+  nonce: number,
+  key: SigningKey | string,
+): ComputeResult {
+  if (tasks.length === 0) throw new RangeError('a result batch needs at least one task');
+  if (tasks.length > MAX_RESULTS_PER_TX)
+    throw new RangeError(`a result batch carries at most ${MAX_RESULTS_PER_TX} tasks, got ${tasks.length}`);
+  for (const t of tasks)
+    for (const f of [t.task_id, t.worker_address, t.result_hash, ...t.job_hashes])
+      if (typeof f !== 'string' || !PROOF_FIELD.test(f))
+        throw new RangeError(
+          `a batched task's fields cannot hold ':', ';', ',' or spaces (task ${t.task_id})`,
+        );
+  const signer = typeof key === 'string' ? new SigningKey(key) : key;
+  const root = proofRoot(tasks.map(batchLeaf));
+  return signed(
+    {
+      task_id: `batch:${root}`,
+      worker_address: signer.address,
+      result_hash: root,
+      proof: `tasks=${tasks
+        .map((t) => `${t.task_id}:${t.worker_address}:${t.result_hash}:${t.job_hashes.join(',')}`)
+        .join(';')}`,
+      nonce,
+    },
+    signer,
+  );
+}
+
+/** The tasks of a result batch's `proof`, in batch order; undefined when it is not one. */
+export function parseBatchProof(proof: string): BatchedTask[] | undefined {
+  if (!proof.startsWith('tasks=')) return undefined;
+  const out: BatchedTask[] = [];
+  for (const entry of proof.slice('tasks='.length).split(';')) {
+    const parts = entry.split(':');
+    if (parts.length !== 4) return undefined;
+    const [task_id, worker_address, result_hash, jobs] = parts as [string, string, string, string];
+    out.push({ task_id, worker_address, result_hash, job_hashes: jobs === '' ? [] : jobs.split(',') });
+  }
+  return out;
+}
+
+/**
+ * The tasks a SUBMIT_RESULT of the market records, whichever form it has: a result batch
+ * (checked: its root must match) or one task (`worker=…;jobs=…`). Empty for anything else.
+ */
+export function tasksOnChain(r: Pick<ComputeResult, 'task_id' | 'result_hash' | 'proof'>): BatchedTask[] {
+  const batch = parseBatchProof(r.proof);
+  if (batch) {
+    if (batch.length === 0 || !r.task_id.startsWith('batch:')) return [];
+    return proofRoot(batch.map(batchLeaf)) === r.result_hash ? batch : [];
+  }
+  const one = parseTaskProof(r.proof);
+  if (!one) return [];
+  return [
+    { task_id: r.task_id, worker_address: one.worker, result_hash: r.result_hash, job_hashes: one.jobHashes },
+  ];
 }
 
 /**

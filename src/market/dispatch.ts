@@ -17,7 +17,7 @@ import {
 } from '../domain/scheduling/plan-tick.js';
 import { LANES, type Lane, type SchedulerParams } from '../domain/scheduler-params.js';
 import type { JobMsg } from '../domain/schemas/worker.js';
-import { jobsToSend, queueHeads } from '../store/queue.js';
+import { queueHeads } from '../store/queue.js';
 import { leaseJobs, type QueuedJob } from '../store/jobs.js';
 import { getBlob } from '../store/providers.js';
 import { typesOfLane } from '../domain/admission.js';
@@ -160,19 +160,22 @@ export class Dispatch {
    * Commits the plan: bonds checked and posted, jobs leased if still queued, all in one
    * transaction. Returns the jobs leased and those whose provider could not post the bond.
    */
-  private async apply(plan: TickPlan, now: number): Promise<{ leased: Set<string>; unbonded: Set<string> }> {
+  private async apply(
+    plan: TickPlan,
+    now: number,
+  ): Promise<{ leased: Map<string, QueuedJob>; unbonded: Set<string> }> {
     const unbonded = new Set<string>();
     const bonds = plan.leases
       .filter((l) => l.bond > 0n)
       .map((l) => ({ jobId: l.jobId, provider: l.address, bond: l.bond }));
-    const ids = await this.ctx.db.transaction(async (tx) => {
+    const rows = await this.ctx.db.transaction(async (tx) => {
       unbonded.clear();
       const nowSecs = Math.floor(now / 1000);
       if (bonds.length > 0) {
         const ok = await affordableBonds(tx, bonds, nowSecs);
         for (const b of bonds) if (!ok.has(b.jobId)) unbonded.add(b.jobId);
       }
-      const ids = await leaseJobs(
+      const rows = await leaseJobs(
         tx,
         plan.leases
           .filter((l) => !unbonded.has(l.jobId))
@@ -185,28 +188,28 @@ export class Dispatch {
           })),
         now,
       );
-      const leased = new Set(ids);
+      const leased = new Set(rows.map((r) => r.job_id));
       await postBonds(
         tx,
         bonds.filter((b) => leased.has(b.jobId)),
         nowSecs,
       );
-      return ids;
+      return rows;
     });
-    return { leased: new Set(ids), unbonded };
+    // The lease statement returns what the job messages need: no second read before sending.
+    return { leased: new Map(rows.map((r) => [r.job_id, r])), unbonded };
   }
 
   /** Sends each leased job to its worker; returns how many went out. */
   private async send(
     leases: readonly PlannedLease[],
-    leased: ReadonlySet<string>,
+    leased: ReadonlyMap<string, QueuedJob>,
     now: number,
   ): Promise<number> {
     const { ctx } = this;
-    const rows = new Map((await jobsToSend(ctx.db, [...leased])).map((j) => [j.job_id, j]));
     let sent = 0;
     for (const l of leases) {
-      const job = rows.get(l.jobId);
+      const job = leased.get(l.jobId);
       if (!job) continue;
       this.waiting.byJob.delete(l.jobId);
       const session = ctx.sessions.get(l.address);

@@ -16,7 +16,9 @@ import {
   bundleDedupKey,
   draftKind,
   gapDedupKey,
+  MAX_RESULTS_PER_TX,
   payoutDedupKey,
+  resultBatchDedupKey,
   resultDedupKey,
   sealDraft,
   type OutboxDraft,
@@ -79,15 +81,31 @@ export class OutboxWriter {
     this.sender = this.key.address;
   }
 
-  /** Queues a SUBMIT_RESULT for each of these completed tasks (once per task, ever). */
+  /**
+   * Queues the SUBMIT_RESULT of a settlement batch: one chain transaction for all these completed
+   * tasks (up to MAX_RESULTS_PER_TX each; a batch of one keeps the one-task form, `result:<id>`).
+   * The caller gives each task once, ever (settlement queues only tasks it charged receipts for
+   * the first time); a replay of the same batch adds nothing (its key is its task ids' hash).
+   */
   async queueResults(tx: Queryable, results: readonly TaskResult[]): Promise<number> {
-    return this.queue(
-      tx,
-      results.map((r) => ({
-        key: resultDedupKey(r.task_id),
-        draft: { type: 'task_result', ...r },
-      })),
-    );
+    if (results.length === 1) {
+      const r = results[0] as TaskResult;
+      return this.queue(tx, [{ key: resultDedupKey(r.task_id), draft: { type: 'task_result', ...r } }]);
+    }
+    const items: { key: string; draft: OutboxDraft }[] = [];
+    for (let i = 0; i < results.length; i += MAX_RESULTS_PER_TX) {
+      const tasks = results.slice(i, i + MAX_RESULTS_PER_TX).map((r) => ({
+        task_id: r.task_id,
+        worker_address: r.worker_address,
+        result_hash: r.result_hash,
+        job_hashes: r.job_hashes,
+      }));
+      items.push({
+        key: resultBatchDedupKey(tasks.map((t) => t.task_id)),
+        draft: { type: 'result_batch', tasks },
+      });
+    }
+    return this.queue(tx, items);
   }
 
   /** Queues a carried bundle's receipt (spec "Courier Mode"); a second send of it changes nothing. */

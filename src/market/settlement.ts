@@ -302,7 +302,14 @@ export class SettlementService {
     // Drafts only: nonces and signatures come later, in the courier, off this transaction.
     if (this.outbox) {
       await this.outbox.queuePayouts(tx, payouts);
-      await this.outbox.queueResults(tx, taskResults(byTask));
+      // One SUBMIT_RESULT for the batch, of the tasks settled for the first time: a task's
+      // receipts are inserted once, ever, in the transaction that queues its result, so a replay
+      // (no fresh receipt) queues nothing, whatever batch the task first came in.
+      const firstTime = new Set(rows.filter((r) => fresh.has(r.idempotency_key)).map((r) => r.task_id));
+      await this.outbox.queueResults(
+        tx,
+        taskResults(byTask).filter((t) => firstTime.has(t.task_id)),
+      );
     }
   }
 
@@ -380,8 +387,8 @@ export class SettlementService {
 }
 
 /**
- * The SUBMIT_RESULT of each completed task settled: its Merkle result, main worker and job
- * hashes, in task id order (the order the jobs were read in, and so the outbox's).
+ * Each completed task settled as its batch's SUBMIT_RESULT carries it: its Merkle result, main
+ * worker and job hashes, in task id order (the order the jobs were read in, and so the batch's).
  */
 function taskResults(byTask: ReadonlyMap<string, readonly SettleJob[]>): TaskResult[] {
   const out: TaskResult[] = [];

@@ -92,7 +92,8 @@ export const QUEUED_JOB_COLUMNS = `j.job_id, j.task_id, j.seq, j.challenge_type,
 
 /**
  * Leases jobs to workers if they are still queued, and moves their tasks to in_progress, in one
- * statement over typed arrays; returns the job ids actually leased.
+ * statement over typed arrays; returns the jobs actually leased with what their job messages need
+ * (QUEUED_JOB_COLUMNS), so the dispatcher sends them without reading them again.
  */
 export async function leaseJobs(
   tx: Queryable,
@@ -103,21 +104,24 @@ export async function leaseJobs(
     quote_price: string;
   }[],
   now: number,
-): Promise<string[]> {
+): Promise<QueuedJob[]> {
   if (leases.length === 0) return [];
-  const rows = await tx.query<{ job_id: string }>(
+  // `leased` returns every job column, so QUEUED_JOB_COLUMNS can name any of them. The final
+  // SELECT reads tasks as they were before `started` (one snapshot per statement): only columns
+  // `started` leaves alone (payload, requirements, reward, units, fee_pct_ct).
+  return tx.query<QueuedJob & Record<string, unknown>>(
     `WITH leased AS (
        UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
               attempts = j.attempts + 1, started_at = $5, quote_price = x.quote_price
        FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::numeric[])
          AS x(job_id, worker_address, lease_expires_at, quote_price)
        WHERE j.job_id = x.job_id AND j.status = 'queued'
-       RETURNING j.job_id, j.task_id),
+       RETURNING j.*),
      started AS (
        UPDATE tasks t SET status = 'in_progress', updated_at = $6
        FROM (SELECT DISTINCT task_id FROM leased) l
        WHERE t.task_id = l.task_id AND t.status = ANY($7::text[]))
-     SELECT job_id FROM leased`,
+     SELECT ${QUEUED_JOB_COLUMNS} FROM leased j JOIN tasks t USING (task_id)`,
     [
       leases.map((l) => l.job_id),
       leases.map((l) => l.worker_address),
@@ -128,7 +132,6 @@ export async function leaseJobs(
       statusesLeadingTo('in_progress'),
     ],
   );
-  return rows.map((r) => r.job_id);
 }
 
 /** Pushes the leases of these jobs forward, if this worker still holds them. */

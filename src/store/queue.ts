@@ -1,11 +1,10 @@
 // The queue as the scheduler keeps it in memory: what matching needs of each queued job (no
 // payload, no slices), read per lane from the store when the node starts and topped up from it
-// now and then (jobs another node queued or put back); and the full rows of the jobs just leased,
-// which the dispatcher sends.
+// now and then (jobs another node queued or put back). The full rows of the jobs just leased,
+// which the dispatcher sends, come back from the lease statement itself (store/jobs.ts leaseJobs).
 
 import type { Priority } from '../domain/priority.js';
 import type { Queryable } from './db.js';
-import { QUEUED_JOB_COLUMNS, type QueuedJob } from './jobs.js';
 
 /** A queued job as matching needs it. */
 export interface QueueEntry {
@@ -68,17 +67,6 @@ export async function queueEntries(q: Queryable, jobIds: readonly string[]): Pro
     `SELECT ${ENTRY} FROM jobs j JOIN tasks t USING (task_id)
      WHERE j.status = 'queued' AND j.job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
      ORDER BY j.sort_key, j.seq`,
-    [JSON.stringify(jobIds)],
-  );
-}
-
-/** Full rows of these jobs, whatever their status, for the job messages sent to workers. */
-export async function jobsToSend(q: Queryable, jobIds: readonly string[]): Promise<QueuedJob[]> {
-  if (jobIds.length === 0) return [];
-  return q.query<QueuedJob & Record<string, unknown>>(
-    `SELECT ${QUEUED_JOB_COLUMNS}
-     FROM jobs j JOIN tasks t USING (task_id)
-     WHERE j.job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
     [JSON.stringify(jobIds)],
   );
 }

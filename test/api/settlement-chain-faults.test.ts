@@ -16,6 +16,7 @@ import {
 } from '../../src/chain/port.js';
 import type { SignedTx } from '../../src/domain/chain-tx.js';
 import { ManualClock } from '../../src/domain/clock.js';
+import { tasksOnChain, type OutboxDraft } from '../../src/domain/courier.js';
 import { utf8 } from '../../src/domain/hash.js';
 import { signMessage } from '../../src/domain/identity.js';
 import { SYSTEM_ACCOUNTS } from '../../src/domain/ledger.js';
@@ -181,7 +182,8 @@ async function chainContents(chain: SwitchableChain) {
   const results: string[] = [];
   const transfers = new Map<string, bigint>();
   for (const tx of block.txs) {
-    if (tx.tx_type === 'SUBMIT_RESULT') results.push(tx.payload.task_id);
+    // A settlement batch of several tasks is one SUBMIT_RESULT listing them all.
+    if (tx.tx_type === 'SUBMIT_RESULT') results.push(...tasksOnChain(tx.payload).map((t) => t.task_id));
     else transfers.set(tx.to_address, (transfers.get(tx.to_address) ?? 0n) + tx.amount);
   }
   return { txs: block.txs.length, results: results.sort(), transfers };
@@ -248,10 +250,24 @@ it('keeps every result and payout while the chain is down for an hour, backing o
   for (const d of delays) expect(d).toBeLessThanOrEqual(MAX);
   // Past the doubling, every delay is the capped one (equal jitter: between half and all of it).
   for (const d of delays.slice(-10)) expect(d).toBeGreaterThanOrEqual(MAX / 2);
-  const rows = await tm.market.db.query<{ kind: string; status: string; attempts: number }>(
-    'SELECT kind, status, attempts FROM outbox ORDER BY nonce',
-  );
-  expect(rows.filter((r) => r.kind === 'SUBMIT_RESULT')).toHaveLength(tasks.length);
+  const rows = await tm.market.db.query<{
+    kind: string;
+    status: string;
+    attempts: number;
+    draft: OutboxDraft;
+  }>('SELECT kind, status, attempts, draft FROM outbox ORDER BY nonce');
+  // Every task's result is queued, one SUBMIT_RESULT per settlement batch.
+  expect(
+    rows
+      .flatMap((r) =>
+        r.draft.type === 'result_batch'
+          ? r.draft.tasks.map((t) => t.task_id)
+          : r.draft.type === 'task_result'
+            ? [r.draft.task_id]
+            : [],
+      )
+      .sort(),
+  ).toEqual([...tasks].sort());
   expect(rows.filter((r) => r.kind === 'TRANSFER').length).toBeGreaterThanOrEqual(2);
   expect(rows.every((r) => r.status === 'pending')).toBe(true);
   expect(rows.slice(1).every((r) => r.attempts === 0)).toBe(true);
@@ -326,10 +342,12 @@ it('gives a payout the chain refuses for good back to the provider, still owed, 
   const tasks = await onePerProvider(client, cheap, dear);
   chain.refused.add(cheap.key.address);
 
+  // Both results: one SUBMIT_RESULT, or two when the tasks were settled in separate batches.
+  const resultTxs = (await tm.market.db.query(`SELECT 1 FROM outbox WHERE kind = 'SUBMIT_RESULT'`)).length;
   const flushed = await rpc(tm, 'compute.courier_flush');
   expect(flushed).toMatchObject({
     payout_transfers_queued: 2,
-    sent: 3, // both results and the dear provider's transfer
+    sent: resultTxs + 1, // the results and the dear provider's transfer
     failed: 1,
     retrying: 0,
     pending: 0,

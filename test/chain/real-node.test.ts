@@ -12,7 +12,13 @@ import { beforeEach, expect, it } from 'vitest';
 import { HttpChainClient } from '../../src/chain/http-client.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { SigningKey } from '../../src/domain/signing-key.js';
-import { parseTaskProof, type OutboxDraft } from '../../src/domain/courier.js';
+import {
+  MAX_RESULTS_PER_TX,
+  parseTaskProof,
+  tasksOnChain,
+  type OutboxDraft,
+} from '../../src/domain/courier.js';
+import type { ComputeResult } from '../../src/domain/merkle.js';
 import { SYSTEM_ACCOUNTS, transfer } from '../../src/domain/ledger.js';
 import type { OutboxWriter } from '../../src/market/outbox.js';
 import type { Db } from '../../src/store/db.js';
@@ -235,7 +241,9 @@ async function settleThousand(outbox: OutboxWriter, workers: string[]) {
       })),
       0,
     );
-    await outbox.queueResults(tx, tasks);
+    // Each task its own settlement batch (one SUBMIT_RESULT each): a thousand transactions
+    // through the crash and the outage. A batch of many is one transaction (tested below).
+    for (const t of tasks) await outbox.queueResults(tx, [t]);
     await outbox.queuePayouts(tx, payouts);
   });
   // Two payout flushes, half the payouts each: two TRANSFERs per worker.
@@ -308,6 +316,33 @@ it('settles the same 1,000 tasks through a courier crash mid-flush and the chain
   await expectThousandSettled(r, workers, owed);
   // The killed page was sent again, blind, and answered nonce_too_low: looked for, never acted on.
   expect(r.answers.filter((e) => /nonce_too_low/.test(e)).length).toBeGreaterThanOrEqual(200);
+  await r.client.close();
+  await r.node.close();
+  await r.chain.close();
+}, 600_000);
+
+it('carries 1,000 tasks settled in one batch as 4 SUBMIT_RESULTs, each landing once and listing its tasks', async () => {
+  const r = await rig();
+  const tasks = Array.from({ length: 1000 }, (_, i) => ({
+    task_id: randomUUID(),
+    result_hash: (i + 1).toString(16).padStart(64, '0'),
+    worker_address: addressOf(0x7000 + (i % 10)),
+    job_hashes: [(i + 1).toString(16).padStart(64, 'a')],
+  }));
+  await db.transaction(async (tx) => {
+    expect(await r.outbox.queueResults(tx, tasks)).toBe(Math.ceil(1000 / MAX_RESULTS_PER_TX));
+    // The same batch again (a replay) adds nothing.
+    expect(await r.outbox.queueResults(tx, tasks)).toBe(0);
+  });
+  await runUntilFinal(r);
+  const txs = await onChain(r.outbox.sender);
+  expect(txs.map((t) => t.tx_type)).toEqual(Array(4).fill('SUBMIT_RESULT'));
+  const carried = txs.flatMap((t) =>
+    tasksOnChain((JSON.parse(t.body) as { payload: ComputeResult }).payload),
+  );
+  expect(carried).toEqual(tasks);
+  expect(await countOutboxByStatus(db)).toMatchObject({ final: 4, failed: 0, held: 0 });
+  expect(r.answers).toEqual([]);
   await r.client.close();
   await r.node.close();
   await r.chain.close();

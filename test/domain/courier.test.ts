@@ -1,16 +1,23 @@
 import { expect, it } from 'vitest';
 import { encodeTx } from '../../src/chain/wire.js';
-import { txHash } from '../../src/domain/chain-tx.js';
+import { txHash, verifyTx } from '../../src/domain/chain-tx.js';
 import {
+  batchLeaf,
   checkVerdict,
   courierBackoffMs,
+  draftKind,
+  MAX_RESULTS_PER_TX,
+  parseBatchProof,
   parseTaskProof,
+  resultBatchDedupKey,
   resultDedupKey,
   sealDraft,
+  tasksOnChain,
   type CheckReason,
   type OutboxDraft,
 } from '../../src/domain/courier.js';
 import { addressFromPublicKey, publicKeyFromPrivate } from '../../src/domain/identity.js';
+import { proofRoot } from '../../src/domain/merkle.js';
 import { largeBaseTable, SigningKey } from '../../src/domain/signing-key.js';
 
 it('doubles the retry delay from the base up to the cap', () => {
@@ -117,4 +124,56 @@ it('seals the same pinned bytes with the wider base-point table', () => {
   largeBaseTable();
   expectPinned(new SigningKey(MARKET_KEY));
   expectPinned(MARKET_KEY);
+});
+
+const TASK_A = {
+  task_id: '550e8400-e29b-41d4-a716-446655440001',
+  worker_address: WORKER,
+  result_hash: 'aa'.repeat(32),
+  job_hashes: ['bb'.repeat(32)],
+};
+const TASK_B = {
+  task_id: '550e8400-e29b-41d4-a716-446655440002',
+  worker_address: WORKER,
+  result_hash: 'dd'.repeat(32),
+  job_hashes: ['ee'.repeat(32), 'ff'.repeat(32)],
+};
+
+it('seals a settlement batch as one SUBMIT_RESULT whose proof lists every task and whose root checks', () => {
+  const draft: OutboxDraft = { type: 'result_batch', tasks: [TASK_A, TASK_B] };
+  expect(draftKind(draft)).toBe('SUBMIT_RESULT');
+  const tx = sealDraft(draft, 9, MARKET_KEY, T);
+  expect(tx.tx_type).toBe('SUBMIT_RESULT');
+  if (tx.tx_type !== 'SUBMIT_RESULT') return;
+  const root = proofRoot([batchLeaf(TASK_A), batchLeaf(TASK_B)]);
+  expect(tx.payload).toMatchObject({
+    task_id: `batch:${root}`,
+    result_hash: root,
+    worker_address: PINNED.from_address,
+    nonce: 9,
+  });
+  // The market's ComputeResult signature covers the proof, and the transaction verifies.
+  expect(verifyTx(tx)).toBeUndefined();
+  expect(parseBatchProof(tx.payload.proof)).toEqual([TASK_A, TASK_B]);
+  expect(tasksOnChain(tx.payload)).toEqual([TASK_A, TASK_B]);
+  // Deterministic: the same draft at the same nonce is the same bytes.
+  expect(encodeTx(sealDraft(draft, 9, new SigningKey(MARKET_KEY), T))).toBe(encodeTx(tx));
+  // A proof that does not hash to the root records nothing.
+  expect(tasksOnChain({ ...tx.payload, result_hash: 'ab'.repeat(32) })).toEqual([]);
+  // The one-task form reads back the same way.
+  const one = sealDraft(resultDraft, 5, MARKET_KEY, T);
+  if (one.tx_type === 'SUBMIT_RESULT')
+    expect(tasksOnChain(one.payload).map((t) => t.task_id)).toEqual(['550e8400-e29b-41d4-a716-446655440000']);
+});
+
+it('keys a result batch by its task ids, in any order, and refuses fields that would break its proof', () => {
+  expect(resultBatchDedupKey(['b', 'a'])).toBe(resultBatchDedupKey(['a', 'b']));
+  expect(resultBatchDedupKey(['a', 'b'])).not.toBe(resultBatchDedupKey(['a', 'c']));
+  expect(resultBatchDedupKey(['a'])).toMatch(/^results:[0-9a-f]{64}$/);
+  expect(() =>
+    sealDraft({ type: 'result_batch', tasks: [{ ...TASK_A, task_id: 'x:y' }] }, 1, MARKET_KEY, T),
+  ).toThrow(RangeError);
+  expect(() => sealDraft({ type: 'result_batch', tasks: [] }, 1, MARKET_KEY, T)).toThrow(RangeError);
+  const many = Array.from({ length: MAX_RESULTS_PER_TX + 1 }, (_, i) => ({ ...TASK_A, task_id: `t${i}` }));
+  expect(() => sealDraft({ type: 'result_batch', tasks: many }, 1, MARKET_KEY, T)).toThrow(RangeError);
 });
