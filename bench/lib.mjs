@@ -15,11 +15,30 @@ import { appendJournals } from '../dist/store/ledger.js';
 export const OPERATOR_KEY = 'tmop_bench-operator-key-000000000000';
 export const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+/**
+ * The opt-in memory settings of README "Memory": glibc's malloc hands allocations of 32 KiB and up
+ * straight to mmap, so V8's compiler threads give their working memory back when done, and V8's
+ * young generation is capped at 4 MB a semi-space. They must be set when the process starts.
+ * Nodes start without them unless BENCH_NODE_TUNING=on (bench/memory measures both). Figures in
+ * docs/decisions.md.
+ */
+export const NODE_TUNING = Object.freeze({
+  env: Object.freeze({ MALLOC_MMAP_THRESHOLD_: '32768' }),
+  args: Object.freeze(['--max-semi-space-size=4']),
+});
+
+/** Node arguments and environment for a `serve` process: with NODE_TUNING or bare. */
+export function nodeLaunch(tuned = process.env.BENCH_NODE_TUNING === 'on') {
+  return tuned ? { args: [...NODE_TUNING.args], env: { ...NODE_TUNING.env } } : { args: [], env: {} };
+}
+
 /** Starts a node on PGlite (fresh data dir) or PostgreSQL (fresh schema). */
 export async function startNode(backend, extraEnv = {}) {
+  const launch = nodeLaunch();
   const dataDir = mkdtempSync(join(tmpdir(), 'taskmarket-bench-'));
   const schema = `bench_${process.pid}_${Date.now()}`;
   const args = [
+    ...launch.args,
     ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []),
     'dist/cli/main.js',
     'serve',
@@ -32,6 +51,7 @@ export async function startNode(backend, extraEnv = {}) {
   const proc = spawn(process.execPath, args, {
     env: {
       ...process.env,
+      ...launch.env,
       TASKMARKET_OPERATOR_KEY: OPERATOR_KEY,
       TASKMARKET_DATABASE_SCHEMA: backend === 'postgres' ? schema : '',
       TASKMARKET_DB_POOL_SIZE: '16',

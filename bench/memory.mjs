@@ -9,12 +9,22 @@
 // (VmHWM, the most it ever held) and VmRSS after --idle seconds with nothing connected.
 // Targets (issue #15): PGlite empty idle ≤ 200 MB and peak ≤ 300 MB; settled idle ≤ 250 MB.
 //
+// Each start is made twice, `tuned` (with the opt-in memory settings of README "Memory",
+// NODE_TUNING in lib.mjs) and `bare` (plain `node dist/cli/main.js serve`, the default), unless
+// --tuning on|off picks one. On PGlite both start from a
+// copy of the same seeded data directory; on PostgreSQL the bare start follows the tuned one on
+// the same schema.
+//
 // Writes bench/results/memory.json.
 //
 //   npm run build && node bench/memory.mjs [--tasks 100000] [--idle 20] [--db both|pglite|postgres]
+//       [--tuning both|on|off] [--runs 1]
+//
+// --runs N starts each (PGlite: on a fresh copy each time) N times and records every run and the
+// range of each figure: the machine's load moves these figures by tens of MB.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,18 +37,22 @@ import { OutboxWriter } from '../dist/market/outbox.js';
 import { SettlementService } from '../dist/market/settlement.js';
 import { openDatabase } from '../dist/store/open.js';
 import { completeTasks } from '../dist/store/tasks.js';
-import { OPERATOR_KEY, PG_URL, seedCompleted, writeResults } from './lib.mjs';
+import { nodeLaunch, OPERATOR_KEY, PG_URL, seedCompleted, writeResults } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
     tasks: { type: 'string', default: '100000' },
     idle: { type: 'string', default: '20' },
     db: { type: 'string', default: 'both' },
+    tuning: { type: 'string', default: 'both' },
+    runs: { type: 'string', default: '1' },
   },
 });
 const TASKS = Number(values.tasks);
 const IDLE_S = Number(values.idle);
 const BACKENDS = values.db === 'both' ? ['pglite', 'postgres'] : [values.db];
+const RUNS = Number(values.runs);
+const VARIANTS = values.tuning === 'both' ? ['tuned', 'bare'] : [values.tuning === 'off' ? 'bare' : 'tuned'];
 const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
 const BATCH = 256;
 
@@ -49,13 +63,15 @@ function procStatus(pid) {
 }
 
 /** Starts `taskmarket serve` on dataDir (and schema, for PostgreSQL); resolves once it listens. */
-async function startNode(backend, dataDir, schema) {
-  const args = ['dist/cli/main.js', 'serve', '--port', '0', '--data-dir', dataDir];
+async function startNode(backend, dataDir, schema, variant) {
+  const launch = nodeLaunch(variant === 'tuned');
+  const args = [...launch.args, 'dist/cli/main.js', 'serve', '--port', '0', '--data-dir', dataDir];
   if (backend === 'postgres') args.push('--database-url', PG_URL);
   const started = Date.now();
   const proc = spawn(process.execPath, args, {
     env: {
       ...process.env,
+      ...launch.env,
       TASKMARKET_OPERATOR_KEY: OPERATOR_KEY,
       TASKMARKET_DATABASE_SCHEMA: backend === 'postgres' ? schema : '',
     },
@@ -87,8 +103,8 @@ async function startNode(backend, dataDir, schema) {
 }
 
 /** One node start: memory at listening, after IDLE_S seconds idle, and the peak. */
-async function measure(backend, dataDir, schema) {
-  const node = await startNode(backend, dataDir, schema);
+async function measure(backend, dataDir, schema, variant) {
+  const node = await startNode(backend, dataDir, schema, variant);
   const atListen = procStatus(node.proc.pid);
   await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
   const idle = procStatus(node.proc.pid);
@@ -99,6 +115,16 @@ async function measure(backend, dataDir, schema) {
     idle_rss_mb: idle.rss_mb,
     peak_mb: idle.peak_mb,
   };
+}
+
+/** One run's figures, or with several runs each figure's range ("min–max") and every run. */
+function summarise(runs) {
+  if (runs.length === 1) return runs[0];
+  const range = (key) => {
+    const xs = runs.map((r) => r[key]);
+    return `${Math.min(...xs)}–${Math.max(...xs)}`;
+  };
+  return { ...Object.fromEntries(Object.keys(runs[0]).map((k) => [k, range(k)])), runs };
 }
 
 /** Writes TASKS tasks, completed and settled through the real path, into the node's database. */
@@ -137,7 +163,7 @@ async function dropSchema(schema) {
   await client.end();
 }
 
-const results = { tasks: TASKS, idle_s: IDLE_S };
+const results = { tasks: TASKS, idle_s: IDLE_S, runs: RUNS, tuning: nodeLaunch(true) };
 for (const backend of BACKENDS) {
   const figures = {};
   for (const part of ['empty', 'settled']) {
@@ -152,8 +178,23 @@ for (const backend of BACKENDS) {
           `${backend}: ${TASKS} settled tasks written in ${((Date.now() - t) / 1000).toFixed(1)} s`,
         );
       }
-      figures[part] = await measure(backend, dataDir, schema);
-      console.log(`${backend} ${part}: ${JSON.stringify(figures[part])}`);
+      figures[part] = {};
+      const copies = backend === 'pglite' && VARIANTS.length * RUNS > 1;
+      const runs = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+      for (let run = 0; run < RUNS; run++) {
+        for (const variant of VARIANTS) {
+          // PGlite: each start on its own copy, so every start finds what the first found.
+          const dir = copies ? `${dataDir}-${variant}-${run}` : dataDir;
+          if (copies) cpSync(dataDir, dir, { recursive: true });
+          try {
+            runs[variant].push(await measure(backend, dir, schema, variant));
+          } finally {
+            if (copies) rmSync(dir, { recursive: true, force: true });
+          }
+          console.log(`${backend} ${part} ${variant}: ${JSON.stringify(runs[variant].at(-1))}`);
+        }
+      }
+      for (const variant of VARIANTS) figures[part][variant] = summarise(runs[variant]);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
       if (backend === 'postgres') await dropSchema(schema);
