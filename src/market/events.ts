@@ -40,6 +40,8 @@ export interface MarketEvents {
   'job.failed': [{ jobId: string; worker: string; reason: string }];
   'lease.expired': [{ jobId: string; worker: string }];
   'task.completed': [{ taskId: string; resultHash: string; worker: string }];
+  /** An audit replaced a completed task's result (its webhook is told again). */
+  'task.corrected': [{ taskId: string }];
   /** Verification decided something (verification_total, canary_total, fraud_detected_total). */
   'verification.counted': [{ kind: 'verification' | 'canary' | 'fraud'; result: string; n: number }];
   /** A provider was caught delivering a wrong result. */

@@ -41,6 +41,7 @@ import { lockBalances } from '../store/ledger.js';
 import { putBlob } from '../store/providers.js';
 import { completeTasks } from '../store/tasks.js';
 import { amendTaskResults } from '../store/disputes.js';
+import { renotify } from '../store/webhooks.js';
 import { groupBy } from '../domain/group-by.js';
 import { Batcher, type Outcome } from './batcher.js';
 import { returnBonds, slashBonds } from './bonds.js';
@@ -207,6 +208,7 @@ export class Results {
       const doneTasks = await this.completeTasks(tx, allDone, now);
       await amendTaskResults(tx, await this.taskResults(tx, verification.amended), nowSecs);
       await ctx.settlement.payAuditors(tx, verification.audited);
+      await renotify(tx, verification.corrected);
       // The completion released each task's escrow; settlement moves what it held.
       await ctx.settlement.settle(
         tx,
@@ -266,6 +268,7 @@ export class Results {
     }
     for (const c of v.counts) ctx.events.emit('verification.counted', c);
     for (const r of v.resolved) ctx.events.emit('verification.dispute_resolved', r);
+    for (const taskId of new Set(v.corrected)) ctx.events.emit('task.corrected', { taskId });
     const queued = [...v.queued, ...refused];
     if (queued.length > 0) ctx.queue.add(await queueEntries(ctx.db, queued));
     for (const c of v.cancelled) {

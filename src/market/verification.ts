@@ -99,6 +99,8 @@ export interface VerifyOutcome {
   contradicted: string[];
   /** Completed tasks an audit's verdict touched: their result and verified flag are re-derived. */
   amended: string[];
+  /** Of those, the tasks whose result an audit replaced: their customers are told again. */
+  corrected: string[];
   /** Customers' disputes the verdicts resolved. */
   resolved: { jobId: string; status: DisputeStatus }[];
   /** Settled jobs an audit verified, with the providers that verified them: they are paid now. */
@@ -273,6 +275,7 @@ export class Verifier {
       verified: [],
       contradicted: [],
       amended: [],
+      corrected: [],
       resolved: [],
       audited: [],
     };
@@ -368,7 +371,10 @@ export class Verifier {
       }
       // Two agree: the accepted result stands, delivered by the primary's provider or not.
       const winner = rows.find((r) => r.result_hash === v.accepted) as DeliveredRow;
-      if (winner.job_id !== primaryId) await acceptReplicaResult(tx, primaryId, winner.job_id);
+      if (winner.job_id !== primaryId) {
+        await acceptReplicaResult(tx, primaryId, winner.job_id);
+        if (audited) out.corrected.push(primary.task_id);
+      }
       const verifiers = v.agreeing.filter((a) => a !== winner.address);
       // Claims were judged when the result first became final; an audit does not count them twice.
       const claims = audited ? [] : primary.failure_claims;

@@ -87,6 +87,7 @@ export class WebhookService {
     };
     events.on('task.completed', wake);
     events.on('task.closed', wake);
+    events.on('task.corrected', wake);
   }
 
   /** Runs a round now, or right after the one in progress. */

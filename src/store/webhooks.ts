@@ -92,6 +92,19 @@ export async function markNotified(
   return rows[0]?.url;
 }
 
+/**
+ * An audit corrected these completed tasks' results: their webhooks are told again (a new
+ * delivery with the corrected task), at the next round.
+ */
+export async function renotify(tx: Queryable, taskIds: readonly string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await tx.query(
+    `UPDATE task_webhooks SET notified_status = NULL, check_ms = 0
+     WHERE task_id = ANY($1::uuid[]) AND notified_status IS NOT NULL`,
+    [[...taskIds]],
+  );
+}
+
 export async function insertDelivery(
   tx: Queryable,
   d: { delivery_id: string; task_id: string; event: string; url: string; body: string; now_ms: number },

@@ -3,12 +3,13 @@
 // even after the task settled; work nothing can re-derive is recorded against its provider.
 // Cheating workers are scripted by the test, never a switch in the product.
 
-import { expect, it, vi } from 'vitest';
+import { expect, it, onTestFinished, vi } from 'vitest';
 import type { SchedulerParams } from '../../src/domain/scheduler-params.js';
 import { verifyLedger } from '../../src/market/ledger.js';
 import { perTestMarkets, startTestMarket, type TestMarket } from '../helpers/market.js';
 import { CPU_CAPABILITY, type ScriptedWorker } from '../helpers/ws-worker.js';
 import { until } from '../helpers/until.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 // Several providers and round trips per test: generous on a loaded machine (nothing here is timed).
 vi.setConfig({ testTimeout: 120_000 });
@@ -19,6 +20,7 @@ const { pool, track } = perTestMarkets();
 async function market(params: Partial<SchedulerParams> = {}): Promise<TestMarket> {
   const tm = track(
     await startTestMarket({
+      config: { webhook_allow_private: true },
       params: {
         verification_enabled: true,
         probation_jobs: 0,
@@ -86,8 +88,16 @@ it('audits a disputed result after settlement: two providers outvote the cheat, 
   const { client } = await tm.customer('10.0');
   const cheat = await worker({ price: '0.0001' });
   cheat.answer((job) => cheat.fabricated(job));
-  const task = await client.createTask(synthetic('d1'));
+  const receiver = new WebhookReceiver();
+  const url = await receiver.listen();
+  onTestFinished(() => receiver.close());
+  const task = await client.createTask({
+    ...synthetic('d1'),
+    webhook_url: url,
+    webhook_secret: 'x'.repeat(16),
+  });
   const first = await completed(client, task.task_id);
+  await receiver.count(1);
   expect(first).toMatchObject({ verified: false, result: { worker_address: cheat.key.address } });
   // Another task of the cheat's, settled and never disputed.
   const other = await client.createTask(synthetic('d10e'));
@@ -110,6 +120,12 @@ it('audits a disputed result after settlement: two providers outvote the cheat, 
   expect(after.status).toBe('completed');
   expect(after.verified).toBe(true);
   expect(after.result?.result_hash).not.toBe(first.result?.result_hash);
+  // The customer's webhook is told again, with the corrected result.
+  await receiver.count(2);
+  const told = receiver.received.map((r) => JSON.parse(r.body) as { delivery_id: string; task: Task });
+  expect(told[0]?.task.result?.result_hash).toBe(first.result?.result_hash);
+  expect(told[1]?.task.result?.result_hash).toBe(after.result?.result_hash);
+  expect(told[1]?.delivery_id).not.toBe(told[0]?.delivery_id);
   expect(honest.map((w) => w.key.address)).toContain(after.result?.worker_address);
   expect(await score(tm, cheat.key.address)).toBe(-1000);
   // Once caught, everything it delivered unchecked within the dispute window is audited too.
