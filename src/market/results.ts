@@ -222,6 +222,7 @@ export class Results {
       });
       return { completed, refused, doneTasks, adjusted, verification };
     });
+    ctx.settlement.committed();
     announceAdjusted(ctx.events, adjusted);
     await this.afterVerification(verification, refused);
     const completedBy = new Map(completed.map((c) => [c.job_id, c.worker_address]));

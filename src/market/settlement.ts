@@ -68,6 +68,9 @@ export interface SettleTask {
 
 export class SettlementService {
   private state: SettlementState = INITIAL_SETTLEMENT;
+  /** Provider accounts known to exist (committed), by address; and those the last settle found. */
+  private readonly accountIds = new Map<string, string>();
+  private readonly learned = new Map<string, string>();
   private outbox: OutboxWriter | undefined;
   /** What the start-up check of stored receipts found (undefined: it did not run). */
   receiptCheck: ReceiptCheckReport | undefined;
@@ -163,13 +166,11 @@ export class SettlementService {
     for (const t of tasks)
       if (t.escrowHeld > 0n && !byTask.has(t.taskId))
         throw new Error(`settlement: task ${t.taskId} released its escrow but has no completed jobs`);
-    const accounts = await providerAccounts(
+    const accounts = await this.accountsOf(
       tx,
       [...jobs.map((j) => j.worker_address), ...jobs.flatMap((j) => j.verifiers ?? [])].filter(
         (a) => a !== MARKET_VERIFIER,
       ),
-      jobs[0]?.asset ?? 'CPC',
-      unixSeconds(this.clock),
     );
     // First every task's receipts and whether it is charged (a failure turns later tasks of the
     // batch to DryRun, as it turns the market), then one insert for all of them, then the money.
@@ -311,6 +312,27 @@ export class SettlementService {
         taskResults(byTask).filter((t) => firstTime.has(t.task_id)),
       );
     }
+  }
+
+  /**
+   * Providers' account ids: known ones from memory (an account is never removed), the others made
+   * or read in `tx`, and remembered only once the caller says its transaction committed
+   * (`committed`), so a rolled-back account is never used. Settlement runs in the results' group
+   * commit, one transaction at a time.
+   */
+  private async accountsOf(tx: Queryable, addresses: readonly string[]): Promise<Map<string, string>> {
+    this.learned.clear();
+    if (addresses.every((a) => this.accountIds.has(a)))
+      return new Map(addresses.map((a) => [a, this.accountIds.get(a) as string]));
+    const found = await providerAccounts(tx, addresses, CPC, unixSeconds(this.clock));
+    for (const [address, id] of found) if (!this.accountIds.has(address)) this.learned.set(address, id);
+    return found;
+  }
+
+  /** The transaction that last settled committed: the provider accounts it found are known now. */
+  committed(): void {
+    for (const [address, id] of this.learned) this.accountIds.set(address, id);
+    this.learned.clear();
   }
 
   /**
