@@ -177,6 +177,15 @@ it('rejects a dispute of an honest result once an independent provider agrees wi
 it('records a dispute of work nothing can re-derive against its provider, once, by the task’s customer, in the window', async () => {
   const tm = await market();
   const { client } = await tm.customer('10.0');
+  const task = await client.createTask({
+    challenge_type: 'inference',
+    payload: { model_id: 'm', prompt: 'a poem', max_tokens: 5, temperature: 0.8 },
+    reward: '1.0',
+  });
+  // Disputed before it completed (no provider yet), or by someone else: refused, nothing recorded.
+  expect(
+    await client.request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'too early' }).catch((e) => e),
+  ).toMatchObject({ status: 409, code: 'not_disputable', details: { problem: 'task_not_completed' } });
   const llm = { ...CPU_CAPABILITY, challenge_types: ['inference' as const], models: ['m'] };
   const w = await worker({ capability: llm });
   w.answer((job) =>
@@ -185,17 +194,7 @@ it('records a dispute of work nothing can re-derive against its provider, once, 
       job.slices.map(() => 'ab'.repeat(32)),
     ),
   );
-  const task = await client.createTask({
-    challenge_type: 'inference',
-    payload: { model_id: 'm', prompt: 'a poem', max_tokens: 5, temperature: 0.8 },
-    reward: '1.0',
-  });
-  const open = await client
-    .request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'too early' })
-    .catch((e) => e);
   await completed(client, task.task_id);
-  // Disputed before it completed, or by someone else: refused, nothing recorded.
-  if (open instanceof Error) expect(open).toMatchObject({ status: 409, code: 'not_disputable' });
   const other = (await tm.customer('1.0')).client;
   expect(
     await other.request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'not mine' }).catch((e) => e),
