@@ -11,7 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { MarketError } from '../domain/errors.js';
 import type { Capability } from '../domain/schemas/capability.js';
 import { checkMethod, disputeKind, disputeProblem, type DisputeProblem } from '../domain/verification.js';
-import { disputableJobs, disputesOfTask, insertDisputes, type DisputeRow } from '../store/disputes.js';
+import {
+  disputableJobs,
+  disputesOfTask,
+  insertDisputes,
+  isJobOf,
+  type DisputeRow,
+} from '../store/disputes.js';
 import { queueEntries } from '../store/queue.js';
 import { insertReplicas, setVerification, type NewReplica } from '../store/verification.js';
 import type { DispatchContext } from './dispatch-context.js';
@@ -42,6 +48,10 @@ export class Disputes {
     const params = ctx.params();
     const { disputes, replicas, adjusted } = await ctx.db.transaction(async (tx) => {
       const jobs = await disputableJobs(tx, taskId, body.job_id ?? null);
+      if (jobs.length === 0 && body.job_id !== undefined && !(await isJobOf(tx, body.job_id, taskId)))
+        throw new MarketError('not_found', `job ${body.job_id} is not a job of task ${taskId}`, {
+          job_id: body.job_id,
+        });
       if (jobs.length === 0)
         throw new MarketError('not_disputable', 'the task has no completed job to dispute', {
           problem: 'task_not_completed',

@@ -3,6 +3,7 @@
 // even after the task settled; work nothing can re-derive is recorded against its provider.
 // Cheating workers are scripted by the test, never a switch in the product.
 
+import { randomUUID } from 'node:crypto';
 import { expect, it, onTestFinished, vi } from 'vitest';
 import type { SchedulerParams } from '../../src/domain/scheduler-params.js';
 import { verifyLedger } from '../../src/market/ledger.js';
@@ -202,6 +203,11 @@ it('records a dispute of work nothing can re-derive against its provider, once, 
   expect(
     await client.request('POST', `/tasks/${task.task_id}/disputes`, { reason: '' }).catch((e) => e),
   ).toMatchObject({ status: 400 });
+  expect(
+    await client
+      .request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'wrong job', job_id: randomUUID() })
+      .catch((e) => e),
+  ).toMatchObject({ status: 404, code: 'not_found' });
   const before = await score(tm, w.key.address);
 
   const opened = await client.request<{ disputes: Dispute[] }>('POST', `/tasks/${task.task_id}/disputes`, {
