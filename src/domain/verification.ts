@@ -269,18 +269,17 @@ export function disputeKind(method: CheckMethod): DisputeKind {
 }
 
 export type DisputeProblem =
-  'task_not_completed' | 'dispute_window_closed' | 'already_verified' | 'already_checking' | 'not_disputable';
+  'task_not_completed' | 'dispute_window_closed' | 'already_verified' | 'already_checking';
 
 /** Why a job's result cannot be disputed now, or null when it can. */
 export function disputeProblem(
   task: { status: string; completedAtSecs: number | null },
-  job: { verification: VerificationStatus | null; isReplica: boolean },
+  job: { verification: VerificationStatus | null },
   nowMs: number,
   params: Pick<SchedulerParams, 'dispute_window_secs'>,
 ): DisputeProblem | null {
   if (task.status !== 'completed' || task.completedAtSecs === null) return 'task_not_completed';
   if (nowMs > (task.completedAtSecs + params.dispute_window_secs) * 1000) return 'dispute_window_closed';
-  if (job.isReplica) return 'not_disputable';
   if (job.verification === 'verified') return 'already_verified';
   if (job.verification === 'pending' || job.verification === 'disputed') return 'already_checking';
   return null;

@@ -3,7 +3,8 @@
 //   POST /tasks/{id}/disputes ──▶ work that can be re-derived: audit ──replica──▶ the usual verdict
 //                                   (the provider's result stands: rejected; it lost: upheld, the
 //                                    provider is a fraud and the task's result is corrected)
-//                           └──▶ work nothing can re-derive: recorded, a failure for its provider
+//                           └──▶ work nothing can re-derive: recorded, a small reputation cost for
+//                                its provider (never below zero)
 //
 // The audit's verdict is taken in the replica's result transaction (src/market/verification.ts).
 
@@ -28,7 +29,6 @@ const PROBLEMS: Record<DisputeProblem, string> = {
   dispute_window_closed: 'the dispute window (dispute_window_secs after completion) has closed',
   already_verified: 'the result was verified by the market or an independent provider',
   already_checking: 'the result is being checked already',
-  not_disputable: 'this job cannot be disputed',
 };
 
 export class Disputes {
@@ -59,7 +59,7 @@ export class Disputes {
       const problems = jobs.map((j) =>
         disputeProblem(
           { status: j.task_status, completedAtSecs: j.completed_at === null ? null : Number(j.completed_at) },
-          { verification: j.verification, isReplica: false },
+          { verification: j.verification },
           now,
           params,
         ),

@@ -6,6 +6,8 @@ import {
   checkMethod,
   claimsAgree,
   creditedUnits,
+  disputeKind,
+  disputeProblem,
   draw,
   drawKey,
   hardwareStanding,
@@ -191,5 +193,28 @@ describe('claims and measurements', () => {
     const c = withCooldown({}, 'rendering', 1000, P);
     expect([...restingTypes(c, 1000)]).toEqual(['rendering']);
     expect([...restingTypes(c, 1000 + P.probation_cooldown_secs * 1000)]).toEqual([]);
+  });
+});
+
+describe('disputes', () => {
+  const done = { status: 'completed', completedAtSecs: 1_000 };
+  const unchecked = { verification: 'sampled_out' as const };
+
+  it('takes a completed task’s unchecked result within dispute_window_secs, and nothing else', () => {
+    const P2 = withParams({ dispute_window_secs: 60 });
+    expect(disputeProblem(done, unchecked, 1_060_000, P2)).toBeNull();
+    expect(disputeProblem(done, unchecked, 1_060_001, P2)).toBe('dispute_window_closed');
+    expect(disputeProblem({ status: 'in_progress', completedAtSecs: null }, unchecked, 1_000_000, P2)).toBe(
+      'task_not_completed',
+    );
+    expect(disputeProblem(done, { verification: 'verified' }, 1_000_000, P2)).toBe('already_verified');
+    expect(disputeProblem(done, { verification: 'pending' }, 1_000_000, P2)).toBe('already_checking');
+    expect(disputeProblem(done, { verification: 'disputed' }, 1_000_000, P2)).toBe('already_checking');
+  });
+
+  it('audits what can be re-derived and records the rest', () => {
+    expect(disputeKind('market')).toBe('audit');
+    expect(disputeKind('replicate')).toBe('audit');
+    expect(disputeKind('none')).toBe('recorded');
   });
 });
