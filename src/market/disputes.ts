@@ -12,13 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { MarketError } from '../domain/errors.js';
 import type { Capability } from '../domain/schemas/capability.js';
 import { checkMethod, disputeKind, disputeProblem, type DisputeProblem } from '../domain/verification.js';
-import {
-  disputableJobs,
-  disputesOfTask,
-  insertDisputes,
-  isJobOf,
-  type DisputeRow,
-} from '../store/disputes.js';
+import { disputableJobs, disputesOfTask, insertDisputes, type DisputeRow } from '../store/disputes.js';
+import { getJob, type JobRow } from '../store/jobs.js';
 import { queueEntries } from '../store/queue.js';
 import { insertReplicas, setVerification, type NewReplica } from '../store/verification.js';
 import type { DispatchContext } from './dispatch-context.js';
@@ -48,7 +43,7 @@ export class Disputes {
     const params = ctx.params();
     const { disputes, replicas, adjusted } = await ctx.db.transaction(async (tx) => {
       const jobs = await disputableJobs(tx, taskId, body.job_id ?? null);
-      if (jobs.length === 0 && body.job_id !== undefined && !(await isJobOf(tx, body.job_id, taskId)))
+      if (jobs.length === 0 && body.job_id !== undefined && !isJobOf(await getJob(tx, body.job_id), taskId))
         throw new MarketError('not_found', `job ${body.job_id} is not a job of task ${taskId}`, {
           job_id: body.job_id,
         });
@@ -142,4 +137,9 @@ export class Disputes {
   list(taskId: string): Promise<DisputeRow[]> {
     return disputesOfTask(this.ctx.db, taskId);
   }
+}
+
+/** The job exists and is one of the task's own (not a replica checking one). */
+function isJobOf(job: JobRow | undefined, taskId: string): boolean {
+  return job !== undefined && job.task_id === taskId && job.verifies === null;
 }

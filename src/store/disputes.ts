@@ -35,15 +35,6 @@ export async function disputableJobs(
   );
 }
 
-/** The job exists and belongs to the task (a primary job, not a replica). */
-export async function isJobOf(q: Queryable, jobId: string, taskId: string): Promise<boolean> {
-  const rows = await q.query(`SELECT 1 FROM jobs WHERE job_id = $1 AND task_id = $2 AND verifies IS NULL`, [
-    jobId,
-    taskId,
-  ]);
-  return rows.length > 0;
-}
-
 export interface DisputeRow {
   dispute_id: string;
   job_id: string;

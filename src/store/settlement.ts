@@ -155,7 +155,7 @@ export async function systemBalances(q: Queryable, asset: string): Promise<Recor
 /** The charges of these jobs' receipts that moved money (Real mode), by job. */
 export async function appliedCharges(q: Queryable, jobIds: readonly string[]): Promise<Map<string, bigint>> {
   if (jobIds.length === 0) return new Map();
-  const rows = await q.query<{ job_id: string; amount: string; idempotency_key: string }>(
+  const rows = await q.query<{ job_id: string; amount: string }>(
     `SELECT job_id, amount::text AS amount FROM receipts WHERE job_id = ANY($1::uuid[]) AND applied`,
     [[...jobIds]],
   );

@@ -7,8 +7,15 @@ import { randomUUID } from 'node:crypto';
 import { expect, it, onTestFinished, vi } from 'vitest';
 import type { SchedulerParams } from '../../src/domain/scheduler-params.js';
 import { verifyLedger } from '../../src/market/ledger.js';
-import { perTestMarkets, startTestMarket, type TestMarket } from '../helpers/market.js';
-import { CPU_CAPABILITY, type ScriptedWorker } from '../helpers/ws-worker.js';
+import {
+  perTestMarkets,
+  providerBalance,
+  providerScore,
+  realSettlement,
+  startTestMarket,
+  type TestMarket,
+} from '../helpers/market.js';
+import { CPU_CAPABILITY } from '../helpers/ws-worker.js';
 import { until } from '../helpers/until.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -33,17 +40,8 @@ async function market(params: Partial<SchedulerParams> = {}): Promise<TestMarket
       },
     }),
   );
-  await tm.operator.request('POST', '/rpc', {
-    method: 'settlement.set_mode',
-    params: { mode: 'Armed', delay_ms: 0 },
-  });
+  await realSettlement(tm);
   return tm;
-}
-
-async function worker(opts: Parameters<ScriptedWorker['join']>[0] = {}): Promise<ScriptedWorker> {
-  const w = pool.make();
-  await w.join(opts);
-  return w;
 }
 
 const synthetic = (seed: string) => ({
@@ -67,27 +65,10 @@ async function disputes(client: Client, id: string): Promise<Dispute[]> {
   return (await client.taskDisputes(id)).disputes as Dispute[];
 }
 
-async function balance(tm: TestMarket, address: string): Promise<bigint> {
-  const [row] = await tm.market.db.query<{ amount: string }>(
-    `SELECT b.amount::text AS amount FROM balances b JOIN accounts a USING (account_id)
-     WHERE a.address = $1 AND b.asset = 'CPC'`,
-    [address],
-  );
-  return BigInt(row?.amount ?? '0');
-}
-
-async function score(tm: TestMarket, address: string): Promise<number> {
-  const [row] = await tm.market.db.query<{ score: number }>(
-    'SELECT score FROM provider_reputation WHERE address = $1',
-    [address],
-  );
-  return row?.score ?? 0;
-}
-
 it('audits a disputed result after settlement: two providers outvote the cheat, its settled results are corrected', async () => {
   const tm = await market();
   const { client } = await tm.customer('10.0');
-  const cheat = await worker({ price: '0.0001' });
+  const cheat = await pool.joined({ price: '0.0001' });
   cheat.answer((job) => cheat.fabricated(job));
   const receiver = new WebhookReceiver();
   const url = await receiver.listen();
@@ -105,7 +86,7 @@ it('audits a disputed result after settlement: two providers outvote the cheat, 
   const otherFirst = await completed(client, other.task_id);
   expect(otherFirst.result?.worker_address).toBe(cheat.key.address);
 
-  const honest = [await worker(), await worker()];
+  const honest = [await pool.joined(), await pool.joined()];
   for (const w of honest) w.answer((job) => w.honest(job));
   const opened = await client.request<{ disputes: Dispute[] }>('POST', `/tasks/${task.task_id}/disputes`, {
     reason: 'the proof does not match my own run',
@@ -128,7 +109,7 @@ it('audits a disputed result after settlement: two providers outvote the cheat, 
   expect(told[1]?.task.result?.result_hash).toBe(after.result?.result_hash);
   expect(told[1]?.delivery_id).not.toBe(told[0]?.delivery_id);
   expect(honest.map((w) => w.key.address)).toContain(after.result?.worker_address);
-  expect(await score(tm, cheat.key.address)).toBe(-1000);
+  expect(await providerScore(tm, cheat.key.address)).toBe(-1000);
   // Once caught, everything it delivered unchecked within the dispute window is audited too.
   const corrected = await until('the cheat’s other settled task to be corrected', async () => {
     const t = (await client.getTask(other.task_id)) as Task;
@@ -136,9 +117,9 @@ it('audits a disputed result after settlement: two providers outvote the cheat, 
   });
   expect(corrected.result?.result_hash).not.toBe(otherFirst.result?.result_hash);
   expect(honest.map((w) => w.key.address)).toContain(corrected.result?.worker_address);
-  for (const w of honest) expect(await score(tm, w.key.address)).toBeGreaterThanOrEqual(0);
+  for (const w of honest) expect(await providerScore(tm, w.key.address)).toBeGreaterThanOrEqual(0);
   // The auditors are paid from the validators' share of the charge: the worker share went out at settlement.
-  for (const w of honest) expect(await balance(tm, w.key.address)).toBeGreaterThan(0n);
+  for (const w of honest) expect(await providerBalance(tm, w.key.address)).toBeGreaterThan(0n);
   expect(await (await fetch(`${tm.url}/metrics`)).text()).toMatch(/disputes_total\{status="upheld"\} 1/);
   expect(
     await tm.operator.request('POST', '/rpc', { method: 'compute_market.verification_stats' }),
@@ -149,13 +130,13 @@ it('audits a disputed result after settlement: two providers outvote the cheat, 
 it('rejects a dispute of an honest result once an independent provider agrees with it', async () => {
   const tm = await market();
   const { client } = await tm.customer('10.0');
-  const first = await worker({ price: '0.0001' });
+  const first = await pool.joined({ price: '0.0001' });
   first.answer((job) => first.honest(job));
   const task = await client.createTask(synthetic('d2'));
   await completed(client, task.task_id);
-  const second = await worker();
+  const second = await pool.joined();
   second.answer((job) => second.honest(job));
-  const before = await score(tm, first.key.address);
+  const before = await providerScore(tm, first.key.address);
 
   await client.request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'I do not believe it' });
   const [resolved] = await until('the audit to resolve', async () => {
@@ -167,7 +148,7 @@ it('rejects a dispute of an honest result once an independent provider agrees wi
     verified: true,
     result: { worker_address: first.key.address },
   });
-  expect(await score(tm, first.key.address)).toBeGreaterThanOrEqual(before);
+  expect(await providerScore(tm, first.key.address)).toBeGreaterThanOrEqual(before);
   // One dispute per result: the verdict stands.
   const again = await client
     .request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'still no' })
@@ -188,7 +169,7 @@ it('records a dispute of work nothing can re-derive against its provider, once, 
     await client.request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'too early' }).catch((e) => e),
   ).toMatchObject({ status: 409, code: 'not_disputable', details: { problem: 'task_not_completed' } });
   const llm = { ...CPU_CAPABILITY, challenge_types: ['inference' as const], models: ['m'] };
-  const w = await worker({ capability: llm });
+  const w = await pool.joined({ capability: llm });
   w.answer((job) =>
     w.resultWith(
       job,
@@ -208,13 +189,13 @@ it('records a dispute of work nothing can re-derive against its provider, once, 
       .request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'wrong job', job_id: randomUUID() })
       .catch((e) => e),
   ).toMatchObject({ status: 404, code: 'not_found' });
-  const before = await score(tm, w.key.address);
+  const before = await providerScore(tm, w.key.address);
 
   const opened = await client.request<{ disputes: Dispute[] }>('POST', `/tasks/${task.task_id}/disputes`, {
     reason: 'the poem is about something else',
   });
   expect(opened.disputes).toMatchObject([{ kind: 'recorded', status: 'recorded', provider: w.key.address }]);
-  expect(await score(tm, w.key.address)).toBeLessThan(before);
+  expect(await providerScore(tm, w.key.address)).toBeLessThan(before);
   expect(
     await client.request('POST', `/tasks/${task.task_id}/disputes`, { reason: 'again' }).catch((e) => e),
   ).toMatchObject({ status: 409, code: 'not_disputable' });

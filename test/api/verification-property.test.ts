@@ -9,7 +9,7 @@ import { blake3Hex } from '../../src/domain/hash.js';
 import { proofRoot } from '../../src/domain/merkle.js';
 import { runSyntheticSync } from '../../src/domain/synthetic.js';
 import { verifyLedger } from '../../src/market/ledger.js';
-import { perTestMarkets, startTestMarket } from '../helpers/market.js';
+import { perTestMarkets, realSettlement, startTestMarket } from '../helpers/market.js';
 import { until } from '../helpers/until.js';
 
 const { pool, track, closeAll } = perTestMarkets();
@@ -50,10 +50,7 @@ it('never pays for a fabricated result nor penalises an honest provider, whateve
         const tm = track(
           await startTestMarket({ params: { verification_enabled: true, market_check_max_muladds: 0 } }),
         );
-        await tm.operator.request('POST', '/rpc', {
-          method: 'settlement.set_mode',
-          params: { mode: 'Armed', delay_ms: 0 },
-        });
+        await realSettlement(tm);
         const workers = [];
         for (let i = 0; i < honest + cheats; i++) {
           const w = pool.make();

@@ -6,7 +6,14 @@ import { expect, it, vi } from 'vitest';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import type { SchedulerParams } from '../../src/domain/scheduler-params.js';
 import { verifyLedger } from '../../src/market/ledger.js';
-import { perTestMarkets, startTestMarket, type TestMarket } from '../helpers/market.js';
+import {
+  perTestMarkets,
+  providerBalance,
+  providerScore,
+  realSettlement,
+  startTestMarket,
+  type TestMarket,
+} from '../helpers/market.js';
 import { CPU_CAPABILITY, type ScriptedWorker } from '../helpers/ws-worker.js';
 import { until } from '../helpers/until.js';
 
@@ -17,18 +24,8 @@ const { pool, track } = perTestMarkets();
 
 async function market(params: Partial<SchedulerParams> = {}, real = true): Promise<TestMarket> {
   const tm = track(await startTestMarket({ params: { verification_enabled: true, ...params } }));
-  if (real)
-    await tm.operator.request('POST', '/rpc', {
-      method: 'settlement.set_mode',
-      params: { mode: 'Armed', delay_ms: 0 },
-    });
+  if (real) await realSettlement(tm);
   return tm;
-}
-
-async function worker(opts: Parameters<ScriptedWorker['join']>[0] = {}): Promise<ScriptedWorker> {
-  const w = pool.make();
-  await w.join(opts);
-  return w;
 }
 
 const hello = {
@@ -66,36 +63,19 @@ async function jobsOf(
   return (await apiKeyClient.request<{ jobs: Job[] }>('GET', `/tasks/${id}/jobs`)).jobs;
 }
 
-async function score(tm: TestMarket, address: string): Promise<number> {
-  const [row] = await tm.market.db.query<{ score: number }>(
-    'SELECT score FROM provider_reputation WHERE address = $1',
-    [address],
-  );
-  return row?.score ?? 0;
-}
-
-async function balance(tm: TestMarket, address: string): Promise<bigint> {
-  const [row] = await tm.market.db.query<{ amount: string }>(
-    `SELECT b.amount::text AS amount FROM balances b JOIN accounts a USING (account_id)
-     WHERE a.address = $1 AND b.asset = 'CPC'`,
-    [address],
-  );
-  return BigInt(row?.amount ?? '0');
-}
-
 const CPC = 10n ** 18n;
 
 it('refuses a fabricated result the market re-computes, marks the cheat, and pays only the honest run', async () => {
   const tm = await market();
   const { client } = await tm.customer('10.0');
-  const cheat = await worker({ price: '0.5' });
+  const cheat = await pool.joined({ price: '0.5' });
   cheat.answer((job) => cheat.fabricated(job));
   const refusal = cheat.next<{ code: string }>('error');
   const notice = cheat.next<{ code: string }>('notice');
   const task = await client.createTask({ ...hello, reward: '1.5' });
   expect((await refusal).code).toBe('result_refused');
   expect((await notice).code).toBe('fraud');
-  const honest = await worker({ price: '1.0' });
+  const honest = await pool.joined({ price: '1.0' });
   honest.answer((job) => honest.honest(job));
 
   const done = await finished(tm, client, task.task_id);
@@ -106,11 +86,11 @@ it('refuses a fabricated result the market re-computes, marks the cheat, and pay
   });
   const [job] = await jobsOf(tm, client, task.task_id);
   expect(job?.verification).toEqual({ status: 'verified', verifiers: ['market'] });
-  expect(await score(tm, cheat.key.address)).toBe(-1000);
+  expect(await providerScore(tm, cheat.key.address)).toBe(-1000);
   // Charged once, at the honest provider's price (1 unit × 1.0); the cheat earned nothing.
   expect(await client.me()).toMatchObject({ balance: '9.0', escrow: '0.0' });
-  expect(await balance(tm, cheat.key.address)).toBe(0n);
-  expect(await balance(tm, honest.key.address)).toBe(CPC / 4n);
+  expect(await providerBalance(tm, cheat.key.address)).toBe(0n);
+  expect(await providerBalance(tm, honest.key.address)).toBe(CPC / 4n);
 
   // Caught, it gets no more work however cheap it is.
   const next = await client.createTask({ ...hello, reward: '1.5' });
@@ -137,9 +117,9 @@ it('refuses a fabricated result the market re-computes, marks the cheat, and pay
 it('re-runs a job on an independent provider, and pays it the validators’ share when they agree', async () => {
   const tm = await market({ market_check_max_muladds: 0 });
   const { client } = await tm.customer('10.0');
-  const first = await worker({ price: '1.0' });
+  const first = await pool.joined({ price: '1.0' });
   first.answer((job) => first.honest(job));
-  const second = await worker({ price: '1.5' });
+  const second = await pool.joined({ price: '1.5' });
   second.answer((job) => second.honest(job));
   // The first provider's job is on probation: checked in full, by a replica on the other one.
   const task = await client.createTask({ ...synthetic('aa'), reward: '2.0' });
@@ -162,8 +142,8 @@ it('re-runs a job on an independent provider, and pays it the validators’ shar
   });
   // Charged once at the primary's quote (1.0): 25% to the worker, the 10% validators' share to the verifier.
   expect(await client.me()).toMatchObject({ balance: '9.0', escrow: '0.0' });
-  expect(await balance(tm, first.key.address)).toBe(CPC / 4n);
-  expect(await balance(tm, second.key.address)).toBe(CPC / 10n);
+  expect(await providerBalance(tm, first.key.address)).toBe(CPC / 4n);
+  expect(await providerBalance(tm, second.key.address)).toBe(CPC / 10n);
   const validators = await tm.operator.request<{ balances: Record<string, string> }>('POST', '/rpc', {
     method: 'settlement_status',
   });
@@ -181,9 +161,9 @@ it.each([
     const { client } = await tm.customer('10.0');
     // The cheapest takes the job, the next the replica, the last the tie-break.
     const workers = [
-      await worker({ price: '1.0' }),
-      await worker({ price: '1.2' }),
-      await worker({ price: '1.4' }),
+      await pool.joined({ price: '1.0' }),
+      await pool.joined({ price: '1.2' }),
+      await pool.joined({ price: '1.4' }),
     ];
     workers.forEach((w, i) => w.answer((job) => (i === cheater ? w.fabricated(job) : w.honest(job))));
     const cheat = workers[cheater] as ScriptedWorker;
@@ -195,12 +175,12 @@ it.each([
     const [job] = await jobsOf(tm, client, task.task_id);
     expect(job?.verification?.status).toBe('verified');
     expect(job?.verification?.verifiers).toEqual(honest.filter((a) => a !== done.result?.worker_address));
-    expect(await score(tm, cheat.key.address)).toBe(-1000);
+    expect(await providerScore(tm, cheat.key.address)).toBe(-1000);
     for (const w of workers.filter((x) => x !== cheat))
-      expect(await score(tm, w.key.address)).toBeGreaterThan(0);
+      expect(await providerScore(tm, w.key.address)).toBeGreaterThan(0);
     // The customer pays once, at the primary's quote; the cheat earns nothing.
     expect(await client.me()).toMatchObject({ balance: '9.0', escrow: '0.0' });
-    expect(await balance(tm, cheat.key.address)).toBe(0n);
+    expect(await providerBalance(tm, cheat.key.address)).toBe(0n);
     expect((await verifyLedger(tm.market.db)).violations).toEqual([]);
   },
 );
@@ -208,14 +188,14 @@ it.each([
 it('sends a job claimed invalid to another provider; a griefer ends with no work and every task done honestly', async () => {
   const tm = await market();
   const { client } = await tm.customer('100.0');
-  const griefer = await worker({ price: '0.000000000000000001', slots: 8 });
+  const griefer = await pool.joined({ price: '0.000000000000000001', slots: 8 });
   griefer.answer((job) => ({
     type: 'job_failed',
     job_id: job.job_id,
     reason: 'invalid_payload',
     message: 'no',
   }));
-  const honest = await worker({ price: '0.01', slots: 8 });
+  const honest = await pool.joined({ price: '0.01', slots: 8 });
   honest.answer((job) => honest.honest(job));
   const ids = await Promise.all(
     Array.from(
@@ -239,7 +219,7 @@ it('sends a job claimed invalid to another provider; a griefer ends with no work
     [griefer.key.address],
   );
   expect(row?.contradicted_claims).toBeGreaterThanOrEqual(1);
-  expect(await score(tm, griefer.key.address)).toBeLessThan(0);
+  expect(await providerScore(tm, griefer.key.address)).toBeLessThan(0);
   // After its claims were contradicted it gets nothing more, however cheap.
   const seen = griefer.jobsSeen.length;
   const more = await client.createTask({
@@ -249,14 +229,14 @@ it('sends a job claimed invalid to another provider; a griefer ends with no work
   });
   expect((await finished(tm, client, more.task_id)).result?.worker_address).toBe(honest.key.address);
   expect(griefer.jobsSeen).toHaveLength(seen);
-  expect(await score(tm, honest.key.address)).toBeGreaterThan(0);
+  expect(await providerScore(tm, honest.key.address)).toBeGreaterThan(0);
   expect((await verifyLedger(tm.market.db)).violations).toEqual([]);
 });
 
 it('fails a job only when two independent providers call its payload invalid, at no cost to either', async () => {
   const tm = await market();
   const { client } = await tm.customer('10.0');
-  const claimants = [await worker({ price: '0.01' }), await worker({ price: '0.02' })];
+  const claimants = [await pool.joined({ price: '0.01' }), await pool.joined({ price: '0.02' })];
   for (const w of claimants)
     w.answer((job) => ({
       type: 'job_failed',
@@ -268,14 +248,14 @@ it('fails a job only when two independent providers call its payload invalid, at
   const done = await finished(tm, client, task.task_id);
   expect(done.status).toBe('failed');
   expect(claimants.map((w) => w.jobsSeen.length)).toEqual([1, 1]);
-  for (const w of claimants) expect(await score(tm, w.key.address)).toBe(0);
+  for (const w of claimants) expect(await providerScore(tm, w.key.address)).toBe(0);
   expect(await client.me()).toMatchObject({ balance: '10.0', escrow: '0.0' });
 });
 
 it('keeps a provider on probation to probation_slots jobs, and rests a type it fails instead of sinking it', async () => {
   const tm = await market({ probation_slots: 2, probation_cooldown_secs: 3600 }, false);
   const { client } = await tm.customer('10.0');
-  const w = await worker({ slots: 4 });
+  const w = await pool.joined({ slots: 4 });
   const ids = await Promise.all(
     [1, 2, 3].map(async (i) => (await client.createTask({ ...synthetic(`0${i}`), reward: '1.0' })).task_id),
   );
@@ -285,7 +265,7 @@ it('keeps a provider on probation to probation_slots jobs, and rests a type it f
   const notice = w.next<{ code: string; message: string }>('notice');
   w.send({ type: 'job_failed', job_id: jobs[0]?.job_id, reason: 'runner_error', message: 'exit 1' });
   expect((await notice).code).toBe('type_resting');
-  expect(await score(tm, w.key.address)).toBe(0);
+  expect(await providerScore(tm, w.key.address)).toBe(0);
   // Synthetic rests; the other running job still completes, and other types still come.
   w.send(w.honest(jobs[1] as JobMsg));
   await w.next('result_accepted');
@@ -297,16 +277,16 @@ it('keeps a provider on probation to probation_slots jobs, and rests a type it f
 
 it('starts a new provider from its advertised reputation only up to probation_score_cap', async () => {
   const tm = await market({ probation_score_cap: 100 }, false);
-  const w = await worker({ reputationScore: 900 });
-  expect(await score(tm, w.key.address)).toBe(100);
+  const w = await pool.joined({ reputationScore: 900 });
+  expect(await providerScore(tm, w.key.address)).toBe(100);
 });
 
 it('catches a provider past probation with a canary slice', async () => {
   const tm = await market({ probation_jobs: 0, verify_rate_max: 0, verify_rate_min: 0, canary_rate: 1 });
   const { client } = await tm.customer('10.0');
-  const cheat = await worker({ price: '0.5' });
+  const cheat = await pool.joined({ price: '0.5' });
   cheat.answer((job) => cheat.fabricated(job));
-  const honest = await worker({ price: '1.0' });
+  const honest = await pool.joined({ price: '1.0' });
   honest.answer((job) => honest.honest(job));
   const task = await client.createTask({ ...hello, reward: '1.5' });
   const done = await finished(tm, client, task.task_id);
@@ -315,7 +295,7 @@ it('catches a provider past probation with a canary slice', async () => {
     verified: false,
     result: { worker_address: honest.key.address },
   });
-  expect(await score(tm, cheat.key.address)).toBe(-1000);
+  expect(await providerScore(tm, cheat.key.address)).toBe(-1000);
   const metrics = await (await fetch(`${tm.url}/metrics`)).text();
   expect(metrics).toMatch(/canary_total\{result="fail"\} 1/);
   expect(metrics).toMatch(/canary_total\{result="pass"\} 1/);
@@ -324,11 +304,11 @@ it('catches a provider past probation with a canary slice', async () => {
 it('accepts a result nobody else can check unverified, and says so', async () => {
   const tm = await market({ market_check_max_muladds: 0 }, false);
   const { client } = await tm.customer('10.0');
-  const w = await worker();
+  const w = await pool.joined();
   w.answer((job) => w.honest(job));
   // Another provider of the type, paid in another fee mix, could never take the replica: matching
   // would not give it a job escrowed in all-CPC.
-  const other = await worker({ feePctCt: 50 });
+  const other = await pool.joined({ feePctCt: 50 });
   other.answer((job) => other.honest(job));
   // Verification waits for a second provider of the type only while one is connected.
   const task = await client.createTask({ ...synthetic('cc'), reward: '1.0' });
@@ -353,7 +333,7 @@ it('counts a new provider’s claims for nothing until its work bears them out, 
     gpu_count: 8,
     gpu_memory_mb: 81_559,
   };
-  const liar = await worker({ capability: h100, units: 1_000_000_000, price: '0.5' });
+  const liar = await pool.joined({ capability: h100, units: 1_000_000_000, price: '0.5' });
   liar.answer((job) => liar.fabricated(job));
   // A billion units claimed count for probation_units (10) until verified work bears them out.
   const offers = await tm.operator.request<{ offers: Record<string, unknown>[] }>('GET', '/offers');
@@ -374,11 +354,11 @@ it('counts a new provider’s claims for nothing until its work bears them out, 
     reward: '1.5',
   });
   await liar.next('notice');
-  const honest = await worker({ capability: h100, price: '1.0' });
+  const honest = await pool.joined({ capability: h100, price: '1.0' });
   honest.answer((job) => honest.honest(job));
   expect(await finished(tm, client, task.task_id)).toMatchObject({
     status: 'completed',
     result: { worker_address: honest.key.address },
   });
-  expect(await score(tm, liar.key.address)).toBe(-1000);
+  expect(await providerScore(tm, liar.key.address)).toBe(-1000);
 });

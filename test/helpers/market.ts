@@ -150,3 +150,30 @@ export function perTestMarkets() {
     },
   };
 }
+
+/** Settlement in Real mode at once: money moves from the next settlement on. */
+export async function realSettlement(tm: TestMarket): Promise<void> {
+  await tm.operator.request('POST', '/rpc', {
+    method: 'settlement.set_mode',
+    params: { mode: 'Armed', delay_ms: 0 },
+  });
+}
+
+/** A provider's stored reputation score (0 without an entry). */
+export async function providerScore(tm: TestMarket, address: string): Promise<number> {
+  const [row] = await tm.market.db.query<{ score: number }>(
+    'SELECT score FROM provider_reputation WHERE address = $1',
+    [address],
+  );
+  return row?.score ?? 0;
+}
+
+/** A provider's CPC balance on its market account, in base units (0 without one). */
+export async function providerBalance(tm: TestMarket, address: string): Promise<bigint> {
+  const [row] = await tm.market.db.query<{ amount: string }>(
+    `SELECT b.amount::text AS amount FROM balances b JOIN accounts a USING (account_id)
+     WHERE a.address = $1 AND b.asset = 'CPC'`,
+    [address],
+  );
+  return BigInt(row?.amount ?? '0');
+}

@@ -202,6 +202,13 @@ export class WorkerPool {
     return w;
   }
 
+  /** A worker that has joined and offered (ScriptedWorker.join). */
+  async joined(opts: Parameters<ScriptedWorker['join']>[0] = {}): Promise<ScriptedWorker> {
+    const w = this.make();
+    await w.join(opts);
+    return w;
+  }
+
   async closeAll(): Promise<void> {
     await Promise.all(
       this.workers.splice(0).map(async (w) => {

@@ -17,6 +17,7 @@ import { MarketError } from '../../domain/errors.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
 import type { MarketEventBus, MarketEvents } from '../../market/events.js';
 import type { Market } from '../../market/market.js';
+import { sendEventStream } from '../event-stream.js';
 
 /** The most often a page is told to read the state again. */
 export const HINT_INTERVAL_MS = 1000;
@@ -133,11 +134,7 @@ export function dashboardEventRoutes(app: FastifyInstance, market: Market): void
         hints.remove(stream);
         stream.end();
       });
-      return reply
-        .header('content-type', 'text/event-stream; charset=utf-8')
-        .header('cache-control', 'no-cache')
-        .header('x-accel-buffering', 'no')
-        .send(stream);
+      return sendEventStream(reply, stream);
     },
   );
 }

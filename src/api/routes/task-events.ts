@@ -12,6 +12,7 @@ import { TaskIdParams } from '../../domain/schemas/tasks.js';
 import type { TaskEvent } from '../../domain/schemas/task-events.js';
 import type { Market } from '../../market/market.js';
 import { principalOf } from '../guard.js';
+import { sendEventStream } from '../event-stream.js';
 
 const KEEPALIVE_MS = 15_000;
 
@@ -63,11 +64,7 @@ export function taskEventRoutes(app: FastifyInstance, market: Market): void {
         clearInterval(keepalive);
         stream.end();
       });
-      return reply
-        .header('content-type', 'text/event-stream; charset=utf-8')
-        .header('cache-control', 'no-cache')
-        .header('x-accel-buffering', 'no')
-        .send(stream);
+      return sendEventStream(reply, stream);
     },
   );
 }
