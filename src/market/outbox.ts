@@ -40,6 +40,7 @@ import {
   setNextNonce,
   unsealedPage,
   unsealUntried,
+  type NewOutboxRow,
   type OutboxRow,
 } from '../store/outbox.js';
 import type { ChainAccount } from '../chain/port.js';
@@ -88,9 +89,14 @@ export class OutboxWriter {
    * the first time); a replay of the same batch adds nothing (its key is its task ids' hash).
    */
   async queueResults(tx: Queryable, results: readonly TaskResult[]): Promise<number> {
+    return insertDrafts(tx, this.resultDrafts(results), this.clock.nowMs());
+  }
+
+  /** The drafts queueResults queues for these tasks (also planned ahead: SettlementService.planAlone). */
+  resultDrafts(results: readonly TaskResult[]): NewOutboxRow[] {
     if (results.length === 1) {
       const r = results[0] as TaskResult;
-      return this.queue(tx, [{ key: resultDedupKey(r.task_id), draft: { type: 'task_result', ...r } }]);
+      return rows([{ key: resultDedupKey(r.task_id), draft: { type: 'task_result', ...r } }]);
     }
     const items: { key: string; draft: OutboxDraft }[] = [];
     for (let i = 0; i < results.length; i += MAX_RESULTS_PER_TX) {
@@ -105,7 +111,7 @@ export class OutboxWriter {
         draft: { type: 'result_batch', tasks },
       });
     }
-    return this.queue(tx, items);
+    return rows(items);
   }
 
   /** Queues a carried bundle's receipt (spec "Courier Mode"); a second send of it changes nothing. */
@@ -127,11 +133,12 @@ export class OutboxWriter {
    * shares in the chain's coin (CPC) go out as TRANSFERs; others stay on the providers' accounts.
    */
   async queuePayouts(tx: Queryable, rows: readonly PayoutRow[]): Promise<void> {
-    await insertPayouts(
-      tx,
-      rows.filter((r) => r.asset === PAYOUT_ASSET),
-      unixSeconds(this.clock),
-    );
+    await insertPayouts(tx, this.payoutRows(rows), unixSeconds(this.clock));
+  }
+
+  /** The payouts queuePayouts records of these: those in the chain's coin. */
+  payoutRows(rows: readonly PayoutRow[]): PayoutRow[] {
+    return rows.filter((r) => r.asset === PAYOUT_ASSET);
   }
 
   /**
@@ -260,10 +267,10 @@ export class OutboxWriter {
   }
 
   private async queue(q: Queryable, items: readonly { key: string; draft: OutboxDraft }[]): Promise<number> {
-    return insertDrafts(
-      q,
-      items.map((i) => ({ kind: draftKind(i.draft), dedup_key: i.key, draft: i.draft })),
-      this.clock.nowMs(),
-    );
+    return insertDrafts(q, rows(items), this.clock.nowMs());
   }
+}
+
+function rows(items: readonly { key: string; draft: OutboxDraft }[]): NewOutboxRow[] {
+  return items.map((i) => ({ kind: draftKind(i.draft), dedup_key: i.key, draft: i.draft }));
 }

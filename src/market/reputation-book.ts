@@ -56,9 +56,27 @@ export async function recordOutcomes(
   params: SchedulerParams,
   counters: OutcomeCounters = {},
 ): Promise<Adjusted[]> {
+  const addresses = [...new Set(changes.map((c) => c.address))].sort();
+  const entries = await lockReputation(tx, addresses);
+  const plan = planOutcomes(entries, changes, nowMs, params, counters);
+  await saveReputations(tx, plan.saved);
+  await countProviderOutcomes(tx, plan.counts, nowMs);
+  return plan.adjusted;
+}
+
+/**
+ * What recordOutcomes writes, from the stored entries of the providers the changes name: each
+ * entry decayed and adjusted once per outcome, and the counters each provider's outcomes move.
+ */
+export function planOutcomes(
+  entries: ReadonlyMap<string, ReputationEntry>,
+  changes: readonly OutcomeChange[],
+  nowMs: number,
+  params: SchedulerParams,
+  counters: OutcomeCounters = {},
+): { adjusted: Adjusted[]; saved: { address: string; entry: ReputationEntry }[]; counts: ProviderCounts[] } {
   const byAddress = groupBy(changes, (c) => c.address);
   const addresses = [...byAddress.keys()].sort();
-  const entries = await lockReputation(tx, addresses);
   const adjusted: Adjusted[] = [];
   const saved: { address: string; entry: ReputationEntry }[] = [];
   const counts = new Map<string, ProviderCounts>();
@@ -93,9 +111,7 @@ export async function recordOutcomes(
     const delta = countsOf(address);
     delta.contradicted = (delta.contradicted ?? 0) + 1;
   }
-  await saveReputations(tx, saved);
-  await countProviderOutcomes(tx, [...counts.values()], nowMs);
-  return adjusted;
+  return { adjusted, saved, counts: [...counts.values()] };
 }
 
 /** After the commit: the cache and the metrics see what recordOutcomes wrote. */

@@ -25,6 +25,7 @@ import {
   jobsOfTasks,
   leasedJobIdsOf,
   refuseResults,
+  type CompletedJob,
   type JobRow,
 } from '../store/jobs.js';
 import { queueEntries } from '../store/queue.js';
@@ -49,6 +50,7 @@ import { ResultRejected, type DispatchContext } from './dispatch-context.js';
 import type { Leases } from './leases.js';
 import { announceAdjusted, recordOutcomes } from './reputation-book.js';
 import type { CheckedJob, Session } from './sessions.js';
+import { commitAlone } from './fast-commit.js';
 import { Verifier, type Decision, type VerifyOutcome } from './verification.js';
 
 interface ResultItem {
@@ -157,24 +159,82 @@ export class Results {
     const toRefuse = candidates.filter((i) => refusal(i));
     const toComplete = candidates.filter((i) => !refusal(i));
     const outputs = await Promise.all(toComplete.map((i) => this.storeOutputs(i.msg)));
-    const { completed, refused, doneTasks, adjusted, verification } = await ctx.db.transaction(async (tx) => {
+    const rows = toComplete.map((i, n) => ({
+      job_id: i.msg.job_id,
+      worker_address: i.session.address,
+      result_hash: i.msg.result_hash,
+      proof: i.msg.proof,
+      output: outputs[n] ?? null,
+      ...decidedVerification(decisions.get(i.msg.job_id)),
+    }));
+    // The common case commits in one round trip (fast-commit.ts); the rest, or a batch the
+    // database finds is not what that plan assumed, the long way below.
+    const alone =
+      toRefuse.length === 0
+        ? await commitAlone(
+            ctx,
+            toComplete.map((i, n) => ({
+              row: rows[n] as (typeof rows)[number],
+              job: i.job,
+              decision: decisions.get(i.msg.job_id),
+            })),
+            now,
+            params,
+          )
+        : undefined;
+    alone?.announce();
+    const { completed, refused, doneTasks, adjusted, verification } = alone
+      ? { ...alone, refused: [] as string[] }
+      : await this.commitLong(toRefuse, rows, decisions, jobs, refusal, now, params);
+    ctx.settlement.committed();
+    announceAdjusted(ctx.events, adjusted);
+    await this.afterVerification(verification, refused);
+    const completedBy = new Map(completed.map((c) => [c.job_id, c.worker_address]));
+    const accepted = (i: ResultItem) =>
+      firstOf.get(keyOf(i)) === i && completedBy.get(i.msg.job_id) === i.session.address;
+    const outcomes: Outcome<void>[] = [];
+    for (const item of items) {
+      const { session, msg } = item;
+      const running = session.running.get(msg.job_id);
+      session.running.delete(msg.job_id);
+      const refusedWith = firstOf.get(keyOf(item)) === item ? refusal(item) : undefined;
+      if (accepted(item)) {
+        outcomes.push({ ok: true, value: undefined });
+        ctx.events.emit('job.completed', {
+          jobId: msg.job_id,
+          taskId: running?.taskId ?? '',
+          worker: session.address,
+          runtimeMs: now - (running?.startedAtMs ?? now),
+          slices: running?.slices ?? 1,
+        });
+      } else if (refusedWith && refused.includes(msg.job_id))
+        outcomes.push({ ok: false, error: new ResultRejected('result_refused', refusedWith.reason) });
+      else outcomes.push({ ok: false, error: await this.whyNotCompleted(msg.job_id, session.address) });
+    }
+    for (const t of doneTasks)
+      ctx.events.emit('task.completed', { taskId: t.taskId, resultHash: t.resultHash, worker: t.worker });
+    ctx.kick();
+    return outcomes;
+  }
+
+  /** The batch committed statement by statement: every case (refusals, replicas, audits, bonds). */
+  private async commitLong(
+    toRefuse: readonly ResultItem[],
+    rows: CompletedJob[],
+    decisions: ReadonlyMap<string, Decision>,
+    jobs: ReadonlyMap<string, CheckedJob>,
+    refusal: (i: ResultItem) => Extract<Decision, { kind: 'refused' }> | undefined,
+    now: number,
+    params: SchedulerParams,
+  ) {
+    const { ctx } = this;
+    return ctx.db.transaction(async (tx) => {
       // With bonds in play, escrow and bonds are locked first, in the order every money-moving
       // transaction takes them, before settlement locks the parties.
       if (params.sla_bond_pct > 0)
         await lockBalances(tx, [SYSTEM_ACCOUNTS.escrow, SYSTEM_ACCOUNTS.bonds], CPC);
       const nowSecs = Math.floor(now / 1000);
-      const completed = await completeJobs(
-        tx,
-        toComplete.map((i, n) => ({
-          job_id: i.msg.job_id,
-          worker_address: i.session.address,
-          result_hash: i.msg.result_hash,
-          proof: i.msg.proof,
-          output: outputs[n] ?? null,
-          ...decidedVerification(decisions.get(i.msg.job_id)),
-        })),
-        now,
-      );
+      const completed = await completeJobs(tx, rows, now);
       // Results the market proved wrong: the bond is slashed while the lease still names its
       // provider, then the job goes back to the queue without it.
       const leasedToRefuse = toRefuse.filter((i) => i.session.running.has(i.msg.job_id));
@@ -222,35 +282,6 @@ export class Results {
       });
       return { completed, refused, doneTasks, adjusted, verification };
     });
-    ctx.settlement.committed();
-    announceAdjusted(ctx.events, adjusted);
-    await this.afterVerification(verification, refused);
-    const completedBy = new Map(completed.map((c) => [c.job_id, c.worker_address]));
-    const accepted = (i: ResultItem) =>
-      firstOf.get(keyOf(i)) === i && completedBy.get(i.msg.job_id) === i.session.address;
-    const outcomes: Outcome<void>[] = [];
-    for (const item of items) {
-      const { session, msg } = item;
-      const running = session.running.get(msg.job_id);
-      session.running.delete(msg.job_id);
-      const refusedWith = firstOf.get(keyOf(item)) === item ? refusal(item) : undefined;
-      if (accepted(item)) {
-        outcomes.push({ ok: true, value: undefined });
-        ctx.events.emit('job.completed', {
-          jobId: msg.job_id,
-          taskId: running?.taskId ?? '',
-          worker: session.address,
-          runtimeMs: now - (running?.startedAtMs ?? now),
-          slices: running?.slices ?? 1,
-        });
-      } else if (refusedWith && refused.includes(msg.job_id))
-        outcomes.push({ ok: false, error: new ResultRejected('result_refused', refusedWith.reason) });
-      else outcomes.push({ ok: false, error: await this.whyNotCompleted(msg.job_id, session.address) });
-    }
-    for (const t of doneTasks)
-      ctx.events.emit('task.completed', { taskId: t.taskId, resultHash: t.resultHash, worker: t.worker });
-    ctx.kick();
-    return outcomes;
   }
 
   /**

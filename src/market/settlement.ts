@@ -26,7 +26,7 @@ import {
 import { balanceDeltas, SYSTEM_ACCOUNTS, type Posting } from '../domain/ledger.js';
 import { groupBy } from '../domain/group-by.js';
 import { ASSETS, CPC, formatAmount } from '../domain/money.js';
-import { encodeReceipt, makeReceipt, receiptAmount } from '../domain/receipts.js';
+import { encodeReceipt, makeReceipt, receiptAmount, type Receipt } from '../domain/receipts.js';
 import {
   advance,
   applyCommand,
@@ -57,6 +57,7 @@ import {
   type SettleJob,
 } from '../store/settlement.js';
 import type { MarketEventBus } from './events.js';
+import type { NewOutboxRow } from '../store/outbox.js';
 import type { OutboxWriter, TaskResult } from './outbox.js';
 import { checkStoredReceipts, type ReceiptCheckReport } from './receipt-check.js';
 
@@ -64,6 +65,42 @@ import { checkStoredReceipts, type ReceiptCheckReport } from './receipt-check.js
 export interface SettleTask {
   taskId: string;
   escrowHeld: bigint;
+}
+
+/** A settlement planned before its commit (planAlone): rows and amounts as the commit writes them. */
+export interface SettlementPlan {
+  journalId: string;
+  /** Provider accounts to create, and the assets each gets a balance in (providerAccounts). */
+  accounts: { address: string; account_id: string }[];
+  accountAssets: string[];
+  receipts: {
+    idempotency_key: string;
+    job_id: string;
+    task_id: string;
+    body: string;
+    amount: string;
+    mode: string;
+    applied: boolean;
+    journal_id: string;
+  }[];
+  /** The charges' postings summed per account and asset; the refunds are the commit's. */
+  postings: { account_id: string; asset: string; amount: string }[];
+  /** Per task: its buyer and assets, and what was charged in all and in each asset. */
+  tasks: {
+    task_id: string;
+    buyer: string;
+    asset: string;
+    it_asset: string;
+    pct: number;
+    charged_ct: string;
+    charged_it: string;
+    is_real: boolean;
+    charge: string;
+  }[];
+  payouts: PayoutRow[];
+  drafts: NewOutboxRow[];
+  /** The settlement events, announced once the commit is in. */
+  emit: () => void;
 }
 
 export class SettlementService {
@@ -239,58 +276,12 @@ export class SettlementService {
     const payouts: PayoutRow[] = [];
     for (const { taskId, first, escrow, receipts, real } of plans) {
       const pct = first.fee_pct_ct;
-      let charged = 0n;
-      for (const { job, receipt } of receipts) {
-        if (!fresh.has(receipt.idempotency_key)) continue; // replayed: settled before
-        this.events.emit('settle.receipt', { jobId: job.job_id, dryRun: !real });
-        if (!real) continue;
-        const amount = receiptAmount(receipt);
-        if (amount === 0n) continue;
-        // Paid in the escrow's CT/IT mix; the running total is split, so IT is never overdrawn.
-        const paid = splitIncrement(charged, amount, pct);
-        charged += amount;
-        const provider = accounts.get(job.worker_address) as string;
-        for (const [asset, value] of byAsset(first, paid)) {
-          if (value === 0n) continue;
-          const parts = splitAmount(value, this.shares);
-          // The validators' share pays the providers that verified the job (verifierShares);
-          // what no provider verified stays with the validators.
-          const toVerifiers = verifierShares(parts.validators, job.verifiers ?? []);
-          let verifiersPaid = 0n;
-          for (const v of toVerifiers.values()) verifiersPaid += v;
-          postings.push(
-            { accountId: SYSTEM_ACCOUNTS.escrow, asset, amount: -value },
-            { accountId: SYSTEM_ACCOUNTS.burn, asset, amount: parts.burn },
-            { accountId: provider, asset, amount: parts.worker },
-            { accountId: SYSTEM_ACCOUNTS.validators, asset, amount: parts.validators - verifiersPaid },
-            { accountId: SYSTEM_ACCOUNTS.treasury, asset, amount: parts.treasury },
-          );
-          for (const [verifier, amount] of toVerifiers) {
-            if (amount === 0n) continue;
-            postings.push({ accountId: accounts.get(verifier) as string, asset, amount });
-            payouts.push({
-              receipt_key: `${receipt.idempotency_key}/verifier/${verifier}`,
-              task_id: taskId,
-              address: verifier,
-              asset,
-              amount: amount.toString(),
-            });
-          }
-          // The outbox keeps only the chain's coin (CPC) for TRANSFERs; an IT share stays on the
-          // provider's account.
-          if (parts.worker > 0n)
-            payouts.push({
-              receipt_key: receipt.idempotency_key,
-              task_id: taskId,
-              address: job.worker_address,
-              asset,
-              amount: parts.worker.toString(),
-            });
-        }
-        this.events.emit('settle.applied', { jobId: job.job_id, amount });
-      }
+      const c = this.charges(taskId, first, receipts, real, fresh, accounts);
+      postings.push(...c.postings);
+      payouts.push(...c.payouts);
+      c.emit();
       // What was not charged goes back per asset: the hold minus the charges (residualRefund).
-      const refund = residualRefund(splitEscrow(escrow, pct), splitEscrow(charged, pct));
+      const refund = residualRefund(splitEscrow(escrow, pct), splitEscrow(c.charged, pct));
       postings.push(...splitTransfer(SYSTEM_ACCOUNTS.escrow, first.account_id, first, refund));
     }
     const summed = balanceDeltas(postings);
@@ -312,6 +303,173 @@ export class SettlementService {
         taskResults(byTask).filter((t) => firstTime.has(t.task_id)),
       );
     }
+  }
+
+  /**
+   * The money of a task's receipts charged for the first time (those in `fresh`): the postings
+   * (the refund aside), the worker and verifier shares for the payout flush, what was charged in
+   * all, and the events to announce, in order.
+   */
+  private charges(
+    taskId: string,
+    first: SettleJob,
+    receipts: readonly { job: SettleJob; receipt: Receipt }[],
+    real: boolean,
+    fresh: ReadonlySet<string>,
+    accounts: ReadonlyMap<string, string>,
+  ): { postings: Posting[]; payouts: PayoutRow[]; charged: bigint; emit: () => void } {
+    const pct = first.fee_pct_ct;
+    const postings: Posting[] = [];
+    const payouts: PayoutRow[] = [];
+    const events: (() => void)[] = [];
+    let charged = 0n;
+    for (const { job, receipt } of receipts) {
+      if (!fresh.has(receipt.idempotency_key)) continue; // replayed: settled before
+      events.push(() => this.events.emit('settle.receipt', { jobId: job.job_id, dryRun: !real }));
+      if (!real) continue;
+      const amount = receiptAmount(receipt);
+      if (amount === 0n) continue;
+      // Paid in the escrow's CT/IT mix; the running total is split, so IT is never overdrawn.
+      const paid = splitIncrement(charged, amount, pct);
+      charged += amount;
+      const provider = accounts.get(job.worker_address) as string;
+      for (const [asset, value] of byAsset(first, paid)) {
+        if (value === 0n) continue;
+        const parts = splitAmount(value, this.shares);
+        // The validators' share pays the providers that verified the job (verifierShares);
+        // what no provider verified stays with the validators.
+        const toVerifiers = verifierShares(parts.validators, job.verifiers ?? []);
+        let verifiersPaid = 0n;
+        for (const v of toVerifiers.values()) verifiersPaid += v;
+        postings.push(
+          { accountId: SYSTEM_ACCOUNTS.escrow, asset, amount: -value },
+          { accountId: SYSTEM_ACCOUNTS.burn, asset, amount: parts.burn },
+          { accountId: provider, asset, amount: parts.worker },
+          { accountId: SYSTEM_ACCOUNTS.validators, asset, amount: parts.validators - verifiersPaid },
+          { accountId: SYSTEM_ACCOUNTS.treasury, asset, amount: parts.treasury },
+        );
+        for (const [verifier, amount] of toVerifiers) {
+          if (amount === 0n) continue;
+          postings.push({ accountId: accounts.get(verifier) as string, asset, amount });
+          payouts.push({
+            receipt_key: `${receipt.idempotency_key}/verifier/${verifier}`,
+            task_id: taskId,
+            address: verifier,
+            asset,
+            amount: amount.toString(),
+          });
+        }
+        // The outbox keeps only the chain's coin (CPC) for TRANSFERs; an IT share stays on the
+        // provider's account.
+        if (parts.worker > 0n)
+          payouts.push({
+            receipt_key: receipt.idempotency_key,
+            task_id: taskId,
+            address: job.worker_address,
+            asset,
+            amount: parts.worker.toString(),
+          });
+      }
+      events.push(() => this.events.emit('settle.applied', { jobId: job.job_id, amount }));
+    }
+    return { postings, payouts, charged, emit: () => events.forEach((e) => e()) };
+  }
+
+  /**
+   * The settlement of tasks that each complete with their one job, planned before the commit that
+   * writes it in one round trip (store/commit-results.ts): the same receipts, charges and payouts
+   * as settle, every receipt assumed new (the commit declines the plan otherwise). What the
+   * database alone knows, each escrow and so its refund, the commit computes from the charges
+   * given per task. Undefined when a job pays a verifier (settle pays it).
+   */
+  planAlone(jobs: readonly SettleJob[]): SettlementPlan | undefined {
+    // A provider paid for the first time gets its account in the commit, under an id chosen here
+    // (the commit declines if the address has one already); known once the commit is in.
+    this.learned.clear();
+    const accounts = new Map<string, string>();
+    for (const j of jobs) {
+      if ((j.verifiers ?? []).some((v) => v !== MARKET_VERIFIER)) return undefined;
+      let id = this.accountIds.get(j.worker_address) ?? this.learned.get(j.worker_address);
+      if (id === undefined) this.learned.set(j.worker_address, (id = randomUUID()));
+      accounts.set(j.worker_address, id);
+    }
+    const now = this.clock.nowMs();
+    this.record(advance(this.state, now));
+    const real = this.mode() === 'Real';
+    const journalId = randomUUID();
+    const plan: SettlementPlan = {
+      journalId,
+      accounts: [...this.learned].map(([address, account_id]) => ({ address, account_id })),
+      accountAssets: [...new Set([CPC, ...ASSETS])],
+      receipts: [],
+      postings: [],
+      tasks: [],
+      payouts: [],
+      drafts: [],
+      emit: () => {},
+    };
+    const postings: Posting[] = [];
+    const emits: (() => void)[] = [];
+    for (const job of jobs) {
+      const receipt = makeReceipt({
+        job_id: job.job_id,
+        buyer: job.account_id,
+        provider: job.worker_address,
+        quote_price: BigInt(job.quote_price ?? '0'),
+        units: job.units,
+        issued_at: Math.floor(now / 1000),
+      });
+      const charge = receiptAmount(receipt);
+      plan.receipts.push({
+        idempotency_key: receipt.idempotency_key,
+        job_id: job.job_id,
+        task_id: job.task_id,
+        body: encodeReceipt(receipt),
+        amount: charge.toString(),
+        mode: real ? 'Real' : 'DryRun',
+        applied: real,
+        journal_id: journalId,
+      });
+      const c = this.charges(
+        job.task_id,
+        job,
+        [{ job, receipt }],
+        real,
+        new Set([receipt.idempotency_key]),
+        accounts,
+      );
+      postings.push(...c.postings);
+      plan.payouts.push(...c.payouts);
+      emits.push(c.emit);
+      const split = splitEscrow(c.charged, job.fee_pct_ct);
+      plan.tasks.push({
+        task_id: job.task_id,
+        buyer: job.account_id,
+        asset: job.asset,
+        it_asset: job.it_asset,
+        pct: job.fee_pct_ct,
+        charged_ct: split.ct.toString(),
+        charged_it: split.it.toString(),
+        is_real: real,
+        charge: charge.toString(),
+      });
+    }
+    plan.postings = balanceDeltas(postings).map((p) => ({
+      account_id: p.accountId,
+      asset: p.asset,
+      amount: p.amount.toString(),
+    }));
+    if (this.outbox) {
+      plan.payouts = this.outbox.payoutRows(plan.payouts);
+      // In task id order, as settle reads them (jobsToSettle), so the batch's draft is the same.
+      const byTask = groupBy(
+        [...jobs].sort((a, b) => (a.task_id < b.task_id ? -1 : a.task_id > b.task_id ? 1 : 0)),
+        (j) => j.task_id,
+      );
+      plan.drafts = this.outbox.resultDrafts(taskResults(byTask));
+    } else plan.payouts = [];
+    plan.emit = () => emits.forEach((e) => e());
+    return plan;
   }
 
   /**

@@ -107,6 +107,49 @@ export interface VerifyOutcome {
   audited: { jobId: string; taskId: string; verifiers: string[] }[];
 }
 
+/** What verification changes when nothing changed yet. */
+export function emptyOutcome(): VerifyOutcome {
+  return {
+    final: [],
+    outcomes: [],
+    fraud: [],
+    returned: [],
+    slashed: [],
+    failed: [],
+    queued: [],
+    cancelled: [],
+    counts: [],
+    verified: [],
+    contradicted: [],
+    amended: [],
+    corrected: [],
+    resolved: [],
+    audited: [],
+  };
+}
+
+/**
+ * What a task job's result final by a decision made before the transaction counts: a verified
+ * result for its provider, and the verification and canary counts. (Its job, bond and reputation
+ * moves are finalise's.)
+ */
+export function decidedFinal(
+  out: VerifyOutcome,
+  worker: string,
+  job: Pick<CheckedJob, 'units' | 'started_at'>,
+  d: Extract<Decision, { kind: 'sampled_out' | 'verified' }>,
+  now: number,
+): void {
+  const count = (kind: Count['kind'], result: string) => out.counts.push({ kind, result, n: 1 });
+  if (d.kind === 'sampled_out') {
+    count('verification', d.unavailable ? 'unavailable' : 'sampled_out');
+    if (d.canary) count('canary', d.canary);
+    return;
+  }
+  out.verified.push({ address: worker, units: job.units, ms: now - (job.started_at ?? now) });
+  count('verification', 'verified');
+}
+
 /** Synthetic checks this small (about a millisecond) run without yielding. */
 const SYNC_CHECK_MULADDS = 1_000_000;
 
@@ -262,23 +305,7 @@ export class Verifier {
     now: number,
     params: SchedulerParams,
   ): Promise<VerifyOutcome> {
-    const out: VerifyOutcome = {
-      final: [],
-      outcomes: [],
-      fraud: [],
-      returned: [],
-      slashed: [],
-      failed: [],
-      queued: [],
-      cancelled: [],
-      counts: [],
-      verified: [],
-      contradicted: [],
-      amended: [],
-      corrected: [],
-      resolved: [],
-      audited: [],
-    };
+    const out = emptyOutcome();
     const status: { job_id: string; verification: VerificationStatus; verifiers?: string[] }[] = [];
     const replicas: NewReplica[] = [];
     const { verified, contradicted } = out;
@@ -304,14 +331,9 @@ export class Verifier {
       const job = jobs.get(c.jobId) as CheckedJob;
       const d = decisions.get(c.jobId) ?? { kind: 'sampled_out' };
       // The decision's status is written with the completed job itself (completeJobs).
-      if (d.kind === 'sampled_out') {
+      if (d.kind === 'sampled_out' || d.kind === 'verified') {
         finalise(job, c.worker, null);
-        count('verification', d.unavailable ? 'unavailable' : 'sampled_out');
-        if (d.canary) count('canary', d.canary);
-      } else if (d.kind === 'verified') {
-        finalise(job, c.worker, null);
-        verified.push({ address: c.worker, units: job.units, ms: now - (job.started_at ?? now) });
-        count('verification', 'verified');
+        decidedFinal(out, c.worker, job, d, now);
       } else if (d.kind === 'pending') {
         replicas.push({
           job_id: randomUUID(),

@@ -83,12 +83,21 @@ export interface QueuedJob {
   verifies: string | null;
   /** Providers that called the payload invalid so far. */
   failure_claims: string[];
+  /**
+   * What settling its task alone needs (the one-round-trip commit, src/market/fast-commit.ts):
+   * the buyer, the task's two assets and job count, and the price the lease quoted.
+   */
+  account_id?: string;
+  asset?: string;
+  it_asset?: string;
+  jobs_total?: number;
+  quote_price?: string | null;
 }
 
 /** The columns of a QueuedJob: a job with what matching and its job message need of its task. */
 export const QUEUED_JOB_COLUMNS = `j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload,
   t.requirements, t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority, t.fee_pct_ct,
-  j.verifies, j.failure_claims`;
+  j.verifies, j.failure_claims, t.account_id, t.asset, t.it_asset, t.jobs_total, j.quote_price::text AS quote_price`;
 
 /**
  * Leases jobs to workers if they are still queued, and moves their tasks to in_progress, in one

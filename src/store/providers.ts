@@ -35,18 +35,7 @@ export async function countProviderOutcomes(
   deltas: readonly ProviderCounts[],
   nowMs: number,
 ): Promise<void> {
-  const rows = deltas
-    .map((d) => ({
-      address: d.address,
-      completed: d.completed ?? 0,
-      failed: d.failed ?? 0,
-      expired: d.expired ?? 0,
-      vjobs: d.verifiedJobs ?? 0,
-      vunits: d.verifiedUnits ?? 0,
-      vms: d.verifiedMs ?? 0,
-      contradicted: d.contradicted ?? 0,
-    }))
-    .filter((d) => d.completed + d.failed + d.expired + d.vjobs + d.contradicted > 0);
+  const rows = counterRows(deltas);
   if (rows.length === 0) return;
   await q.query(
     `UPDATE providers p SET jobs_completed = p.jobs_completed + x.completed,
@@ -60,6 +49,22 @@ export async function countProviderOutcomes(
      WHERE p.address = x.address`,
     [JSON.stringify(rows), nowMs],
   );
+}
+
+/** The counter moves as countProviderOutcomes (and the one-round-trip commit) writes them. */
+export function counterRows(deltas: readonly ProviderCounts[]) {
+  return deltas
+    .map((d) => ({
+      address: d.address,
+      completed: d.completed ?? 0,
+      failed: d.failed ?? 0,
+      expired: d.expired ?? 0,
+      vjobs: d.verifiedJobs ?? 0,
+      vunits: d.verifiedUnits ?? 0,
+      vms: d.verifiedMs ?? 0,
+      contradicted: d.contradicted ?? 0,
+    }))
+    .filter((d) => d.completed + d.failed + d.expired + d.vjobs + d.contradicted > 0);
 }
 
 export interface OfferRow {
