@@ -1,0 +1,105 @@
+// The result commit's common case is one statement (commit_results, migration 0070). A batch the
+// database declines is committed the long way, statement by statement: both ways must leave the
+// same books, receipts, payouts, chain drafts, counters and reputation behind.
+
+import { afterEach, expect, it } from 'vitest';
+import type { JobMsg } from '../../src/domain/schemas/worker.js';
+import { verifyLedger } from '../../src/market/ledger.js';
+import type { Db } from '../../src/store/db.js';
+import { testDb } from '../helpers/db.js';
+import { startTestMarket, type TestMarket } from '../helpers/market.js';
+import { WorkerPool } from '../helpers/ws-worker.js';
+
+let tm: TestMarket | undefined;
+const pool = new WorkerPool(() => ({
+  url: (tm as TestMarket).url,
+  connected: () => (tm as TestMarket).market.dispatcher.connected,
+}));
+afterEach(async () => {
+  pool.closeAll();
+  await tm?.close();
+  tm = undefined;
+});
+
+/** The database, with its commit_results calls counted, and declined when `decline` is set. */
+async function watched(decline: boolean): Promise<{ db: Db; calls: { oneStatement: number } }> {
+  const db = await testDb();
+  const calls = { oneStatement: 0 };
+  const wrapped = Object.create(db) as Db & { query: Db['query'] };
+  wrapped.query = (async (sql: string, params?: readonly unknown[]) => {
+    if (sql.includes('commit_results(')) {
+      calls.oneStatement++;
+      if (decline) throw new Error('commit_fast_path_declined: declined by the test');
+    }
+    return db.query(sql, params);
+  }) as Db['query'];
+  return { db: wrapped, calls };
+}
+
+/** Runs tasks of odd prices through two workers in Real mode; what the store holds after. */
+async function run(decline: boolean) {
+  const { db, calls } = await watched(decline);
+  tm = await startTestMarket({ db });
+  const market = tm;
+  await market.operator.request('POST', '/rpc', {
+    method: 'settlement.set_mode',
+    params: { mode: 'Armed', delay_ms: 0 },
+  });
+  const { client } = await market.customer('100.0');
+  for (const price of ['0.333333333333333333', '1.000000000000000007']) {
+    const w = pool.make();
+    await w.join({ price });
+    const task = await client.createTask({
+      challenge_type: 'gpuhash',
+      payload: { input: Buffer.from('y'.repeat(64)).toString('base64') },
+      reward: '3.0',
+    });
+    const job = await w.next<JobMsg>('job', (m) => m.task_id === task.task_id);
+    w.send(w.result(job));
+    await w.next('result_accepted');
+    w.close();
+  }
+  const rows = (sql: string) => market.market.db.query(sql);
+  const me = await client.me();
+  const snapshot = {
+    me: { balance: me.balance, escrow: me.escrow },
+    system: await rows(
+      `SELECT a.name, b.asset, b.amount::text FROM balances b JOIN accounts a USING (account_id)
+       WHERE a.kind = 'system' ORDER BY 1, 2`,
+    ),
+    providers: await rows(
+      `SELECT b.asset, b.amount::text FROM balances b JOIN accounts a USING (account_id)
+       WHERE a.kind = 'provider' ORDER BY 1, 2`,
+    ),
+    entries: await rows(
+      `SELECT a.kind, e.asset, e.amount::text FROM ledger_entries e JOIN accounts a USING (account_id)
+       WHERE e.kind = 'settlement' ORDER BY 1, 2, 3`,
+    ),
+    receipts: await rows(`SELECT mode, applied, amount::text FROM receipts ORDER BY amount`),
+    payouts: await rows(`SELECT asset, amount::text FROM payouts ORDER BY amount`),
+    outbox: await rows(`SELECT kind, draft->>'type' AS type FROM outbox ORDER BY id`),
+    tasks: await rows(
+      `SELECT status, verified, jobs_done, escrow_held::text, result_hash IS NOT NULL AS has_result
+       FROM tasks ORDER BY reward`,
+    ),
+    counters: await rows(
+      `SELECT jobs_completed, jobs_failed, verified_jobs FROM providers ORDER BY jobs_completed`,
+    ),
+    reputation: await rows(`SELECT score, epoch FROM provider_reputation ORDER BY score`),
+  };
+  expect((await verifyLedger(market.market.db)).violations).toEqual([]);
+  return { snapshot, calls };
+}
+
+it('commits accepted results in one statement, and the long way leaves the same store', async () => {
+  const fast = await run(false);
+  expect(fast.calls.oneStatement).toBe(2);
+  await tm?.close();
+  tm = undefined;
+  const long = await run(true);
+  expect(long.calls.oneStatement).toBe(2);
+  expect(fast.snapshot.receipts).toHaveLength(2);
+  expect(fast.snapshot.payouts).toHaveLength(2);
+  expect(fast.snapshot.me).toMatchObject({ escrow: '0.0' });
+  expect(fast.snapshot).toEqual(long.snapshot);
+}, 120_000);
