@@ -100,6 +100,9 @@ export async function commitAlone(
     verified: verification.verified,
     contradicted: verification.contradicted,
   });
+  // Declined, or failed some other way (nothing is written either way: it is one statement), the
+  // batch is committed the long way, which then fails as it always did if the fault is still
+  // there: the same errors, events and logs (a receipt write that fails is counted there).
   const ok = await commitPlanned(ctx.db, {
     now_ms: now,
     now_s: Math.floor(now / 1000),
@@ -132,7 +135,7 @@ export async function commitAlone(
       };
     }),
     counters: counterRows(outcomes.counts),
-  });
+  }).catch(() => false);
   if (!ok) return undefined;
   return {
     completed: results.map((r) => ({
