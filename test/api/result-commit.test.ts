@@ -16,7 +16,7 @@ const pool = new WorkerPool(() => ({
   connected: () => (tm as TestMarket).market.dispatcher.connected,
 }));
 afterEach(async () => {
-  pool.closeAll();
+  await pool.closeAll();
   await tm?.close();
   tm = undefined;
 });
