@@ -14,6 +14,13 @@ export function registerSettlementMetrics(registry: Registry, market: Market): v
     help: 'database write errors while persisting receipts (the result commit rolled back)',
     registers: [registry],
   });
+  const commits = new Counter({
+    name: 'result_commits_total',
+    help: 'result batches committed, by path: one_statement (commit_results) or long (statement by statement)',
+    labelNames: ['path'],
+    registers: [registry],
+  });
+  market.events.on('results.committed', (e) => commits.inc({ path: e.path }));
   // The start-up check runs in Market.open, before any registry exists: count what it found.
   corrupt.inc(market.settlement.receiptCheck?.corrupt ?? 0);
   market.events.on('settle.receipt_corrupt', (e) => corrupt.inc(e.count));

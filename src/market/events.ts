@@ -62,6 +62,8 @@ export interface MarketEvents {
   'settle.receipt_corrupt': [{ count: number }];
   /** Writing `count` receipts failed; the result commit rolled back (receipt_persist_fail_total). */
   'settle.receipt_persist_failed': [{ count: number }];
+  /** A result batch committed: in one statement, or the long way (result_commits_total{path}). */
+  'results.committed': [{ path: 'one_statement' | 'long'; results: number }];
   'account.funded': [{ accountId: string; amount: bigint; asset?: string }];
   'ledger.violation': [{ violations: string[] }];
   /** The courier sent an outbox entry to the chain (courier_flush_attempt_total). */

@@ -187,6 +187,10 @@ export class Results {
       ? { ...alone, refused: [] as string[] }
       : await this.commitLong(toRefuse, rows, decisions, jobs, refusal, now, params);
     ctx.settlement.committed();
+    ctx.events.emit('results.committed', {
+      path: alone ? 'one_statement' : 'long',
+      results: candidates.length,
+    });
     announceAdjusted(ctx.events, adjusted);
     await this.afterVerification(verification, refused);
     const completedBy = new Map(completed.map((c) => [c.job_id, c.worker_address]));

@@ -88,6 +88,8 @@ async function run(decline: boolean) {
     reputation: await rows(`SELECT score, epoch FROM provider_reputation ORDER BY score`),
   };
   expect((await verifyLedger(market.market.db)).violations).toEqual([]);
+  const metrics = await (await fetch(`${market.url}/metrics`)).text();
+  expect(metrics).toContain(`result_commits_total{path="${decline ? 'long' : 'one_statement'}"} 2`);
   return { snapshot, calls };
 }
 
