@@ -182,6 +182,12 @@ async function runMarket(backend, nodeCount = 1, verify = values.verification !=
       postgres: backend === 'postgres' ? postgresCpuSeconds() - cpuBefore.postgres : 0,
     };
     const ledger = await call(first.url, 'GET', '/ledger/verify', OPERATOR_KEY);
+    const commits = { one_statement: 0, long: 0 };
+    for (const n of nodes) {
+      const text = await (await fetch(`${n.url}/metrics`)).text();
+      for (const m of text.matchAll(/^result_commits_total\{path="(\w+)"\} (\d+)$/gm))
+        commits[m[1]] = (commits[m[1]] ?? 0) + Number(m[2]);
+    }
     for (const w of workers) w.kill('SIGTERM');
     for (const n of nodes) await n.stop({ keepData: true });
     const rows = await latencies(backend, first);
@@ -198,6 +204,8 @@ async function runMarket(backend, nodeCount = 1, verify = values.verification !=
       create_phase_s: Number(((created - started) / 1000).toFixed(2)),
       latency_ms: { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] },
       ledger_ok: ledger.ok,
+      // Result batches committed in one statement (commit_results) and statement by statement.
+      result_commits: commits,
       // CPU milliseconds per completed task, from creation of the first to completion of the last.
       cpu_ms_per_task: {
         node: Number(((cpu.node * 1000) / rows.length).toFixed(2)),
@@ -222,7 +230,8 @@ for (const backend of backends) {
     `task market (${backend}, verification ${r.verification ? 'on' : 'off'}): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms ` +
       `(${r.tasks} tasks, ${workerCount} workers × ${slots} slots, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'}); ` +
       `CPU per task: node ${r.cpu_ms_per_task.node} ms, workers ${r.cpu_ms_per_task.workers} ms, ` +
-      `PostgreSQL ${r.cpu_ms_per_task.postgres} ms, total ${r.cpu_ms_per_task.total} ms`,
+      `PostgreSQL ${r.cpu_ms_per_task.postgres} ms, total ${r.cpu_ms_per_task.total} ms; ` +
+      `result batches: ${r.result_commits.one_statement} in one statement, ${r.result_commits.long} the long way`,
   );
 }
 if (values.verification === 'both' && results.postgres) {
