@@ -137,6 +137,7 @@ export async function commitAlone(
     counters: counterRows(outcomes.counts),
   }).catch(() => false);
   if (!ok) return undefined;
+  ctx.settlement.committedPlan(settlement);
   return {
     completed: results.map((r) => ({
       job_id: r.job.job_id,

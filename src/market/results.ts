@@ -186,7 +186,8 @@ export class Results {
     const { completed, refused, doneTasks, adjusted, verification } = alone
       ? { ...alone, refused: [] as string[] }
       : await this.commitLong(toRefuse, rows, decisions, jobs, refusal, now, params);
-    ctx.settlement.committed();
+    // The accounts a committed plan created are known already (fast-commit.ts).
+    if (!alone) ctx.settlement.committed();
     ctx.events.emit('results.committed', {
       path: alone ? 'one_statement' : 'long',
       results: candidates.length,
@@ -232,7 +233,7 @@ export class Results {
     params: SchedulerParams,
   ) {
     const { ctx } = this;
-    return ctx.db.transaction(async (tx) => {
+    const committed = ctx.db.transaction(async (tx) => {
       // With bonds in play, escrow and bonds are locked first, in the order every money-moving
       // transaction takes them, before settlement locks the parties.
       if (params.sla_bond_pct > 0)
@@ -285,6 +286,11 @@ export class Results {
         contradicted: verification.contradicted,
       });
       return { completed, refused, doneTasks, adjusted, verification };
+    });
+    // Accounts a rolled-back settlement found or made are not remembered.
+    return committed.catch((err: unknown) => {
+      ctx.settlement.rolledBack();
+      throw err;
     });
   }
 

@@ -385,12 +385,12 @@ export class SettlementService {
   planAlone(jobs: readonly SettleJob[]): SettlementPlan | undefined {
     // A provider paid for the first time gets its account in the commit, under an id chosen here
     // (the commit declines if the address has one already); known once the commit is in.
-    this.learned.clear();
     const accounts = new Map<string, string>();
+    const created = new Map<string, string>();
     for (const j of jobs) {
       if ((j.verifiers ?? []).some((v) => v !== MARKET_VERIFIER)) return undefined;
-      let id = this.accountIds.get(j.worker_address) ?? this.learned.get(j.worker_address);
-      if (id === undefined) this.learned.set(j.worker_address, (id = randomUUID()));
+      let id = this.accountIds.get(j.worker_address) ?? created.get(j.worker_address);
+      if (id === undefined) created.set(j.worker_address, (id = randomUUID()));
       accounts.set(j.worker_address, id);
     }
     const now = this.clock.nowMs();
@@ -399,7 +399,7 @@ export class SettlementService {
     const journalId = randomUUID();
     const plan: SettlementPlan = {
       journalId,
-      accounts: [...this.learned].map(([address, account_id]) => ({ address, account_id })),
+      accounts: [...created].map(([address, account_id]) => ({ address, account_id })),
       accountAssets: [...new Set([CPC, ...ASSETS])],
       receipts: [],
       postings: [],
@@ -491,6 +491,16 @@ export class SettlementService {
   committed(): void {
     for (const [address, id] of this.learned) this.accountIds.set(address, id);
     this.learned.clear();
+  }
+
+  /** It rolled back: the accounts it found or made may not exist. */
+  rolledBack(): void {
+    this.learned.clear();
+  }
+
+  /** A planned settlement committed (planAlone): the accounts it created exist now. */
+  committedPlan(plan: Pick<SettlementPlan, 'accounts'>): void {
+    for (const { address, account_id } of plan.accounts) this.accountIds.set(address, account_id);
   }
 
   /**
