@@ -6,6 +6,7 @@ import { afterEach, expect, it } from 'vitest';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { verifyLedger } from '../../src/market/ledger.js';
 import type { Db } from '../../src/store/db.js';
+import { providerAccounts } from '../../src/store/settlement.js';
 import { testDb } from '../helpers/db.js';
 import { startTestMarket, type TestMarket } from '../helpers/market.js';
 import { WorkerPool } from '../helpers/ws-worker.js';
@@ -104,4 +105,42 @@ it('commits accepted results in one statement, and the long way leaves the same 
   expect(fast.snapshot.payouts).toHaveLength(2);
   expect(fast.snapshot.me).toMatchObject({ escrow: '0.0' });
   expect(fast.snapshot).toEqual(long.snapshot);
+}, 120_000);
+
+it('settles a provider whose account the node has not seen, after a declined plan that settled nothing', async () => {
+  tm = await startTestMarket();
+  const market = tm;
+  await market.operator.request('POST', '/rpc', {
+    method: 'settlement.set_mode',
+    params: { mode: 'Armed', delay_ms: 0 },
+  });
+  const { client } = await market.customer('10.0');
+  const w = pool.make();
+  // The provider has an account already (another node made it), which this node does not know.
+  await providerAccounts(market.market.db, [w.key.address], 'CPC', 0);
+  await w.join({ price: '1.0' });
+  const task = (n: number) =>
+    client.createTask({
+      challenge_type: 'gpuhash',
+      payload: { input: Buffer.from(`z${n}`).toString('base64') },
+      reward: '2.0',
+    });
+  const first = await task(1);
+  const job = await w.next<JobMsg>('job', (m) => m.task_id === first.task_id);
+  // Its lease runs out before the result: the plan is declined and the long way completes nothing.
+  await market.market.db.query(`UPDATE jobs SET lease_expires_at = 0 WHERE job_id = $1`, [job.job_id]);
+  w.send(w.result(job));
+  expect(await w.next('error')).toMatchObject({ code: 'lease_expired' });
+  // The next result settles and pays the account the provider has.
+  const second = await task(2);
+  const next = await w.next<JobMsg>('job', (m) => m.task_id === second.task_id);
+  w.send(w.result(next));
+  await w.next('result_accepted');
+  const [paid] = await market.market.db.query<{ amount: string }>(
+    `SELECT b.amount::text AS amount FROM balances b JOIN accounts a USING (account_id)
+     WHERE a.address = $1 AND b.asset = 'CPC'`,
+    [w.key.address],
+  );
+  expect(paid?.amount).toBe((25n * 10n ** 16n).toString());
+  expect((await verifyLedger(market.market.db)).violations).toEqual([]);
 }, 120_000);
