@@ -78,7 +78,7 @@ export class Cluster {
     const records = admission.localRecords();
     await this.db.transaction((tx) => reportUsage(tx, this.nodeId, records));
     admission.setElsewhere(await othersUsage(this.db, this.nodeId, FRESH_MS));
-    const closed = await closeStaleOffers(this.db, STALE_MS, Math.floor(this.clock.nowMs() / 1000));
+    const closed = await closeStaleOffers(this.db, STALE_MS, this.clock.nowMs());
     if (closed > 0) this.logger.info({ offers: closed }, 'closed offers of market nodes that stopped');
     const version = await paramsVersion(this.db);
     if (this.paramsSeen !== undefined && version !== this.paramsSeen) {

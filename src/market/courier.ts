@@ -222,7 +222,7 @@ export class Courier {
       try {
         for (const row of page) {
           after = { sender: row.sender, nonce: row.nonce };
-          if (!force && row.next_attempt_at > clock.nowMs()) {
+          if (!force && row.next_attempt_at_ms > clock.nowMs()) {
             stop = true;
             break;
           }

@@ -19,7 +19,7 @@
 // node's account), nothing is taken back: the failure stays as it was, for the operator.
 
 import { randomUUID } from 'node:crypto';
-import { unixSeconds, type Clock } from '../domain/clock.js';
+import type { Clock } from '../domain/clock.js';
 import type { OutboxDraft } from '../domain/courier.js';
 import { SYSTEM_ACCOUNTS, transfer } from '../domain/ledger.js';
 import { CPC } from '../domain/money.js';
@@ -71,7 +71,7 @@ export async function failEntry(
   if (!outcome.failed) return outcome;
   const { draft } = entry;
   if (draft.type !== 'transfer' || BigInt(draft.amount) <= 0n) return outcome;
-  const now = unixSeconds(clock);
+  const now = clock.nowMs();
   const account = (await providerAccounts(tx, [draft.to], CPC, now)).get(draft.to) as string;
   await appendJournals(
     tx,

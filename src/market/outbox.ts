@@ -130,7 +130,7 @@ export class OutboxWriter {
     await insertPayouts(
       tx,
       rows.filter((r) => r.asset === PAYOUT_ASSET),
-      unixSeconds(this.clock),
+      this.clock.nowMs(),
     );
   }
 
@@ -142,7 +142,7 @@ export class OutboxWriter {
   async flushPayouts(db: Db, limit: number): Promise<{ claimed: number; transfers: number }> {
     return db.transaction(async (tx) => {
       const batchId = randomUUID();
-      const now = unixSeconds(this.clock);
+      const now = this.clock.nowMs();
       // Rejected totals (an address the chain cannot take) are claimed too, so they are not
       // claimed again every flush; their money stays on the provider's balance.
       const totals = await claimPayoutTotals(tx, PAYOUT_ASSET, limit, batchId, now);

@@ -398,7 +398,7 @@ export class Verifier {
           verified.push({
             address: r.address,
             units: primary.units,
-            ms: (r.finished_at ?? now) - (r.started_at ?? now),
+            ms: (r.finished_at_ms ?? now) - (r.started_at_ms ?? now),
           });
           if (r.address !== winner.address) out.outcomes.push({ address: r.address, outcome: 'success' });
         }
@@ -433,7 +433,7 @@ export class Verifier {
       })),
       now,
     );
-    const windowStart = Math.floor(now / 1000) - params.dispute_window_secs;
+    const windowStart = now - params.dispute_window_secs * 1000;
     for (const address of marked) {
       count('fraud', 'detected');
       for (const j of await uncheckedResultsOf(tx, address, windowStart)) {
