@@ -325,7 +325,7 @@ export function track(session: Session, job: QueuedJob, now: number, leaseExpire
     leaseExpiresAtMs,
     confirmedAtMs: now,
     // Without the inline input (up to 700 kB a job): a market check that needs it reads it then.
-    checked: { ...job, payload: withoutInput(job.payload), started_at: now },
+    checked: { ...job, payload: withoutInput(job.payload), started_at_ms: now },
   });
 }
 

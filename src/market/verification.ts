@@ -310,7 +310,7 @@ export class Verifier {
         if (d.canary) count('canary', d.canary);
       } else if (d.kind === 'verified') {
         finalise(job, c.worker, null);
-        verified.push({ address: c.worker, units: job.units, ms: now - (job.started_at ?? now) });
+        verified.push({ address: c.worker, units: job.units, ms: now - (job.started_at_ms ?? now) });
         count('verification', 'verified');
       } else if (d.kind === 'pending') {
         replicas.push({
