@@ -65,11 +65,7 @@ export async function affordableBonds(
 }
 
 /** Posts the bonds of jobs just leased: provider → bonds, recorded on the job rows. */
-export async function postBonds(
-  tx: Queryable,
-  bonds: readonly BondRequest[],
-  nowMs: number,
-): Promise<void> {
+export async function postBonds(tx: Queryable, bonds: readonly BondRequest[], nowMs: number): Promise<void> {
   const posted = bonds.filter((b) => b.bond > 0n);
   if (posted.length === 0) return;
   const accounts = await providerAccounts(

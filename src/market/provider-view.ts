@@ -42,10 +42,12 @@ export async function providerView(
       running: facts.running,
     },
     // Job times are Unix ms on the wire too (the provider view's one exception, as before).
-    recent_jobs: (await recentJobsOf(q, address, RECENT_JOBS)).map(({ started_at_ms, finished_at_ms, ...j }) => ({
-      ...j,
-      started_at: started_at_ms,
-      finished_at: finished_at_ms,
-    })),
+    recent_jobs: (await recentJobsOf(q, address, RECENT_JOBS)).map(
+      ({ started_at_ms, finished_at_ms, ...j }) => ({
+        ...j,
+        started_at: started_at_ms,
+        finished_at: finished_at_ms,
+      }),
+    ),
   };
 }

@@ -85,12 +85,10 @@ export async function saveParams(
      ON CONFLICT (id) DO UPDATE SET params = $1, updated_at_ms = $2`,
     [JSON.stringify(params), now],
   );
-  await q.query(`INSERT INTO params_audit (changed_at_ms, changed_by, patch, params) VALUES ($1, $2, $3, $4)`, [
-    now,
-    actor,
-    JSON.stringify(patch),
-    JSON.stringify(params),
-  ]);
+  await q.query(
+    `INSERT INTO params_audit (changed_at_ms, changed_by, patch, params) VALUES ($1, $2, $3, $4)`,
+    [now, actor, JSON.stringify(patch), JSON.stringify(params)],
+  );
 }
 
 export async function logCancellations(

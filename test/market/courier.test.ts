@@ -124,7 +124,9 @@ it('backs off exponentially on retryable failures and delivers in nonce order on
     clock.set(
       Number(
         (
-          await db.query<{ t: string }>('SELECT next_attempt_at_ms::text AS t FROM outbox ORDER BY id LIMIT 1')
+          await db.query<{ t: string }>(
+            'SELECT next_attempt_at_ms::text AS t FROM outbox ORDER BY id LIMIT 1',
+          )
         )[0]!.t,
       ),
     );

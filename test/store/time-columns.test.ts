@@ -82,5 +82,4 @@ describe('time columns', () => {
     const bigints = new Set(columns.filter((c) => c.type === 'bigint').map((c) => c.name));
     expect([...NOT_TIMES].filter((n) => !bigints.has(n))).toEqual([]);
   });
-
 });
