@@ -56,7 +56,7 @@ export interface WorkerAgentOptions {
   agentName?: string;
   /** A socket not welcomed this long after it opens is dropped and retried. */
   handshakeTimeoutMs?: number;
-  /** The least time between two progress messages of one job (the last slice always reports). */
+  /** The least time between two progress messages of one job (the last slice always reports, unless it is the only one). */
   progressIntervalMs?: number;
   /** Releases what the runners hold (the thread pool) once the agent has stopped. */
   onStopped?: () => Promise<void>;
@@ -93,6 +93,7 @@ export class WorkerAgent {
   /** Results waiting for their batch to close, or for the next welcome. */
   private readonly pending: BatchedResult[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
+  private batchImmediate: NodeJS.Immediate | undefined;
   private ws: WebSocket | null = null;
   private welcomed = false;
   private helloSent = false;
@@ -278,7 +279,7 @@ export class WorkerAgent {
         this.log.warn({ job_id: dropped?.job_id }, 'outbox full: dropped the oldest undelivered result');
       }
       this.pending.push(msg);
-      this.batchTimer ??= setTimeout(() => this.flushResults(), RESULT_BATCH_MS);
+      this.scheduleFlush();
       return;
     }
     if (this.send(msg)) return;
@@ -289,10 +290,28 @@ export class WorkerAgent {
     this.outbox.push(msg);
   }
 
+  /**
+   * Closes the open batch when no other job could join it soon: at once (after this turn of the
+   * event loop, so results finishing in it share the batch) when no job is running, else after
+   * RESULT_BATCH_MS. So a lone job is not held back, and a busy worker signs few batches.
+   */
+  private scheduleFlush(): void {
+    if (this.jobs.runningCount === 0) {
+      if (this.batchImmediate) return;
+      clearTimeout(this.batchTimer);
+      this.batchTimer = undefined;
+      this.batchImmediate = setImmediate(() => this.flushResults());
+      return;
+    }
+    if (!this.batchImmediate) this.batchTimer ??= setTimeout(() => this.flushResults(), RESULT_BATCH_MS);
+  }
+
   /** Signs and sends the waiting results, a batch per frame; kept for the next welcome when offline. */
   private flushResults(): void {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
+    clearImmediate(this.batchImmediate);
+    this.batchImmediate = undefined;
     if (this.pending.length === 0 || !this.welcomed) return;
     for (const batch of batches(this.pending)) {
       if (!this.send(signBatch(this.opts.key, batch))) break;
