@@ -38,7 +38,7 @@ import { WorkerAgentEventBus } from './events.js';
 import { failedMessage, JobExecutor } from './job-executor.js';
 import { JobSlots } from './job-slots.js';
 import { parseMarketMessage } from './messages.js';
-import { batches, RESULT_BATCH_MS, signBatch } from './result-batch.js';
+import { batches, RESULT_BATCH_MS, RESULT_IDLE_MS, signBatch } from './result-batch.js';
 import type { RunnerSet } from './runners/registry.js';
 
 export interface WorkerAgentOptions {
@@ -94,6 +94,8 @@ export class WorkerAgent {
   private readonly pending: BatchedResult[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
   private batchImmediate: NodeJS.Immediate | undefined;
+  /** When the last batch was sent (clock ms). */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   private ws: WebSocket | null = null;
   private welcomed = false;
   private helloSent = false;
@@ -291,12 +293,14 @@ export class WorkerAgent {
   }
 
   /**
-   * Closes the open batch when no other job could join it soon: at once (after this turn of the
-   * event loop, so results finishing in it share the batch) when no job is running, else after
+   * Closes the open batch at once (after this turn of the event loop, so results finishing in it
+   * share the batch) when the agent was idle: no job running and no batch sent in the last
+   * RESULT_IDLE_MS. Otherwise more results are likely on their way, and the batch closes after
    * RESULT_BATCH_MS. So a lone job is not held back, and a busy worker signs few batches.
    */
   private scheduleFlush(): void {
-    if (this.jobs.runningCount === 0) {
+    const idle = this.clock.nowMs() - this.lastFlushAt >= RESULT_IDLE_MS;
+    if (idle && this.jobs.runningCount === 0) {
       if (this.batchImmediate) return;
       clearTimeout(this.batchTimer);
       this.batchTimer = undefined;
@@ -313,6 +317,7 @@ export class WorkerAgent {
     clearImmediate(this.batchImmediate);
     this.batchImmediate = undefined;
     if (this.pending.length === 0 || !this.welcomed) return;
+    this.lastFlushAt = this.clock.nowMs();
     for (const batch of batches(this.pending)) {
       if (!this.send(signBatch(this.opts.key, batch))) break;
       this.pending.splice(0, batch.length);
