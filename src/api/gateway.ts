@@ -86,22 +86,8 @@ function connection(ws: WebSocket, market: Market, dispatcher: Dispatcher): void
   const rate = market.config.worker_messages_per_second;
   let bucket: Bucket | undefined;
   let session: Session | undefined;
-  // Frames sent in one go (a tick's jobs for this worker, a batch's answers) leave in one write:
-  // the socket is corked at the first and uncorked once the current work is done.
-  const socket = (ws as unknown as { _socket?: Duplex })._socket;
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket?.uncork();
-  };
   const send = (m: MarketMessage) => {
-    if (ws.readyState !== ws.OPEN) return;
-    if (!corked && socket) {
-      corked = true;
-      socket.cork();
-      process.nextTick(uncork);
-    }
-    ws.send(JSON.stringify(m));
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
   };
   let refused = false;
   const refuse = (code: number, reason: string) => {
