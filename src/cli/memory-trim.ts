@@ -1,0 +1,64 @@
+// glibc keeps memory that threads freed in per-thread malloc arenas instead of handing it back to
+// the OS. On an idle node most of it is the working memory of V8's optimizing compiler, which
+// compiles PGlite's WebAssembly on background threads (34–82 MB, docs/decisions.md "The embedded
+// node's memory"). malloc_trim(0) hands it back; JavaScript has no binding for it, so it is called
+// through koffi, an optional dependency with prebuilt binaries. Where koffi or glibc is missing
+// (macOS, musl), nothing is trimmed.
+
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
+
+/** A node counts as idle while its threads used less than this share of one core over the interval. */
+const IDLE_CPU_SHARE = 0.2;
+
+type Trim = () => number;
+
+/** glibc's malloc_trim(0) through koffi, or undefined where either is missing. */
+export function loadMallocTrim(): Trim | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as {
+      load(path: string): { func(signature: string): (pad: number) => number };
+    };
+    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)');
+    return () => trim(0);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every `intervalS` seconds, if the process was idle over that interval (its CPU time, all
+ * threads, under a fifth of one core), hands freed memory back with malloc_trim. A busy node is
+ * never trimmed, so the trim costs no throughput. koffi is loaded on the first idle interval, not
+ * at start. Returns a function that stops the timer.
+ */
+export function trimWhenIdle(
+  intervalS: number,
+  logger: Logger,
+  load: () => Trim | undefined = loadMallocTrim,
+): () => void {
+  if (intervalS <= 0) return () => {};
+  let trim: Trim | undefined | null = null;
+  let last = process.cpuUsage();
+  const timer = setInterval(() => {
+    const used = process.cpuUsage(last);
+    last = process.cpuUsage();
+    if ((used.user + used.system) / 1e6 >= intervalS * IDLE_CPU_SHARE) return;
+    if (trim === null) {
+      trim = load();
+      if (!trim) logger.debug('malloc_trim not available here: freed memory is not handed back');
+    }
+    if (!trim) return;
+    const before = process.memoryUsage.rss();
+    trim();
+    logger.debug(
+      { freed_mb: Math.round((before - process.memoryUsage.rss()) / 1048576) },
+      'idle: memory trimmed',
+    );
+    // The trim's own CPU time is not the next interval's work.
+    last = process.cpuUsage();
+  }, intervalS * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
