@@ -110,20 +110,21 @@ export class ChainLink {
   }
 
   /**
-   * On PGlite one process holds the database, so after a round that found nothing to do, nothing
-   * new can be due until this process queues an outbox entry, the dev chain seals a block or
-   * payouts fall due: the timer skips its rounds until then, or at most until the dev chain's
-   * block interval has passed (a remote node's blocks, retries whose time came). An idle node
-   * then reads the outbox and the chain every few seconds instead of a dozen statements a second.
+   * On PGlite with the dev chain one process holds both the outbox and the chain, so after a
+   * round that found nothing to do, nothing new can be due until this process queues an outbox
+   * entry, the dev chain seals a block or payouts fall due: the timer skips its rounds until then,
+   * or at most until the block interval has passed (retries whose time came). An idle node then
+   * reads the outbox and the chain every few seconds instead of a dozen statements a second. A
+   * remote chain's blocks come when they come: every round runs.
    */
   private quietNow(): boolean {
     const q = this.quiet;
-    if (!q || this.opts.db.kind !== 'pglite') return false;
+    if (!q || !this.devChain || this.opts.db.kind !== 'pglite') return false;
     const { config, clock } = this.opts;
     const now = clock.nowMs();
     return (
       q.queued === this.outbox.queued &&
-      q.block === this.devChain?.lastBlockAt &&
+      q.block === this.devChain.lastBlockAt &&
       now - q.atMs < Math.max(config.courier_interval_ms, config.chain_block_interval_ms) &&
       now - this.lastPayoutMs < config.payout_interval_ms
     );
