@@ -60,7 +60,7 @@ it.runIf(!process.env.TEST_DATABASE_URL)(
       expect(next.market.cluster.leader).toBe(true);
       expect(next.market.cluster.otherUnits).toBe(0);
     } finally {
-      pool.closeAll();
+      await pool.closeAll();
       await earlier.close();
       await db.close();
     }
