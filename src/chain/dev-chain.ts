@@ -264,6 +264,11 @@ export class DevChain implements ChainPort {
     return next;
   }
 
+  /** When this process last sealed a block (or the head's time, at open), in ms. */
+  get lastBlockAt(): number {
+    return this.lastBlockMs;
+  }
+
   /** Produces a block when the interval has passed on the clock since the last one. */
   async tick(): Promise<ChainBlock | undefined> {
     if (this.clock.nowMs() - this.lastBlockMs < this.intervalMs) return undefined;

@@ -68,6 +68,8 @@ export interface TaskResult {
 export class OutboxWriter {
   /** The market's chain address: the sender of everything it seals. */
   readonly sender: string;
+  /** Calls that queued outbox entries (some may have rolled back): the courier's "anything new?". */
+  queued = 0;
   private readonly key: SigningKey;
 
   constructor(
@@ -260,6 +262,7 @@ export class OutboxWriter {
   }
 
   private async queue(q: Queryable, items: readonly { key: string; draft: OutboxDraft }[]): Promise<number> {
+    this.queued++;
     return insertDrafts(
       q,
       items.map((i) => ({ kind: draftKind(i.draft), dedup_key: i.key, draft: i.draft })),
