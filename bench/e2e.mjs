@@ -104,19 +104,19 @@ async function startWorkers(url, dir, prefix = 'w') {
 
 /** create→completed latency per task, from the market's own job timestamps (ms). */
 async function latencies(backend, node) {
-  const sql = `SELECT queued_at, finished_at FROM jobs WHERE status = 'completed' AND verifies IS NULL`;
+  const sql = `SELECT queued_at_ms, finished_at_ms FROM jobs WHERE status = 'completed' AND verifies IS NULL`;
   if (backend === 'postgres') {
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     await client.query(`SET search_path = "${node.schema}"`);
     const { rows } = await client.query(sql);
     await client.end();
-    return rows.map((r) => ({ queued: Number(r.queued_at), finished: Number(r.finished_at) }));
+    return rows.map((r) => ({ queued: Number(r.queued_at_ms), finished: Number(r.finished_at_ms) }));
   }
   const db = await PGlite.create(join(node.dataDir, 'pglite'));
   const { rows } = await db.query(sql);
   await db.close();
-  return rows.map((r) => ({ queued: Number(r.queued_at), finished: Number(r.finished_at) }));
+  return rows.map((r) => ({ queued: Number(r.queued_at_ms), finished: Number(r.finished_at_ms) }));
 }
 
 /** The scheduler parameters of a run: verification on (workers past probation) or off. */

@@ -138,9 +138,9 @@ export async function seedCompleted(db, { tasks, jobsPerTask = 1, customers = 10
   const reward = BigInt(jobsPerTask * units) * price + CPC;
   const buyers = Array.from({ length: Math.min(customers, tasks) }, () => randomUUID());
   const workers = Array.from({ length: providers }, () => generateKeyPair().address);
-  const now = Math.floor(Date.now() / 1000);
+  const now = Date.now();
   await db.query(
-    `INSERT INTO accounts (account_id, name, kind, created_at)
+    `INSERT INTO accounts (account_id, name, kind, created_at_ms)
      SELECT id, 'bench', 'customer', $2 FROM unnest($1::uuid[]) AS id`,
     [buyers, now],
   );
@@ -173,7 +173,7 @@ export async function seedCompleted(db, { tasks, jobsPerTask = 1, customers = 10
   // escrow_ct is filled as task creation does (migration 0012).
   await db.query(
     `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, reward, escrow_held, escrow_ct, status, result_hash,
-                        worker_address, completed_at, created_at, updated_at, units, jobs_total, jobs_done)
+                        worker_address, completed_at_ms, created_at_ms, updated_at_ms, units, jobs_total, jobs_done)
      SELECT gen_random_uuid(), ($1::uuid[])[1 + i % $9::int], 'gpuhash', '{}', 'CPC', $2::numeric, $2::numeric, $2::numeric, 'in_progress',
             encode(sha256(i::text::bytea), 'hex'), ($3::text[])[1 + i % $4::int], $5::bigint, $5::bigint, $5::bigint, $6::int * $7::int, $7::int, $7::int
      FROM generate_series(0, $8::int - 1) AS i`,
@@ -181,11 +181,11 @@ export async function seedCompleted(db, { tasks, jobsPerTask = 1, customers = 10
   );
   await db.query(
     `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, worker_address, result_hash,
-                       quote_price, queued_at, started_at, finished_at)
+                       quote_price, queued_at_ms, started_at_ms, finished_at_ms)
      SELECT gen_random_uuid(), t.task_id, k, 'gpuhash', '[]', $1, 'completed', t.worker_address,
             encode(sha256((t.seq::text || ':' || k)::bytea), 'hex'), $2::numeric, $3::bigint, $3::bigint, $3::bigint
      FROM tasks t CROSS JOIN generate_series(0, $4::int - 1) AS k`,
-    [units, price.toString(), now * 1000, jobsPerTask],
+    [units, price.toString(), now, jobsPerTask],
   );
   await db.query('ANALYZE');
   const done = await db.query('SELECT task_id, result_hash, worker_address FROM tasks ORDER BY seq');

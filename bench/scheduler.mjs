@@ -306,7 +306,7 @@ const ACCOUNT = '00000000-0000-0000-0000-00000000be01';
 /** Queues the jobs as the task service would: one task each, priority and aged sort key. */
 async function seed(db, jobs) {
   await db.query(
-    `INSERT INTO accounts (account_id, name, kind, created_at) VALUES ($1, 'bench', 'customer', 0)`,
+    `INSERT INTO accounts (account_id, name, kind, created_at_ms) VALUES ($1, 'bench', 'customer', 0)`,
     [ACCOUNT],
   );
   for (let i = 0; i < jobs.length; i += 10_000) {
@@ -314,7 +314,7 @@ async function seed(db, jobs) {
     const taskIds = part.map(() => randomUUID());
     await db.query(
       `INSERT INTO tasks (task_id, account_id, challenge_type, payload, reward, escrow_held, escrow_ct, status,
-                          created_at, updated_at, requirements, units, jobs_total, priority)
+                          created_at_ms, updated_at_ms, requirements, units, jobs_total, priority)
        SELECT t, $2, c, p, r, r, r, 'pending', 0, 0, q, u, 1, pr
        FROM unnest($1::uuid[], $3::text[], $4::jsonb[], $5::numeric[], $6::jsonb[], $7::bigint[], $8::text[])
          AS x(t, c, p, r, q, u, pr)`,
@@ -330,7 +330,7 @@ async function seed(db, jobs) {
       ],
     );
     await db.query(
-      `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at, priority, sort_key)
+      `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at_ms, priority, sort_key_ms)
        SELECT j, t, 0, c, jsonb_build_array(jsonb_build_object('index', 0, 'units', u, 'kind', 'whole')), u,
               'queued', qa, pr, sk
        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[])
@@ -385,7 +385,7 @@ async function benchLoop() {
                 plan.assignments.map((a) => ({
                   job_id: a.jobId,
                   worker_address: a.address,
-                  lease_expires_at: now + 30_000,
+                  lease_expires_at_ms: now + 30_000,
                   quote_price: (a.price / BigInt(byId.get(a.jobId).units)).toString(),
                 })),
                 now,

@@ -296,7 +296,7 @@ async function seedResultDrafts(db, n, perTx = 1) {
   const providers = Array.from({ length: PROVIDERS }, () => generateKeyPair().address);
   if (perTx === 1) {
     await db.query(
-      `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+      `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at_ms, created_at_ms)
        SELECT 'SUBMIT_RESULT', 'result:' || t.id,
               jsonb_build_object('type', 'task_result', 'task_id', t.id, 'worker_address', ($1::text[])[1 + t.i % $2::int],
                                  'result_hash', encode(sha256(t.i::text::bytea), 'hex'),
@@ -307,7 +307,7 @@ async function seedResultDrafts(db, n, perTx = 1) {
     );
   } else {
     await db.query(
-      `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+      `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at_ms, created_at_ms)
        SELECT 'SUBMIT_RESULT', 'results:' || g || ':' || gen_random_uuid(),
               jsonb_build_object('type', 'result_batch', 'tasks', jsonb_agg(jsonb_build_object(
                 'task_id', t.id, 'worker_address', ($1::text[])[1 + t.i % $2::int],
@@ -463,7 +463,7 @@ async function flushPart() {
     const CHUNK = 100_000;
     for (let from = 0; from < OUTBOX; from += CHUNK) {
       await db.query(
-        `INSERT INTO outbox (kind, dedup_key, draft, sender, nonce, body, tx_hash, next_attempt_at, created_at)
+        `INSERT INTO outbox (kind, dedup_key, draft, sender, nonce, body, tx_hash, next_attempt_at_ms, created_at_ms)
          SELECT 'SUBMIT_RESULT', 'bench:' || i, $1::jsonb, $2, i, $3, encode(sha256(i::text::bytea), 'hex'), 0, 0
          FROM generate_series($4::bigint, $5::bigint - 1) AS i`,
         [JSON.stringify(draft), sender, body, from, Math.min(OUTBOX, from + CHUNK)],

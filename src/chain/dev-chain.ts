@@ -15,7 +15,7 @@
 // tick(). Failure injection makes a seeded fraction of submit calls fail retryably, some of
 // them after the transaction was stored (a lost reply), for courier tests.
 
-import type { Clock } from '../domain/clock.js';
+import { secondsOf, type Clock } from '../domain/clock.js';
 import { BASE_GAS, DEFAULT_GAS_PRICE, txHash, verifyTx, type SignedTx } from '../domain/chain-tx.js';
 import type { Db, Queryable } from '../store/db.js';
 import { blockComputeRoot, blockHash, txRoot, ZERO_HASH } from './block.js';
@@ -71,7 +71,9 @@ export interface DevChainStats {
   dropped: number;
 }
 
-type BlockRow = Omit<BlockHeader, 'timestamp'> & { hash: string; block_time: number };
+// The header's `timestamp` is Unix seconds (the CPC wire format, inside the block hash); the row
+// keeps it as Unix ms like every time column (block_time_ms = timestamp × 1000, exact).
+type BlockRow = Omit<BlockHeader, 'timestamp'> & { hash: string; block_time_ms: number };
 
 export class DevChain implements ChainPort {
   readonly stats: DevChainStats = {
@@ -108,7 +110,7 @@ export class DevChain implements ChainPort {
   static async open(opts: DevChainOptions): Promise<DevChain> {
     const chain = new DevChain(opts, opts.clock.nowMs());
     const head = await chain.headRow();
-    if (head) chain.lastBlockMs = head.block_time * 1000;
+    if (head) chain.lastBlockMs = head.block_time_ms;
     else await chain.sealNext(true);
     return chain;
   }
@@ -167,7 +169,7 @@ export class DevChain implements ChainPort {
         ? `Invalid ComputeResult: Worker address mismatch: payload ${tx.payload.worker_address} vs tx ${tx.from_address}`
         : null;
     const inserted = await this.db.query(
-      `INSERT INTO chain_txs (tx_hash, sender, nonce, tx_type, body, submitted_at, exec_error)
+      `INSERT INTO chain_txs (tx_hash, sender, nonce, tx_type, body, submitted_at_ms, exec_error)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING tx_hash`,
       [hash, tx.from_address, tx.nonce, tx.tx_type, encodeTx(tx), this.clock.nowMs(), execError],
     );
@@ -260,6 +262,11 @@ export class DevChain implements ChainPort {
     const next = this.producing.then(() => this.sealNext());
     this.producing = next.catch(() => undefined);
     return next;
+  }
+
+  /** When this process last sealed a block (or the head's time, at open), in ms. */
+  get lastBlockAt(): number {
+    return this.lastBlockMs;
   }
 
   /** Produces a block when the interval has passed on the clock since the last one. */
@@ -389,7 +396,7 @@ export class DevChain implements ChainPort {
     const prev = await this.headRow(q);
     const nowMs = this.clock.nowMs();
     const expired = await q.query(
-      'DELETE FROM chain_txs WHERE height IS NULL AND submitted_at < $1 RETURNING tx_hash',
+      'DELETE FROM chain_txs WHERE height IS NULL AND submitted_at_ms < $1 RETURNING tx_hash',
       [nowMs - (this.opts.txTtlMs ?? 3_600_000)],
     );
     this.stats.dropped += expired.length;
@@ -404,7 +411,7 @@ export class DevChain implements ChainPort {
       height: prev ? prev.height + 1 : 0,
       prev_hash: prev ? prev.hash : ZERO_HASH,
       // Never before the previous block, even if the clock went backwards.
-      timestamp: Math.max(Math.floor(nowMs / 1000), prev ? prev.block_time : 0),
+      timestamp: Math.max(secondsOf(nowMs), prev ? secondsOf(prev.block_time_ms) : 0),
       chain_id: this.opts.chainId ?? 'taskmarket-devnet',
       proposer_address: this.opts.proposerAddress ?? 'devchain',
       round: 0,
@@ -418,7 +425,7 @@ export class DevChain implements ChainPort {
     // One statement, so the block and its transactions' inclusion commit together.
     await q.query(
       `WITH block AS (
-         INSERT INTO chain_blocks (height, hash, prev_hash, block_time, chain_id, proposer_address, round,
+         INSERT INTO chain_blocks (height, hash, prev_hash, block_time_ms, chain_id, proposer_address, round,
                                    tx_root, state_root, compute_root, gas_used, gas_limit, tx_count)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING height)
        UPDATE chain_txs AS t SET height = block.height, position = (x.ord - 1)::int
@@ -428,7 +435,7 @@ export class DevChain implements ChainPort {
         header.height,
         hash,
         header.prev_hash,
-        header.timestamp,
+        header.timestamp * 1000,
         header.chain_id,
         header.proposer_address,
         header.round,
@@ -450,7 +457,7 @@ function headerOf(row: BlockRow): BlockHeader {
   return {
     height: row.height,
     prev_hash: row.prev_hash,
-    timestamp: row.block_time,
+    timestamp: secondsOf(row.block_time_ms),
     chain_id: row.chain_id,
     proposer_address: row.proposer_address,
     round: row.round,

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { buildApp } from '../api/app.js';
 import { configToToml, loadConfig, type Config } from '../market/config.js';
 import { Market, operatorKeyPath } from '../market/market.js';
+import { trimWhenIdle } from './memory-trim.js';
 
 export interface ServeFlags {
   config?: string;
@@ -60,6 +61,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   market.start();
+  const stopTrimming = trimWhenIdle(config.memory_trim_interval_s, logger);
   logger.info(
     {
       url: `http://${config.host}:${port}`,
@@ -75,6 +77,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    stopTrimming();
     await app.close();
     await market.close();
     logger.flush();

@@ -10,8 +10,14 @@ export const systemClock: Clock = {
   nowMs: () => Date.now(),
 };
 
+/** Whole seconds: what the wire and signed messages carry. The schema stores milliseconds. */
 export function unixSeconds(clock: Clock): number {
-  return Math.floor(clock.nowMs() / 1000);
+  return secondsOf(clock.nowMs());
+}
+
+/** A stored Unix-ms time as the API's Unix seconds (stored times that came in as seconds are exact). */
+export function secondsOf(ms: number): number {
+  return Math.floor(ms / 1000);
 }
 
 /** A clock tests move by hand, forwards or backwards. */

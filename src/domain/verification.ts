@@ -273,13 +273,13 @@ export type DisputeProblem =
 
 /** Why a job's result cannot be disputed now, or null when it can. */
 export function disputeProblem(
-  task: { status: string; completedAtSecs: number | null },
+  task: { status: string; completedAtMs: number | null },
   job: { verification: VerificationStatus | null },
   nowMs: number,
   params: Pick<SchedulerParams, 'dispute_window_secs'>,
 ): DisputeProblem | null {
-  if (task.status !== 'completed' || task.completedAtSecs === null) return 'task_not_completed';
-  if (nowMs > (task.completedAtSecs + params.dispute_window_secs) * 1000) return 'dispute_window_closed';
+  if (task.status !== 'completed' || task.completedAtMs === null) return 'task_not_completed';
+  if (nowMs > task.completedAtMs + params.dispute_window_secs * 1000) return 'dispute_window_closed';
   if (job.verification === 'verified') return 'already_verified';
   if (job.verification === 'pending' || job.verification === 'disputed') return 'already_checking';
   return null;

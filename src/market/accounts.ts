@@ -2,7 +2,7 @@
 // outside the ledger, credit limits (the spec's "work on credit"), and key authentication.
 
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { unixSeconds, type Clock } from '../domain/clock.js';
+import { secondsOf, type Clock } from '../domain/clock.js';
 import { MarketError, validationError } from '../domain/errors.js';
 import { SYSTEM_ACCOUNTS, transfer } from '../domain/ledger.js';
 import { CPC, describeAmountProblem, formatAmount, parseAmount, type Asset } from '../domain/money.js';
@@ -64,15 +64,15 @@ export class AccountService {
       body.credit_limit === undefined ? 0n : amountField('/credit_limit', body.credit_limit, true);
     const accountId = randomUUID();
     const apiKey = newApiKey();
-    const createdAt = unixSeconds(this.clock);
+    const createdAtMs = this.clock.nowMs();
     await this.db.transaction((tx) =>
       insertAccount(
         tx,
-        { accountId, name: body.name, kind: 'customer', apiKeyHash: hashApiKey(apiKey), createdAt },
+        { accountId, name: body.name, kind: 'customer', apiKeyHash: hashApiKey(apiKey), createdAtMs },
         credit,
       ),
     );
-    return { account_id: accountId, name: body.name, api_key: apiKey, created_at: createdAt };
+    return { account_id: accountId, name: body.name, api_key: apiKey, created_at: secondsOf(createdAtMs) };
   }
 
   async view(accountId: string): Promise<AccountView> {
@@ -100,7 +100,7 @@ export class AccountService {
       name: first.name,
       ...cpc,
       balances,
-      created_at: first.created_at,
+      created_at: secondsOf(first.created_at_ms),
     };
   }
 
@@ -130,7 +130,7 @@ export class AccountService {
       throw validationError([{ path: '/address', message: 'must be a cpc1… chain address' }]);
     const amount = amountField('/amount', amountText, false);
     const accountId = await this.db.transaction(async (tx) => {
-      const id = (await providerAccounts(tx, [address], CPC, unixSeconds(this.clock))).get(address) as string;
+      const id = (await providerAccounts(tx, [address], CPC, this.clock.nowMs())).get(address) as string;
       await lockBalances(tx, [id], CPC);
       await this.deposit(tx, id, amount);
       return id;
@@ -151,7 +151,7 @@ export class AccountService {
           postings: transfer(SYSTEM_ACCOUNTS.external, accountId, asset, amount),
         },
       ],
-      unixSeconds(this.clock),
+      this.clock.nowMs(),
     );
   }
 

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { laneOf } from '../domain/admission.js';
 import { bidDedupKey, checkReveal, HEX64 } from '../domain/bid-commit.js';
-import { unixSeconds } from '../domain/clock.js';
+import { secondsOf } from '../domain/clock.js';
 import { MarketError, validationError } from '../domain/errors.js';
 import type { CreateTaskBody } from '../domain/schemas/tasks.js';
 import { ChainError } from '../chain/port.js';
@@ -47,7 +47,7 @@ function view(b: BidRow): BidView {
     commit_height: b.commit_height,
     reveal_from: b.commit_height === null ? null : b.commit_height + 2,
     task_id: b.task_id,
-    created_at: b.created_at,
+    created_at: secondsOf(b.created_at_ms),
   };
 }
 
@@ -67,9 +67,9 @@ export class BidBook {
       throw validationError([{ path: '/commitment', message: 'must be a SHA-256 hash, 64 lowercase hex' }]);
     const link = this.link();
     const bidId = randomUUID();
-    const now = unixSeconds(this.market.clock);
+    const nowMs = this.market.clock.nowMs();
     const created = await this.market.db.transaction(async (tx) => {
-      if (!(await insertBid(tx, { bid_id: bidId, account_id: accountId, commitment, created_at: now })))
+      if (!(await insertBid(tx, { bid_id: bidId, account_id: accountId, commitment, created_at_ms: nowMs })))
         return false;
       await link.outbox.queueBid(tx, bidId, commitment);
       return true;
@@ -125,7 +125,7 @@ export class BidBook {
       ]);
     // The idempotency key makes a second reveal (or one after a crash here) find the same task.
     const created = await this.market.tasks.create(principal, task, bidDedupKey(bidId));
-    await markRevealed(this.market.db, bidId, created.response.task_id, unixSeconds(this.market.clock));
+    await markRevealed(this.market.db, bidId, created.response.task_id, this.market.clock.nowMs());
     return view(await this.owned(principal, bidId));
   }
 

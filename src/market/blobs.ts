@@ -10,7 +10,6 @@ import { createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createBLAKE3 } from 'hash-wasm';
-import { unixSeconds } from '../domain/clock.js';
 import { MarketError } from '../domain/errors.js';
 import type { Config } from './config.js';
 import { BlobFiles } from '../store/blob-files.js';
@@ -72,7 +71,7 @@ export async function receiveBlob(
     );
     const hash = hasher.digest('hex');
     await db.blobFiles.commit(temp, hash);
-    await recordBlobFile(db, hash, size, owner, unixSeconds(market.clock));
+    await recordBlobFile(db, hash, size, owner, market.clock.nowMs());
     return { hash, size };
   } finally {
     await db.blobFiles.discard(temp);

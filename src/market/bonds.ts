@@ -29,7 +29,7 @@ export interface BondRequest {
 export async function affordableBonds(
   tx: Queryable,
   requests: readonly BondRequest[],
-  nowSecs: number,
+  nowMs: number,
 ): Promise<Set<string>> {
   const ok = new Set<string>();
   const bonded = requests.filter((r) => r.bond > 0n);
@@ -39,7 +39,7 @@ export async function affordableBonds(
     tx,
     bonded.map((r) => r.provider),
     CPC,
-    nowSecs,
+    nowMs,
   );
   // The bonds account is locked with the providers', in the one sorted order every transaction
   // that moves bonds or escrow uses (escrow, bonds, then parties), so they never deadlock.
@@ -65,18 +65,14 @@ export async function affordableBonds(
 }
 
 /** Posts the bonds of jobs just leased: provider → bonds, recorded on the job rows. */
-export async function postBonds(
-  tx: Queryable,
-  bonds: readonly BondRequest[],
-  nowSecs: number,
-): Promise<void> {
+export async function postBonds(tx: Queryable, bonds: readonly BondRequest[], nowMs: number): Promise<void> {
   const posted = bonds.filter((b) => b.bond > 0n);
   if (posted.length === 0) return;
   const accounts = await providerAccounts(
     tx,
     posted.map((b) => b.provider),
     CPC,
-    nowSecs,
+    nowMs,
   );
   await setBonds(
     tx,
@@ -91,7 +87,7 @@ export async function postBonds(
       to: SYSTEM_ACCOUNTS.bonds,
       amount: b.bond,
     })),
-    nowSecs,
+    nowMs,
   );
 }
 
@@ -99,7 +95,7 @@ export async function postBonds(
 export async function returnBonds(
   tx: Queryable,
   jobIds: readonly string[],
-  nowSecs: number,
+  nowMs: number,
 ): Promise<TakenBond[]> {
   const taken = await takeBonds(tx, jobIds);
   if (taken.length === 0) return taken;
@@ -107,7 +103,7 @@ export async function returnBonds(
     tx,
     taken.map((t) => t.worker_address),
     CPC,
-    nowSecs,
+    nowMs,
   );
   await moveBonds(
     tx,
@@ -118,7 +114,7 @@ export async function returnBonds(
       to: accounts.get(t.worker_address) as string,
       amount: BigInt(t.bond),
     })),
-    nowSecs,
+    nowMs,
   );
   return taken;
 }
@@ -127,7 +123,7 @@ export async function returnBonds(
 export async function slashBonds(
   tx: Queryable,
   jobIds: readonly string[],
-  nowSecs: number,
+  nowMs: number,
 ): Promise<TakenBond[]> {
   const taken = await takeBonds(tx, jobIds);
   await moveBonds(
@@ -139,7 +135,7 @@ export async function slashBonds(
       to: SYSTEM_ACCOUNTS.treasury,
       amount: BigInt(t.bond),
     })),
-    nowSecs,
+    nowMs,
   );
   return taken;
 }
@@ -149,7 +145,7 @@ async function moveBonds(
   tx: Queryable,
   kind: 'bond_post' | 'bond_return' | 'bond_slash',
   moves: readonly { jobId: string; from: string; to: string; amount: bigint }[],
-  nowSecs: number,
+  nowMs: number,
 ): Promise<void> {
   await appendJournals(
     tx,
@@ -159,6 +155,6 @@ async function moveBonds(
       ref: m.jobId,
       postings: transfer(m.from, m.to, CPC, m.amount),
     })),
-    nowSecs,
+    nowMs,
   );
 }

@@ -35,10 +35,18 @@ export interface ChainLinkOptions {
 /** Payouts claimed per payout transaction: 100,000 rows marked and summed in the database. */
 const PAYOUT_PAGE = 100_000;
 
+/** What a timed round that found nothing to do saw: the outbox's and the dev chain's marks. */
+interface QuietMark {
+  queued: number;
+  block: number | undefined;
+  atMs: number;
+}
+
 export class ChainLink {
   private timers: NodeJS.Timeout[] = [];
   private round: Promise<void> | undefined;
   private lastPayoutMs: number;
+  private quiet: QuietMark | undefined;
 
   private constructor(
     readonly port: ChainPort,
@@ -94,9 +102,32 @@ export class ChainLink {
 
   start(): void {
     this.devChain?.start();
-    const timer = setInterval(() => void this.tick(), this.opts.config.courier_interval_ms);
+    const timer = setInterval(() => {
+      if (!this.quietNow()) void this.tick();
+    }, this.opts.config.courier_interval_ms);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /**
+   * On PGlite with the dev chain one process holds both the outbox and the chain, so after a
+   * round that found nothing to do, nothing new can be due until this process queues an outbox
+   * entry, the dev chain seals a block or payouts fall due: the timer skips its rounds until then,
+   * or at most until the block interval has passed (retries whose time came). An idle node then
+   * reads the outbox and the chain every few seconds instead of a dozen statements a second. A
+   * remote chain's blocks come when they come: every round runs.
+   */
+  private quietNow(): boolean {
+    const q = this.quiet;
+    if (!q || !this.devChain || this.opts.db.kind !== 'pglite') return false;
+    const { config, clock } = this.opts;
+    const now = clock.nowMs();
+    return (
+      q.queued === this.outbox.queued &&
+      q.block === this.devChain.lastBlockAt &&
+      now - q.atMs < Math.max(config.courier_interval_ms, config.chain_block_interval_ms) &&
+      now - this.lastPayoutMs < config.payout_interval_ms
+    );
   }
 
   /** One round of the loop: payouts when their interval has passed, then what is due. */
@@ -109,12 +140,18 @@ export class ChainLink {
     if (this.opts.leads && !this.opts.leads()) return;
     try {
       const now = this.opts.clock.nowMs();
+      const mark: QuietMark = { queued: this.outbox.queued, block: this.devChain?.lastBlockAt, atMs: now };
+      let transfers = 0;
       if (now - this.lastPayoutMs >= this.opts.config.payout_interval_ms) {
         this.lastPayoutMs = now;
-        await this.flushPayouts();
+        transfers = await this.flushPayouts();
       }
-      await this.courier.flush();
+      const report = await this.courier.flush();
+      const busy =
+        transfers > 0 || report.stopped || Object.values(report).some((v) => typeof v === 'number' && v > 0);
+      this.quiet = busy ? undefined : mark;
     } catch (err) {
+      this.quiet = undefined;
       this.opts.logger.error({ err }, 'courier round failed');
     }
   }

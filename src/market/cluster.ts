@@ -1,4 +1,5 @@
-// Several market nodes on one database act as one market. Every second each node says it is
+// Several market nodes on one database act as one market (PostgreSQL; on PGlite a node is alone,
+// see standAlone). Every second each node says it is
 // alive, learns the capacity the other live nodes' workers offer (so admission counts the whole
 // market, not one node's share of it), reports its parties' fair-share usage and takes the
 // others' (so a buyer is held to one share of the whole market, whichever node it uses), closes offers left open by nodes that stopped, and
@@ -78,7 +79,7 @@ export class Cluster {
     const records = admission.localRecords();
     await this.db.transaction((tx) => reportUsage(tx, this.nodeId, records));
     admission.setElsewhere(await othersUsage(this.db, this.nodeId, FRESH_MS));
-    const closed = await closeStaleOffers(this.db, STALE_MS, Math.floor(this.clock.nowMs() / 1000));
+    const closed = await closeStaleOffers(this.db, STALE_MS, this.clock.nowMs());
     if (closed > 0) this.logger.info({ offers: closed }, 'closed offers of market nodes that stopped');
     const version = await paramsVersion(this.db);
     if (this.paramsSeen !== undefined && version !== this.paramsSeen) {
@@ -86,6 +87,21 @@ export class Cluster {
       this.logger.info('scheduler parameters changed on another node: reloaded');
     }
     this.paramsSeen = version;
+  }
+
+  /**
+   * On PGlite one process at a time holds the database (the data directory's lock), so this node
+   * is the whole market and refresh() is not run on a timer: a node an earlier process left in
+   * market_nodes (it was killed) is neither leader nor capacity, and its offers are closed at once
+   * instead of STALE_MS after it was last seen. Called before any worker joins this node.
+   */
+  async standAlone(): Promise<void> {
+    this.leader = true;
+    this.otherUnits = 0;
+    this.otherClaimed = 0;
+    this.admission().setElsewhere([]);
+    const closed = await closeStaleOffers(this.db, 0, Math.floor(this.clock.nowMs() / 1000));
+    if (closed > 0) this.logger.info({ offers: closed }, 'closed offers an earlier run left open');
   }
 
   async leave(): Promise<void> {

@@ -34,6 +34,13 @@ export const ConfigSchema = Type.Object(
       description:
         "false: PGlite's WebAssembly runs on V8's baseline compiler only (45-65 MB less memory, reads about 40% slower)",
     }),
+    memory_trim_interval_s: Type.Integer({
+      default: 5,
+      minimum: 0,
+      maximum: 3600,
+      description:
+        "how often an idle node gives freed memory back (a full GC when it turns idle, glibc's malloc_trim); 0: never",
+    }),
     log_level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info' },

@@ -13,7 +13,7 @@
 //   2. nonces: at start and after every refusal, the node's account sets the next nonce
 //      (OutboxWriter.syncNonce); a nonce the node has seen is never given to another entry.
 //   3. seal the queued drafts, then walk sealed pending entries in nonce order a page at a time
-//      (keyset paging), marking each page write-ahead (first_sent_at) before sending, and sending
+//      (keyset paging), marking each page write-ahead (first_sent_at_ms) before sending, and sending
 //      each signed transaction exactly as stored:
 //        the pool took it (or has it) → sent;
 //        retryable failure (down, timeout, busy, queued_limit_exceeded) → backoff, flush stops;
@@ -21,7 +21,7 @@
 //        refused as invalid → failed, its TRANSFER given back, its nonce freed when nothing
 //        later was sent and the node does not hold it (outbox-failure.ts).
 // The flush stops at the first entry that must wait: the node takes a sender's nonces only in
-// sequence. A forced flush (the operator's) ignores next_attempt_at.
+// sequence. A forced flush (the operator's) ignores next_attempt_at_ms.
 
 import type { Logger } from 'pino';
 import {
@@ -222,7 +222,7 @@ export class Courier {
       try {
         for (const row of page) {
           after = { sender: row.sender, nonce: row.nonce };
-          if (!force && row.next_attempt_at > clock.nowMs()) {
+          if (!force && row.next_attempt_at_ms > clock.nowMs()) {
             stop = true;
             break;
           }

@@ -170,9 +170,8 @@ export class Dispatch {
       .map((l) => ({ jobId: l.jobId, provider: l.address, bond: l.bond }));
     const rows = await this.ctx.db.transaction(async (tx) => {
       unbonded.clear();
-      const nowSecs = Math.floor(now / 1000);
       if (bonds.length > 0) {
-        const ok = await affordableBonds(tx, bonds, nowSecs);
+        const ok = await affordableBonds(tx, bonds, now);
         for (const b of bonds) if (!ok.has(b.jobId)) unbonded.add(b.jobId);
       }
       const rows = await leaseJobs(
@@ -182,7 +181,7 @@ export class Dispatch {
           .map((l) => ({
             job_id: l.jobId,
             worker_address: l.address,
-            lease_expires_at: l.leaseExpiresAtMs,
+            lease_expires_at_ms: l.leaseExpiresAtMs,
             // The customer pays the provider's offer as it stood when the job was leased.
             quote_price: l.quotePerUnit.toString(),
           })),
@@ -192,7 +191,7 @@ export class Dispatch {
       await postBonds(
         tx,
         bonds.filter((b) => leased.has(b.jobId)),
-        nowSecs,
+        now,
       );
       return rows;
     });
@@ -326,7 +325,7 @@ export function track(session: Session, job: QueuedJob, now: number, leaseExpire
     leaseExpiresAtMs,
     confirmedAtMs: now,
     // Without the inline input (up to 700 kB a job): a market check that needs it reads it then.
-    checked: { ...job, payload: withoutInput(job.payload), started_at: now },
+    checked: { ...job, payload: withoutInput(job.payload), started_at_ms: now },
   });
 }
 

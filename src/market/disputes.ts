@@ -53,7 +53,10 @@ export class Disputes {
         });
       const problems = jobs.map((j) =>
         disputeProblem(
-          { status: j.task_status, completedAtSecs: j.completed_at === null ? null : Number(j.completed_at) },
+          {
+            status: j.task_status,
+            completedAtMs: j.completed_at_ms === null ? null : Number(j.completed_at_ms),
+          },
           { verification: j.verification },
           now,
           params,

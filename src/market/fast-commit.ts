@@ -105,7 +105,6 @@ export async function commitAlone(
   // there: the same errors, events and logs (a receipt write that fails is counted there).
   const ok = await commitPlanned(ctx.db, {
     now_ms: now,
-    now_s: Math.floor(now / 1000),
     completable: statusesLeadingTo('completed'),
     escrow: SYSTEM_ACCOUNTS.escrow,
     journal_id: settlement.journalId,

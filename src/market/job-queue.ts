@@ -14,8 +14,8 @@ export interface QueuedNeed extends Queued, Omit<JobNeed, 'priority'> {
   readonly priority: Priority;
   readonly taskId: string;
   readonly queuedAt: number;
-  /** The task's deadline, unix seconds, or null. */
-  readonly deadline: number | null;
+  /** The task's deadline, Unix ms, or null. */
+  readonly deadlineMs: number | null;
 }
 
 export class JobQueue {
@@ -58,9 +58,9 @@ export class JobQueue {
         feePctCt: e.fee_pct_ct,
         excluded: e.excluded?.length ? e.excluded : undefined,
         runnerId: e.runner_id ?? undefined,
-        enqueuedAtMs: Number(e.queued_at),
-        queuedAt: Number(e.queued_at),
-        deadline: e.deadline === null ? null : Number(e.deadline),
+        enqueuedAtMs: Number(e.queued_at_ms),
+        queuedAt: Number(e.queued_at_ms),
+        deadlineMs: e.deadline_ms === null ? null : Number(e.deadline_ms),
         seq: ++this.seq,
       };
       this.lanes[laneOf(e.challenge_type, this.params)].push(need);

@@ -3,7 +3,6 @@
 // better provider. Every move is a conditional update on the lease as the caller saw it, with its
 // bonds and reputation consequences in the same transaction.
 
-import { unixSeconds } from '../domain/clock.js';
 import { MarketError } from '../domain/errors.js';
 import { capabilityProblem } from '../domain/matcher.js';
 import { shouldPreempt, type Outcome } from '../domain/reputation.js';
@@ -77,9 +76,8 @@ export class Leases {
       const ids = await stillLeased(tx, jobIds, opts);
       // A job put back is no SLA miss: its bond goes back to the provider with it, unless the
       // provider itself walked away from it (a provider cancel).
-      const nowSecs = Math.floor(now / 1000);
-      const slashed = opts.bonds === 'slash' ? await slashBonds(tx, ids, nowSecs) : [];
-      if (opts.bonds !== 'slash') await returnBonds(tx, ids, nowSecs);
+      const slashed = opts.bonds === 'slash' ? await slashBonds(tx, ids, now) : [];
+      if (opts.bonds !== 'slash') await returnBonds(tx, ids, now);
       const released = await releaseJobs(tx, ids, ctx.config.max_job_attempts, reason, now);
       const outcome = opts.outcome;
       const changes: OutcomeChange[] = outcome
@@ -146,7 +144,7 @@ export class Leases {
     await logCancellations(
       ctx.db,
       [{ job_id: jobId, task_id: job.task_id, reason: 'provider', actor: 'operator', provider }],
-      unixSeconds(ctx.clock),
+      ctx.clock.nowMs(),
     );
     ctx.events.emit('job.cancelled', { jobId, reason: 'provider' });
   }
@@ -197,14 +195,14 @@ export class Leases {
     const moved = await ctx.db
       .transaction(async (tx) => {
         // The first provider's bond goes back to it; the job moves on without one.
-        await returnBonds(tx, [job.job_id], Math.floor(now / 1000));
+        await returnBonds(tx, [job.job_id], now);
         const ok = await handoffLease(
           tx,
           {
             job_id: job.job_id,
             from: from.address,
             to: to.address,
-            lease_expires_at: leaseUntil,
+            lease_expires_at_ms: leaseUntil,
             quote_price: price.toString(),
           },
           now,
@@ -221,7 +219,7 @@ export class Leases {
               provider: from.address,
             },
           ],
-          Math.floor(now / 1000),
+          now,
         );
         return ok;
       })

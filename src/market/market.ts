@@ -192,6 +192,7 @@ export class Market {
     await tidyBlobs(market);
     await market.params.load();
     await market.cluster.refresh();
+    if (db.kind === 'pglite') await market.cluster.standAlone();
     await market.settlement.load({
       checkReceipts: config.receipt_check_on_start,
       checkMax: config.receipt_check_max,
@@ -230,9 +231,12 @@ export class Market {
     this.every(Math.max(1000, this.config.dispatch_interval_ms), () =>
       this.dispatcher.resync().then(() => {}),
     );
-    // The capacity estimator's moving window takes one sample a second.
+    // The capacity estimator's moving window takes one sample a second. On PGlite the data
+    // directory's lock keeps every other process out, so this node is the whole market: no other
+    // node to say it is alive to, to learn capacity, usage or parameters from, or to lead.
+    const shared = this.db.kind !== 'pglite';
     this.every(1000, async () => {
-      await this.cluster.refresh();
+      if (shared) await this.cluster.refresh();
       this.admission.sampleCapacity();
       this.admission.prune();
     });

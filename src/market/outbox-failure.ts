@@ -14,12 +14,12 @@
 // once n was answered, so while n is still pending its sender's later entries were never sent,
 // and the same transaction takes their seals back and sets the sender's next nonce to n; the
 // next seal gives them n, n+1, … in queue order (docs/decisions.md, "Head-of-line delivery").
-// Should a later entry have been sent after all (its write-ahead mark first_sent_at is set, or
+// Should a later entry have been sent after all (its write-ahead mark first_sent_at_ms is set, or
 // it is no longer pending), or the node hold nonce n (the courier passes `nonceFree` from the
 // node's account), nothing is taken back: the failure stays as it was, for the operator.
 
 import { randomUUID } from 'node:crypto';
-import { unixSeconds, type Clock } from '../domain/clock.js';
+import type { Clock } from '../domain/clock.js';
 import type { OutboxDraft } from '../domain/courier.js';
 import { SYSTEM_ACCOUNTS, transfer } from '../domain/ledger.js';
 import { CPC } from '../domain/money.js';
@@ -71,7 +71,7 @@ export async function failEntry(
   if (!outcome.failed) return outcome;
   const { draft } = entry;
   if (draft.type !== 'transfer' || BigInt(draft.amount) <= 0n) return outcome;
-  const now = unixSeconds(clock);
+  const now = clock.nowMs();
   const account = (await providerAccounts(tx, [draft.to], CPC, now)).get(draft.to) as string;
   await appendJournals(
     tx,

@@ -69,6 +69,8 @@ export interface TaskResult {
 export class OutboxWriter {
   /** The market's chain address: the sender of everything it seals. */
   readonly sender: string;
+  /** Calls that queued outbox entries (some may have rolled back): the courier's "anything new?". */
+  queued = 0;
   private readonly key: SigningKey;
 
   constructor(
@@ -133,7 +135,7 @@ export class OutboxWriter {
    * shares in the chain's coin (CPC) go out as TRANSFERs; others stay on the providers' accounts.
    */
   async queuePayouts(tx: Queryable, rows: readonly PayoutRow[]): Promise<void> {
-    await insertPayouts(tx, this.payoutRows(rows), unixSeconds(this.clock));
+    await insertPayouts(tx, this.payoutRows(rows), this.clock.nowMs());
   }
 
   /** The payouts queuePayouts records of these: those in the chain's coin. */
@@ -149,7 +151,7 @@ export class OutboxWriter {
   async flushPayouts(db: Db, limit: number): Promise<{ claimed: number; transfers: number }> {
     return db.transaction(async (tx) => {
       const batchId = randomUUID();
-      const now = unixSeconds(this.clock);
+      const now = this.clock.nowMs();
       // Rejected totals (an address the chain cannot take) are claimed too, so they are not
       // claimed again every flush; their money stays on the provider's balance.
       const totals = await claimPayoutTotals(tx, PAYOUT_ASSET, limit, batchId, now);
@@ -267,6 +269,7 @@ export class OutboxWriter {
   }
 
   private async queue(q: Queryable, items: readonly { key: string; draft: OutboxDraft }[]): Promise<number> {
+    this.queued++;
     return insertDrafts(q, rows(items), this.clock.nowMs());
   }
 }

@@ -36,10 +36,10 @@ export class SchedulerParamsService {
     this.current = result.params;
   }
 
-  async update(patch: unknown, actor: string, now: number): Promise<SchedulerParams> {
+  async update(patch: unknown, actor: string, nowMs: number): Promise<SchedulerParams> {
     const result = validateParams(patch, this.current);
     if (!result.ok) throw validationError(result.problems.map((p) => ({ path: p.path, message: p.message })));
-    await this.db.transaction((tx) => saveParams(tx, result.params, patch, actor, now));
+    await this.db.transaction((tx) => saveParams(tx, result.params, patch, actor, nowMs));
     this.current = result.params;
     return result.params;
   }

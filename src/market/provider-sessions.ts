@@ -2,7 +2,6 @@
 // the jobs it still runs with heartbeats, and unregisters when its socket closes.
 
 import { randomUUID } from 'node:crypto';
-import { unixSeconds } from '../domain/clock.js';
 import { describeAmountProblem, parseAmount } from '../domain/money.js';
 import type { Offer } from '../domain/schemas/worker.js';
 import { jobsLeasedTo } from '../store/handoff.js';
@@ -29,7 +28,7 @@ export class ProviderSessions {
       previous.close(4004, 'replaced by a newer connection');
       await this.unregister(previous, 'replaced');
     }
-    await upsertProvider(ctx.db, session, unixSeconds(ctx.clock));
+    await upsertProvider(ctx.db, session, ctx.clock.nowMs());
     // Leases held by an earlier connection of this worker (before a market restart, or on a node
     // it left) cannot be finished through this one: requeue them now, without a penalty, rather
     // than let them expire against the provider for a break that was not its fault.
@@ -83,7 +82,7 @@ export class ProviderSessions {
     ctx.sessions.delete(session.address);
     const jobIds = [...session.running.keys()];
     session.running.clear();
-    await closeOffers(ctx.db, session.address, unixSeconds(ctx.clock));
+    await closeOffers(ctx.db, session.address, ctx.clock.nowMs());
     if (jobIds.length > 0)
       await this.leases.release(jobIds, `worker disconnected (${reason})`, {
         worker: session.address,
@@ -106,7 +105,7 @@ export class ProviderSessions {
         price_per_unit: price.value.toString(),
         fee_pct_ct: msg.fee_pct_ct,
         capability: session.capability,
-        created_at: unixSeconds(ctx.clock),
+        created_at_ms: ctx.clock.nowMs(),
       },
       ctx.nodeId,
     );

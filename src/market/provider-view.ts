@@ -2,7 +2,7 @@
 // it, its reputation decayed to now and what that does to its price, its job counts and its most
 // recent jobs.
 
-import type { Clock } from '../domain/clock.js';
+import { secondsOf, type Clock } from '../domain/clock.js';
 import { MarketError } from '../domain/errors.js';
 import { formatAmount } from '../domain/money.js';
 import { currentScore, multiplierPpm } from '../domain/reputation.js';
@@ -30,8 +30,8 @@ export async function providerView(
     address,
     account_id: facts.account_id,
     connected,
-    first_seen: facts.first_seen,
-    last_seen: facts.last_seen,
+    first_seen: facts.first_seen_ms === null ? null : secondsOf(facts.first_seen_ms),
+    last_seen: facts.last_seen_ms === null ? null : secondsOf(facts.last_seen_ms),
     balances: money.map((m) => ({ asset: m.asset, balance: formatAmount(BigInt(m.balance)) })),
     earned: money.map((m) => ({ asset: m.asset, amount: formatAmount(BigInt(m.earned)) })),
     reputation: { score, multiplier_ppm: multiplierPpm(score, params) },
@@ -41,6 +41,13 @@ export async function providerView(
       lease_expiries: facts.lease_expiries,
       running: facts.running,
     },
-    recent_jobs: await recentJobsOf(q, address, RECENT_JOBS),
+    // Job times are Unix ms on the wire too (the provider view's one exception, as before).
+    recent_jobs: (await recentJobsOf(q, address, RECENT_JOBS)).map(
+      ({ started_at_ms, finished_at_ms, ...j }) => ({
+        ...j,
+        started_at: started_at_ms,
+        finished_at: finished_at_ms,
+      }),
+    ),
   };
 }

@@ -238,7 +238,6 @@ export class Results {
       // transaction takes them, before settlement locks the parties.
       if (params.sla_bond_pct > 0)
         await lockBalances(tx, [SYSTEM_ACCOUNTS.escrow, SYSTEM_ACCOUNTS.bonds], CPC);
-      const nowSecs = Math.floor(now / 1000);
       const completed = await completeJobs(tx, rows, now);
       // Results the market proved wrong: the bond is slashed while the lease still names its
       // provider, then the job goes back to the queue without it.
@@ -246,7 +245,7 @@ export class Results {
       await slashBonds(
         tx,
         leasedToRefuse.map((i) => i.msg.job_id),
-        nowSecs,
+        now,
       );
       const refused = await refuseResults(
         tx,
@@ -271,7 +270,7 @@ export class Results {
       );
       const allDone = await countDoneJobs(tx, [...new Set(verification.final.map((f) => f.taskId))], now);
       const doneTasks = await this.completeTasks(tx, allDone, now);
-      await amendTaskResults(tx, await this.taskResults(tx, verification.amended), nowSecs);
+      await amendTaskResults(tx, await this.taskResults(tx, verification.amended), now);
       await ctx.settlement.payAuditors(tx, verification.audited);
       await renotify(tx, verification.corrected);
       // The completion released each task's escrow; settlement moves what it held.
@@ -279,8 +278,8 @@ export class Results {
         tx,
         doneTasks.map((t) => ({ taskId: t.taskId, escrowHeld: t.escrowHeld })),
       );
-      await returnBonds(tx, verification.returned, nowSecs);
-      await slashBonds(tx, verification.slashed, nowSecs);
+      await returnBonds(tx, verification.returned, now);
+      await slashBonds(tx, verification.slashed, now);
       const adjusted = await recordOutcomes(tx, verification.outcomes, now, params, {
         verified: verification.verified,
         contradicted: verification.contradicted,
@@ -345,7 +344,7 @@ export class Results {
       for (const a of msg.output.artifacts) {
         const bytes = Buffer.from(a.data, 'base64');
         const hash = await blake3HexLarge(bytes);
-        await putBlob(this.ctx.db, hash, bytes, null, Math.floor(this.ctx.clock.nowMs() / 1000));
+        await putBlob(this.ctx.db, hash, bytes, null, this.ctx.clock.nowMs());
         stored.push({ name: a.name, blob: hash, size: bytes.byteLength });
       }
       out.artifacts = stored;
@@ -373,7 +372,7 @@ export class Results {
   ): Promise<{ taskId: string; resultHash: string; worker: string; escrowHeld: bigint }[]> {
     const done = await this.taskResults(tx, taskIds);
     const completed = new Map(
-      (await completeTasks(tx, done, Math.floor(now / 1000))).map((c) => [c.task_id, BigInt(c.escrow_held)]),
+      (await completeTasks(tx, done, now)).map((c) => [c.task_id, BigInt(c.escrow_held)]),
     );
     return done.flatMap((d) => {
       const escrowHeld = completed.get(d.task_id);
@@ -431,7 +430,7 @@ export class Results {
     const now = ctx.clock.nowMs();
     const { failedJobs, requeued } = await ctx.db.transaction(async (tx) => {
       // The provider's bond goes back: an invalid payload is not an SLA miss.
-      await returnBonds(tx, [msg.job_id], Math.floor(now / 1000));
+      await returnBonds(tx, [msg.job_id], now);
       const claim = await addFailureClaim(tx, msg.job_id, session.address);
       if (claim && !claimsAgree(claim.claims, params)) {
         const requeued = await refuseResults(

@@ -17,7 +17,7 @@ export interface SessionOffer {
 }
 
 /** A running job as leased, with when it started: what checking its result needs (src/market/verification.ts). */
-export type CheckedJob = QueuedJob & { started_at: number | null };
+export type CheckedJob = QueuedJob & { started_at_ms: number | null };
 
 export interface RunningJob {
   challengeType: string;

@@ -15,7 +15,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { unixSeconds, type Clock } from '../domain/clock.js';
+import type { Clock } from '../domain/clock.js';
 import {
   byAsset,
   residualRefund,
@@ -167,7 +167,7 @@ export class SettlementService {
 
   async command(cmd: SettlementCommand): Promise<SettlementMode> {
     const t = applyCommand(this.state, cmd, this.clock.nowMs());
-    await saveSettlementState(this.db, t.state, unixSeconds(this.clock));
+    await saveSettlementState(this.db, t.state, this.clock.nowMs());
     this.record(t);
     return this.mode();
   }
@@ -243,7 +243,7 @@ export class SettlementService {
             now,
           ),
         );
-        await saveSettlementState(tx, this.state, unixSeconds(this.clock));
+        await saveSettlementState(tx, this.state, this.clock.nowMs());
         this.events.emit('settle.failed', { taskId, reason: 'insufficient_escrow' });
         real = false;
       }
@@ -289,7 +289,7 @@ export class SettlementService {
       await appendJournals(
         tx,
         [{ journalId, kind: 'settlement', ref: null, postings: summed }],
-        unixSeconds(this.clock),
+        this.clock.nowMs(),
       );
     // Drafts only: nonces and signatures come later, in the courier, off this transaction.
     if (this.outbox) {
@@ -482,7 +482,7 @@ export class SettlementService {
     this.learned.clear();
     if (addresses.every((a) => this.accountIds.has(a)))
       return new Map(addresses.map((a) => [a, this.accountIds.get(a) as string]));
-    const found = await providerAccounts(tx, addresses, CPC, unixSeconds(this.clock));
+    const found = await providerAccounts(tx, addresses, CPC, this.clock.nowMs());
     for (const [address, id] of found) if (!this.accountIds.has(address)) this.learned.set(address, id);
     return found;
   }
@@ -534,7 +534,7 @@ export class SettlementService {
       tx,
       owed.map((o) => o.verifier),
       CPC,
-      unixSeconds(this.clock),
+      this.clock.nowMs(),
     );
     const postings: Posting[] = [];
     const payouts: PayoutRow[] = [];
@@ -559,7 +559,7 @@ export class SettlementService {
     await appendJournals(
       tx,
       [{ journalId: randomUUID(), kind: 'audit_pay', ref: null, postings: summed }],
-      unixSeconds(this.clock),
+      this.clock.nowMs(),
     );
     if (this.outbox) await this.outbox.queuePayouts(tx, payouts);
   }

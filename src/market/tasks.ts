@@ -2,7 +2,7 @@
 // (grouped with concurrent requests); cancelling and deadline expiry release the escrow.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { unixSeconds, type Clock } from '../domain/clock.js';
+import { secondsOf, type Clock } from '../domain/clock.js';
 import { MarketError, validationError, type FieldProblem } from '../domain/errors.js';
 import { WEBHOOK_RECHECK_MS, webhookProblems } from '../domain/webhook.js';
 import { byAsset, ctIt, holdEscrow, splitEscrow, splitTransfer, type CtIt } from '../domain/escrow-split.js';
@@ -109,7 +109,8 @@ export class TaskService {
   async create(principal: Principal, body: CreateTaskBody, idempotencyKey?: string): Promise<CreateResult> {
     if (principal.kind !== 'customer')
       throw new MarketError('forbidden', 'tasks are created by customer accounts; use a customer API key');
-    const now = unixSeconds(this.clock);
+    const nowMs = this.clock.nowMs();
+    const now = secondsOf(nowMs);
     // Every problem of the request at once, so a customer fixes them in one go.
     const reward = parseAmount(body.reward);
     const problems: FieldProblem[] = [];
@@ -141,12 +142,12 @@ export class TaskService {
       reward: reward.value.toString(),
       escrow_held: reward.value.toString(),
       escrow_ct: splitEscrow(reward.value, body.fee_pct_ct ?? 100).ct.toString(),
-      deadline: body.deadline ?? null,
+      deadline_ms: body.deadline === undefined ? null : body.deadline * 1000,
       status: 'pending',
       idempotency_key: idempotencyKey ?? null,
       request_hash: idempotencyKey ? requestHash(body) : null,
-      created_at: now,
-      updated_at: now,
+      created_at_ms: nowMs,
+      updated_at_ms: nowMs,
       requirements: (body.requirements as Record<string, unknown> | undefined) ?? null,
       units: 0,
       jobs_total: 0,
@@ -160,7 +161,7 @@ export class TaskService {
             task_id: row.task_id,
             url: body.webhook_url,
             secret: body.webhook_secret,
-            check_ms: this.clock.nowMs() + WEBHOOK_RECHECK_MS,
+            check_ms: nowMs + WEBHOOK_RECHECK_MS,
           }
         : null;
     return this.creates.submit({ row, reward: reward.value, hold, inputBlob, webhook });
@@ -187,7 +188,7 @@ export class TaskService {
     const keyed = items.filter((i) => i.row.idempotency_key !== null);
     const earlier = new Map<
       string,
-      { task_id: string; request_hash: string | null; status: string; created_at: number }
+      { task_id: string; request_hash: string | null; status: string; created_at_ms: number }
     >();
     for (const t of await findByIdempotencyKeys(
       tx,
@@ -279,9 +280,9 @@ export class TaskService {
           challenge_type: row.challenge_type,
           slices: job.slices,
           units: job.units,
-          queued_at: nowMs,
+          queued_at_ms: nowMs,
           priority: row.priority,
-          sort_key: agedKey({ id: '', priority: row.priority, enqueuedAtMs: nowMs, seq: 0 }, params),
+          sort_key_ms: agedKey({ id: '', priority: row.priority, enqueuedAtMs: nowMs, seq: 0 }, params),
         });
       accepted.push(item);
       if (row.idempotency_key !== null) earlier.set(`${row.account_id}/${row.idempotency_key}`, row);
@@ -305,7 +306,7 @@ export class TaskService {
         ref: a.row.task_id,
         postings: splitTransfer(a.row.account_id, SYSTEM_ACCOUNTS.escrow, a.row, a.hold),
       })),
-      unixSeconds(this.clock),
+      nowMs,
     );
     const tasks = new Map(accepted.map((a) => [a.row.task_id, a.row]));
     const entries = jobs.map((j): QueueEntry => {
@@ -316,12 +317,12 @@ export class TaskService {
         challenge_type: j.challenge_type,
         units: j.units,
         priority: task.priority,
-        queued_at: j.queued_at,
+        queued_at_ms: j.queued_at_ms,
         requirements: task.requirements,
         reward: task.reward,
         task_units: task.units,
         model_id: typeof task.payload.model_id === 'string' ? task.payload.model_id : null,
-        deadline: task.deadline,
+        deadline_ms: task.deadline_ms,
         fee_pct_ct: task.fee_pct_ct,
         excluded: [],
         runner_id: null,
@@ -452,7 +453,7 @@ export class TaskService {
           actor: principal.kind,
           provider: j.worker_address,
         })),
-        unixSeconds(this.clock),
+        this.clock.nowMs(),
       );
       return result;
     });
@@ -463,8 +464,7 @@ export class TaskService {
 
   /** Fails every open task whose deadline has passed and refunds it; returns how many. */
   async expireOverdue(limit = 1000): Promise<number> {
-    const now = unixSeconds(this.clock);
-    const ids = await overdueTaskIds(this.db, now, limit);
+    const ids = await overdueTaskIds(this.db, this.clock.nowMs(), limit);
     if (ids.length === 0) return 0;
     const { closed, stopped, slashed, adjusted } = await this.db.transaction(async (tx) => {
       const result = await closeTasks(tx, ids, 'failed', 'deadline_exceeded', this.clock);
@@ -506,7 +506,7 @@ export async function closeTasks(
   reason: string | null,
   clock: Clock,
 ): Promise<ClosedTasks> {
-  const now = unixSeconds(clock);
+  const now = clock.nowMs();
   const closed = await closeOpenTasks(tx, ids, to, reason, now);
   await appendJournals(
     tx,
@@ -528,7 +528,7 @@ export async function closeTasks(
   const cancelled = await cancelJobsOfTasks(
     tx,
     closed.map((t) => t.task_id),
-    clock.nowMs(),
+    now,
   );
   // Bonds of jobs that were running: slashed when the deadline passed on them (penalize_sla),
   // returned for any other close (the client cancelled, another job failed the task).
@@ -569,11 +569,11 @@ function visible(principal: Principal, taskId: string, row: TaskRow | undefined)
   return row;
 }
 
-function createResponse(row: { task_id: string; status: string; created_at: number }): CreateTaskResponse {
+function createResponse(row: { task_id: string; status: string; created_at_ms: number }): CreateTaskResponse {
   return {
     task_id: row.task_id,
     status: row.status as CreateTaskResponse['status'],
-    created_at: row.created_at,
+    created_at: secondsOf(row.created_at_ms),
   };
 }
 
@@ -653,9 +653,9 @@ export function taskView(row: TaskRow): TaskView {
     reward: formatAmount(BigInt(row.reward)),
     fee_pct_ct: row.fee_pct_ct,
     escrow: ctIt(splitEscrow(BigInt(row.escrow_held), row.fee_pct_ct)),
-    deadline: row.deadline,
-    created_at: row.created_at,
-    updated_at: row.updated_at,
+    deadline: row.deadline_ms === null ? null : secondsOf(row.deadline_ms),
+    created_at: secondsOf(row.created_at_ms),
+    updated_at: secondsOf(row.updated_at_ms),
     units: row.units,
     priority: row.priority,
     progress: { jobs_done: row.jobs_done, jobs_total: row.jobs_total },
@@ -663,11 +663,11 @@ export function taskView(row: TaskRow): TaskView {
   if (row.requirements) view.requirements = row.requirements;
   if (row.failure_reason) view.failure_reason = row.failure_reason;
   if (row.status === 'completed') view.verified = row.verified === true;
-  if (row.status === 'completed' && row.result_hash && row.worker_address && row.completed_at !== null)
+  if (row.status === 'completed' && row.result_hash && row.worker_address && row.completed_at_ms !== null)
     view.result = {
       result_hash: row.result_hash,
       worker_address: row.worker_address,
-      completed_at: row.completed_at,
+      completed_at: secondsOf(row.completed_at_ms),
     };
   return view;
 }

@@ -136,7 +136,7 @@ export function emptyOutcome(): VerifyOutcome {
 export function decidedFinal(
   out: VerifyOutcome,
   worker: string,
-  job: Pick<CheckedJob, 'units' | 'started_at'>,
+  job: Pick<CheckedJob, 'units' | 'started_at_ms'>,
   d: Extract<Decision, { kind: 'sampled_out' | 'verified' }>,
   now: number,
 ): void {
@@ -146,7 +146,7 @@ export function decidedFinal(
     if (d.canary) count('canary', d.canary);
     return;
   }
-  out.verified.push({ address: worker, units: job.units, ms: now - (job.started_at ?? now) });
+  out.verified.push({ address: worker, units: job.units, ms: now - (job.started_at_ms ?? now) });
   count('verification', 'verified');
 }
 
@@ -420,7 +420,7 @@ export class Verifier {
           verified.push({
             address: r.address,
             units: primary.units,
-            ms: (r.finished_at ?? now) - (r.started_at ?? now),
+            ms: (r.finished_at_ms ?? now) - (r.started_at_ms ?? now),
           });
           if (r.address !== winner.address) out.outcomes.push({ address: r.address, outcome: 'success' });
         }
@@ -455,7 +455,7 @@ export class Verifier {
       })),
       now,
     );
-    const windowStart = Math.floor(now / 1000) - params.dispute_window_secs;
+    const windowStart = now - params.dispute_window_secs * 1000;
     for (const address of marked) {
       count('fraud', 'detected');
       for (const j of await uncheckedResultsOf(tx, address, windowStart)) {

@@ -7,7 +7,7 @@ export interface AccountRow {
   account_id: string;
   name: string;
   kind: string;
-  created_at: number;
+  created_at_ms: number;
 }
 
 export interface AccountBalanceRow extends AccountRow {
@@ -23,13 +23,13 @@ export async function insertAccount(
     name: string;
     kind: 'customer' | 'provider';
     apiKeyHash: string | null;
-    createdAt: number;
+    createdAtMs: number;
   },
   creditLimit: bigint,
 ): Promise<void> {
   await tx.query(
-    `INSERT INTO accounts (account_id, name, kind, api_key_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
-    [a.accountId, a.name, a.kind, a.apiKeyHash, a.createdAt],
+    `INSERT INTO accounts (account_id, name, kind, api_key_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5)`,
+    [a.accountId, a.name, a.kind, a.apiKeyHash, a.createdAtMs],
   );
   // A row per asset (CT and IT), so every balance can be locked; the credit limit is CPC's.
   await tx.query(
@@ -41,7 +41,7 @@ export async function insertAccount(
 
 export async function accountByKeyHash(q: Queryable, hash: string): Promise<AccountRow | undefined> {
   const rows = await q.query<AccountRow & Record<string, unknown>>(
-    `SELECT account_id, name, kind, created_at FROM accounts WHERE api_key_hash = $1`,
+    `SELECT account_id, name, kind, created_at_ms FROM accounts WHERE api_key_hash = $1`,
     [hash],
   );
   return rows[0];
@@ -53,7 +53,7 @@ export async function accountWithBalance(
   asset: string,
 ): Promise<AccountBalanceRow | undefined> {
   const rows = await q.query<AccountBalanceRow & Record<string, unknown>>(
-    `SELECT a.account_id, a.name, a.kind, a.created_at, b.asset, b.amount::text AS amount, b.credit_limit::text AS credit_limit
+    `SELECT a.account_id, a.name, a.kind, a.created_at_ms, b.asset, b.amount::text AS amount, b.credit_limit::text AS credit_limit
      FROM accounts a JOIN balances b ON b.account_id = a.account_id AND b.asset = $2
      WHERE a.account_id = $1`,
     [accountId, asset],
@@ -64,7 +64,7 @@ export async function accountWithBalance(
 /** The account's balance row of every asset, CT first. */
 export async function accountBalances(q: Queryable, accountId: string): Promise<AccountBalanceRow[]> {
   return q.query<AccountBalanceRow & Record<string, unknown>>(
-    `SELECT a.account_id, a.name, a.kind, a.created_at, b.asset, b.amount::text AS amount, b.credit_limit::text AS credit_limit
+    `SELECT a.account_id, a.name, a.kind, a.created_at_ms, b.asset, b.amount::text AS amount, b.credit_limit::text AS credit_limit
      FROM accounts a JOIN balances b ON b.account_id = a.account_id
      WHERE a.account_id = $1 ORDER BY array_position($2::text[], b.asset), b.asset`,
     [accountId, [...ASSETS]],

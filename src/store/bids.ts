@@ -9,8 +9,8 @@ export type BidRow = {
   commitment: string;
   status: 'committed' | 'revealed';
   task_id: string | null;
-  created_at: number;
-  revealed_at: number | null;
+  created_at_ms: number;
+  revealed_at_ms: number | null;
   /** The BidTx's outbox status (pending … final), null if it was never queued. */
   tx_status: string | null;
   tx_hash: string | null;
@@ -20,20 +20,20 @@ export type BidRow = {
 
 export async function insertBid(
   q: Queryable,
-  bid: { bid_id: string; account_id: string; commitment: string; created_at: number },
+  bid: { bid_id: string; account_id: string; commitment: string; created_at_ms: number },
 ): Promise<boolean> {
   const rows = await q.query(
-    `INSERT INTO bids (bid_id, account_id, commitment, status, created_at)
+    `INSERT INTO bids (bid_id, account_id, commitment, status, created_at_ms)
      VALUES ($1, $2, $3, 'committed', $4) ON CONFLICT (commitment) DO NOTHING RETURNING bid_id`,
-    [bid.bid_id, bid.account_id, bid.commitment, bid.created_at],
+    [bid.bid_id, bid.account_id, bid.commitment, bid.created_at_ms],
   );
   return rows.length > 0;
 }
 
 export async function getBid(q: Queryable, bidId: string, dedupKey: string): Promise<BidRow | undefined> {
   const rows = await q.query<BidRow>(
-    `SELECT b.bid_id, b.account_id, b.commitment, b.status, b.task_id, b.created_at::int AS created_at,
-            b.revealed_at::int AS revealed_at, o.status AS tx_status, o.tx_hash,
+    `SELECT b.bid_id, b.account_id, b.commitment, b.status, b.task_id, b.created_at_ms,
+            b.revealed_at_ms, o.status AS tx_status, o.tx_hash,
             CASE WHEN o.status IN ('included', 'final') THEN o.height::int END AS commit_height
      FROM bids b LEFT JOIN outbox o ON o.dedup_key = $2
      WHERE b.bid_id = $1`,
@@ -50,7 +50,7 @@ export async function markRevealed(
   now: number,
 ): Promise<boolean> {
   const rows = await q.query(
-    `UPDATE bids SET status = 'revealed', task_id = $2, revealed_at = $3
+    `UPDATE bids SET status = 'revealed', task_id = $2, revealed_at_ms = $3
      WHERE bid_id = $1 AND status = 'committed' RETURNING bid_id`,
     [bidId, taskId, now],
   );

@@ -1,6 +1,6 @@
 // Blob files: the bytes of blobs, one file per blob, named by its BLAKE3 hash, under the blob
 // directory (`<data_dir>/blobs` unless `blob_dir` says otherwise). The database keeps only what a
-// blob is (hash, size, owner, created_at, on_disk); src/store/blobs.ts writes both.
+// blob is (hash, size, owner, created_at_ms, on_disk); src/store/blobs.ts writes both.
 //
 //   blobs/
 //     tmp/<uuid>          an upload being written (0600); renamed when complete, else removed

@@ -1,5 +1,5 @@
 // Blobs: content-addressed bytes (BLAKE3) for task inputs and job outputs. A row says what a blob
-// is (hash, size, owner, created_at) and where its bytes are: in a file under the node's blob
+// is (hash, size, owner, created_at_ms) and where its bytes are: in a file under the node's blob
 // directory (`on_disk`, src/store/blob-files.ts), or, for rows written before migration 0040 or
 // through a handle that has no blob directory, in the `data` column. Both are read; moveToDisk()
 // empties the column at start.
@@ -44,7 +44,7 @@ export async function recordBlobFile(
   now: number,
 ): Promise<void> {
   await q.query(
-    `INSERT INTO blobs (hash, size, data, owner_account, created_at, on_disk) VALUES ($1, $2, NULL, $3, $4, true)
+    `INSERT INTO blobs (hash, size, data, owner_account, created_at_ms, on_disk) VALUES ($1, $2, NULL, $3, $4, true)
      ON CONFLICT (hash) DO UPDATE SET data = NULL, on_disk = true WHERE NOT blobs.on_disk`,
     [hash, size, owner, now],
   );
@@ -64,7 +64,7 @@ export async function putBlob(
   const files = filesOf(q);
   if (!files) {
     await q.query(
-      `INSERT INTO blobs (hash, size, data, owner_account, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING`,
+      `INSERT INTO blobs (hash, size, data, owner_account, created_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING`,
       [hash, data.byteLength, data, owner, now],
     );
     return;

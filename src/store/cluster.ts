@@ -50,7 +50,7 @@ export async function otherNodesOffers(
 /** Closes offers left open by nodes not seen for `staleMs` (they stopped without closing them). */
 export async function closeStaleOffers(q: Queryable, staleMs: number, now: number): Promise<number> {
   const rows = await q.query(
-    `UPDATE offers SET status = 'closed', closed_at = $2
+    `UPDATE offers SET status = 'closed', closed_at_ms = $2
      WHERE status = 'open' AND node_id IS NOT NULL AND node_id NOT IN (
        SELECT node_id FROM market_nodes WHERE seen_at_ms > ${DB_NOW_MS} - $1)
      RETURNING offer_id`,
@@ -62,7 +62,7 @@ export async function closeStaleOffers(q: Queryable, staleMs: number, now: numbe
 /** When the stored scheduler parameters last changed (a version every node can compare), or null. */
 export async function paramsVersion(q: Queryable): Promise<string | null> {
   const [row] = await q.query<{ v: string }>(
-    `SELECT updated_at::text || ':' || md5(params::text) AS v FROM scheduler_params WHERE id = 1`,
+    `SELECT updated_at_ms::text || ':' || md5(params::text) AS v FROM scheduler_params WHERE id = 1`,
   );
   return row?.v ?? null;
 }

@@ -1,5 +1,5 @@
 // The result commit's common case in one round trip: one call of the commit_results function
-// (migration 0070) with the whole planned batch as one jsonb argument.
+// (migration 0090) with the whole planned batch as one jsonb argument.
 
 import type { Queryable } from './db.js';
 
@@ -9,7 +9,6 @@ const DECLINED = 'commit_fast_path_declined';
 /** The planned batch, as commit_results reads it (field by field in the migration). */
 export interface PlannedCommit {
   now_ms: number;
-  now_s: number;
   /** Task statuses a task completes from. */
   completable: readonly string[];
   /** The escrow account: refunds leave it. */

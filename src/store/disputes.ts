@@ -14,7 +14,7 @@ export interface DisputableJob {
   failure_claims: string[];
   payload: Record<string, unknown>;
   task_status: string;
-  completed_at: number | null;
+  completed_at_ms: number | null;
   /** The provider's capability as it last connected (its runners). */
   capability: Record<string, unknown> | null;
 }
@@ -27,7 +27,7 @@ export async function disputableJobs(
 ): Promise<DisputableJob[]> {
   return tx.query<DisputableJob & Record<string, unknown>>(
     `SELECT j.job_id, j.task_id, j.challenge_type, j.worker_address, j.verification, j.failure_claims, t.payload,
-            t.status AS task_status, t.completed_at, p.capability
+            t.status AS task_status, t.completed_at_ms, p.capability
      FROM jobs j JOIN tasks t USING (task_id) LEFT JOIN providers p ON p.address = j.worker_address
      WHERE j.task_id = $1 AND j.verifies IS NULL AND j.status = 'completed' AND ($2::uuid IS NULL OR j.job_id = $2)
      ORDER BY j.idx FOR UPDATE OF j`,
@@ -96,15 +96,15 @@ export function disputesOfTask(q: Queryable, taskId: string): Promise<DisputeRow
 export async function amendTaskResults(
   tx: Queryable,
   rows: readonly { task_id: string; result_hash: string; worker_address: string; verified: boolean }[],
-  nowSecs: number,
+  nowMs: number,
 ): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
     `UPDATE tasks t SET result_hash = x.result_hash, worker_address = x.worker_address, verified = x.verified,
-            updated_at = $2
+            updated_at_ms = $2
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text, verified boolean)
      WHERE t.task_id = x.task_id AND t.status = 'completed'`,
-    [JSON.stringify(rows), nowSecs],
+    [JSON.stringify(rows), nowMs],
   );
 }
 

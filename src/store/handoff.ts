@@ -28,14 +28,14 @@ export async function leasedJobsOf(
  */
 export async function handoffLease(
   tx: Queryable,
-  h: { job_id: string; from: string; to: string; lease_expires_at: number; quote_price: string },
+  h: { job_id: string; from: string; to: string; lease_expires_at_ms: number; quote_price: string },
   now: number,
 ): Promise<boolean> {
   const rows = await tx.query<{ job_id: string }>(
-    `UPDATE jobs SET worker_address = $3, lease_expires_at = $4, quote_price = $5, started_at = $6
+    `UPDATE jobs SET worker_address = $3, lease_expires_at_ms = $4, quote_price = $5, started_at_ms = $6
      WHERE job_id = $1 AND status = 'leased' AND worker_address = $2
      RETURNING job_id`,
-    [h.job_id, h.from, h.to, h.lease_expires_at, h.quote_price, now],
+    [h.job_id, h.from, h.to, h.lease_expires_at_ms, h.quote_price, now],
   );
   return rows.length === 1;
 }
@@ -64,7 +64,7 @@ export async function stillLeased(
     `SELECT job_id FROM jobs
      WHERE status = 'leased' AND job_id = ANY($1::uuid[])
        AND ($2::text IS NULL OR worker_address = $2)
-       AND ($3::bigint IS NULL OR lease_expires_at < $3)
+       AND ($3::bigint IS NULL OR lease_expires_at_ms < $3)
      ORDER BY job_id FOR UPDATE`,
     [jobIds, only.worker ?? null, only.expiredBefore ?? null],
   );

@@ -19,14 +19,14 @@ export interface JobRow {
   status: JobStatus;
   attempts: number;
   worker_address: string | null;
-  lease_expires_at: number | null;
+  lease_expires_at_ms: number | null;
   result_hash: string | null;
   proof: string[] | null;
   output: Record<string, unknown> | null;
   failure_reason: string | null;
-  queued_at: number;
-  started_at: number | null;
-  finished_at: number | null;
+  queued_at_ms: number;
+  started_at_ms: number | null;
+  finished_at_ms: number | null;
   /** A replica's primary job; null for a task's own job. */
   verifies: string | null;
   verification: VerificationStatus | null;
@@ -37,27 +37,27 @@ export interface JobRow {
 export interface NewJobRow {
   priority: string;
   /** Fixed when queued: arrival minus the priority's head start (src/domain/priority.ts). */
-  sort_key: number;
+  sort_key_ms: number;
   job_id: string;
   task_id: string;
   idx: number;
   challenge_type: string;
   slices: unknown[];
   units: number;
-  queued_at: number;
+  queued_at_ms: number;
 }
 
 const COLUMNS = `job_id, task_id, idx, seq, challenge_type, slices, units, status, attempts, worker_address,
-  lease_expires_at, result_hash, proof, output, failure_reason, queued_at, started_at, finished_at, verifies,
+  lease_expires_at_ms, result_hash, proof, output, failure_reason, queued_at_ms, started_at_ms, finished_at_ms, verifies,
   verification, verifiers, failure_claims`;
 
 export async function insertJobs(tx: Queryable, rows: readonly NewJobRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at, priority, sort_key)
-     SELECT job_id, task_id, idx, challenge_type, slices, units, 'queued', queued_at, priority, sort_key
+    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at_ms, priority, sort_key_ms)
+     SELECT job_id, task_id, idx, challenge_type, slices, units, 'queued', queued_at_ms, priority, sort_key_ms
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, task_id uuid, idx int, challenge_type text, slices jsonb,
-          units bigint, queued_at bigint, priority text, sort_key bigint)
+          units bigint, queued_at_ms bigint, priority text, sort_key_ms bigint)
      ORDER BY task_id, idx`,
     [JSON.stringify(rows)],
   );
@@ -75,7 +75,7 @@ export interface QueuedJob {
   requirements: Record<string, unknown> | null;
   reward: string;
   task_units: number;
-  queued_at: number;
+  queued_at_ms: number;
   priority: Priority;
   /** The task's CT percentage: only offers with the same fee_pct_ct take the job. */
   fee_pct_ct: number;
@@ -96,7 +96,7 @@ export interface QueuedJob {
 
 /** The columns of a QueuedJob: a job with what matching and its job message need of its task. */
 export const QUEUED_JOB_COLUMNS = `j.job_id, j.task_id, j.seq, j.challenge_type, j.units, j.slices, t.payload,
-  t.requirements, t.reward::text AS reward, t.units AS task_units, j.queued_at, j.priority, t.fee_pct_ct,
+  t.requirements, t.reward::text AS reward, t.units AS task_units, j.queued_at_ms, j.priority, t.fee_pct_ct,
   j.verifies, j.failure_claims, t.account_id, t.asset, t.it_asset, t.jobs_total, j.quote_price::text AS quote_price`;
 
 /**
@@ -109,7 +109,7 @@ export async function leaseJobs(
   leases: readonly {
     job_id: string;
     worker_address: string;
-    lease_expires_at: number;
+    lease_expires_at_ms: number;
     quote_price: string;
   }[],
   now: number,
@@ -120,24 +120,23 @@ export async function leaseJobs(
   // `started` leaves alone (payload, requirements, reward, units, fee_pct_ct).
   return tx.query<QueuedJob & Record<string, unknown>>(
     `WITH leased AS (
-       UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at = x.lease_expires_at,
-              attempts = j.attempts + 1, started_at = $5, quote_price = x.quote_price
+       UPDATE jobs j SET status = 'leased', worker_address = x.worker_address, lease_expires_at_ms = x.lease_expires_at_ms,
+              attempts = j.attempts + 1, started_at_ms = $5, quote_price = x.quote_price
        FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::numeric[])
-         AS x(job_id, worker_address, lease_expires_at, quote_price)
+         AS x(job_id, worker_address, lease_expires_at_ms, quote_price)
        WHERE j.job_id = x.job_id AND j.status = 'queued'
        RETURNING j.*),
      started AS (
-       UPDATE tasks t SET status = 'in_progress', updated_at = $6
+       UPDATE tasks t SET status = 'in_progress', updated_at_ms = $5
        FROM (SELECT DISTINCT task_id FROM leased) l
-       WHERE t.task_id = l.task_id AND t.status = ANY($7::text[]))
+       WHERE t.task_id = l.task_id AND t.status = ANY($6::text[]))
      SELECT ${QUEUED_JOB_COLUMNS} FROM leased j JOIN tasks t USING (task_id)`,
     [
       leases.map((l) => l.job_id),
       leases.map((l) => l.worker_address),
-      leases.map((l) => l.lease_expires_at),
+      leases.map((l) => l.lease_expires_at_ms),
       leases.map((l) => l.quote_price),
       now,
-      Math.floor(now / 1000),
       statusesLeadingTo('in_progress'),
     ],
   );
@@ -152,7 +151,7 @@ export async function extendLeases(
 ): Promise<string[]> {
   if (jobIds.length === 0) return [];
   const rows = await q.query<{ job_id: string }>(
-    `UPDATE jobs SET lease_expires_at = $3
+    `UPDATE jobs SET lease_expires_at_ms = $3
      WHERE status = 'leased' AND worker_address = $1
        AND job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb))
      RETURNING job_id`,
@@ -195,7 +194,7 @@ export async function renewLeases(
 ): Promise<string[]> {
   if (leases.length === 0) return [];
   const rows = await q.query<{ job_id: string }>(
-    `UPDATE jobs j SET lease_expires_at = $2
+    `UPDATE jobs j SET lease_expires_at_ms = $2
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text)
      WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address
      RETURNING j.job_id`,
@@ -216,8 +215,8 @@ export async function releaseJobs(
     `UPDATE jobs j SET
        status = CASE WHEN j.attempts >= $2 THEN 'failed' ELSE 'queued' END,
        failure_reason = CASE WHEN j.attempts >= $2 THEN $3 ELSE j.failure_reason END,
-       finished_at = CASE WHEN j.attempts >= $2 THEN $4::bigint ELSE NULL END,
-       queued_at = $4, worker_address = NULL, lease_expires_at = NULL, started_at = NULL
+       finished_at_ms = CASE WHEN j.attempts >= $2 THEN $4::bigint ELSE NULL END,
+       queued_at_ms = $4, worker_address = NULL, lease_expires_at_ms = NULL, started_at_ms = NULL
      FROM (SELECT job_id, worker_address FROM jobs
            WHERE status = 'leased' AND job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
            FOR UPDATE) old
@@ -229,7 +228,7 @@ export async function releaseJobs(
 
 export async function expiredLeases(q: Queryable, now: number, limit: number): Promise<string[]> {
   const rows = await q.query<{ job_id: string }>(
-    `SELECT job_id FROM jobs WHERE status = 'leased' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2`,
+    `SELECT job_id FROM jobs WHERE status = 'leased' AND lease_expires_at_ms < $1 ORDER BY lease_expires_at_ms LIMIT $2`,
     [now, limit],
   );
   return rows.map((r) => r.job_id);
@@ -264,12 +263,12 @@ export async function completeJobs(
   if (results.length === 0) return [];
   return tx.query(
     `UPDATE jobs j SET status = 'completed', result_hash = x.result_hash, proof = x.proof, output = x.output,
-            finished_at = $2, lease_expires_at = NULL, verification = x.verification, verifiers = x.verifiers,
+            finished_at_ms = $2, lease_expires_at_ms = NULL, verification = x.verification, verifiers = x.verifiers,
             canary = x.canary
      FROM jsonb_to_recordset($1::jsonb)
        AS x(job_id uuid, worker_address text, result_hash text, proof jsonb, output jsonb, verification text,
             verifiers text[], canary text)
-     WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address AND j.lease_expires_at >= $2
+     WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address AND j.lease_expires_at_ms >= $2
      RETURNING j.job_id, j.task_id, j.worker_address`,
     [JSON.stringify(results), now],
   );
@@ -283,7 +282,7 @@ export async function failJobs(
 ): Promise<{ job_id: string; task_id: string }[]> {
   if (failures.length === 0) return [];
   return tx.query(
-    `UPDATE jobs j SET status = 'failed', failure_reason = x.reason, finished_at = $2, lease_expires_at = NULL
+    `UPDATE jobs j SET status = 'failed', failure_reason = x.reason, finished_at_ms = $2, lease_expires_at_ms = NULL
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text, reason text)
      WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address
      RETURNING j.job_id, j.task_id`,
@@ -299,7 +298,7 @@ export async function cancelJobsOfTasks(
 ): Promise<{ job_id: string; task_id: string; worker_address: string | null }[]> {
   if (taskIds.length === 0) return [];
   return tx.query(
-    `UPDATE jobs j SET status = 'cancelled', finished_at = $2, lease_expires_at = NULL
+    `UPDATE jobs j SET status = 'cancelled', finished_at_ms = $2, lease_expires_at_ms = NULL
      FROM (SELECT job_id, worker_address FROM jobs
            WHERE status IN ('queued', 'leased') AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
            FOR UPDATE) old
@@ -320,12 +319,12 @@ export async function countDoneJobs(
 ): Promise<string[]> {
   if (taskIds.length === 0) return [];
   const rows = await tx.query<{ task_id: string }>(
-    `UPDATE tasks t SET jobs_done = c.done, updated_at = $2
+    `UPDATE tasks t SET jobs_done = c.done, updated_at_ms = $2
      FROM (SELECT task_id, count(*) FILTER (WHERE status = 'completed' AND verification IN ('verified', 'sampled_out')) AS done
            FROM jobs WHERE verifies IS NULL AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb)) GROUP BY task_id) c
      WHERE t.task_id = c.task_id AND t.status IN ('pending', 'in_progress')
      RETURNING t.task_id, t.jobs_done = t.jobs_total AS all_done`,
-    [JSON.stringify(taskIds), Math.floor(now / 1000)],
+    [JSON.stringify(taskIds), now],
   );
   return rows.filter((r) => (r as { all_done?: boolean }).all_done).map((r) => r.task_id);
 }
@@ -341,8 +340,8 @@ export async function refuseResults(
 ): Promise<string[]> {
   if (refused.length === 0) return [];
   const rows = await tx.query<{ job_id: string }>(
-    `UPDATE jobs j SET status = 'queued', worker_address = NULL, lease_expires_at = NULL, started_at = NULL,
-            queued_at = $2, excluded = array_append(j.excluded, x.worker_address)
+    `UPDATE jobs j SET status = 'queued', worker_address = NULL, lease_expires_at_ms = NULL, started_at_ms = NULL,
+            queued_at_ms = $2, excluded = array_append(j.excluded, x.worker_address)
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, worker_address text)
      WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address
      RETURNING j.job_id`,

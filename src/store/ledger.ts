@@ -29,7 +29,7 @@ export async function appendJournals(
     }
   }
   await tx.query(
-    `INSERT INTO ledger_entries (journal_id, kind, ref, account_id, asset, amount, created_at)
+    `INSERT INTO ledger_entries (journal_id, kind, ref, account_id, asset, amount, created_at_ms)
      SELECT journal_id, kind, ref, account_id, asset, amount, $2
      FROM jsonb_to_recordset($1::jsonb) AS x(journal_id uuid, kind text, ref text, account_id uuid, asset text, amount numeric)`,
     [JSON.stringify(entries), now],

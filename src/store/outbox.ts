@@ -23,27 +23,27 @@ export interface OutboxRow {
   tx_hash: string | null;
   status: OutboxStatus;
   attempts: number;
-  next_attempt_at: number;
+  next_attempt_at_ms: number;
   last_error: string | null;
   /** The block holding it, once seen (included, final). */
   height: number | null;
   block_hash: string | null;
-  created_at: number;
+  created_at_ms: number;
   /** When the node's pool last took it. */
-  sent_at: number | null;
+  sent_at_ms: number | null;
   /** Written before the first send: set means the node may have it, whatever was recorded. */
-  first_sent_at: number | null;
+  first_sent_at_ms: number | null;
   /** The next block the scan was to read when it was first sent: no lower block holds it. */
   sent_height: number | null;
   check_reason: CheckReason | null;
-  final_at: number | null;
+  final_at_ms: number | null;
 }
 
 export type NewOutboxRow = Pick<OutboxRow, 'kind' | 'dedup_key' | 'draft'>;
 export type SealedOutboxRow = OutboxRow & { sender: string; nonce: number; body: string; tx_hash: string };
 
-const COLUMNS = `id, kind, dedup_key, draft, sender, nonce, body, tx_hash, status, attempts, next_attempt_at, last_error,
-  height, block_hash, created_at, sent_at, first_sent_at, sent_height, check_reason, final_at`;
+const COLUMNS = `id, kind, dedup_key, draft, sender, nonce, body, tx_hash, status, attempts, next_attempt_at_ms, last_error,
+  height, block_hash, created_at_ms, sent_at_ms, first_sent_at_ms, sent_height, check_reason, final_at_ms`;
 
 /** Locks the sender's nonce row (created at 0 on first use) until the transaction ends; its next nonce. */
 export async function lockNextNonce(tx: Queryable, sender: string): Promise<number> {
@@ -68,7 +68,7 @@ export async function insertDrafts(
 ): Promise<number> {
   if (rows.length === 0) return 0;
   const inserted = await tx.query(
-    `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+    `INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at_ms, created_at_ms)
      SELECT x.value->>'kind', x.value->>'dedup_key', x.value->'draft', $2, $2
      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(value, ord)
      ORDER BY x.ord
@@ -141,7 +141,7 @@ export async function markSent(
 ): Promise<void> {
   if (rows.length === 0) return;
   await q.query(
-    `UPDATE outbox o SET status = 'sent', sent_at = $2, last_error = NULL, check_reason = NULL
+    `UPDATE outbox o SET status = 'sent', sent_at_ms = $2, last_error = NULL, check_reason = NULL
      FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, tx_hash text)
      WHERE o.id = x.id AND o.status IN ('pending', 'checking') AND o.tx_hash = x.tx_hash`,
     [JSON.stringify(rows), now],
@@ -149,7 +149,7 @@ export async function markSent(
 }
 
 /**
- * Write-ahead: marks these sealed rows as possibly sent, before they are sent (first_sent_at,
+ * Write-ahead: marks these sealed rows as possibly sent, before they are sent (first_sent_at_ms,
  * and sent_height = `height`, the lowest block that can hold them). Returns the ids it marked
  * now (the others were marked before).
  */
@@ -161,8 +161,8 @@ export async function markTried(
 ): Promise<number[]> {
   if (ids.length === 0) return [];
   const rows = await q.query<{ id: number }>(
-    `UPDATE outbox SET first_sent_at = $2, sent_height = $3
-     WHERE id = ANY($1::bigint[]) AND first_sent_at IS NULL RETURNING id`,
+    `UPDATE outbox SET first_sent_at_ms = $2, sent_height = $3
+     WHERE id = ANY($1::bigint[]) AND first_sent_at_ms IS NULL RETURNING id`,
     [ids, now, height],
   );
   return rows.map((r) => Number(r.id));
@@ -172,7 +172,7 @@ export async function markTried(
 export async function unmarkTried(q: Queryable, ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;
   await q.query(
-    `UPDATE outbox SET first_sent_at = NULL, sent_height = NULL
+    `UPDATE outbox SET first_sent_at_ms = NULL, sent_height = NULL
      WHERE id = ANY($1::bigint[]) AND status = 'pending' AND attempts = 0`,
     [ids],
   );
@@ -203,7 +203,7 @@ export async function markResend(
   error: string,
 ): Promise<number> {
   const rows = await q.query(
-    `UPDATE outbox SET status = 'pending', next_attempt_at = $3, last_error = $4, check_reason = NULL
+    `UPDATE outbox SET status = 'pending', next_attempt_at_ms = $3, last_error = $4, check_reason = NULL
      WHERE id = $1 AND tx_hash = $2 AND status IN ('checking', 'held', 'sent') RETURNING id`,
     [id, txHash, nextAttemptAt, error],
   );
@@ -244,7 +244,7 @@ export async function unsealUntried(
 ): Promise<{ unsealed: number; afterTried: number }> {
   const unsealed = await tx.query(
     `UPDATE outbox SET sender = NULL, nonce = NULL, body = NULL, tx_hash = NULL
-     WHERE sender = $1 AND status = 'pending' AND first_sent_at IS NULL RETURNING id`,
+     WHERE sender = $1 AND status = 'pending' AND first_sent_at_ms IS NULL RETURNING id`,
     [sender],
   );
   const [row] = await tx.query<{ top: string | null }>(
@@ -257,7 +257,7 @@ export async function unsealUntried(
 /** The lowest nonce among the sender's sealed entries never sent; undefined when there are none. */
 export async function lowestUntriedNonce(q: Queryable, sender: string): Promise<number | undefined> {
   const [row] = await q.query<{ low: string | null }>(
-    `SELECT min(nonce)::text AS low FROM outbox WHERE sender = $1 AND status = 'pending' AND first_sent_at IS NULL`,
+    `SELECT min(nonce)::text AS low FROM outbox WHERE sender = $1 AND status = 'pending' AND first_sent_at_ms IS NULL`,
     [sender],
   );
   return row?.low == null ? undefined : Number(row.low);
@@ -286,7 +286,7 @@ export async function includedUpTo(q: Queryable, sender: string, height: number)
 export async function markFinal(q: Queryable, ids: readonly number[], now: number): Promise<void> {
   if (ids.length === 0) return;
   await q.query(
-    `UPDATE outbox SET status = 'final', final_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'included'`,
+    `UPDATE outbox SET status = 'final', final_at_ms = $2 WHERE id = ANY($1::bigint[]) AND status = 'included'`,
     [ids, now],
   );
 }
@@ -310,7 +310,7 @@ export async function unsettledPage(
 ): Promise<SealedOutboxRow[]> {
   const rows = await q.query<OutboxRow & Record<string, unknown>>(
     `SELECT ${COLUMNS} FROM outbox
-     WHERE sender = $1 AND (status = 'checking' OR (status = 'sent' AND sent_at < $2))
+     WHERE sender = $1 AND (status = 'checking' OR (status = 'sent' AND sent_at_ms < $2))
      ORDER BY nonce LIMIT $3`,
     [sender, expiredBefore, limit],
   );
@@ -325,7 +325,7 @@ export async function lowestOpenSentHeight(
   const [row] = await q.query<{ n: number; lowest: string | null; unknown: number }>(
     `SELECT count(*)::int AS n, min(sent_height)::text AS lowest,
             count(*) FILTER (WHERE sent_height IS NULL)::int AS unknown
-     FROM outbox WHERE sender = $1 AND first_sent_at IS NOT NULL
+     FROM outbox WHERE sender = $1 AND first_sent_at_ms IS NOT NULL
        AND status IN ('pending', 'sent', 'checking', 'held')`,
     [sender],
   );
@@ -377,7 +377,7 @@ export async function getOutboxById(q: Queryable, id: number): Promise<OutboxRow
 /** The operator says a held entry landed: final, with a note. Returns 1, or 0 if it was not held. */
 export async function resolveLanded(q: Queryable, id: number, now: number): Promise<number> {
   const rows = await q.query(
-    `UPDATE outbox SET status = 'final', final_at = $2,
+    `UPDATE outbox SET status = 'final', final_at_ms = $2,
        last_error = 'the operator marked it landed (was held: ' || coalesce(last_error, '') || ')'
      WHERE id = $1 AND status = 'held' RETURNING id`,
     [id, now],
@@ -394,7 +394,7 @@ export async function markRetry(
   error: string,
 ): Promise<void> {
   await q.query(
-    `UPDATE outbox SET status = 'pending', attempts = $3, next_attempt_at = $4, last_error = $5
+    `UPDATE outbox SET status = 'pending', attempts = $3, next_attempt_at_ms = $4, last_error = $5
      WHERE id = $1 AND status IN ('pending', 'checking') AND tx_hash = $2`,
     [id, txHash, attempts, nextAttemptAt, error],
   );
@@ -437,7 +437,7 @@ export async function lockEntriesAfter(
   nonce: number,
 ): Promise<{ id: number; status: OutboxStatus; attempts: number; tried: boolean }[]> {
   const rows = await tx.query<{ id: number; status: OutboxStatus; attempts: number; tried: boolean }>(
-    `SELECT id, status, attempts, first_sent_at IS NOT NULL AS tried FROM outbox
+    `SELECT id, status, attempts, first_sent_at_ms IS NOT NULL AS tried FROM outbox
      WHERE sender = $1 AND nonce > $2 ORDER BY nonce FOR UPDATE`,
     [sender, nonce],
   );
@@ -451,7 +451,7 @@ export async function lockEntriesAfter(
 export async function unsealEntriesAfter(tx: Queryable, sender: string, nonce: number): Promise<number> {
   const updated = await tx.query(
     `UPDATE outbox SET sender = NULL, nonce = NULL, body = NULL, tx_hash = NULL
-     WHERE sender = $1 AND nonce > $2 AND status = 'pending' AND first_sent_at IS NULL
+     WHERE sender = $1 AND nonce > $2 AND status = 'pending' AND first_sent_at_ms IS NULL
      RETURNING id`,
     [sender, nonce],
   );
@@ -472,13 +472,13 @@ function numbers(r: OutboxRow): OutboxRow {
     ...r,
     id: Number(r.id),
     nonce: r.nonce === null ? null : Number(r.nonce),
-    next_attempt_at: Number(r.next_attempt_at),
-    created_at: Number(r.created_at),
+    next_attempt_at_ms: Number(r.next_attempt_at_ms),
+    created_at_ms: Number(r.created_at_ms),
     height: nullable(r.height),
-    sent_at: nullable(r.sent_at),
-    first_sent_at: nullable(r.first_sent_at),
+    sent_at_ms: nullable(r.sent_at_ms),
+    first_sent_at_ms: nullable(r.first_sent_at_ms),
     sent_height: nullable(r.sent_height),
-    final_at: nullable(r.final_at),
+    final_at_ms: nullable(r.final_at_ms),
   };
 }
 
@@ -536,7 +536,7 @@ export async function rewindFrom(
        SELECT id, status AS was FROM outbox
        WHERE sender = $1 AND status IN ('included', 'final') AND height >= $2)
      UPDATE outbox o SET status = 'checking', check_reason = 'reorg', height = NULL, block_hash = NULL,
-       final_at = NULL, last_error = 'the block holding it was replaced (reorganisation)'
+       final_at_ms = NULL, last_error = 'the block holding it was replaced (reorganisation)'
      FROM old WHERE o.id = old.id RETURNING old.was`,
     [sender, height],
   );

@@ -15,7 +15,7 @@ export interface PayoutRow {
 export async function insertPayouts(tx: Queryable, rows: readonly PayoutRow[], now: number): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `INSERT INTO payouts (receipt_key, task_id, address, asset, amount, created_at)
+    `INSERT INTO payouts (receipt_key, task_id, address, asset, amount, created_at_ms)
      SELECT receipt_key, task_id, address, asset, amount, $2
      FROM jsonb_to_recordset($1::jsonb) AS x(receipt_key text, task_id uuid, address text, asset text, amount numeric)
      ON CONFLICT (receipt_key) DO NOTHING`,
@@ -38,9 +38,9 @@ export async function claimPayoutTotals(
   return tx.query(
     `WITH claimed AS (
        SELECT receipt_key FROM payouts WHERE batch_id IS NULL AND asset = $1
-       ORDER BY created_at, receipt_key LIMIT $2 FOR UPDATE SKIP LOCKED
+       ORDER BY created_at_ms, receipt_key LIMIT $2 FOR UPDATE SKIP LOCKED
      ), marked AS (
-       UPDATE payouts p SET batch_id = $3, batched_at = $4 FROM claimed
+       UPDATE payouts p SET batch_id = $3, batched_at_ms = $4 FROM claimed
        WHERE p.receipt_key = claimed.receipt_key RETURNING p.address, p.amount
      )
      SELECT address, sum(amount)::text AS amount, count(*)::int AS payouts FROM marked

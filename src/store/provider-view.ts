@@ -5,8 +5,8 @@ import type { Queryable } from './db.js';
 
 export interface ProviderFacts {
   account_id: string | null;
-  first_seen: number | null;
-  last_seen: number | null;
+  first_seen_ms: number | null;
+  last_seen_ms: number | null;
   jobs_completed: number;
   jobs_failed: number;
   lease_expiries: number;
@@ -15,7 +15,7 @@ export interface ProviderFacts {
 
 export async function providerFacts(q: Queryable, address: string): Promise<ProviderFacts | undefined> {
   const rows = await q.query<ProviderFacts & Record<string, unknown>>(
-    `SELECT a.account_id, p.first_seen, p.last_seen,
+    `SELECT a.account_id, p.first_seen_ms, p.last_seen_ms,
             COALESCE(p.jobs_completed, 0) AS jobs_completed, COALESCE(p.jobs_failed, 0) AS jobs_failed,
             COALESCE(p.lease_expiries, 0) AS lease_expiries,
             (SELECT count(*) FROM jobs j WHERE j.worker_address = $1 AND j.status = 'leased') AS running
@@ -49,14 +49,14 @@ export interface ProviderJobRow {
   challenge_type: string;
   status: 'queued' | 'leased' | 'completed' | 'failed' | 'cancelled';
   units: number;
-  started_at: number | null;
-  finished_at: number | null;
+  started_at_ms: number | null;
+  finished_at_ms: number | null;
   failure_reason: string | null;
 }
 
 export async function recentJobsOf(q: Queryable, address: string, limit: number): Promise<ProviderJobRow[]> {
   return q.query<ProviderJobRow & Record<string, unknown>>(
-    `SELECT job_id, task_id, challenge_type, status, units, started_at, finished_at, failure_reason
+    `SELECT job_id, task_id, challenge_type, status, units, started_at_ms, finished_at_ms, failure_reason
      FROM jobs WHERE worker_address = $1 ORDER BY seq DESC LIMIT $2`,
     [address, limit],
   );

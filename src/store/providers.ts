@@ -9,8 +9,8 @@ export async function upsertProvider(
   now: number,
 ): Promise<void> {
   await q.query(
-    `INSERT INTO providers (address, public_key, capability, first_seen, last_seen) VALUES ($1, $2, $3, $4, $4)
-     ON CONFLICT (address) DO UPDATE SET public_key = EXCLUDED.public_key, capability = EXCLUDED.capability, last_seen = $4`,
+    `INSERT INTO providers (address, public_key, capability, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4)
+     ON CONFLICT (address) DO UPDATE SET public_key = EXCLUDED.public_key, capability = EXCLUDED.capability, last_seen_ms = $4`,
     [p.address, p.publicKey, JSON.stringify(p.capability), now],
   );
 }
@@ -75,7 +75,7 @@ export interface OfferRow {
   fee_pct_ct: number;
   capability: Record<string, unknown>;
   status: 'open' | 'closed';
-  created_at: number;
+  created_at_ms: number;
 }
 
 /** An open offer with what its provider has shown of its work (src/domain/verification.ts). */
@@ -93,11 +93,11 @@ export async function openOffer(
   nodeId: string | null = null,
 ): Promise<void> {
   await q.query(
-    `UPDATE offers SET status = 'closed', closed_at = $2 WHERE provider_address = $1 AND status = 'open'`,
-    [o.provider_address, o.created_at],
+    `UPDATE offers SET status = 'closed', closed_at_ms = $2 WHERE provider_address = $1 AND status = 'open'`,
+    [o.provider_address, o.created_at_ms],
   );
   await q.query(
-    `INSERT INTO offers (offer_id, provider_address, units, price_per_unit, fee_pct_ct, capability, status, created_at, node_id)
+    `INSERT INTO offers (offer_id, provider_address, units, price_per_unit, fee_pct_ct, capability, status, created_at_ms, node_id)
      VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8)`,
     [
       o.offer_id,
@@ -106,7 +106,7 @@ export async function openOffer(
       o.price_per_unit,
       o.fee_pct_ct,
       JSON.stringify(o.capability),
-      o.created_at,
+      o.created_at_ms,
       nodeId,
     ],
   );
@@ -114,7 +114,7 @@ export async function openOffer(
 
 export async function closeOffers(q: Queryable, address: string, now: number): Promise<void> {
   await q.query(
-    `UPDATE offers SET status = 'closed', closed_at = $2 WHERE provider_address = $1 AND status = 'open'`,
+    `UPDATE offers SET status = 'closed', closed_at_ms = $2 WHERE provider_address = $1 AND status = 'open'`,
     [address, now],
   );
 }
@@ -129,10 +129,10 @@ export async function listOpenOffers(
   );
   const rows = await q.query<OpenOfferRow & Record<string, unknown>>(
     `SELECT o.offer_id, o.provider_address, o.units, o.price_per_unit::text AS price_per_unit, o.fee_pct_ct, o.capability,
-            o.status, o.created_at, p.verified_jobs::int8 AS verified_jobs, p.verified_units::int8 AS verified_units,
+            o.status, o.created_at_ms, p.verified_jobs::int8 AS verified_jobs, p.verified_units::int8 AS verified_units,
             p.verified_ms::int8 AS verified_ms, p.fraud_at_ms IS NOT NULL AS fraud
      FROM offers o JOIN providers p ON p.address = o.provider_address
-     WHERE o.status = 'open' ORDER BY o.price_per_unit, o.created_at, o.offer_id LIMIT $1 OFFSET $2`,
+     WHERE o.status = 'open' ORDER BY o.price_per_unit, o.created_at_ms, o.offer_id LIMIT $1 OFFSET $2`,
     [limit, offset],
   );
   return { rows, total: count?.n ?? 0 };

@@ -14,15 +14,15 @@ export interface QueueEntry {
   units: number;
   priority: Priority;
   /** When it first became runnable, ms. */
-  queued_at: number;
+  queued_at_ms: number;
   requirements: Record<string, unknown> | null;
   /** The task's reward and units: the job's budget is its share. */
   reward: string;
   task_units: number;
   /** Inference only: the model it asks for. */
   model_id: string | null;
-  /** The task's deadline, unix seconds. */
-  deadline: number | null;
+  /** The task's deadline, Unix ms. */
+  deadline_ms: number | null;
   /** The task's CT percentage: only offers with the same fee_pct_ct take the job. */
   fee_pct_ct: number;
   /** Providers that may not lease it (a replica's checked providers, invalid-payload claimants). */
@@ -31,8 +31,8 @@ export interface QueueEntry {
   runner_id: string | null;
 }
 
-const ENTRY = `j.job_id, j.task_id, j.challenge_type, j.units, j.priority, j.queued_at, t.requirements,
-  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id, t.deadline, t.fee_pct_ct,
+const ENTRY = `j.job_id, j.task_id, j.challenge_type, j.units, j.priority, j.queued_at_ms, t.requirements,
+  t.reward::text AS reward, t.units AS task_units, t.payload->>'model_id' AS model_id, t.deadline_ms, t.fee_pct_ct,
   j.excluded, j.runner_id`;
 
 /**
@@ -48,14 +48,14 @@ export async function queueHeads(
   if (types.length === 0 || limit <= 0) return [];
   const heads = types.map(
     (_, i) =>
-      `(SELECT job_id, sort_key, seq FROM jobs WHERE status = 'queued' AND challenge_type = $${i + 2}
-        ORDER BY sort_key, seq LIMIT $1)`,
+      `(SELECT job_id, sort_key_ms, seq FROM jobs WHERE status = 'queued' AND challenge_type = $${i + 2}
+        ORDER BY sort_key_ms, seq LIMIT $1)`,
   );
   return q.query<QueueEntry & Record<string, unknown>>(
     `SELECT ${ENTRY}
      FROM (${heads.join(' UNION ALL ')}) h
      JOIN jobs j USING (job_id) JOIN tasks t ON t.task_id = j.task_id
-     ORDER BY h.sort_key, h.seq LIMIT $1`,
+     ORDER BY h.sort_key_ms, h.seq LIMIT $1`,
     [limit, ...types],
   );
 }
@@ -66,7 +66,7 @@ export async function queueEntries(q: Queryable, jobIds: readonly string[]): Pro
   return q.query<QueueEntry & Record<string, unknown>>(
     `SELECT ${ENTRY} FROM jobs j JOIN tasks t USING (task_id)
      WHERE j.status = 'queued' AND j.job_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
-     ORDER BY j.sort_key, j.seq`,
+     ORDER BY j.sort_key_ms, j.seq`,
     [JSON.stringify(jobIds)],
   );
 }

@@ -81,16 +81,14 @@ export async function saveParams(
   now: number,
 ): Promise<void> {
   await q.query(
-    `INSERT INTO scheduler_params (id, params, updated_at) VALUES (1, $1, $2)
-     ON CONFLICT (id) DO UPDATE SET params = $1, updated_at = $2`,
+    `INSERT INTO scheduler_params (id, params, updated_at_ms) VALUES (1, $1, $2)
+     ON CONFLICT (id) DO UPDATE SET params = $1, updated_at_ms = $2`,
     [JSON.stringify(params), now],
   );
-  await q.query(`INSERT INTO params_audit (changed_at, changed_by, patch, params) VALUES ($1, $2, $3, $4)`, [
-    now,
-    actor,
-    JSON.stringify(patch),
-    JSON.stringify(params),
-  ]);
+  await q.query(
+    `INSERT INTO params_audit (changed_at_ms, changed_by, patch, params) VALUES ($1, $2, $3, $4)`,
+    [now, actor, JSON.stringify(patch), JSON.stringify(params)],
+  );
 }
 
 export async function logCancellations(
@@ -106,7 +104,7 @@ export async function logCancellations(
 ): Promise<void> {
   if (entries.length === 0) return;
   await q.query(
-    `INSERT INTO cancellations (job_id, task_id, reason, actor, provider, created_at)
+    `INSERT INTO cancellations (job_id, task_id, reason, actor, provider, created_at_ms)
      SELECT job_id, task_id, reason, actor, provider, $2
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, task_id uuid, reason text, actor text, provider text)
      ON CONFLICT (job_id) WHERE reason <> 'preempted' DO NOTHING`,

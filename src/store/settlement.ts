@@ -61,7 +61,7 @@ export async function insertReceipts(
 ): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const inserted = await tx.query<{ idempotency_key: string }>(
-    `INSERT INTO receipts (idempotency_key, job_id, task_id, body, amount, mode, applied, journal_id, created_at)
+    `INSERT INTO receipts (idempotency_key, job_id, task_id, body, amount, mode, applied, journal_id, created_at_ms)
      SELECT idempotency_key, job_id, task_id, body, amount, mode, applied, journal_id, $2
      FROM jsonb_to_recordset($1::jsonb) AS x(idempotency_key text, job_id uuid, task_id uuid, body text, amount numeric,
           mode text, applied boolean, journal_id uuid)
@@ -99,7 +99,7 @@ export async function providerAccounts(
   if (addresses.length === 0) return new Map();
   const list = JSON.stringify([...new Set(addresses)].sort());
   await tx.query(
-    `INSERT INTO accounts (account_id, name, kind, address, created_at)
+    `INSERT INTO accounts (account_id, name, kind, address, created_at_ms)
      SELECT gen_random_uuid(), value, 'provider', value, $2 FROM jsonb_array_elements_text($1::jsonb)
      ON CONFLICT (address) DO NOTHING`,
     [list, now],
@@ -124,7 +124,7 @@ export async function archiveFailure(
   now: number,
 ): Promise<void> {
   await tx.query(
-    `INSERT INTO settlement_failures (task_id, reason, detail, created_at) VALUES ($1, $2, $3, $4)`,
+    `INSERT INTO settlement_failures (task_id, reason, detail, created_at_ms) VALUES ($1, $2, $3, $4)`,
     [taskId, reason, JSON.stringify(detail), now],
   );
 }
@@ -136,8 +136,8 @@ export async function loadSettlementState(q: Queryable): Promise<unknown> {
 
 export async function saveSettlementState(q: Queryable, state: unknown, now: number): Promise<void> {
   await q.query(
-    `INSERT INTO settlement_state (id, state, updated_at) VALUES (1, $1, $2)
-     ON CONFLICT (id) DO UPDATE SET state = $1, updated_at = $2`,
+    `INSERT INTO settlement_state (id, state, updated_at_ms) VALUES (1, $1, $2)
+     ON CONFLICT (id) DO UPDATE SET state = $1, updated_at_ms = $2`,
     [JSON.stringify(state), now],
   );
 }

@@ -23,7 +23,7 @@ export async function laneDemand(
     [JSON.stringify(types)],
   );
   const [offer] = await q.query<{ price: string }>(
-    `SELECT price_per_unit::text AS price FROM offers ORDER BY created_at DESC LIMIT 1`,
+    `SELECT price_per_unit::text AS price FROM offers ORDER BY created_at_ms DESC LIMIT 1`,
   );
   return { backlog: row?.backlog ?? 0, unitsTotal: row?.units_total ?? 0, lastPrice: offer?.price ?? null };
 }

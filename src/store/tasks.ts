@@ -22,16 +22,16 @@ export interface TaskRow {
   escrow_held: string;
   /** The CPC (CT) part of escrow_held, as the domain split it when the reward was held. */
   escrow_ct: string;
-  deadline: number | null;
+  deadline_ms: number | null;
   status: TaskStatus;
   failure_reason: string | null;
   result_hash: string | null;
   worker_address: string | null;
-  completed_at: number | null;
+  completed_at_ms: number | null;
   idempotency_key: string | null;
   request_hash: string | null;
-  created_at: number;
-  updated_at: number;
+  created_at_ms: number;
+  updated_at_ms: number;
   requirements: Record<string, unknown> | null;
   units: number;
   jobs_total: number;
@@ -43,25 +43,25 @@ export interface TaskRow {
 
 export type NewTaskRow = Omit<
   TaskRow,
-  'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at' | 'jobs_done' | 'verified'
+  'seq' | 'failure_reason' | 'result_hash' | 'worker_address' | 'completed_at_ms' | 'jobs_done' | 'verified'
 >;
 
 const COLUMNS = `task_id, seq, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward::text AS reward,
-  escrow_held::text AS escrow_held, escrow_ct::text AS escrow_ct, deadline, status, failure_reason, result_hash, worker_address,
-  completed_at, idempotency_key, request_hash, created_at, updated_at, requirements, units, jobs_total, jobs_done, priority, verified`;
+  escrow_held::text AS escrow_held, escrow_ct::text AS escrow_ct, deadline_ms, status, failure_reason, result_hash, worker_address,
+  completed_at_ms, idempotency_key, request_hash, created_at_ms, updated_at_ms, requirements, units, jobs_total, jobs_done, priority, verified`;
 
 export async function insertTasks(tx: Queryable, rows: readonly NewTaskRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
     `INSERT INTO tasks (task_id, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward, escrow_held,
-                        escrow_ct, deadline, status, idempotency_key, request_hash, created_at, updated_at, requirements, units,
+                        escrow_ct, deadline_ms, status, idempotency_key, request_hash, created_at_ms, updated_at_ms, requirements, units,
                         jobs_total, priority)
      SELECT task_id, account_id, challenge_type, payload, asset, it_asset, fee_pct_ct, reward, escrow_held,
-            escrow_ct, deadline, status, idempotency_key, request_hash, created_at, updated_at, requirements, units,
+            escrow_ct, deadline_ms, status, idempotency_key, request_hash, created_at_ms, updated_at_ms, requirements, units,
             jobs_total, priority
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, account_id uuid, challenge_type text, payload jsonb,
-          asset text, it_asset text, fee_pct_ct smallint, reward numeric, escrow_held numeric, escrow_ct numeric, deadline bigint, status text, idempotency_key text,
-          request_hash text, created_at bigint, updated_at bigint, requirements jsonb, units bigint, jobs_total int,
+          asset text, it_asset text, fee_pct_ct smallint, reward numeric, escrow_held numeric, escrow_ct numeric, deadline_ms bigint, status text, idempotency_key text,
+          request_hash text, created_at_ms bigint, updated_at_ms bigint, requirements jsonb, units bigint, jobs_total int,
           priority text)`,
     [JSON.stringify(rows)],
   );
@@ -135,12 +135,12 @@ export async function closeOpenTasks(
          AND status = ANY($5::text[])
        ORDER BY task_id FOR UPDATE
      )
-     UPDATE tasks t SET status = $2, failure_reason = $3, escrow_held = 0, escrow_ct = 0, updated_at = $4
+     UPDATE tasks t SET status = $2, failure_reason = $3, escrow_held = 0, escrow_ct = 0, updated_at_ms = $4
      FROM target WHERE t.task_id = target.task_id
      RETURNING t.task_id, t.seq, t.account_id, t.challenge_type, t.payload, t.asset, t.it_asset, t.fee_pct_ct,
        t.reward::text AS reward,
-       target.escrow_held::text AS escrow_held, target.escrow_ct::text AS escrow_ct, t.deadline, t.status, t.failure_reason, t.result_hash,
-       t.worker_address, t.completed_at, t.idempotency_key, t.request_hash, t.created_at, t.updated_at,
+       target.escrow_held::text AS escrow_held, target.escrow_ct::text AS escrow_ct, t.deadline_ms, t.status, t.failure_reason, t.result_hash,
+       t.worker_address, t.completed_at_ms, t.idempotency_key, t.request_hash, t.created_at_ms, t.updated_at_ms,
        t.requirements, t.units, t.jobs_total, t.jobs_done, t.priority`,
     [JSON.stringify(taskIds), to, reason, now, statusesLeadingTo(to)],
   );
@@ -148,8 +148,8 @@ export async function closeOpenTasks(
 
 export async function overdueTaskIds(q: Queryable, now: number, limit: number): Promise<string[]> {
   const rows = await q.query<{ task_id: string }>(
-    `SELECT task_id FROM tasks WHERE status IN ('pending', 'in_progress') AND deadline IS NOT NULL AND deadline <= $1
-     ORDER BY deadline LIMIT $2`,
+    `SELECT task_id FROM tasks WHERE status IN ('pending', 'in_progress') AND deadline_ms IS NOT NULL AND deadline_ms <= $1
+     ORDER BY deadline_ms LIMIT $2`,
     [now, limit],
   );
   return rows.map((r) => r.task_id);
@@ -199,7 +199,7 @@ export async function completeTasks(
        ORDER BY task_id FOR UPDATE
      )
      UPDATE tasks t SET status = 'completed', result_hash = x.result_hash, worker_address = x.worker_address,
-            completed_at = $2, updated_at = $2, escrow_held = 0, escrow_ct = 0, verified = x.verified
+            completed_at_ms = $2, updated_at_ms = $2, escrow_held = 0, escrow_ct = 0, verified = x.verified
      FROM jsonb_to_recordset($1::jsonb) AS x(task_id uuid, result_hash text, worker_address text, verified boolean), target
      WHERE t.task_id = x.task_id AND target.task_id = t.task_id
      RETURNING t.task_id, target.escrow_held::text AS escrow_held`,

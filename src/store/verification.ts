@@ -19,9 +19,9 @@ export interface NewReplica {
 export async function insertReplicas(tx: Queryable, rows: readonly NewReplica[], now: number): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at, priority, sort_key,
+    `INSERT INTO jobs (job_id, task_id, idx, challenge_type, slices, units, status, queued_at_ms, priority, sort_key_ms,
                        verifies, excluded, runner_id)
-     SELECT x.job_id, p.task_id, p.idx, p.challenge_type, p.slices, p.units, 'queued', $2, p.priority, p.sort_key,
+     SELECT x.job_id, p.task_id, p.idx, p.challenge_type, p.slices, p.units, 'queued', $2, p.priority, p.sort_key_ms,
             p.job_id, x.excluded, x.runner_id
      FROM jsonb_to_recordset($1::jsonb) AS x(job_id uuid, verifies uuid, excluded text[], runner_id text)
      JOIN jobs p ON p.job_id = x.verifies`,
@@ -51,8 +51,8 @@ export interface DeliveredRow {
   result_hash: string;
   verification: VerificationStatus | null;
   runner_id: string | null;
-  started_at: number | null;
-  finished_at: number | null;
+  started_at_ms: number | null;
+  finished_at_ms: number | null;
 }
 
 /** Every result delivered for these primaries, each primary's first (its own), then by arrival. */
@@ -64,10 +64,10 @@ export async function deliveredResults(
   return tx.query<DeliveredRow & Record<string, unknown>>(
     `SELECT coalesce(j.verifies, j.job_id) AS primary_id, j.job_id, coalesce(j.first_result->>'worker', j.worker_address) AS address,
             coalesce(j.first_result->>'result_hash', j.result_hash) AS result_hash, j.verification, j.runner_id,
-            j.started_at, j.finished_at
+            j.started_at_ms, j.finished_at_ms
      FROM jobs j
      WHERE (j.job_id = ANY($1::uuid[]) OR j.verifies = ANY($1::uuid[])) AND j.status = 'completed'
-     ORDER BY coalesce(j.verifies, j.job_id), j.verifies IS NOT NULL, j.finished_at, j.job_id`,
+     ORDER BY coalesce(j.verifies, j.job_id), j.verifies IS NOT NULL, j.finished_at_ms, j.job_id`,
     [[...primaryIds]],
   );
 }
@@ -98,7 +98,7 @@ export async function cancelReplicasOf(
 ): Promise<{ job_id: string; worker_address: string | null }[]> {
   if (primaryIds.length === 0) return [];
   return tx.query(
-    `UPDATE jobs j SET status = 'cancelled', finished_at = $2, lease_expires_at = NULL
+    `UPDATE jobs j SET status = 'cancelled', finished_at_ms = $2, lease_expires_at_ms = NULL
      FROM (SELECT job_id, worker_address FROM jobs WHERE verifies = ANY($1::uuid[]) AND status IN ('queued', 'leased')
            FOR UPDATE) old
      WHERE j.job_id = old.job_id
@@ -126,19 +126,19 @@ export async function markFraud(
 
 /**
  * Results a provider delivered that nobody checked (sampled_out), in tasks still open or completed
- * since `completedSinceSecs` (the dispute window): they are audited once it is caught.
+ * since `completedSinceMs` (the dispute window): they are audited once it is caught.
  */
 export async function uncheckedResultsOf(
   tx: Queryable,
   address: string,
-  completedSinceSecs: number,
+  completedSinceMs: number,
 ): Promise<{ job_id: string; challenge_type: string }[]> {
   return tx.query(
     `SELECT j.job_id, j.challenge_type FROM jobs j JOIN tasks t USING (task_id)
      WHERE j.worker_address = $1 AND j.verifies IS NULL AND j.status = 'completed'
        AND j.verification = 'sampled_out'
-       AND (t.status IN ('pending', 'in_progress') OR (t.status = 'completed' AND t.completed_at >= $2))`,
-    [address, completedSinceSecs],
+       AND (t.status IN ('pending', 'in_progress') OR (t.status = 'completed' AND t.completed_at_ms >= $2))`,
+    [address, completedSinceMs],
   );
 }
 
@@ -201,7 +201,7 @@ export async function failUnverified(
 ): Promise<{ job_id: string; task_id: string }[]> {
   if (jobIds.length === 0) return [];
   return tx.query(
-    `UPDATE jobs SET status = 'failed', failure_reason = $2, finished_at = $3
+    `UPDATE jobs SET status = 'failed', failure_reason = $2, finished_at_ms = $3
      WHERE job_id = ANY($1::uuid[]) AND status = 'completed' AND verifies IS NULL
      RETURNING job_id, task_id`,
     [[...jobIds], reason, now],

@@ -38,7 +38,7 @@ import { WorkerAgentEventBus } from './events.js';
 import { failedMessage, JobExecutor } from './job-executor.js';
 import { JobSlots } from './job-slots.js';
 import { parseMarketMessage } from './messages.js';
-import { batches, RESULT_BATCH_MS, signBatch } from './result-batch.js';
+import { batches, RESULT_BATCH_MS, RESULT_IDLE_MS, signBatch } from './result-batch.js';
 import type { RunnerSet } from './runners/registry.js';
 
 export interface WorkerAgentOptions {
@@ -56,7 +56,7 @@ export interface WorkerAgentOptions {
   agentName?: string;
   /** A socket not welcomed this long after it opens is dropped and retried. */
   handshakeTimeoutMs?: number;
-  /** The least time between two progress messages of one job (the last slice always reports). */
+  /** The least time between two progress messages of one job (the last slice always reports, unless it is the only one). */
   progressIntervalMs?: number;
   /** Releases what the runners hold (the thread pool) once the agent has stopped. */
   onStopped?: () => Promise<void>;
@@ -93,6 +93,9 @@ export class WorkerAgent {
   /** Results waiting for their batch to close, or for the next welcome. */
   private readonly pending: BatchedResult[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
+  private batchImmediate: NodeJS.Immediate | undefined;
+  /** When the last batch was sent (clock ms). */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   private ws: WebSocket | null = null;
   private welcomed = false;
   private helloSent = false;
@@ -278,7 +281,7 @@ export class WorkerAgent {
         this.log.warn({ job_id: dropped?.job_id }, 'outbox full: dropped the oldest undelivered result');
       }
       this.pending.push(msg);
-      this.batchTimer ??= setTimeout(() => this.flushResults(), RESULT_BATCH_MS);
+      this.scheduleFlush();
       return;
     }
     if (this.send(msg)) return;
@@ -289,11 +292,32 @@ export class WorkerAgent {
     this.outbox.push(msg);
   }
 
+  /**
+   * Closes the open batch at once (after this turn of the event loop, so results finishing in it
+   * share the batch) when the agent was idle: no job running and no batch sent in the last
+   * RESULT_IDLE_MS. Otherwise more results are likely on their way, and the batch closes after
+   * RESULT_BATCH_MS. So a lone job is not held back, and a busy worker signs few batches.
+   */
+  private scheduleFlush(): void {
+    const idle = this.clock.nowMs() - this.lastFlushAt >= RESULT_IDLE_MS;
+    if (idle && this.jobs.runningCount === 0) {
+      if (this.batchImmediate) return;
+      clearTimeout(this.batchTimer);
+      this.batchTimer = undefined;
+      this.batchImmediate = setImmediate(() => this.flushResults());
+      return;
+    }
+    if (!this.batchImmediate) this.batchTimer ??= setTimeout(() => this.flushResults(), RESULT_BATCH_MS);
+  }
+
   /** Signs and sends the waiting results, a batch per frame; kept for the next welcome when offline. */
   private flushResults(): void {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
+    clearImmediate(this.batchImmediate);
+    this.batchImmediate = undefined;
     if (this.pending.length === 0 || !this.welcomed) return;
+    this.lastFlushAt = this.clock.nowMs();
     for (const batch of batches(this.pending)) {
       if (!this.send(signBatch(this.opts.key, batch))) break;
       this.pending.splice(0, batch.length);

@@ -54,7 +54,9 @@ export function checkJob(job: JobMsg, runners: RunnerSet): JobMsg {
   if (!runners[type]) throw new JobFailure('unsupported', `this worker has no runner for ${type}`);
   if (type === 'transcode' || type === 'gpuhash') checkBytesPayload(job.payload);
   else {
-    const first = payloadCheck(type).Errors(job.payload).First();
+    // Errors() walks the whole payload to describe it; only a payload that fails needs that.
+    const check = payloadCheck(type);
+    const first = check.Check(job.payload) ? undefined : check.Errors(job.payload).First();
     if (first) throw new JobFailure('invalid_payload', `payload${first.path}: ${first.message}`);
   }
   const problem = payloadProblems(type, job.payload)[0];

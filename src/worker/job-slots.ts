@@ -15,7 +15,7 @@ export interface JobSlotsOptions {
   events: WorkerAgentEventBus;
   log: Logger;
   clock: Clock;
-  /** The least time between two progress messages of one job (the last slice always reports). */
+  /** The least time between two progress messages of one job (the last slice always reports, unless it is the only one). */
   progressIntervalMs: number;
   /** Sends a progress message if connected; progress is never queued. */
   sendProgress: (msg: Progress) => void;
@@ -123,6 +123,8 @@ export class JobSlots {
 
   private progress(jobId: string, entry: RunningJob, done: number, total: number): void {
     this.opts.events.emit('job.progress', { jobId, done, total });
+    // A one-slice job has nothing between 0 and done: its result says it.
+    if (total === 1) return;
     const now = this.opts.clock.nowMs();
     if (done < total && now - entry.lastProgressAt < this.opts.progressIntervalMs) return;
     entry.lastProgressAt = now;

@@ -1,7 +1,8 @@
 // Results that finish close together leave as one job_results message with one signature over
 // the Merkle root of their leaves (src/domain/result-batch.ts): a worker running many short jobs
 // signs once per batch instead of once per job, and the market verifies once. A batch closes
-// after RESULT_BATCH_MS, or sooner when it is full by count or by size.
+// after RESULT_BATCH_MS (at once when the agent was idle), or sooner when it is full by count or
+// by size.
 
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { signMessage } from '../domain/identity.js';
@@ -13,8 +14,13 @@ import {
   type JobResults,
 } from '../domain/schemas/worker.js';
 
-/** How long a finished result waits for others to share its signature. */
-export const RESULT_BATCH_MS = 5;
+/** How long a finished result of a busy agent waits for others to share its signature. */
+export const RESULT_BATCH_MS = 10;
+/**
+ * An agent that sent no batch this long and runs no job is idle: its result leaves at once, as
+ * nothing else is likely to join it.
+ */
+export const RESULT_IDLE_MS = 100;
 /** The protocol's cap on results per message. */
 export const RESULT_BATCH_MAX = 1024;
 /** A batch closes before its frame passes this (artifacts can be large). */

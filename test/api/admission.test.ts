@@ -2,7 +2,7 @@
 // and burst_exhausted) that change nothing, consumer work that always passes, and the comfort
 // guard that holds industrial work back while consumers wait.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import { EXAMPLE_PAYLOADS, startTestMarket, type TestMarket } from '../helpers/market.js';
@@ -11,6 +11,9 @@ import { CPU_CAPABILITY, WorkerPool } from '../helpers/ws-worker.js';
 const clock = new ManualClock(1_800_000_000_000);
 let tm: TestMarket;
 const pool = new WorkerPool(() => ({ url: tm.url, connected: () => tm.market.dispatcher.connected }));
+// About 10 s alone; more than 30 s on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 120_000 });
+
 beforeAll(async () => {
   tm = await startTestMarket({
     clock,

@@ -151,7 +151,7 @@ it('stores job artifacts through putBlob as files too, and reads rows kept in th
   const old = Buffer.from('written before the blob directory');
   const oldHash = blake3Hex(old);
   await db.query(
-    `INSERT INTO blobs (hash, size, data, owner_account, created_at) VALUES ($1, $2, $3, NULL, 1)`,
+    `INSERT INTO blobs (hash, size, data, owner_account, created_at_ms) VALUES ($1, $2, $3, NULL, 1)`,
     [oldHash, old.byteLength, old],
   );
   const { apiKey } = await tm.customer('1.0');

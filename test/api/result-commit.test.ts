@@ -1,4 +1,4 @@
-// The result commit's common case is one statement (commit_results, migration 0070). A batch the
+// The result commit's common case is one statement (commit_results, migration 0090). A batch the
 // database declines is committed the long way, statement by statement: both ways must leave the
 // same books, receipts, payouts, chain drafts, counters and reputation behind.
 

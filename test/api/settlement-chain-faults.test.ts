@@ -231,7 +231,7 @@ it('keeps every result and payout while the chain is down for an hour, backing o
       clock.advance(STEP);
       await link.tick();
       const [head] = await tm.market.db.query<{ attempts: number; next_attempt_at: string }>(
-        `SELECT attempts, next_attempt_at::text AS next_attempt_at FROM outbox
+        `SELECT attempts, next_attempt_at_ms::text AS next_attempt_at FROM outbox
          WHERE status = 'pending' AND nonce IS NOT NULL ORDER BY nonce LIMIT 1`,
       );
       if (head && head.attempts > headAttempts) {

@@ -253,7 +253,7 @@ describe('cancelling', () => {
       reward: '3.0',
     });
     await tm.market.db.query(
-      `UPDATE tasks SET status = 'completed', result_hash = 'ab', worker_address = 'cpc1worker', completed_at = 1 WHERE task_id = $1`,
+      `UPDATE tasks SET status = 'completed', result_hash = 'ab', worker_address = 'cpc1worker', completed_at_ms = 1000 WHERE task_id = $1`,
       [done.task_id],
     );
     const err = await apiError(client.cancelTask(done.task_id));

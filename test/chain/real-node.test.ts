@@ -364,7 +364,7 @@ it('holds for the operator an entry whose nonce the chain used for another trans
   );
   // Sealed and marked sent (as after a send whose reply died with the process), but the node lost it.
   await r.outbox.seal(db, 10);
-  await db.query('UPDATE outbox SET first_sent_at = $1, sent_height = 0', [T0]);
+  await db.query('UPDATE outbox SET first_sent_at_ms = $1, sent_height = 0', [T0]);
   // Another holder of the same key used nonce 0 meanwhile.
   const { signTx } = await import('../../src/domain/chain-tx.js');
   const other = signTx(MARKET_KEY, {

@@ -53,7 +53,7 @@ function job(over: Partial<TickJob> = {}): TickJob {
     priority: 'normal',
     enqueuedAtMs: NOW - 1000,
     seq,
-    deadline: null,
+    deadlineMs: null,
     ...over,
   };
 }
@@ -105,8 +105,8 @@ describe('planTick', () => {
 
   it('bonds industrial leases with time to meet their deadline, and not the others', () => {
     const params = withParams({ sla_bond_pct: 10 });
-    const far = job({ challengeType: 'training', units: 5, deadline: (NOW + 10 * LEASE) / 1000 });
-    const near = job({ challengeType: 'training', deadline: (NOW + LEASE / 2) / 1000 });
+    const far = job({ challengeType: 'training', units: 5, deadlineMs: NOW + 10 * LEASE });
+    const near = job({ challengeType: 'training', deadlineMs: NOW + LEASE / 2 });
     const consumer = job({ challengeType: 'inference', model: 'llama' });
     const plan = planTick(
       snapshot({

@@ -197,14 +197,14 @@ describe('claims and measurements', () => {
 });
 
 describe('disputes', () => {
-  const done = { status: 'completed', completedAtSecs: 1_000 };
+  const done = { status: 'completed', completedAtMs: 1_000_000 };
   const unchecked = { verification: 'sampled_out' as const };
 
   it('takes a completed task’s unchecked result within dispute_window_secs, and nothing else', () => {
     const P2 = withParams({ dispute_window_secs: 60 });
     expect(disputeProblem(done, unchecked, 1_060_000, P2)).toBeNull();
     expect(disputeProblem(done, unchecked, 1_060_001, P2)).toBe('dispute_window_closed');
-    expect(disputeProblem({ status: 'in_progress', completedAtSecs: null }, unchecked, 1_000_000, P2)).toBe(
+    expect(disputeProblem({ status: 'in_progress', completedAtMs: null }, unchecked, 1_000_000, P2)).toBe(
       'task_not_completed',
     );
     expect(disputeProblem(done, { verification: 'verified' }, 1_000_000, P2)).toBe('already_verified');

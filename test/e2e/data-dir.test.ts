@@ -5,8 +5,11 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { cli, startNode, type Node } from '../helpers/processes.js';
+
+// Each test starts real node processes: seconds alone, far more on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const env = { TASKMARKET_OPERATOR_KEY: 'tmop_data-dir-test-key-0000000000000000' };
 const root = mkdtempSync(join(tmpdir(), 'taskmarket-data-dir-'));

@@ -227,7 +227,7 @@ it('fills a nonce gap no entry can fill any more, so the transactions waiting be
   await insertDrafts(db, [transfer(1), transfer(2), transfer(3)], T0);
   await outbox.seal(db, 10);
   // Nonce 2 was sent before (a crash lost the answer): nonce 1 cannot be given to it again.
-  await db.query('UPDATE outbox SET first_sent_at = $1, attempts = 1 WHERE nonce = 2', [T0]);
+  await db.query('UPDATE outbox SET first_sent_at_ms = $1, attempts = 1 WHERE nonce = 2', [T0]);
   expect(await courier.flush()).toMatchObject({ sent: 2, failed: 1, gaps_filled: 0 });
   await chain.produceBlock();
   // The node holds nonce 2 queued behind the missing 1: it waits on nonce 1, which nothing fills.

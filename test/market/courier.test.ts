@@ -107,7 +107,7 @@ it('backs off exponentially on retryable failures and delivers in nonce order on
   for (let i = 1; i <= 3; i++) await down.outbox.queueBundle(db, hashOf(i), 'bob');
   const expectRow = async (attempts: number, nextAt: number) => {
     const [row] = await db.query<{ attempts: number; next_attempt_at: string; last_error: string }>(
-      'SELECT attempts, next_attempt_at::text AS next_attempt_at, last_error FROM outbox ORDER BY id LIMIT 1',
+      'SELECT attempts, next_attempt_at_ms::text AS next_attempt_at, last_error FROM outbox ORDER BY id LIMIT 1',
     );
     expect(row).toEqual({ attempts, next_attempt_at: String(nextAt), last_error: 'injected failure' });
   };
@@ -124,7 +124,9 @@ it('backs off exponentially on retryable failures and delivers in nonce order on
     clock.set(
       Number(
         (
-          await db.query<{ t: string }>('SELECT next_attempt_at::text AS t FROM outbox ORDER BY id LIMIT 1')
+          await db.query<{ t: string }>(
+            'SELECT next_attempt_at_ms::text AS t FROM outbox ORDER BY id LIMIT 1',
+          )
         )[0]!.t,
       ),
     );
@@ -569,7 +571,7 @@ it('frees no nonce when a later entry of the sender was sent already: the refuse
   expect(await outbox.seal(db, 100)).toBe(3);
   // Nonce 2 was tried before (as after a crash that lost nonce 1's acknowledgement): the chain
   // may hold it, so giving nonce 1 to it again could send it twice.
-  await db.query('UPDATE outbox SET attempts = 1, first_sent_at = 0 WHERE nonce = 2');
+  await db.query('UPDATE outbox SET attempts = 1, first_sent_at_ms = 0 WHERE nonce = 2');
   const sealed = await outboxRows();
 
   expect(await courier.flush()).toMatchObject({ attempted: 3, sent: 2, failed: 1 });

@@ -90,7 +90,8 @@ describe('openPglite on a data directory', () => {
     const again = await openPglite(dir);
     expect(await again.query('SELECT x FROM t')).toEqual([{ x: 1 }]);
     await again.close();
-  });
+    // Two PGlite starts on a fresh folder: about 5 s alone, over 25 s on a loaded 2-core machine.
+  }, 120_000);
 
   it('secureTree takes group and other bits off files and folders', () => {
     const dir = tempDir();

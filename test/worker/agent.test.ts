@@ -188,6 +188,19 @@ describe('worker agent', () => {
     }
   });
 
+  it('sends tiny jobs that arrive together back in one batch, with no progress for one-slice jobs', async () => {
+    const a = startAgent({ slots: 8 });
+    const conn = await handshake(a);
+    const jobs = [1, 2, 3, 4, 5].map((n) => syntheticJob({ seed: `0${n}`, matrix_size: 2, iterations: 1 }));
+    conn.sendTogether(jobs);
+    const batch = await conn.next<JobResults & Sent>('job_results');
+    expect(batch.results.map((r) => r.job_id).sort()).toEqual(jobs.map((j) => j.job_id).sort());
+    expect(
+      verifySignature(key.public_key, utf8ToBytes(resultsMessage(batch.batch_root)), batch.signature),
+    ).toBe(true);
+    expect(conn.log.filter((m) => m.type === 'progress')).toEqual([]);
+  });
+
   it('stops a cancelled job and sends nothing for it', async () => {
     const a = startAgent();
     const conn = await handshake(a);

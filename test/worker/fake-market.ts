@@ -64,6 +64,14 @@ export class FakeConnection {
     this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
   }
 
+  /** Sends messages in one write to the socket, as the market's gateway sends a turn's frames. */
+  sendTogether(msgs: readonly (MarketMessage | Record<string, unknown>)[]): void {
+    const socket = (this.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+    socket.cork();
+    for (const m of msgs) this.send(m);
+    socket.uncork();
+  }
+
   sendRaw(text: string): void {
     this.ws.send(text);
   }

@@ -126,6 +126,21 @@ describe('synthetic runner', () => {
     expect(cache.hits).toBe(1);
   });
 
+  it('runs a tiny workload on the agent’s own thread, to the same proof, without the cache', async () => {
+    const pool = new ThreadPool(1);
+    const cache = new SliceCache(1 << 20);
+    try {
+      const tiny = { seed: 'abcd', matrix_size: 2, iterations: 1 };
+      const result = await run(syntheticRunner({ pool, cache }), syntheticJob(tiny));
+      expect(result.proofs).toEqual([runSyntheticSync(tiny).proof]);
+      expect(result.reported).toEqual([[0, result.proofs[0]]]);
+      expect(pool.threadCount).toBe(0);
+      expect(cache.hits + cache.misses).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('gives the same proofs for many jobs run in parallel as one after another', async () => {
     const jobs = Array.from({ length: 8 }, (_, i) =>
       syntheticJob({ ...params, seed: `0${i}`, iterations: 1 + (i % 3) }),

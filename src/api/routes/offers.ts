@@ -1,6 +1,7 @@
 // Offers: the providers' standing asks, cheapest first.
 
 import type { FastifyInstance } from 'fastify';
+import { secondsOf } from '../../domain/clock.js';
 import { formatAmount } from '../../domain/money.js';
 import type { Capability } from '../../domain/schemas/capability.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
@@ -28,7 +29,7 @@ export function offerView(o: OpenOfferRow, params: SchedulerParams): OfferView {
     fee_pct_ct: o.fee_pct_ct,
     // Stored from the worker's hello, which was validated against the schema.
     capability: o.capability as Capability,
-    created_at: o.created_at,
+    created_at: secondsOf(o.created_at_ms),
     ...shownWorkView(o, params),
   };
 }

@@ -3,7 +3,6 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { unixSeconds } from '../../domain/clock.js';
 import { ErrorBody } from '../../domain/schemas/common.js';
 import { SchedulerParamsSchema } from '../../domain/scheduler-params.js';
 import type { Market } from '../../market/market.js';
@@ -34,7 +33,7 @@ export function paramsRoutes(app: FastifyInstance, market: Market): void {
       },
     },
     async (request) => {
-      return market.params.update(request.body, 'operator', unixSeconds(market.clock));
+      return market.params.update(request.body, 'operator', market.clock.nowMs());
     },
   );
 }

@@ -9,9 +9,9 @@ export function bondFor(pricePerUnit: bigint, units: number, pct: number): bigin
 }
 
 /**
- * An industrial job is bonded, unless its deadline (unix seconds) is less than a lease away: no
+ * An industrial job is bonded, unless its deadline (Unix ms) is less than a lease away: no
  * provider could be fairly held to a deadline it had no time to meet.
  */
-export function needsBond(lane: Lane, deadline: number | null, nowMs: number, leaseMs: number): boolean {
-  return lane === 'industrial' && (deadline === null || deadline * 1000 - nowMs >= leaseMs);
+export function needsBond(lane: Lane, deadlineMs: number | null, nowMs: number, leaseMs: number): boolean {
+  return lane === 'industrial' && (deadlineMs === null || deadlineMs - nowMs >= leaseMs);
 }

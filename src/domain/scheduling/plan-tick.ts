@@ -24,8 +24,8 @@ import type { JobNeed, NoMatchReason, Provider } from './match-types.js';
 export interface TickJob extends Queued, Omit<JobNeed, 'priority'> {
   readonly priority: Priority;
   readonly taskId: string;
-  /** The task's deadline, unix seconds, or null. */
-  readonly deadline: number | null;
+  /** The task's deadline, Unix ms, or null. */
+  readonly deadlineMs: number | null;
 }
 
 export interface TickProvider extends Provider {
@@ -158,7 +158,7 @@ export function planTick(snapshot: TickSnapshot, params: SchedulerParams, seed: 
     if (!job) continue;
     const lane = laneOf(job.challengeType, params);
     const quotePerUnit = priceOf.get(a.address) ?? 0n;
-    const bonded = params.sla_bond_pct > 0 && needsBond(lane, job.deadline, now, snapshot.leaseMs);
+    const bonded = params.sla_bond_pct > 0 && needsBond(lane, job.deadlineMs, now, snapshot.leaseMs);
     plan.leases.push({
       ...a,
       taskId: job.taskId,

@@ -12,7 +12,6 @@
 CREATE FUNCTION commit_results(batch jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   now_ms bigint := (batch->>'now_ms')::bigint;
-  now_s bigint := (batch->>'now_s')::bigint;
   n_jobs int := jsonb_array_length(batch->'jobs');
   n_tasks int := jsonb_array_length(batch->'tasks');
   n int;
@@ -21,13 +20,13 @@ BEGIN
   -- The jobs complete if their workers still hold the leases (completeJobs).
   WITH done AS (
     UPDATE jobs j SET status = 'completed', result_hash = x.result_hash, proof = x.proof, output = x.output,
-           finished_at = now_ms, lease_expires_at = NULL, verification = x.verification, verifiers = x.verifiers,
+           finished_at_ms = now_ms, lease_expires_at_ms = NULL, verification = x.verification, verifiers = x.verifiers,
            canary = x.canary
     FROM jsonb_to_recordset(batch->'jobs')
       AS x(job_id uuid, worker_address text, result_hash text, proof jsonb, output jsonb, verification text,
            verifiers text[], canary text, quote_price numeric, units int)
     WHERE j.job_id = x.job_id AND j.status = 'leased' AND j.worker_address = x.worker_address
-      AND j.lease_expires_at >= now_ms AND j.bond = 0 AND j.verifies IS NULL
+      AND j.lease_expires_at_ms >= now_ms AND j.bond = 0 AND j.verifies IS NULL
       -- The plan priced the receipt from the lease: the job must still say so.
       AND j.quote_price IS NOT DISTINCT FROM x.quote_price AND j.units = x.units
     RETURNING 1)
@@ -36,7 +35,7 @@ BEGIN
 
   -- Done jobs counted into their tasks (countDoneJobs): each must be done by this batch's job.
   WITH counted AS (
-    UPDATE tasks t SET jobs_done = c.done, updated_at = now_s
+    UPDATE tasks t SET jobs_done = c.done, updated_at_ms = now_ms
     FROM (SELECT task_id, count(*) FILTER (WHERE status = 'completed' AND verification IN ('verified', 'sampled_out')) AS done,
                  count(*) FILTER (WHERE status = 'completed') AS completed
           FROM jobs WHERE verifies IS NULL
@@ -57,7 +56,7 @@ BEGIN
     ORDER BY t.task_id FOR UPDATE OF t),
   completed AS (
     UPDATE tasks t SET status = 'completed', result_hash = x.result_hash, worker_address = x.worker_address,
-           completed_at = now_s, updated_at = now_s, escrow_held = 0, escrow_ct = 0, verified = x.verified
+           completed_at_ms = now_ms, updated_at_ms = now_ms, escrow_held = 0, escrow_ct = 0, verified = x.verified
     FROM jsonb_to_recordset(batch->'tasks') AS x(task_id uuid, result_hash text, worker_address text, verified boolean),
          target
     WHERE t.task_id = x.task_id AND target.task_id = t.task_id
@@ -73,8 +72,8 @@ BEGIN
 
   -- Providers paid for the first time get their accounts (providerAccounts), under the ids planned.
   IF jsonb_array_length(batch->'accounts') > 0 THEN
-    INSERT INTO accounts (account_id, name, kind, address, created_at)
-    SELECT account_id, address, 'provider', address, now_s
+    INSERT INTO accounts (account_id, name, kind, address, created_at_ms)
+    SELECT account_id, address, 'provider', address, now_ms
     FROM jsonb_to_recordset(batch->'accounts') AS x(account_id uuid, address text)
     ORDER BY address
     ON CONFLICT (address) DO NOTHING;
@@ -90,7 +89,7 @@ BEGIN
   END IF;
 
   -- Receipts (insertReceipts): every one new, or the plan was wrong.
-  INSERT INTO receipts (idempotency_key, job_id, task_id, body, amount, mode, applied, journal_id, created_at)
+  INSERT INTO receipts (idempotency_key, job_id, task_id, body, amount, mode, applied, journal_id, created_at_ms)
   SELECT idempotency_key, job_id, task_id, body, amount, mode, applied, journal_id, now_ms
   FROM jsonb_to_recordset(batch->'receipts') AS x(idempotency_key text, job_id uuid, task_id uuid, body text,
        amount numeric, mode text, applied boolean, journal_id uuid)
@@ -124,18 +123,18 @@ BEGIN
   summed AS (
     SELECT account_id, asset, sum(amount) AS amount FROM postings GROUP BY account_id, asset HAVING sum(amount) <> 0),
   entries AS (
-    INSERT INTO ledger_entries (journal_id, kind, ref, account_id, asset, amount, created_at)
-    SELECT (batch->>'journal_id')::uuid, 'settlement', NULL, account_id, asset, amount, now_s FROM summed)
+    INSERT INTO ledger_entries (journal_id, kind, ref, account_id, asset, amount, created_at_ms)
+    SELECT (batch->>'journal_id')::uuid, 'settlement', NULL, account_id, asset, amount, now_ms FROM summed)
   INSERT INTO balances AS b (account_id, asset, amount)
   SELECT account_id, asset, amount FROM summed ORDER BY account_id, asset
   ON CONFLICT (account_id, asset) DO UPDATE SET amount = b.amount + EXCLUDED.amount;
 
   -- Worker shares for the payout flush, and the batch's SUBMIT_RESULT draft (queuePayouts, queueResults).
-  INSERT INTO payouts (receipt_key, task_id, address, asset, amount, created_at)
-  SELECT receipt_key, task_id, address, asset, amount, now_s
+  INSERT INTO payouts (receipt_key, task_id, address, asset, amount, created_at_ms)
+  SELECT receipt_key, task_id, address, asset, amount, now_ms
   FROM jsonb_to_recordset(batch->'payouts') AS x(receipt_key text, task_id uuid, address text, asset text, amount numeric)
   ON CONFLICT (receipt_key) DO NOTHING;
-  INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at, created_at)
+  INSERT INTO outbox (kind, dedup_key, draft, next_attempt_at_ms, created_at_ms)
   SELECT x.value->>'kind', x.value->>'dedup_key', x.value->'draft', now_ms, now_ms
   FROM jsonb_array_elements(batch->'drafts') WITH ORDINALITY AS x(value, ord)
   ORDER BY x.ord
