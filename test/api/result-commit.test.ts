@@ -128,7 +128,7 @@ it('settles a provider whose account the node has not seen, after a declined pla
   const first = await task(1);
   const job = await w.next<JobMsg>('job', (m) => m.task_id === first.task_id);
   // Its lease runs out before the result: the plan is declined and the long way completes nothing.
-  await market.market.db.query(`UPDATE jobs SET lease_expires_at = 0 WHERE job_id = $1`, [job.job_id]);
+  await market.market.db.query(`UPDATE jobs SET lease_expires_at_ms = 0 WHERE job_id = $1`, [job.job_id]);
   w.send(w.result(job));
   expect(await w.next('error')).toMatchObject({ code: 'lease_expired' });
   // The next result settles and pays the account the provider has.
