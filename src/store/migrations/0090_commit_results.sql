@@ -9,7 +9,7 @@
 -- one job, a receipt seen before, a charge over the escrow, a reputation row that moved, a bond),
 -- it raises 'commit_fast_path_declined' and writes nothing: the market commits the batch the
 -- long way, which handles every case.
-CREATE FUNCTION commit_results(batch jsonb) RETURNS void LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION commit_results(batch jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   now_ms bigint := (batch->>'now_ms')::bigint;
   n_jobs int := jsonb_array_length(batch->'jobs');
