@@ -15,7 +15,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Clock } from '../domain/clock.js';
+import { secondsOf, type Clock } from '../domain/clock.js';
 import {
   byAsset,
   residualRefund,
@@ -49,6 +49,7 @@ import {
   appliedCharges,
   archiveFailure,
   insertReceipts,
+  type NewReceiptRow,
   jobsToSettle,
   loadSettlementState,
   providerAccounts,
@@ -73,16 +74,7 @@ export interface SettlementPlan {
   /** Provider accounts to create, and the assets each gets a balance in (providerAccounts). */
   accounts: { address: string; account_id: string }[];
   accountAssets: string[];
-  receipts: {
-    idempotency_key: string;
-    job_id: string;
-    task_id: string;
-    body: string;
-    amount: string;
-    mode: string;
-    applied: boolean;
-    journal_id: string;
-  }[];
+  receipts: NewReceiptRow[];
   /** The charges' postings summed per account and asset; the refunds are the commit's. */
   postings: { account_id: string; asset: string; amount: string }[];
   /** Per task: its buyer and assets, and what was charged in all and in each asset. */
@@ -217,14 +209,7 @@ export class SettlementService {
       const escrow = held.get(taskId) ?? 0n;
       const receipts = taskJobs.map((j) => ({
         job: j,
-        receipt: makeReceipt({
-          job_id: j.job_id,
-          buyer: j.account_id,
-          provider: j.worker_address,
-          quote_price: BigInt(j.quote_price ?? '0'),
-          units: j.units,
-          issued_at: Math.floor(now / 1000),
-        }),
+        receipt: receiptOf(j, now),
       }));
       let real = this.mode() === 'Real';
       const charge = receipts.reduce((sum, r) => sum + receiptAmount(r.receipt), 0n);
@@ -411,14 +396,7 @@ export class SettlementService {
     const postings: Posting[] = [];
     const emits: (() => void)[] = [];
     for (const job of jobs) {
-      const receipt = makeReceipt({
-        job_id: job.job_id,
-        buyer: job.account_id,
-        provider: job.worker_address,
-        quote_price: BigInt(job.quote_price ?? '0'),
-        units: job.units,
-        issued_at: Math.floor(now / 1000),
-      });
+      const receipt = receiptOf(job, now);
       const charge = receiptAmount(receipt);
       plan.receipts.push({
         idempotency_key: receipt.idempotency_key,
@@ -576,6 +554,20 @@ export class SettlementService {
   }
 }
 
+/** The receipt for a job's result at its lease's quote, issued now (receipts carry seconds). */
+function receiptOf(
+  job: Pick<SettleJob, 'job_id' | 'account_id' | 'worker_address' | 'quote_price' | 'units'>,
+  nowMs: number,
+): Receipt {
+  return makeReceipt({
+    job_id: job.job_id,
+    buyer: job.account_id,
+    provider: job.worker_address,
+    quote_price: BigInt(job.quote_price ?? '0'),
+    units: job.units,
+    issued_at: secondsOf(nowMs),
+  });
+}
 /**
  * Each completed task settled as its batch's SUBMIT_RESULT carries it: its Merkle result, main
  * worker and job hashes, in task id order (the order the jobs were read in, and so the batch's).

@@ -43,20 +43,23 @@ export async function jobsToSettle(tx: Queryable, taskIds: readonly string[]): P
   );
 }
 
+/** A receipt as it is stored. */
+export interface NewReceiptRow {
+  idempotency_key: string;
+  job_id: string;
+  task_id: string;
+  body: string;
+  amount: string;
+  mode: string;
+  applied: boolean;
+  /** The settlement journal that moved its money (the batch's). */
+  journal_id: string;
+}
+
 /** Inserts receipts; returns the keys that were new (a replayed receipt is ignored). */
 export async function insertReceipts(
   tx: Queryable,
-  rows: readonly {
-    idempotency_key: string;
-    job_id: string;
-    task_id: string;
-    body: string;
-    amount: string;
-    mode: string;
-    applied: boolean;
-    /** The settlement journal that moved its money (the batch's). */
-    journal_id: string;
-  }[],
+  rows: readonly NewReceiptRow[],
   now: number,
 ): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
