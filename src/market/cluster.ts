@@ -100,7 +100,7 @@ export class Cluster {
     this.otherUnits = 0;
     this.otherClaimed = 0;
     this.admission().setElsewhere([]);
-    const closed = await closeStaleOffers(this.db, 0, Math.floor(this.clock.nowMs() / 1000));
+    const closed = await closeStaleOffers(this.db, 0, this.clock.nowMs());
     if (closed > 0) this.logger.info({ offers: closed }, 'closed offers an earlier run left open');
   }
 

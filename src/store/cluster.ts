@@ -48,13 +48,13 @@ export async function otherNodesOffers(
 }
 
 /** Closes offers left open by nodes not seen for `staleMs` (they stopped without closing them). */
-export async function closeStaleOffers(q: Queryable, staleMs: number, now: number): Promise<number> {
+export async function closeStaleOffers(q: Queryable, staleMs: number, nowMs: number): Promise<number> {
   const rows = await q.query(
     `UPDATE offers SET status = 'closed', closed_at_ms = $2
      WHERE status = 'open' AND node_id IS NOT NULL AND node_id NOT IN (
        SELECT node_id FROM market_nodes WHERE seen_at_ms > ${DB_NOW_MS} - $1)
      RETURNING offer_id`,
-    [staleMs, now],
+    [staleMs, nowMs],
   );
   return rows.length;
 }

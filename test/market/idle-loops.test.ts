@@ -55,9 +55,13 @@ it.runIf(!process.env.TEST_DATABASE_URL)(
       await pool.joined({ units: 100 });
       expect(await db.query(`SELECT 1 FROM offers WHERE status = 'open'`)).toHaveLength(1);
       // The earlier run is never stopped (as if killed); a new one starts on the same database.
+      const before = Date.now();
       const next = await startTestMarket({ db: shared, background: false });
       open.push(next);
       expect(await db.query(`SELECT 1 FROM offers WHERE status = 'open'`)).toHaveLength(0);
+      // Closed now, in milliseconds as every time column.
+      const [closed] = await db.query<{ closed_at_ms: string }>(`SELECT closed_at_ms::text FROM offers`);
+      expect(Number(closed?.closed_at_ms)).toBeGreaterThanOrEqual(before);
       expect(next.market.cluster.leader).toBe(true);
       expect(next.market.cluster.otherUnits).toBe(0);
     } finally {
