@@ -63,10 +63,7 @@ export async function commitAlone(
     if (job.verifies !== null || job.failure_claims.length > 0 || job.jobs_total !== 1) return undefined;
     if (job.account_id === undefined || job.asset === undefined || job.it_asset === undefined)
       return undefined;
-    // What apply() does with a decided task job (finalise, then its counts).
-    verification.final.push({ jobId: job.job_id, taskId: job.task_id });
-    verification.returned.push(job.job_id);
-    verification.outcomes.push({ address: row.worker_address, outcome: 'success' });
+    // What apply() does with a decided task job.
     decidedFinal(verification, row.worker_address, job, d, now);
     settle.push({
       job_id: job.job_id,

@@ -239,16 +239,7 @@ export class SettlementService {
     // the journal's id: a task's charges trace from its receipts to the entries.
     const journalId = randomUUID();
     const rows = plans.flatMap(({ taskId, receipts, real }) =>
-      receipts.map(({ job, receipt }) => ({
-        idempotency_key: receipt.idempotency_key,
-        job_id: job.job_id,
-        task_id: taskId,
-        body: encodeReceipt(receipt),
-        amount: receiptAmount(receipt).toString(),
-        mode: real ? 'Real' : 'DryRun',
-        applied: real,
-        journal_id: journalId,
-      })),
+      receipts.map(({ job, receipt }) => receiptRow(job.job_id, taskId, receipt, real, journalId)),
     );
     const fresh = await insertReceipts(tx, rows, now).catch((err: unknown) => {
       // The caller's transaction rolls back with this error: the jobs stay uncompleted and the
@@ -398,16 +389,7 @@ export class SettlementService {
     for (const job of jobs) {
       const receipt = receiptOf(job, now);
       const charge = receiptAmount(receipt);
-      plan.receipts.push({
-        idempotency_key: receipt.idempotency_key,
-        job_id: job.job_id,
-        task_id: job.task_id,
-        body: encodeReceipt(receipt),
-        amount: charge.toString(),
-        mode: real ? 'Real' : 'DryRun',
-        applied: real,
-        journal_id: journalId,
-      });
+      plan.receipts.push(receiptRow(job.job_id, job.task_id, receipt, real, journalId));
       const c = this.charges(
         job.task_id,
         job,
@@ -552,6 +534,26 @@ export class SettlementService {
         : this.logger.info.bind(this.logger);
     log({ from: t.from, to: t.to, state: t.state }, 'settlement mode changed');
   }
+}
+
+/** A receipt as stored: applied in Real mode, recorded only in DryRun; traced to its journal. */
+function receiptRow(
+  jobId: string,
+  taskId: string,
+  receipt: Receipt,
+  real: boolean,
+  journalId: string,
+): NewReceiptRow {
+  return {
+    idempotency_key: receipt.idempotency_key,
+    job_id: jobId,
+    task_id: taskId,
+    body: encodeReceipt(receipt),
+    amount: receiptAmount(receipt).toString(),
+    mode: real ? 'Real' : 'DryRun',
+    applied: real,
+    journal_id: journalId,
+  };
 }
 
 /** The receipt for a job's result at its lease's quote, issued now (receipts carry seconds). */

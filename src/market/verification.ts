@@ -129,17 +129,35 @@ export function emptyOutcome(): VerifyOutcome {
 }
 
 /**
- * What a task job's result final by a decision made before the transaction counts: a verified
- * result for its provider, and the verification and canary counts. (Its job, bond and reputation
- * moves are finalise's.)
+ * A job's result stands: the job is final, its bond goes back, its worker earns a success, and
+ * providers that called its payload invalid were contradicted.
+ */
+function finaliseInto(
+  out: VerifyOutcome,
+  job: Pick<CheckedJob, 'job_id' | 'task_id' | 'failure_claims'>,
+  worker: string,
+): void {
+  out.final.push({ jobId: job.job_id, taskId: job.task_id });
+  out.returned.push(job.job_id);
+  out.outcomes.push({ address: worker, outcome: 'success' });
+  for (const claimant of job.failure_claims) {
+    out.contradicted.push(claimant);
+    out.outcomes.push({ address: claimant, outcome: 'failure' });
+  }
+}
+
+/**
+ * A task job's result final by a decision made before the transaction: finalised, plus a
+ * verified result for its provider, and the verification and canary counts.
  */
 export function decidedFinal(
   out: VerifyOutcome,
   worker: string,
-  job: Pick<CheckedJob, 'units' | 'started_at_ms'>,
+  job: Pick<CheckedJob, 'job_id' | 'task_id' | 'failure_claims' | 'units' | 'started_at_ms'>,
   d: Extract<Decision, { kind: 'sampled_out' | 'verified' }>,
   now: number,
 ): void {
+  finaliseInto(out, job, worker);
   const count = (kind: Count['kind'], result: string) => out.counts.push({ kind, result, n: 1 });
   if (d.kind === 'sampled_out') {
     count('verification', d.unavailable ? 'unavailable' : 'sampled_out');
@@ -308,21 +326,14 @@ export class Verifier {
     const out = emptyOutcome();
     const status: { job_id: string; verification: VerificationStatus; verifiers?: string[] }[] = [];
     const replicas: NewReplica[] = [];
-    const { verified, contradicted } = out;
+    const { verified } = out;
     const count = (kind: Count['kind'], result: string) => out.counts.push({ kind, result, n: 1 });
     const finalise = (
       job: Pick<CheckedJob, 'job_id' | 'task_id' | 'failure_claims'>,
       worker: string,
       verifiers: string[] | null,
     ) => {
-      out.final.push({ jobId: job.job_id, taskId: job.task_id });
-      out.returned.push(job.job_id);
-      out.outcomes.push({ address: worker, outcome: 'success' });
-      // Providers that called the payload invalid were contradicted by a result that stands.
-      for (const claimant of job.failure_claims) {
-        contradicted.push(claimant);
-        out.outcomes.push({ address: claimant, outcome: 'failure' });
-      }
+      finaliseInto(out, job, worker);
       if (verifiers) status.push({ job_id: job.job_id, verification: 'verified', verifiers });
     };
 
@@ -332,7 +343,6 @@ export class Verifier {
       const d = decisions.get(c.jobId) ?? { kind: 'sampled_out' };
       // The decision's status is written with the completed job itself (completeJobs).
       if (d.kind === 'sampled_out' || d.kind === 'verified') {
-        finalise(job, c.worker, null);
         decidedFinal(out, c.worker, job, d, now);
       } else if (d.kind === 'pending') {
         replicas.push({
