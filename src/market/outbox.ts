@@ -69,7 +69,10 @@ export interface TaskResult {
 export class OutboxWriter {
   /** The market's chain address: the sender of everything it seals. */
   readonly sender: string;
-  /** Calls that queued outbox entries (some may have rolled back): the courier's "anything new?". */
+  /**
+   * Calls that queued outbox entries (some may have rolled back), and plans whose drafts were
+   * committed elsewhere (`drafted`): the courier's "anything new?".
+   */
   queued = 0;
   private readonly key: SigningKey;
 
@@ -91,7 +94,13 @@ export class OutboxWriter {
    * the first time); a replay of the same batch adds nothing (its key is its task ids' hash).
    */
   async queueResults(tx: Queryable, results: readonly TaskResult[]): Promise<number> {
+    this.queued++;
     return insertDrafts(tx, this.resultDrafts(results), this.clock.nowMs());
+  }
+
+  /** Drafts planned with `resultDrafts` were committed by another statement (the one-round-trip commit). */
+  drafted(): void {
+    this.queued++;
   }
 
   /** The drafts queueResults queues for these tasks (also planned ahead: SettlementService.planAlone). */

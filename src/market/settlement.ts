@@ -459,8 +459,9 @@ export class SettlementService {
   }
 
   /** A planned settlement committed (planAlone): the accounts it created exist now. */
-  committedPlan(plan: Pick<SettlementPlan, 'accounts'>): void {
+  committedPlan(plan: Pick<SettlementPlan, 'accounts' | 'drafts'>): void {
     for (const { address, account_id } of plan.accounts) this.accountIds.set(address, account_id);
+    if (plan.drafts.length > 0) this.outbox?.drafted();
   }
 
   /**

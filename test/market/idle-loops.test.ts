@@ -6,7 +6,7 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/store/db.js';
 import { getOutboxByKey } from '../../src/store/outbox.js';
-import { startTestMarket, type TestMarket } from '../helpers/market.js';
+import { realSettlement, startTestMarket, type TestMarket } from '../helpers/market.js';
 import { testDb } from '../helpers/db.js';
 import { WorkerPool } from '../helpers/ws-worker.js';
 
@@ -103,3 +103,33 @@ it('delivers an outbox entry promptly although its courier had gone quiet', asyn
     { timeout: 10_000 },
   );
 });
+
+it('sends a task result on chain promptly although its courier had gone quiet', async () => {
+  const tm = await startTestMarket({
+    config: { courier_interval_ms: 20, chain_block_interval_ms: 3_600_000 },
+  });
+  open.push(tm);
+  await realSettlement(tm);
+  const pool = new WorkerPool(() => ({ url: tm.url, connected: () => tm.market.dispatcher.connected }));
+  try {
+    const worker = await pool.joined({ units: 100 });
+    worker.answer((job) => worker.honest(job));
+    // Long enough for the courier to find nothing to do and go quiet.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const { client } = await tm.customer('10.0');
+    const task = await client.createTask({
+      challenge_type: 'synthetic',
+      payload: { seed: 'ab', matrix_size: 2, iterations: 1 },
+      reward: '0.01',
+    });
+    await vi.waitFor(
+      async () => {
+        const row = await getOutboxByKey(tm.market.db, `result:${task.task_id}`);
+        expect(row?.status).toBe('sent');
+      },
+      { timeout: 10_000 },
+    );
+  } finally {
+    await pool.closeAll();
+  }
+}, 60_000);
