@@ -39,7 +39,11 @@ beforeAll(async () => {
      VALUES (gen_random_uuid(), 'fund', $1, 'CPC', 0, $2)`,
     [ESCROW, SECS],
   );
-  await migrate(db);
+  // Up to 0080's successors that leave these tables' indexes alone (0100 drops jobs_queued).
+  await migrate(
+    db,
+    loadMigrations().filter((m) => m.version < 100),
+  );
 });
 
 afterAll(async () => {

@@ -1,9 +1,10 @@
--- A leaner result commit and task rows (issue #11, docs/decisions.md "Lean rows under churn").
+-- Lean rows under churn: a leaner result commit and fewer index entries a task (issue #11,
+-- docs/decisions.md "Lean rows under churn").
 --
 -- commit_results (migration 0090) wrote each task twice (jobs_done, then completed): one update
--- now, so a task leaves one dead row version fewer. It counted the tasks' jobs with a join that
--- the function's cached generic plan ran as a scan of jobs_task_idx over every job (and every dead
--- version), each batch, growing with the table; the count is now a lookup per task. Otherwise
+-- now, so a task leaves one dead row version fewer. It counted the tasks' jobs with a join whose
+-- plan, made once per session while jobs is small and kept until the next ANALYZE, reads every
+-- job (and every dead version) each batch; the count is now an index lookup per task. Otherwise
 -- the function is 0090's, the same checks and the same writes.
 --
 -- tasks (account_id, idempotency_key) was a unique constraint over every task, so each task row
@@ -13,6 +14,14 @@
 ALTER TABLE tasks DROP CONSTRAINT tasks_account_id_idempotency_key_key;
 CREATE UNIQUE INDEX tasks_account_id_idempotency_key_key ON tasks (account_id, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
+
+-- Two indexes every row took and no statement needs. jobs_queued (sort_key_ms, seq) over queued
+-- jobs: the queue is read type by type from jobs_queued_by_type (queueHeads), which has the same
+-- predicate and so also serves the counts of queued jobs. ledger_entries_journal: nothing looks
+-- a journal up by id (the invariant check groups the whole table), yet each task's ~2 entries
+-- were inserted into it. An audit that wants one journal can still find it by a scan.
+DROP INDEX jobs_queued;
+DROP INDEX ledger_entries_journal;
 
 CREATE OR REPLACE FUNCTION commit_results(batch jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,6 +1,6 @@
 // Migration 0100 on a database that already holds tasks: the rows stay, an idempotency key is
 // still unique per account under the same constraint name, tasks without a key are still free,
-// and only keyed tasks are kept in that index.
+// and only keyed tasks are kept in that index; the two indexes no statement used are gone.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Db } from '../../src/store/db.js';
@@ -68,4 +68,13 @@ it('indexes only the tasks that carry a key', async () => {
      WHERE schemaname = current_schema() AND indexname = 'tasks_account_id_idempotency_key_key'`,
   );
   expect(index?.indexdef).toMatch(/UNIQUE INDEX .*\(account_id, idempotency_key\) WHERE \(idempotency_key IS NOT NULL\)/);
+});
+
+it('drops the indexes that no statement reads (jobs_queued, ledger_entries_journal)', async () => {
+  const rows = await db.query<{ indexname: string }>(
+    `SELECT indexname FROM pg_indexes
+     WHERE schemaname = current_schema() AND indexname = ANY($1::text[]) ORDER BY indexname`,
+    [['jobs_queued', 'jobs_queued_by_type', 'ledger_entries_account', 'ledger_entries_journal']],
+  );
+  expect(rows.map((r) => r.indexname)).toEqual(['jobs_queued_by_type', 'ledger_entries_account']);
 });
