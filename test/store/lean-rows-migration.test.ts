@@ -46,9 +46,7 @@ afterAll(async () => {
 });
 
 it('keeps the tasks written before it', async () => {
-  expect(
-    await db.query(`SELECT idempotency_key, status FROM tasks ORDER BY task_id`),
-  ).toEqual([
+  expect(await db.query(`SELECT idempotency_key, status FROM tasks ORDER BY task_id`)).toEqual([
     { idempotency_key: 'k1', status: 'pending' },
     { idempotency_key: null, status: 'pending' },
     { idempotency_key: null, status: 'pending' },
@@ -67,7 +65,9 @@ it('indexes only the tasks that carry a key', async () => {
     `SELECT indexdef FROM pg_indexes
      WHERE schemaname = current_schema() AND indexname = 'tasks_account_id_idempotency_key_key'`,
   );
-  expect(index?.indexdef).toMatch(/UNIQUE INDEX .*\(account_id, idempotency_key\) WHERE \(idempotency_key IS NOT NULL\)/);
+  expect(index?.indexdef).toMatch(
+    /UNIQUE INDEX .*\(account_id, idempotency_key\) WHERE \(idempotency_key IS NOT NULL\)/,
+  );
 });
 
 it('drops the indexes that no statement reads (jobs_queued, ledger_entries_journal)', async () => {
