@@ -40,10 +40,29 @@ export interface OutboxRow {
 }
 
 export type NewOutboxRow = Pick<OutboxRow, 'kind' | 'dedup_key' | 'draft'>;
-export type SealedOutboxRow = OutboxRow & { sender: string; nonce: number; body: string; tx_hash: string };
+/**
+ * A sealed entry as the courier pages read it: the signed body, and the draft only of a TRANSFER
+ * (a failed payout is given back from it); a SUBMIT_RESULT's draft (up to 256 tasks) is not read.
+ */
+export type SealedOutboxRow = Omit<OutboxRow, 'draft'> & {
+  draft: OutboxDraft | null;
+  sender: string;
+  nonce: number;
+  body: string;
+  tx_hash: string;
+};
 
 const COLUMNS = `id, kind, dedup_key, draft, sender, nonce, body, tx_hash, status, attempts, next_attempt_at_ms, last_error,
   height, block_hash, created_at_ms, sent_at_ms, first_sent_at_ms, sent_height, check_reason, final_at_ms`;
+
+/** COLUMNS as SealedOutboxRow has them: a SUBMIT_RESULT's draft stays in the table. */
+const SEALED_COLUMNS = COLUMNS.replace(
+  'draft,',
+  "CASE WHEN kind = 'TRANSFER' THEN draft END AS draft,",
+);
+
+/** The stored bytes of what SEALED_COLUMNS reads of a row. */
+const SEALED_BYTES = `coalesce(pg_column_size(body), 0) + CASE WHEN kind = 'TRANSFER' THEN pg_column_size(draft) ELSE 0 END`;
 
 /**
  * The most draft and body bytes one page of the courier reads or writes in one statement (a page
@@ -55,13 +74,20 @@ export const PAGE_BYTES = 4 * 1024 * 1024;
 
 /**
  * `SELECT <columns> FROM outbox WHERE <where> ORDER BY <order> LIMIT $limit`, cut after the row
- * that reaches `PAGE_BYTES` of draft and body. Sizes are the stored ones (pg_column_size reads
- * the header, never the value), so the rows left out are not read. `out`: the columns returned.
+ * whose `bytes` (an expression of the row) reach `PAGE_BYTES` in all. Sizes are the stored ones
+ * (pg_column_size reads the header, never the value), so the rows left out are not read.
+ * `out`: the columns returned.
  */
-function pageByBytes(columns: string, where: string, order: string, limit: string, out = columns): string {
+function pageByBytes(
+  columns: string,
+  bytes: string,
+  where: string,
+  order: string,
+  limit: string,
+  out = columns,
+): string {
   return `SELECT ${out} FROM (
-     SELECT ${columns}, sum(pg_column_size(draft) + coalesce(pg_column_size(body), 0)) OVER w AS upto,
-            pg_column_size(draft) + coalesce(pg_column_size(body), 0) AS own
+     SELECT ${columns}, sum(${bytes}) OVER w AS upto, ${bytes} AS own
      FROM outbox WHERE ${where} WINDOW w AS (ORDER BY ${order} ROWS UNBOUNDED PRECEDING)
      ORDER BY ${order} LIMIT ${limit}) page
    WHERE upto - own < ${PAGE_BYTES}
@@ -109,7 +135,7 @@ export async function unsealedPage(
 ): Promise<{ id: number; draft: OutboxDraft }[]> {
   const rows = await tx.query<{ id: number; draft: OutboxDraft }>(
     `SELECT id, draft FROM outbox WHERE id IN (
-       ${pageByBytes('id, draft, body', "nonce IS NULL AND status = 'pending'", 'id', '$1', 'id')})
+       ${pageByBytes('id', 'pg_column_size(draft)', "nonce IS NULL AND status = 'pending'", 'id', '$1')})
      ORDER BY id FOR UPDATE`,
     [limit],
   );
@@ -143,7 +169,8 @@ export async function pendingPage(
 ): Promise<{ rows: SealedOutboxRow[]; more: boolean }> {
   const rows = await q.query<OutboxRow & { upto: number } & Record<string, unknown>>(
     pageByBytes(
-      COLUMNS,
+      SEALED_COLUMNS,
+      SEALED_BYTES,
       "status = 'pending' AND nonce IS NOT NULL AND (sender, nonce) > ($1, $2)",
       'sender, nonce',
       '$3',
@@ -351,10 +378,12 @@ export async function unsettledPage(
 ): Promise<SealedOutboxRow[]> {
   const rows = await q.query<OutboxRow & Record<string, unknown>>(
     pageByBytes(
-      COLUMNS,
+      SEALED_COLUMNS,
+      SEALED_BYTES,
       "sender = $1 AND (status = 'checking' OR (status = 'sent' AND sent_at_ms < $2))",
       'nonce',
       '$3',
+      COLUMNS,
     ),
     [sender, expiredBefore, limit],
   );

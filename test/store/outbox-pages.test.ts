@@ -58,3 +58,18 @@ it('a page of small entries ends by rows, and says when more may follow', async 
   expect(second.rows.map((r) => r.nonce)).toEqual([3, 4]);
   expect(second.more).toBe(false);
 });
+
+it("reads a sealed TRANSFER's draft (a failed payout is given back from it), not a SUBMIT_RESULT's", async () => {
+  const draft = { type: 'transfer', to: 'someone', amount: '5' };
+  await db.query(
+    `INSERT INTO outbox (kind, dedup_key, draft, sender, nonce, body, tx_hash, next_attempt_at_ms, created_at_ms)
+     VALUES ('TRANSFER', 'kinds:0', $1, 'kinds', 0, 'x', 'kinds-0', 0, 0),
+            ('SUBMIT_RESULT', 'kinds:1', '{"type":"result_batch","tasks":[]}', 'kinds', 1, 'y', 'kinds-1', 0, 0)`,
+    [JSON.stringify(draft)],
+  );
+  const { rows } = await pendingPage(db, { sender: 'kinds', nonce: -1 }, 10);
+  expect(rows.filter((r) => r.sender === 'kinds').map((r) => [r.kind, r.draft])).toEqual([
+    ['TRANSFER', draft],
+    ['SUBMIT_RESULT', null],
+  ]);
+});
