@@ -56,10 +56,7 @@ const COLUMNS = `id, kind, dedup_key, draft, sender, nonce, body, tx_hash, statu
   height, block_hash, created_at_ms, sent_at_ms, first_sent_at_ms, sent_height, check_reason, final_at_ms`;
 
 /** COLUMNS as SealedOutboxRow has them: a SUBMIT_RESULT's draft stays in the table. */
-const SEALED_COLUMNS = COLUMNS.replace(
-  'draft,',
-  "CASE WHEN kind = 'TRANSFER' THEN draft END AS draft,",
-);
+const SEALED_COLUMNS = COLUMNS.replace('draft,', "CASE WHEN kind = 'TRANSFER' THEN draft END AS draft,");
 
 /** The stored bytes of what SEALED_COLUMNS reads of a row. */
 const SEALED_BYTES = `coalesce(pg_column_size(body), 0) + CASE WHEN kind = 'TRANSFER' THEN pg_column_size(draft) ELSE 0 END`;
