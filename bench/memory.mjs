@@ -18,13 +18,16 @@
 // Writes bench/results/memory.json.
 //
 //   npm run build && node bench/memory.mjs [--tasks 100000] [--idle 20] [--db both|pglite|postgres]
-//       [--tuning both|on|off] [--runs 1]
+//       [--tuning both|on|off] [--runs 1] [--seeded-dir DIR]
+//
+// --seeded-dir DIR (PGlite): seeds into DIR and keeps it when DIR does not exist, else starts the
+// settled node on a copy of DIR (what it holds is taken as --tasks settled tasks, unchecked).
 //
 // --runs N starts each (PGlite: on a fresh copy each time) N times and records every run and the
 // range of each figure: the machine's load moves these figures by tens of MB.
 
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -46,12 +49,16 @@ const { values } = parseArgs({
     db: { type: 'string', default: 'both' },
     tuning: { type: 'string', default: 'both' },
     runs: { type: 'string', default: '1' },
+    'seeded-dir': { type: 'string' },
   },
 });
 const TASKS = Number(values.tasks);
 const IDLE_S = Number(values.idle);
 const BACKENDS = values.db === 'both' ? ['pglite', 'postgres'] : [values.db];
 const RUNS = Number(values.runs);
+// PGlite only: a settled data directory kept between bench runs. Seeded (and kept) when the folder
+// does not exist yet; otherwise copied as is, so a settled start can be repeated without reseeding.
+const SEEDED_DIR = values['seeded-dir'];
 const VARIANTS = values.tuning === 'both' ? ['tuned', 'bare'] : [values.tuning === 'off' ? 'bare' : 'tuned'];
 const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
 const BATCH = 256;
@@ -171,12 +178,16 @@ for (const backend of BACKENDS) {
     const dataDir = mkdtempSync(join(tmpdir(), 'taskmarket-memory-'));
     const schema = `bench_memory_${process.pid}_${Date.now()}`;
     try {
-      if (part === 'settled') {
+      if (part === 'settled' && backend === 'pglite' && SEEDED_DIR && existsSync(SEEDED_DIR)) {
+        cpSync(SEEDED_DIR, dataDir, { recursive: true });
+        console.log(`${backend}: settled tasks copied from ${SEEDED_DIR}`);
+      } else if (part === 'settled') {
         const t = Date.now();
         await seedSettled(backend, dataDir, schema);
         console.log(
           `${backend}: ${TASKS} settled tasks written in ${((Date.now() - t) / 1000).toFixed(1)} s`,
         );
+        if (backend === 'pglite' && SEEDED_DIR) cpSync(dataDir, SEEDED_DIR, { recursive: true });
       }
       figures[part] = {};
       const copies = backend === 'pglite' && VARIANTS.length * RUNS > 1;

@@ -38,6 +38,8 @@ export interface FailureInjection {
  */
 const DEV_CHAIN_LOCK = 7_301_002;
 
+const DEFAULT_MAX_BLOCK_BYTES = 4 * 1024 * 1024;
+
 export interface DevChainOptions {
   db: Queryable;
   clock: Clock;
@@ -45,6 +47,12 @@ export interface DevChainOptions {
   chainId?: string;
   proposerAddress?: string;
   maxTxsPerBlock?: number;
+  /**
+   * The most transaction bytes (their stored JSON) a block takes; default 4 MiB. A block holds at
+   * least one transaction. The dev chain's own bound: it keeps a backlog of large SUBMIT_RESULTs
+   * (~70 kB each) from passing whole through one statement when it is sealed and read.
+   */
+  maxBlockBytes?: number;
   minGasPrice?: number;
   blockGasLimit?: number;
   /**
@@ -322,14 +330,17 @@ export class DevChain implements ChainPort {
   private async selectForBlock(
     q: Queryable,
   ): Promise<{ taken: { tx_hash: string; tx: SignedTx }[]; dropped: string[] }> {
+    // The pool without its bodies: a backlog of large SUBMIT_RESULTs is read only as far as the
+    // block takes it (on PGlite a statement's rows pass whole through a heap that never shrinks).
     const pooled = await q.query<{
       tx_hash: string;
       sender: string;
       nonce: string;
-      body: string;
+      bytes: number;
       exec_error: string | null;
     }>(
-      'SELECT tx_hash, sender, nonce::text, body, exec_error FROM chain_txs WHERE height IS NULL ORDER BY seq',
+      `SELECT tx_hash, sender, nonce::text, octet_length(body) AS bytes, exec_error FROM chain_txs
+       WHERE height IS NULL ORDER BY seq`,
     );
     const bySender = new Map<string, typeof pooled>();
     for (const p of pooled) {
@@ -338,24 +349,40 @@ export class DevChain implements ChainPort {
       bySender.set(p.sender, list);
     }
     const max = this.opts.maxTxsPerBlock ?? 1000;
-    const taken: { tx_hash: string; tx: SignedTx }[] = [];
+    const maxBytes = this.opts.maxBlockBytes ?? DEFAULT_MAX_BLOCK_BYTES;
+    const chosen: string[] = [];
     const dropped: string[] = [];
+    let bytes = 0;
     for (const [sender, list] of bySender) {
-      if (taken.length >= max) break;
+      if (chosen.length >= max || bytes >= maxBytes) break;
       list.sort((a, b) => Number(a.nonce) - Number(b.nonce));
       let expected = await this.accountNonce(sender, q);
       for (const p of list) {
-        if (taken.length >= max || Number(p.nonce) !== expected) break;
+        if (chosen.length >= max || Number(p.nonce) !== expected) break;
         if (p.exec_error !== null) {
           dropped.push(p.tx_hash);
           break;
         }
-        const d = decodeTx(JSON.parse(p.body));
-        if (!d.ok) throw new Error(`pending transaction ${p.tx_hash} is unreadable: ${d.error}`);
-        taken.push({ tx_hash: p.tx_hash, tx: d.tx });
+        // A block holds at least one transaction, however large.
+        if (chosen.length > 0 && bytes + Number(p.bytes) > maxBytes) break;
+        chosen.push(p.tx_hash);
+        bytes += Number(p.bytes);
         expected++;
       }
     }
+    const bodies = new Map(
+      (
+        await q.query<{ tx_hash: string; body: string }>(
+          'SELECT tx_hash, body FROM chain_txs WHERE tx_hash = ANY($1::text[])',
+          [chosen],
+        )
+      ).map((r) => [r.tx_hash, r.body]),
+    );
+    const taken = chosen.map((hash) => {
+      const d = decodeTx(JSON.parse(bodies.get(hash) as string));
+      if (!d.ok) throw new Error(`pending transaction ${hash} is unreadable: ${d.error}`);
+      return { tx_hash: hash, tx: d.tx };
+    });
     return { taken, dropped };
   }
 

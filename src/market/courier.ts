@@ -204,7 +204,7 @@ export class Courier {
     const { db, batch, clock } = this.opts;
     let after: { sender: string; nonce: number } | undefined;
     for (;;) {
-      const page = await pendingPage(db, after, batch);
+      const { rows: page, more } = await pendingPage(db, after, batch);
       if (page.length === 0) return;
       // Write-ahead: once marked, an entry's nonce is never given to another (the node may have it).
       const marked = new Set(
@@ -268,7 +268,7 @@ export class Courier {
       if (rewound) {
         if (this.nonceStale) await this.syncNonce();
         await this.sealAll();
-      } else if (page.length < batch) return;
+      } else if (!more) return;
     }
   }
 

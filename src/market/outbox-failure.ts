@@ -37,7 +37,8 @@ import { providerAccounts } from '../store/settlement.js';
 /** An entry to give up: a draft, or (all three set) one sealed and sent. */
 export interface FailingEntry {
   id: number;
-  draft: OutboxDraft;
+  /** Null for a sealed SUBMIT_RESULT read without its draft: nothing to give back. */
+  draft: OutboxDraft | null;
   sender?: string | null;
   nonce?: number | null;
   tx_hash?: string | null;
@@ -70,7 +71,7 @@ export async function failEntry(
       : { failed: (await markFailed(tx, entry.id, null, attempts, error)) > 0, rewound: false };
   if (!outcome.failed) return outcome;
   const { draft } = entry;
-  if (draft.type !== 'transfer' || BigInt(draft.amount) <= 0n) return outcome;
+  if (draft?.type !== 'transfer' || BigInt(draft.amount) <= 0n) return outcome;
   const now = clock.nowMs();
   const account = (await providerAccounts(tx, [draft.to], CPC, now)).get(draft.to) as string;
   await appendJournals(

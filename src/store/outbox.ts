@@ -40,10 +40,56 @@ export interface OutboxRow {
 }
 
 export type NewOutboxRow = Pick<OutboxRow, 'kind' | 'dedup_key' | 'draft'>;
-export type SealedOutboxRow = OutboxRow & { sender: string; nonce: number; body: string; tx_hash: string };
+/**
+ * A sealed entry as the courier pages read it: the signed body, and the draft only of a TRANSFER
+ * (a failed payout is given back from it); a SUBMIT_RESULT's draft (up to 256 tasks) is not read.
+ */
+export type SealedOutboxRow = Omit<OutboxRow, 'draft'> & {
+  draft: OutboxDraft | null;
+  sender: string;
+  nonce: number;
+  body: string;
+  tx_hash: string;
+};
 
 const COLUMNS = `id, kind, dedup_key, draft, sender, nonce, body, tx_hash, status, attempts, next_attempt_at_ms, last_error,
   height, block_hash, created_at_ms, sent_at_ms, first_sent_at_ms, sent_height, check_reason, final_at_ms`;
+
+/** COLUMNS as SealedOutboxRow has them: a SUBMIT_RESULT's draft stays in the table. */
+const SEALED_COLUMNS = COLUMNS.replace('draft,', "CASE WHEN kind = 'TRANSFER' THEN draft END AS draft,");
+
+/** The stored bytes of what SEALED_COLUMNS reads of a row. */
+const SEALED_BYTES = `coalesce(pg_column_size(body), 0) + CASE WHEN kind = 'TRANSFER' THEN pg_column_size(draft) ELSE 0 END`;
+
+/**
+ * The most draft and body bytes one page of the courier reads or writes in one statement (a page
+ * always holds at least one row). A SUBMIT_RESULT of 256 tasks is ~70 kB of draft and as much of
+ * body; on PGlite a statement's rows pass whole through the WebAssembly heap, which never shrinks,
+ * so a page of 500 of them (a restart on a backlog) grew the node for good (docs/decisions.md #15).
+ */
+export const PAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * `SELECT <columns> FROM outbox WHERE <where> ORDER BY <order> LIMIT $limit`, cut after the row
+ * whose `bytes` (an expression of the row) reach `PAGE_BYTES` in all. Sizes are the stored ones
+ * (pg_column_size reads the header, never the value), so the rows left out are not read.
+ * `out`: the columns returned.
+ */
+function pageByBytes(
+  columns: string,
+  bytes: string,
+  where: string,
+  order: string,
+  limit: string,
+  out = columns,
+): string {
+  return `SELECT ${out} FROM (
+     SELECT ${columns}, sum(${bytes}) OVER w AS upto, ${bytes} AS own
+     FROM outbox WHERE ${where} WINDOW w AS (ORDER BY ${order} ROWS UNBOUNDED PRECEDING)
+     ORDER BY ${order} LIMIT ${limit}) page
+   WHERE upto - own < ${PAGE_BYTES}
+   ORDER BY ${order}`;
+}
 
 /** Locks the sender's nonce row (created at 0 on first use) until the transaction ends; its next nonce. */
 export async function lockNextNonce(tx: Queryable, sender: string): Promise<number> {
@@ -85,7 +131,9 @@ export async function unsealedPage(
   limit: number,
 ): Promise<{ id: number; draft: OutboxDraft }[]> {
   const rows = await tx.query<{ id: number; draft: OutboxDraft }>(
-    `SELECT id, draft FROM outbox WHERE nonce IS NULL AND status = 'pending' ORDER BY id LIMIT $1 FOR UPDATE`,
+    `SELECT id, draft FROM outbox WHERE id IN (
+       ${pageByBytes('id', 'pg_column_size(draft)', "nonce IS NULL AND status = 'pending'", 'id', '$1')})
+     ORDER BY id FOR UPDATE`,
     [limit],
   );
   return rows.map((r) => ({ id: Number(r.id), draft: r.draft }));
@@ -106,19 +154,29 @@ export async function sealRows(
   return updated.length;
 }
 
-/** Up to `limit` sealed pending rows after (sender, nonce), in nonce order: one page of a flush. */
+/**
+ * Up to `limit` sealed pending rows after (sender, nonce), in nonce order, at most PAGE_BYTES of
+ * them past the first: one page of a flush. `more`: the page is full (by rows or bytes), so more
+ * rows may follow it.
+ */
 export async function pendingPage(
   q: Queryable,
   after: { sender: string; nonce: number } | undefined,
   limit: number,
-): Promise<SealedOutboxRow[]> {
-  const rows = await q.query<OutboxRow & Record<string, unknown>>(
-    `SELECT ${COLUMNS} FROM outbox
-     WHERE status = 'pending' AND nonce IS NOT NULL AND (sender, nonce) > ($1, $2)
-     ORDER BY sender, nonce LIMIT $3`,
+): Promise<{ rows: SealedOutboxRow[]; more: boolean }> {
+  const rows = await q.query<OutboxRow & { upto: number } & Record<string, unknown>>(
+    pageByBytes(
+      SEALED_COLUMNS,
+      SEALED_BYTES,
+      "status = 'pending' AND nonce IS NOT NULL AND (sender, nonce) > ($1, $2)",
+      'sender, nonce',
+      '$3',
+      `${COLUMNS}, upto`,
+    ),
     [after?.sender ?? '', after?.nonce ?? -1, limit],
   );
-  return rows.map(numbers) as SealedOutboxRow[];
+  const more = rows.length === limit || Number(rows.at(-1)?.upto ?? 0) >= PAGE_BYTES;
+  return { rows: rows.map(({ upto: _, ...r }) => numbers(r)) as SealedOutboxRow[], more };
 }
 
 export async function getOutboxByKey(q: Queryable, dedupKey: string): Promise<OutboxRow | undefined> {
@@ -273,14 +331,18 @@ export async function failedAmong(q: Queryable, hashes: readonly string[]): Prom
   return rows.map(numbers);
 }
 
-/** Included entries at or below `height`: candidates for final. */
-export async function includedUpTo(q: Queryable, sender: string, height: number): Promise<OutboxRow[]> {
-  const rows = await q.query<OutboxRow & Record<string, unknown>>(
-    `SELECT ${COLUMNS} FROM outbox WHERE sender = $1 AND status = 'included' AND height <= $2
+/** Included entries at or below `height`: candidates for final (where each was seen, no bodies). */
+export async function includedUpTo(
+  q: Queryable,
+  sender: string,
+  height: number,
+): Promise<{ id: number; height: number; block_hash: string }[]> {
+  const rows = await q.query<{ id: number; height: number; block_hash: string }>(
+    `SELECT id, height, block_hash FROM outbox WHERE sender = $1 AND status = 'included' AND height <= $2
      ORDER BY nonce LIMIT 10000`,
     [sender, height],
   );
-  return rows.map(numbers);
+  return rows.map((r) => ({ id: Number(r.id), height: Number(r.height), block_hash: r.block_hash }));
 }
 
 export async function markFinal(q: Queryable, ids: readonly number[], now: number): Promise<void> {
@@ -301,7 +363,10 @@ export async function markUnincluded(q: Queryable, ids: readonly number[]): Prom
   );
 }
 
-/** Entries under check, and sent entries the pool took before `expiredBefore`, in nonce order. */
+/**
+ * Entries under check, and sent entries the pool took before `expiredBefore`, in nonce order (at
+ * most PAGE_BYTES of them past the first).
+ */
 export async function unsettledPage(
   q: Queryable,
   sender: string,
@@ -309,9 +374,14 @@ export async function unsettledPage(
   limit: number,
 ): Promise<SealedOutboxRow[]> {
   const rows = await q.query<OutboxRow & Record<string, unknown>>(
-    `SELECT ${COLUMNS} FROM outbox
-     WHERE sender = $1 AND (status = 'checking' OR (status = 'sent' AND sent_at_ms < $2))
-     ORDER BY nonce LIMIT $3`,
+    pageByBytes(
+      SEALED_COLUMNS,
+      SEALED_BYTES,
+      "sender = $1 AND (status = 'checking' OR (status = 'sent' AND sent_at_ms < $2))",
+      'nonce',
+      '$3',
+      COLUMNS,
+    ),
     [sender, expiredBefore, limit],
   );
   return rows.map(numbers) as SealedOutboxRow[];

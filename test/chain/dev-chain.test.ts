@@ -98,6 +98,19 @@ describe('dev chain', () => {
     expect((await chain.produceBlock()).txs).toEqual(txs.slice(2));
   });
 
+  it('caps a block at maxBlockBytes of transactions, in nonce order; one larger than the cap still gets a block', async () => {
+    const chain = await open({ maxBlockBytes: 1000 });
+    const txs = [0, 1, 2, 3].map((n) => transferTx(n));
+    for (const tx of txs) await chain.submit(tx);
+    // A TRANSFER is ~450 bytes of JSON: two fit under 1,000 bytes, a third does not.
+    expect((await chain.produceBlock()).txs).toEqual(txs.slice(0, 2));
+    expect((await chain.produceBlock()).txs).toEqual(txs.slice(2));
+    const tiny = await open({ maxBlockBytes: 1 });
+    const next = transferTx(4);
+    await tiny.submit(next);
+    expect((await tiny.produceBlock()).txs).toEqual([next]);
+  });
+
   it('takes a copy of a pooled transaction as a duplicate, and answers nonce_too_low once a block holds it', async () => {
     const chain = await open();
     const tx = transferTx(0);
