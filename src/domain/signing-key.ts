@@ -5,7 +5,7 @@
 // same bytes (RFC 6979 deterministic, compact r||s, low-S) whichever way a transaction is signed.
 
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { addressFromPublicKey, publicKeyFromPrivate, signMessage } from './identity.js';
+import { addressFromPublicKey, publicKeyFromPrivate, rememberOwnSignature, signMessage } from './identity.js';
 
 export class SigningKey {
   /** 33-byte compressed public key, lowercase hex. */
@@ -23,7 +23,9 @@ export class SigningKey {
 
   /** signMessage with this key: SHA-256 of `message`, deterministic, compact low-S, hex. */
   sign(message: Uint8Array): string {
-    return signMessage(this.#privateKey, message);
+    const signature = signMessage(this.#privateKey, message);
+    rememberOwnSignature(this.publicKey, message, signature);
+    return signature;
   }
 }
 

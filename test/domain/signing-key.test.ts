@@ -58,3 +58,19 @@ it('refuses a key that is not a valid scalar', () => {
   expect(() => new SigningKey('00'.repeat(32))).toThrow(/valid secp256k1/);
   expect(() => new SigningKey('xyz')).toThrow(/64 lowercase hex/);
 });
+
+it('answers for its own signatures as the curve does: valid for its key and message, for nothing else', () => {
+  const key = new SigningKey(KEY);
+  const other = new SigningKey((0xbeef).toString(16).padStart(64, '0'));
+  const message = new TextEncoder().encode('a chain transaction');
+  const sig = key.sign(message);
+  expect(verifySignature(key.publicKey, message, sig)).toBe(true);
+  expect(verifySignature(key.publicKey, message, sig, { highS: true })).toBe(true);
+  expect(verifySignature(other.publicKey, message, sig)).toBe(false);
+  expect(verifySignature(key.publicKey, new TextEncoder().encode('another'), sig)).toBe(false);
+  // Its high-S twin is refused unless asked for, like any signature.
+  const n = secp256k1.Point.CURVE().n;
+  const twin = sig.slice(0, 64) + (n - BigInt(`0x${sig.slice(64)}`)).toString(16).padStart(64, '0');
+  expect(verifySignature(key.publicKey, message, twin)).toBe(false);
+  expect(verifySignature(key.publicKey, message, twin, { highS: true })).toBe(true);
+});
