@@ -20,7 +20,7 @@
 // Only `failed` gives a TRANSFER's amount back to its provider: every other path keeps the
 // payout journal, so an answer that may mean "paid" never leads to paying again.
 
-import { blake3 } from './blake3-chunk.js';
+import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { computeResultSigningBytes, signTx, type SignedTx } from './chain-tx.js';
 import { proofRoot, type ComputeResult } from './merkle.js';

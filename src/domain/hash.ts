@@ -1,6 +1,6 @@
 // Content hashes: BLAKE3, lowercase hex. Slice proofs and blob addresses are BLAKE3 of bytes.
 
-import { blake3 } from './blake3-chunk.js';
+import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { blake3 as blake3Wasm } from 'hash-wasm';
 

@@ -14,7 +14,7 @@
 //   plain rule lets anyone check a result_hash with nothing but a BLAKE3 tool.
 // Callers that build a root from untrusted lists must still refuse duplicate entries.
 
-import { blake3 } from './blake3-chunk.js';
+import { blake3 } from '@noble/hashes/blake3.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 

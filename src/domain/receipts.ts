@@ -9,7 +9,7 @@
 // Numbers are plain decimal (quote_price in base units), so each has exactly one spelling.
 // issued_at is deliberately left out: the same job re-issued later is the same receipt.
 
-import { blake3 } from './blake3-chunk.js';
+import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { MAX_AMOUNT } from './money.js';
 
