@@ -132,7 +132,8 @@ export class WebhookService {
   tick(): void {
     const now = this.clock.nowMs();
     const { fallbackMs } = this.options;
-    if (this.looks.waiting() || (fallbackMs !== undefined && now - this.readAtMs >= fallbackMs)) this.readAgain = true;
+    if (this.looks.waiting() || (fallbackMs !== undefined && now - this.readAtMs >= fallbackMs))
+      this.readAgain = true;
     if (this.readAgain || this.looks.due(now) || this.sends.due(now)) this.kick();
   }
 

@@ -56,7 +56,9 @@ export async function unnotifiedEndedAmong(q: Queryable, taskIds: readonly strin
  * (null when none waits, so no ended task can need a delivery) and the earliest pending delivery.
  * Two probes of the partial indexes task_webhooks_due and webhook_deliveries_due.
  */
-export async function webhookDueTimes(q: Queryable): Promise<{ look_ms: number | null; send_ms: number | null }> {
+export async function webhookDueTimes(
+  q: Queryable,
+): Promise<{ look_ms: number | null; send_ms: number | null }> {
   const [row] = await q.query<{ look_ms: number | null; send_ms: number | null }>(
     `SELECT (SELECT min(check_ms) FROM task_webhooks WHERE notified_status IS NULL) AS look_ms,
             (SELECT min(next_attempt_ms) FROM webhook_deliveries WHERE status = 'pending') AS send_ms`,
