@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, expect, it, vi } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { TaskMarketClient } from '../../src/client/client.js';
 import type { JobMsg } from '../../src/domain/schemas/worker.js';
 import type { Db } from '../../src/store/db.js';
@@ -17,7 +17,11 @@ import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { WorkerPool } from '../helpers/ws-worker.js';
 
 const SECRET = 'whsec_0123456789abcdef';
-const synthetic = { challenge_type: 'synthetic', payload: { ...EXAMPLE_PAYLOADS.synthetic }, reward: '1.0' };
+const synthetic = {
+  challenge_type: 'synthetic' as const,
+  payload: { ...EXAMPLE_PAYLOADS.synthetic },
+  reward: '1.0',
+};
 const open: TestMarket[] = [];
 let pool: WorkerPool | undefined;
 afterEach(async () => {
