@@ -133,6 +133,23 @@ function verificationParams(on) {
     : { admission_enabled: false, verification_enabled: false };
 }
 
+/**
+ * Scans (sequential and by index) of the webhook and task tables over the whole run, start-up
+ * included, from PostgreSQL's statistics (flushed by the node's connections within a second).
+ */
+async function tableReads(node) {
+  await sleep(1500);
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  const { rows } = await client.query(
+    `SELECT relname, seq_scan + coalesce(idx_scan, 0) AS scans FROM pg_stat_user_tables
+     WHERE schemaname = $1 AND relname IN ('task_webhooks', 'webhook_deliveries', 'tasks')`,
+    [node.schema],
+  );
+  await client.end();
+  return Object.fromEntries(rows.map((r) => [r.relname, Number(r.scans)]));
+}
+
 async function runMarket(backend, nodeCount = 1, verify = values.verification !== 'off', bulk = false) {
   const dir = mkdtempSync(join(tmpdir(), 'taskmarket-e2e-bench-'));
   const first = await startNode(backend, chainEnv);
@@ -208,6 +225,7 @@ async function runMarket(backend, nodeCount = 1, verify = values.verification !=
       for (const m of text.matchAll(/^result_commits_total\{path="(\w+)"\} (\d+)$/gm))
         commits[m[1]] = (commits[m[1]] ?? 0) + Number(m[2]);
     }
+    const reads = backend === 'postgres' ? await tableReads(first) : undefined;
     for (const w of workers) w.kill('SIGTERM');
     for (const n of nodes) await n.stop({ keepData: true });
     const rows = await latencies(backend, first);
@@ -225,6 +243,7 @@ async function runMarket(backend, nodeCount = 1, verify = values.verification !=
       create_phase_s: Number(((created - started) / 1000).toFixed(2)),
       latency_ms: { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] },
       ledger_ok: ledger.ok,
+      ...(reads ? { table_reads: reads } : {}),
       // Result batches committed in one statement (commit_results) and statement by statement.
       result_commits: commits,
       // CPU milliseconds per completed task, from creation of the first to completion of the last.
@@ -252,7 +271,8 @@ for (const backend of backends) {
       `(${r.tasks} tasks, ${workerCount} workers × ${slots} slots, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'}); ` +
       `CPU per task: node ${r.cpu_ms_per_task.node} ms, workers ${r.cpu_ms_per_task.workers} ms, ` +
       `PostgreSQL ${r.cpu_ms_per_task.postgres} ms, total ${r.cpu_ms_per_task.total} ms; ` +
-      `result batches: ${r.result_commits.one_statement} in one statement, ${r.result_commits.long} the long way`,
+      `result batches: ${r.result_commits.one_statement} in one statement, ${r.result_commits.long} the long way` +
+      (r.table_reads ? `; table scans: ${JSON.stringify(r.table_reads)}` : ''),
   );
 }
 if (values.verification === 'both' && results.postgres) {
