@@ -180,3 +180,29 @@ it('fails after a restart a task whose deadline passes while no node runs', asyn
     await dropSchema(schema);
   }
 }, 60_000);
+
+it('an idle node reads no deadlines and no webhooks while none is open', async () => {
+  const statements: string[] = [];
+  const db = await testDb();
+  const counted: Db = {
+    ...db,
+    query: (sql, params) => {
+      statements.push(sql);
+      return db.query(sql, params);
+    },
+  };
+  const tm = await startTestMarket({
+    db: counted,
+    config: { deadline_sweep_interval_ms: 50, sweep_fallback_interval_ms: 3_600_000 },
+  });
+  open.push(tm);
+  const sweeps = () => statements.filter((s) => /deadline_ms|task_webhooks|webhook_deliveries/.test(s));
+  // The first rounds after the start read once; then nothing is due.
+  await vi.waitFor(() => expect(sweeps().some((s) => s.includes('webhook_deliveries'))).toBe(true), {
+    timeout: 10_000,
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  statements.length = 0;
+  await new Promise((r) => setTimeout(r, 2_500));
+  expect(sweeps()).toEqual([]);
+}, 60_000);
