@@ -163,7 +163,15 @@ export class WebhookService {
     this.setAside.clear();
     this.looks.reading();
     this.sends.reading();
-    const due = await webhookDueTimes(this.db);
+    let due: Awaited<ReturnType<typeof webhookDueTimes>>;
+    try {
+      due = await webhookDueTimes(this.db);
+    } catch (err) {
+      // Nothing learnt: the set-aside ends wait for the next read, which comes at the next tick.
+      for (const id of before) this.setAside.add(id);
+      this.readAgain = true;
+      throw err;
+    }
     this.looks.read(due.look_ms);
     this.sends.read(due.send_ms);
     // Ended before the read began: had one a webhook not told yet, the read would have seen it.
