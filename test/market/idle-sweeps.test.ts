@@ -36,10 +36,8 @@ async function sharedDb(): Promise<{ db: Db; close: () => Promise<void> }> {
   return { db: { ...db, close: async () => {} }, close: () => db.close() };
 }
 
-/** Seconds from now, as a task's deadline. */
-const inSeconds = (s: number) => Math.floor(Date.now() / 1000) + s;
-
-it('result commits of tasks that name no webhook make no webhook lookups or sweeps', async () => {
+/** A fresh database that records the text of every statement run outside a transaction. */
+async function countedDb(): Promise<{ statements: string[]; counted: Db }> {
   const statements: string[] = [];
   const db = await testDb();
   const counted: Db = {
@@ -49,6 +47,14 @@ it('result commits of tasks that name no webhook make no webhook lookups or swee
       return db.query(sql, params);
     },
   };
+  return { statements, counted };
+}
+
+/** Seconds from now, as a task's deadline. */
+const inSeconds = (s: number) => Math.floor(Date.now() / 1000) + s;
+
+it('result commits of tasks that name no webhook make no webhook lookups or sweeps', async () => {
+  const { statements, counted } = await countedDb();
   const tm = await startTestMarket({ db: counted, config: { worker_messages_per_second: 1000 } });
   open.push(tm);
   pool = new WorkerPool(() => ({ url: tm.url, connected: () => tm.market.dispatcher.connected }));
@@ -182,15 +188,7 @@ it('fails after a restart a task whose deadline passes while no node runs', asyn
 }, 60_000);
 
 it('an idle node reads no deadlines and no webhooks while none is open', async () => {
-  const statements: string[] = [];
-  const db = await testDb();
-  const counted: Db = {
-    ...db,
-    query: (sql, params) => {
-      statements.push(sql);
-      return db.query(sql, params);
-    },
-  };
+  const { statements, counted } = await countedDb();
   const tm = await startTestMarket({
     db: counted,
     config: { deadline_sweep_interval_ms: 50, sweep_fallback_interval_ms: 3_600_000 },
