@@ -7,12 +7,16 @@
 // --nodes N (PostgreSQL) also runs N nodes on one database, each with its own --workers, tasks
 // spread over them, and prints the ratio to one node (--chain sets every node's chain, e.g. off).
 //
+// --bulk also runs PostgreSQL with the tasks created through POST /tasks/batch (BULK_CHUNK a
+// request) and pg-boss with its bulk `insert` (the same chunks), and prints that ratio too; the
+// headline stays one create per request against pg-boss `send`.
+//
 // Verification (README "Verification") is on, as a node starts, with the workers past probation
 // (probation_jobs 0: honest providers the market already trusts); --verification both (default)
 // also runs PostgreSQL with it off and prints the ratio, on | off runs only that.
 //
 //   npm run build && node bench/e2e.mjs [--tasks 5000] [--workers 3] [--slots 64] [--backend both]
-//       [--nodes 2] [--chain dev|off] [--verification both|on|off]
+//       [--nodes 2] [--chain dev|off] [--verification both|on|off] [--bulk]
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -37,8 +41,11 @@ const { values } = parseArgs({
     nodes: { type: 'string', default: '1' },
     chain: { type: 'string' },
     verification: { type: 'string', default: 'both' },
+    bulk: { type: 'boolean', default: false },
   },
 });
+/** Tasks a POST /tasks/batch carries with --bulk (as bench/baselines.mjs's BULK_CHUNK). */
+const BULK_CHUNK = 100;
 const tasks = Number(values.tasks);
 const workerCount = Number(values.workers);
 const slots = Number(values.slots);
@@ -126,7 +133,24 @@ function verificationParams(on) {
     : { admission_enabled: false, verification_enabled: false };
 }
 
-async function runMarket(backend, nodeCount = 1, verify = values.verification !== 'off') {
+/**
+ * Scans (sequential and by index) of the webhook and task tables over the whole run, start-up
+ * included, from PostgreSQL's statistics (flushed by the node's connections within a second).
+ */
+async function tableReads(node) {
+  await sleep(1500);
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  const { rows } = await client.query(
+    `SELECT relname, seq_scan + coalesce(idx_scan, 0) AS scans FROM pg_stat_user_tables
+     WHERE schemaname = $1 AND relname IN ('task_webhooks', 'webhook_deliveries', 'tasks')`,
+    [node.schema],
+  );
+  await client.end();
+  return Object.fromEntries(rows.map((r) => [r.relname, Number(r.scans)]));
+}
+
+async function runMarket(backend, nodeCount = 1, verify = values.verification !== 'off', bulk = false) {
   const dir = mkdtempSync(join(tmpdir(), 'taskmarket-e2e-bench-'));
   const first = await startNode(backend, chainEnv);
   const nodes = [first];
@@ -153,21 +177,34 @@ async function runMarket(backend, nodeCount = 1, verify = values.verification !=
     const started = performance.now();
     let next = 0;
     let failures = 0;
+    const task = (i) => ({
+      challenge_type: 'synthetic',
+      payload: { seed: i.toString(16).padStart(8, '0'), matrix_size: 2, iterations: 1 },
+      reward: '0.001',
+    });
     async function producer() {
       while (next < tasks) {
         const i = next++;
-        const body = JSON.stringify({
-          challenge_type: 'synthetic',
-          payload: { seed: i.toString(16).padStart(8, '0'), matrix_size: 2, iterations: 1 },
-          reward: '0.001',
-        });
         const url = nodes[i % nodes.length].url;
-        const res = await fetch(`${url}/tasks`, { method: 'POST', headers, body });
+        const res = await fetch(`${url}/tasks`, { method: 'POST', headers, body: JSON.stringify(task(i)) });
         if (res.status !== 201) failures++;
         await res.arrayBuffer();
       }
     }
-    await Promise.all(Array.from({ length: concurrency }, producer));
+    async function bulkProducer() {
+      while (next < tasks) {
+        const from = next;
+        next = Math.min(tasks, next + BULK_CHUNK);
+        const body = JSON.stringify({ tasks: Array.from({ length: next - from }, (_, k) => task(from + k)) });
+        const url = nodes[(from / BULK_CHUNK) % nodes.length].url;
+        const res = await fetch(`${url}/tasks/batch`, { method: 'POST', headers, body });
+        if (res.status !== 200) failures += next - from;
+        else failures += (await res.json()).refused;
+      }
+    }
+    // Bulk requests carry BULK_CHUNK tasks each: fewer producers keep as many tasks in flight.
+    const producers = bulk ? Math.max(1, Math.ceil(concurrency / 8)) : concurrency;
+    await Promise.all(Array.from({ length: producers }, bulk ? bulkProducer : producer));
     const created = performance.now();
     for (;;) {
       const { total } = await call(first.url, 'GET', '/tasks?status=completed&limit=1', key);
@@ -188,6 +225,7 @@ async function runMarket(backend, nodeCount = 1, verify = values.verification !=
       for (const m of text.matchAll(/^result_commits_total\{path="(\w+)"\} (\d+)$/gm))
         commits[m[1]] = (commits[m[1]] ?? 0) + Number(m[2]);
     }
+    const reads = backend === 'postgres' ? await tableReads(first) : undefined;
     for (const w of workers) w.kill('SIGTERM');
     for (const n of nodes) await n.stop({ keepData: true });
     const rows = await latencies(backend, first);
@@ -197,6 +235,7 @@ async function runMarket(backend, nodeCount = 1, verify = values.verification !=
     return {
       nodes: nodeCount,
       verification: verify,
+      bulk,
       tasks: rows.length,
       create_failures: failures,
       tasks_per_sec: Math.round((rows.length / (last - firstQueued)) * 1000),
@@ -204,6 +243,7 @@ async function runMarket(backend, nodeCount = 1, verify = values.verification !=
       create_phase_s: Number(((created - started) / 1000).toFixed(2)),
       latency_ms: { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] },
       ledger_ok: ledger.ok,
+      ...(reads ? { table_reads: reads } : {}),
       // Result batches committed in one statement (commit_results) and statement by statement.
       result_commits: commits,
       // CPU milliseconds per completed task, from creation of the first to completion of the last.
@@ -231,7 +271,8 @@ for (const backend of backends) {
       `(${r.tasks} tasks, ${workerCount} workers × ${slots} slots, ledger ${r.ledger_ok ? 'balanced' : 'VIOLATED'}); ` +
       `CPU per task: node ${r.cpu_ms_per_task.node} ms, workers ${r.cpu_ms_per_task.workers} ms, ` +
       `PostgreSQL ${r.cpu_ms_per_task.postgres} ms, total ${r.cpu_ms_per_task.total} ms; ` +
-      `result batches: ${r.result_commits.one_statement} in one statement, ${r.result_commits.long} the long way`,
+      `result batches: ${r.result_commits.one_statement} in one statement, ${r.result_commits.long} the long way` +
+      (r.table_reads ? `; table scans: ${JSON.stringify(r.table_reads)}` : ''),
   );
 }
 if (values.verification === 'both' && results.postgres) {
@@ -251,6 +292,15 @@ if (nodeCount > 1 && results.postgres) {
       `${(r.tasks_per_sec / results.postgres.tasks_per_sec).toFixed(2)}× one node`,
   );
 }
+if (values.bulk && results.postgres) {
+  const r = await runMarket('postgres', 1, values.verification !== 'off', true);
+  results.postgres_bulk = r;
+  console.log(
+    `task market (postgres, bulk creates of ${BULK_CHUNK}): ${r.tasks_per_sec} tasks/s, p50 ${r.latency_ms.p50} ms, ` +
+      `p99 ${r.latency_ms.p99} ms; CPU per task: node ${r.cpu_ms_per_task.node} ms, workers ${r.cpu_ms_per_task.workers} ms, ` +
+      `PostgreSQL ${r.cpu_ms_per_task.postgres} ms, total ${r.cpu_ms_per_task.total} ms`,
+  );
+}
 if (!values['no-baselines']) {
   const baselines = [
     await runPgBoss({ connectionString: PG_URL, jobs: tasks, concurrency: 32 }),
@@ -264,6 +314,15 @@ if (!values['no-baselines']) {
     console.log(
       `${b.name}: ${Math.round(b.jobs_per_sec)} jobs/s, p50 ${b.p50_ms} ms, p99 ${b.p99_ms} ms${ratio}`,
     );
+  }
+  if (values.bulk) {
+    const b = await runPgBoss({ connectionString: PG_URL, jobs: tasks, concurrency: 32, bulk: true });
+    results.baselines_bulk = [b];
+    const ours = results.postgres_bulk?.tasks_per_sec;
+    const ratio = ours
+      ? ` — task market on PostgreSQL with bulk creates is ${(ours / b.jobs_per_sec).toFixed(2)}×`
+      : '';
+    console.log(`${b.name} (bulk insert): ${Math.round(b.jobs_per_sec)} jobs/s, p50 ${b.p50_ms} ms${ratio}`);
   }
 }
 console.log(

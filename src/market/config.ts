@@ -48,6 +48,13 @@ export const ConfigSchema = Type.Object(
     body_limit_bytes: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576 }),
     group_commit_max_batch: Type.Integer({ default: 256, minimum: 1, maximum: 10_000 }),
     deadline_sweep_interval_ms: Type.Integer({ default: 1000, minimum: 10, maximum: 3_600_000 }),
+    sweep_fallback_interval_ms: Type.Integer({
+      default: 5000,
+      minimum: 100,
+      maximum: 3_600_000,
+      description:
+        'on a shared database (PostgreSQL), how often the deadline sweep and webhook rounds read although this node knows of nothing due (work of other nodes); unused on PGlite',
+    }),
     ledger_check_interval_s: Type.Integer({ default: 300, minimum: 0, maximum: 86_400 }),
     frames_per_job: Type.Integer({
       default: 10,

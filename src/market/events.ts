@@ -8,7 +8,16 @@ import type { QueueEntry } from '../store/queue.js';
 import type { TaskStatus } from '../domain/task-state.js';
 
 export interface MarketEvents {
-  'task.created': [{ taskId: string; accountId: string; challengeType: string }];
+  /** `deadlineMs` and `webhookCheckMs` (its webhook's first look) tell the sweeps when to look. */
+  'task.created': [
+    {
+      taskId: string;
+      accountId: string;
+      challengeType: string;
+      deadlineMs: number | null;
+      webhookCheckMs: number | null;
+    },
+  ];
   'task.closed': [{ taskId: string; status: TaskStatus; reason: string | null }];
   'job.stopped': [{ jobId: string; worker: string; reason: string }];
   /** Jobs became runnable; `entries` carries what matching needs of them when the emitter knows. */

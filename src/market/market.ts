@@ -1,5 +1,10 @@
 // The market node's services wired together over one database, with the background loops
 // (deadline sweep, ledger self-check) that keep stored state honest.
+//
+// The deadline sweep reads only when a deadline can have passed (issue #15): this node knows the
+// earliest open deadline from its last read and lowers it for each task it creates. Where other
+// nodes may share the database it also reads every sweep_fallback_interval_ms, for the tasks of
+// a node that stopped (a live node sweeps its own tasks on time); on PGlite it is the whole market.
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { operatorKeyPath } from './paths.js';
@@ -29,6 +34,8 @@ import { blobFilesFor, OrphanSweep, tidyBlobs } from './blobs.js';
 import { TaskFollowers } from './task-events.js';
 import { webhookTargetProblem } from './webhook-guard.js';
 import { WebhookService } from './webhooks.js';
+import { NextDue } from './next-due.js';
+import { nextOpenDeadline } from '../store/tasks.js';
 
 export interface MarketOptions {
   config: Config;
@@ -67,6 +74,9 @@ export class Market {
   readonly orphanBlobs = new OrphanSweep(this);
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
+  /** The earliest deadline of an open task, and when the sweep last read it. */
+  private readonly deadlines = new NextDue();
+  private deadlinesReadAtMs = Number.NEGATIVE_INFINITY;
 
   private constructor(
     /** The database, with this node's blob directory for blob bytes. */
@@ -137,8 +147,14 @@ export class Market {
       this.events,
       this.tasks,
       logger.child({ component: 'webhooks' }),
-      { allowPrivate: config.webhook_allow_private },
+      {
+        allowPrivate: config.webhook_allow_private,
+        ...(db.kind === 'pglite' ? {} : { fallbackMs: config.sweep_fallback_interval_ms }),
+      },
     );
+    this.events.on('task.created', ({ deadlineMs }) => {
+      if (deadlineMs !== null) this.deadlines.lower(deadlineMs);
+    });
     this.followers = new TaskFollowers(db, this.events, this.tasks, (taskId, type) =>
       this.dispatcher.taskWaitingReason(taskId, type),
     );
@@ -217,7 +233,12 @@ export class Market {
   /** Starts the background loops. */
   start(): void {
     this.chainLink?.start();
-    this.every(this.config.deadline_sweep_interval_ms, () => this.sweepDeadlines());
+    this.every(this.config.deadline_sweep_interval_ms, async () => {
+      const now = this.clock.nowMs();
+      const fallback = this.db.kind === 'pglite' ? undefined : this.config.sweep_fallback_interval_ms;
+      if (this.deadlines.due(now) || (fallback !== undefined && now - this.deadlinesReadAtMs >= fallback))
+        await this.sweepDeadlines();
+    });
     this.every(Math.max(100, Math.floor(this.config.lease_ms / 10)), () =>
       this.dispatcher.sweepLeases().then(() => {}),
     );
@@ -245,18 +266,28 @@ export class Market {
     this.every(this.config.price_board_save_interval * 1000, () => this.priceBoard.save());
     this.every(this.config.blob_sweep_interval_ms, () => this.orphanBlobs.tick().then(() => {}));
     // Webhooks wake on task.completed and task.closed; this tick retries and catches other nodes' tasks.
-    this.every(1000, async () => this.webhooks.kick());
+    this.every(1000, async () => this.webhooks.tick());
     if (this.config.reputation_gossip_interval_s > 0 && peerList(this.config).length > 0)
       this.every(this.config.reputation_gossip_interval_s * 1000, () => this.gossip.autoRound());
   }
 
+  /** Fails the open tasks whose deadline passed, and learns the next deadline. */
   async sweepDeadlines(): Promise<void> {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      const n = await this.tasks.expireOverdue();
-      if (n > 0) this.logger.info({ tasks: n }, 'deadline passed: tasks failed and refunded');
+      const now = this.clock.nowMs();
+      this.deadlinesReadAtMs = now;
+      this.deadlines.reading();
+      let next = await nextOpenDeadline(this.db);
+      if (next !== null && next <= now) {
+        const n = await this.tasks.expireOverdue();
+        if (n > 0) this.logger.info({ tasks: n }, 'deadline passed: tasks failed and refunded');
+        next = await nextOpenDeadline(this.db);
+      }
+      this.deadlines.read(next);
     } catch (err) {
+      this.deadlines.read(Number.NEGATIVE_INFINITY);
       this.logger.error({ err }, 'deadline sweep failed');
     } finally {
       this.sweeping = false;

@@ -91,11 +91,13 @@ export class TaskService {
     const { maxBatch } = options;
     this.creates = new Batcher(async (items) => {
       const { outcomes, accepted, entries } = await this.db.transaction((tx) => this.createBatch(tx, items));
-      for (const a of accepted)
+      for (const { row, webhook } of accepted)
         this.events.emit('task.created', {
-          taskId: a.task_id,
-          accountId: a.account_id,
-          challengeType: a.challenge_type,
+          taskId: row.task_id,
+          accountId: row.account_id,
+          challengeType: row.challenge_type,
+          deadlineMs: row.deadline_ms,
+          webhookCheckMs: webhook?.check_ms ?? null,
         });
       if (entries.length > 0) this.events.emit('job.queued', { count: entries.length, entries });
       return outcomes;
@@ -183,7 +185,7 @@ export class TaskService {
   private async createBatch(
     tx: Queryable,
     items: CreateRequest[],
-  ): Promise<{ outcomes: Outcome<CreateResult>[]; accepted: NewTaskRow[]; entries: QueueEntry[] }> {
+  ): Promise<{ outcomes: Outcome<CreateResult>[]; accepted: CreateRequest[]; entries: QueueEntry[] }> {
     const outcomes: Outcome<CreateResult>[] = new Array(items.length);
     const keyed = items.filter((i) => i.row.idempotency_key !== null);
     const earlier = new Map<
@@ -328,7 +330,7 @@ export class TaskService {
         runner_id: null,
       };
     });
-    return { outcomes, accepted: accepted.map((a) => a.row), entries };
+    return { outcomes, accepted, entries };
   }
 
   async get(principal: Principal, taskId: string): Promise<TaskView> {

@@ -12,6 +12,16 @@
 // A crash between a receiver's 2xx and the mark sends the delivery again: receivers drop repeats
 // by the TaskMarket-Delivery header.
 //
+// A round reads only what can be due (issue #11: a market whose tasks name no webhook paid a
+// lookup per result commit and two sweeps per round). One read (webhookDueTimes) tells the
+// earliest look and the earliest delivery due; this node lowers them when it creates a webhook,
+// queues a delivery or schedules a retry (./next-due.ts). While no webhook waits anywhere, an
+// announced end needs no lookup: it is set aside until the next read, which looks it up after all
+// if a webhook waits by then (another node's task: its row was committed before the end, so that
+// read sees it) and forgets it otherwise. The read runs after every round that did work, every
+// second while webhooks wait, and otherwise only where other nodes may share the database, every
+// sweep_fallback_interval_ms; on PGlite this node is the whole market and knows it all.
+//
 // Deliveries go only to public addresses unless webhook_allow_private is set (./webhook-guard.ts):
 // the check is made on the addresses the connection is made to, at every attempt.
 
@@ -39,9 +49,11 @@ import {
   markNotified,
   sweepDueWebhooks,
   unnotifiedEndedAmong,
+  webhookDueTimes,
   type DeliveryRow,
 } from '../store/webhooks.js';
 import type { MarketEventBus } from './events.js';
+import { NextDue } from './next-due.js';
 import { Rerun } from './rerun.js';
 import { taskView, type TaskService } from './tasks.js';
 import { privateLiteral, publicOnlyLookup } from './webhook-guard.js';
@@ -51,6 +63,8 @@ const ATTEMPT_TIMEOUT_MS = 10_000;
 /** How long a claimed delivery is left to the node that claimed it before another may try. */
 const CLAIM_MS = 3 * ATTEMPT_TIMEOUT_MS;
 const BATCH = 32;
+/** Announced ends looked up by id at a time (a primary-key read). */
+const LOOKUP_BATCH = 500;
 /** The sweep looks at most this many webhooks a round (after the first, which looks at all). */
 const SWEEP_BATCHES = 4;
 /** Job outputs ride along in the body up to this many jobs; larger tasks are read from /tasks/{id}/jobs. */
@@ -59,6 +73,12 @@ export const WEBHOOK_MAX_JOBS = 100;
 export interface WebhookOptions {
   /** Deliver to loopback, private and link-local addresses too (config webhook_allow_private). */
   allowPrivate: boolean;
+  /**
+   * Where other nodes may share the database (PostgreSQL): how often a round reads the due times
+   * although this node knows of nothing due (config sweep_fallback_interval_ms). Undefined: never
+   * (PGlite, where this node is the whole market).
+   */
+  fallbackMs?: number;
 }
 
 export class WebhookService {
@@ -68,6 +88,14 @@ export class WebhookService {
   private readonly ended = new Set<string>();
   /** The first round after start looks at every waiting webhook, not only the due ones. */
   private sweptOnce = false;
+  /** Announced ends not looked up while no webhook waited, for the next read to settle. */
+  private readonly setAside = new Set<string>();
+  /** The earliest webhook look and delivery attempt due. */
+  private readonly looks = new NextDue();
+  private readonly sends = new NextDue();
+  /** The next round reads the due times first; when the last read was, ms. */
+  private readAgain = true;
+  private readAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly db: Db,
@@ -87,7 +115,26 @@ export class WebhookService {
     };
     events.on('task.completed', wake);
     events.on('task.closed', wake);
-    events.on('task.corrected', wake);
+    // An audit's correction set the task's webhook waiting again.
+    events.on('task.corrected', (e) => {
+      this.looks.lower(this.clock.nowMs());
+      wake(e);
+    });
+    events.on('task.created', ({ webhookCheckMs }) => {
+      if (webhookCheckMs !== null) this.looks.lower(webhookCheckMs);
+    });
+  }
+
+  /**
+   * The once-a-second tick: a round, reading the due times first while webhooks wait, when
+   * something is due, or at the fallback poll.
+   */
+  tick(): void {
+    const now = this.clock.nowMs();
+    const { fallbackMs } = this.options;
+    if (this.looks.waiting() || (fallbackMs !== undefined && now - this.readAtMs >= fallbackMs))
+      this.readAgain = true;
+    if (this.readAgain || this.looks.due(now) || this.sends.due(now)) this.kick();
   }
 
   /** Runs a round now, or right after the one in progress. */
@@ -101,22 +148,53 @@ export class WebhookService {
     await this.rounds.idle();
   }
 
-  /** Queues deliveries for ended tasks, then sends what is due. */
+  /** Queues deliveries for ended tasks, then sends what is due; reads what is due when told. */
   async round(): Promise<void> {
+    if (this.readAgain) await this.readDue();
     await this.queueEnded();
-    await this.sendDue();
+    if (this.sends.due(this.clock.nowMs())) await this.sendDue();
+  }
+
+  /** Reads the earliest look and delivery due, and settles the ends set aside before it. */
+  private async readDue(): Promise<void> {
+    this.readAgain = false;
+    this.readAtMs = this.clock.nowMs();
+    const before = [...this.setAside];
+    this.setAside.clear();
+    this.looks.reading();
+    this.sends.reading();
+    let due: Awaited<ReturnType<typeof webhookDueTimes>>;
+    try {
+      due = await webhookDueTimes(this.db);
+    } catch (err) {
+      // Nothing learnt: the set-aside ends wait for the next read, which comes at the next tick.
+      for (const id of before) this.setAside.add(id);
+      this.readAgain = true;
+      throw err;
+    }
+    this.looks.read(due.look_ms);
+    this.sends.read(due.send_ms);
+    // Ended before the read began: had one a webhook not told yet, the read would have seen it.
+    if (this.looks.waiting()) for (const id of before) this.ended.add(id);
   }
 
   /** Queues the deliveries of ended tasks: those announced here, then those the sweep finds. */
   async queueEnded(): Promise<number> {
     let queued = 0;
     const announced = [...this.ended];
-    for (let i = 0; i < announced.length; i += BATCH) {
-      const ids = announced.slice(i, i + BATCH);
+    this.ended.clear();
+    if (!this.looks.waiting()) {
+      // No webhook waited at the last read and none was made here since: on a database of its
+      // own this node would know of any, elsewhere the next read settles these.
+      if (this.options.fallbackMs !== undefined) for (const id of announced) this.setAside.add(id);
+      announced.length = 0;
+    }
+    for (let i = 0; i < announced.length; i += LOOKUP_BATCH) {
+      const ids = announced.slice(i, i + LOOKUP_BATCH);
       for (const taskId of await unnotifiedEndedAmong(this.db, ids)) if (await this.queue(taskId)) queued++;
-      for (const id of ids) this.ended.delete(id);
     }
     const now = this.clock.nowMs();
+    if (!this.looks.due(now)) return queued;
     // After a start every waiting webhook is due: an end may have gone unannounced while the
     // node was down. Later only those whose look is due, a bounded number a round. A looked-at
     // webhook moves to now + WEBHOOK_RECHECK_MS, past dueMs, so no batch reads it twice.
@@ -127,6 +205,9 @@ export class WebhookService {
       if (looked < BATCH || this.stopped) break;
     }
     this.sweptOnce = true;
+    // The looked-at webhooks moved a minute ahead; the next read tells what is due next.
+    this.looks.read(now + WEBHOOK_RECHECK_MS);
+    this.readAgain = true;
     return queued;
   }
 
@@ -157,18 +238,26 @@ export class WebhookService {
         body,
         now_ms: this.clock.nowMs(),
       });
+      this.sends.lower(this.clock.nowMs());
       return true;
     });
   }
 
   async sendDue(): Promise<number> {
     let sent = 0;
+    // What was due is claimed now (moved CLAIM_MS ahead); the next read tells what is due next.
+    const claimedUntil = this.clock.nowMs() + CLAIM_MS;
+    this.sends.read(claimedUntil);
+    this.readAgain = true;
     for (;;) {
       const due = await claimDueDeliveries(this.db, this.clock.nowMs(), CLAIM_MS, BATCH);
       if (due.length === 0) return sent;
       await Promise.all(due.map((d) => this.attempt(d)));
       sent += due.length;
-      if (due.length < BATCH || this.stopped) return sent;
+      if (due.length < BATCH || this.stopped) {
+        if (due.length === BATCH) this.sends.unknown();
+        return sent;
+      }
     }
   }
 
@@ -185,13 +274,9 @@ export class WebhookService {
       return;
     }
     const giveUp = d.attempts >= WEBHOOK_MAX_ATTEMPTS;
-    await markAttemptFailed(
-      this.db,
-      d.delivery_id,
-      error,
-      giveUp ? null : now + retryDelayMs(d.attempts),
-      now,
-    );
+    const nextMs = giveUp ? null : now + retryDelayMs(d.attempts);
+    await markAttemptFailed(this.db, d.delivery_id, error, nextMs, now);
+    if (nextMs !== null) this.sends.lower(nextMs);
     this.logger.warn(
       { delivery: d.delivery_id, task: d.task_id, attempts: d.attempts, error, gave_up: giveUp },
       'webhook delivery failed',

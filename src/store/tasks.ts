@@ -155,6 +155,15 @@ export async function overdueTaskIds(q: Queryable, now: number, limit: number): 
   return rows.map((r) => r.task_id);
 }
 
+/** The earliest deadline of an open task (null: none has one), one probe of tasks_open_deadline. */
+export async function nextOpenDeadline(q: Queryable): Promise<number | null> {
+  const [row] = await q.query<{ ms: number | null }>(
+    `SELECT min(deadline_ms) AS ms FROM tasks
+     WHERE status IN ('pending', 'in_progress') AND deadline_ms IS NOT NULL`,
+  );
+  return row?.ms ?? null;
+}
+
 export async function countTasksByStatus(q: Queryable): Promise<Map<string, number>> {
   const rows = await q.query<{ status: string; n: number }>(
     `SELECT status, count(*)::int8 AS n FROM tasks GROUP BY status`,

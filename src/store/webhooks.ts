@@ -52,6 +52,21 @@ export async function unnotifiedEndedAmong(q: Queryable, taskIds: readonly strin
 }
 
 /**
+ * When the webhook loop next has work: the earliest look due among the webhooks not told yet
+ * (null when none waits, so no ended task can need a delivery) and the earliest pending delivery.
+ * Two probes of the partial indexes task_webhooks_due and webhook_deliveries_due.
+ */
+export async function webhookDueTimes(
+  q: Queryable,
+): Promise<{ look_ms: number | null; send_ms: number | null }> {
+  const [row] = await q.query<{ look_ms: number | null; send_ms: number | null }>(
+    `SELECT (SELECT min(check_ms) FROM task_webhooks WHERE notified_status IS NULL) AS look_ms,
+            (SELECT min(next_attempt_ms) FROM webhook_deliveries WHERE status = 'pending') AS send_ms`,
+  );
+  return { look_ms: row?.look_ms ?? null, send_ms: row?.send_ms ?? null };
+}
+
+/**
  * The sweep's look at up to `limit` webhooks due for one (not told yet, `check_ms` up to
  * `dueMs`), oldest first: each moves to `nextMs`, and those whose task ended are returned. Only
  * the due rows are read, by the task_webhooks_due index.
