@@ -4,7 +4,12 @@
 //   empty   on a fresh data directory (PGlite) or a fresh schema (PostgreSQL);
 //   settled on a database holding --tasks settled tasks (100,000 by default), made beforehand
 //           through the real completion and settlement path (store.completeTasks and
-//           SettlementService in Real mode, as bench/settlement does), then the node restarted on it.
+//           SettlementService in Real mode, as bench/settlement does), then delivered: a node is
+//           started on it once and stopped when its courier has nothing left to send or confirm
+//           (as a node that settled those tasks over time would have sent them), and then the
+//           node restarted on it is measured. With --backlog the node is restarted straight on the
+//           seeded database instead, so its first minute is the courier's catch-up (the peak of a
+//           node restarted after a long outage), not idle.
 // Figures read from /proc/<pid>/status: VmRSS when the node says it is listening, its peak
 // (VmHWM, the most it ever held) and VmRSS after --idle seconds with nothing connected.
 // Targets (issue #15): PGlite empty idle ≤ 200 MB and peak ≤ 300 MB; settled idle ≤ 250 MB.
@@ -15,13 +20,14 @@
 // copy of the same seeded data directory; on PostgreSQL the bare start follows the tuned one on
 // the same schema.
 //
-// Writes bench/results/memory.json.
+// Writes bench/results/memory.json (with --backlog, memory-backlog.json).
 //
 //   npm run build && node bench/memory.mjs [--tasks 100000] [--idle 20] [--db both|pglite|postgres]
 //       [--tuning both|on|off] [--runs 1] [--seeded-dir DIR]
 //
 // --seeded-dir DIR (PGlite): seeds into DIR and keeps it when DIR does not exist, else starts the
-// settled node on a copy of DIR (what it holds is taken as --tasks settled tasks, unchecked).
+// settled node on a copy of DIR (what it holds is taken as --tasks settled tasks, unchecked). DIR
+// keeps the database as seeded, before delivery, so it serves --backlog runs as well.
 //
 // --runs N starts each (PGlite: on a fresh copy each time) N times and records every run and the
 // range of each figure: the machine's load moves these figures by tens of MB.
@@ -50,6 +56,7 @@ const { values } = parseArgs({
     tuning: { type: 'string', default: 'both' },
     runs: { type: 'string', default: '1' },
     'seeded-dir': { type: 'string' },
+    backlog: { type: 'boolean', default: false },
   },
 });
 const TASKS = Number(values.tasks);
@@ -59,6 +66,9 @@ const RUNS = Number(values.runs);
 // PGlite only: a settled data directory kept between bench runs. Seeded (and kept) when the folder
 // does not exist yet; otherwise copied as is, so a settled start can be repeated without reseeding.
 const SEEDED_DIR = values['seeded-dir'];
+const BACKLOG = values.backlog;
+/** Outbox statuses the courier still works on: a delivered database has none. */
+const UNDELIVERED = ['pending', 'sent', 'checking', 'included'];
 const VARIANTS = values.tuning === 'both' ? ['tuned', 'bare'] : [values.tuning === 'off' ? 'bare' : 'tuned'];
 const CHAIN_KEY = '00000000000000000000000000000000000000000000000000000000000c4a17';
 const BATCH = 256;
@@ -84,12 +94,12 @@ async function startNode(backend, dataDir, schema, variant) {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  await new Promise((resolve, reject) => {
+  const url = await new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`node exited with ${code}`)));
     createInterface({ input: proc.stdout }).on('line', (line) => {
       try {
         const entry = JSON.parse(line);
-        if (entry.msg === 'market node listening') resolve();
+        if (entry.msg === 'market node listening') resolve(entry.url);
         else if (entry.level >= 40) console.error(line);
       } catch {
         /* not a log line */
@@ -98,6 +108,7 @@ async function startNode(backend, dataDir, schema, variant) {
   });
   return {
     proc,
+    url,
     listeningMs: Date.now() - started,
     stop: async () => {
       // SIGKILL: the figures are taken; a graceful stop of a node with a courier backlog takes
@@ -107,6 +118,33 @@ async function startNode(backend, dataDir, schema, variant) {
       await exited;
     },
   };
+}
+
+/** Starts a node on the seeded database and stops it (gracefully) once its courier delivered everything. */
+async function deliver(backend, dataDir, schema) {
+  const node = await startNode(backend, dataDir, schema, 'bare');
+  const started = Date.now();
+  try {
+    for (;;) {
+      const res = await fetch(`${node.url}/rpc`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ method: 'compute.courier_status', params: {} }),
+      });
+      const status = await res.json();
+      if (!res.ok) throw new Error(`compute.courier_status: ${res.status} ${JSON.stringify(status)}`);
+      const left = UNDELIVERED.reduce((n, st) => n + (status.outbox?.[st] ?? 0), 0);
+      if (left === 0) break;
+      if (Date.now() - started > 30 * 60_000)
+        throw new Error(`courier still has ${left} entries after 30 min`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  } finally {
+    const exited = new Promise((resolve) => node.proc.once('exit', resolve));
+    node.proc.kill('SIGTERM');
+    await exited;
+  }
+  return Date.now() - started;
 }
 
 /** One node start: memory at listening, after IDLE_S seconds idle, and the peak. */
@@ -170,7 +208,13 @@ async function dropSchema(schema) {
   await client.end();
 }
 
-const results = { tasks: TASKS, idle_s: IDLE_S, runs: RUNS, tuning: nodeLaunch(true) };
+const results = {
+  tasks: TASKS,
+  idle_s: IDLE_S,
+  runs: RUNS,
+  settled: BACKLOG ? 'restarted on the courier backlog' : 'delivered, then restarted',
+  tuning: nodeLaunch(true),
+};
 for (const backend of BACKENDS) {
   const figures = {};
   for (const part of ['empty', 'settled']) {
@@ -187,7 +231,12 @@ for (const backend of BACKENDS) {
         console.log(
           `${backend}: ${TASKS} settled tasks written in ${((Date.now() - t) / 1000).toFixed(1)} s`,
         );
+
         if (backend === 'pglite' && SEEDED_DIR) cpSync(dataDir, SEEDED_DIR, { recursive: true });
+      }
+      if (part === 'settled' && !BACKLOG) {
+        const ms = await deliver(backend, dataDir, schema);
+        console.log(`${backend}: the courier delivered them in ${(ms / 1000).toFixed(1)} s`);
       }
       figures[part] = {};
       const copies = backend === 'pglite' && VARIANTS.length * RUNS > 1;
@@ -213,4 +262,4 @@ for (const backend of BACKENDS) {
   }
   results[backend] = figures;
 }
-writeResults('memory', results);
+writeResults(BACKLOG ? 'memory-backlog' : 'memory', results);
