@@ -260,6 +260,14 @@ for (const backend of BACKENDS) {
       if (backend === 'postgres') await dropSchema(schema);
     }
   }
-  results[backend] = figures;
+  results[backend] = { at: new Date().toISOString(), ...figures };
 }
-writeResults(BACKLOG ? 'memory-backlog' : 'memory', results);
+// A run on one database keeps the other's figures from the file's last run.
+const name = BACKLOG ? 'memory-backlog' : 'memory';
+const earlier = existsSync(`bench/results/${name}.json`)
+  ? JSON.parse(readFileSync(`bench/results/${name}.json`, 'utf8'))
+  : {};
+writeResults(name, {
+  ...Object.fromEntries(['pglite', 'postgres'].filter((b) => earlier[b]).map((b) => [b, earlier[b]])),
+  ...results,
+});
