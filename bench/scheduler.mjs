@@ -356,7 +356,9 @@ async function seed(db, jobs) {
  * lease update is counted, or 15 s.
  */
 async function rowUpdates(db) {
-  const [{ n: started }] = await db.query(`SELECT count(*)::int AS n FROM tasks WHERE status = 'in_progress'`);
+  const [{ n: started }] = await db.query(
+    `SELECT count(*)::int AS n FROM tasks WHERE status = 'in_progress'`,
+  );
   const read = () =>
     db.query(
       `SELECT relname, n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables

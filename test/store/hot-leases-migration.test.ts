@@ -3,6 +3,7 @@
 // status, and no index of tasks keys or filters on `status` any more, so the lease's pending →
 // in_progress (and a requeue) can be a HOT update.
 
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Db } from '../../src/store/db.js';
 import { loadMigrations, migrate } from '../../src/store/migrate.js';
@@ -83,9 +84,32 @@ it('keeps status out of every index of tasks, so a lease can update a task in pl
      ORDER BY indexname`,
   );
   expect(rows.filter((r) => /\bstatus\b/.test(r.indexdef))).toEqual([]);
-  expect(rows.map((r) => r.indexname)).toEqual(expect.arrayContaining(['tasks_open_deadline', 'tasks_phase_seq']));
+  expect(rows.map((r) => r.indexname)).toEqual(
+    expect.arrayContaining(['tasks_open_deadline', 'tasks_phase_seq']),
+  );
   const [opts] = await db.query<{ reloptions: string[] }>(
     `SELECT reloptions FROM pg_class WHERE oid = 'tasks'::regclass`,
   );
   expect(opts?.reloptions).toContain('fillfactor=70');
+});
+
+// PostgreSQL only: PGlite has no other session to read the statistics from.
+it.skipIf(!TEST_DATABASE_URL)('updates a task in place when it starts or is requeued (HOT)', async () => {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${schema}` });
+  await client.connect();
+  try {
+    const hot = async () => {
+      await client.query('SELECT pg_stat_force_next_flush()');
+      const { rows } = await client.query<{ n: number }>(
+        `SELECT n_tup_hot_upd::int AS n FROM pg_stat_user_tables WHERE relid = 'tasks'::regclass`,
+      );
+      return rows[0]?.n ?? 0;
+    };
+    const before = await hot();
+    await client.query(`UPDATE tasks SET status = 'in_progress' WHERE task_id = $1`, [id(6)]);
+    await client.query(`UPDATE tasks SET status = 'pending' WHERE task_id = $1`, [id(6)]);
+    expect((await hot()) - before).toBe(2);
+  } finally {
+    await client.end();
+  }
 });
