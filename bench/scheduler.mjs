@@ -350,6 +350,33 @@ async function seed(db, jobs) {
   await db.query('ANALYZE tasks');
 }
 
+/**
+ * Updates of tasks and jobs in the schema and how many were HOT. Backends report their counts a
+ * second or more after a transaction (up to 10 s when idle): waits until every in-progress task's
+ * lease update is counted, or 15 s.
+ */
+async function rowUpdates(db) {
+  const [{ n: started }] = await db.query(
+    `SELECT count(*)::int AS n FROM tasks WHERE status = 'in_progress'`,
+  );
+  const read = () =>
+    db.query(
+      `SELECT relname, n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables
+       WHERE schemaname = current_schema() AND relname IN ('tasks', 'jobs')`,
+    );
+  const deadline = performance.now() + 15_000;
+  let rows = await read();
+  while ((rows.find((r) => r.relname === 'tasks')?.upd ?? 0) < started && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    rows = await read();
+  }
+  const of = (name) => {
+    const r = rows.find((x) => x.relname === name);
+    return { upd: r?.upd ?? 0, hot: r?.hot ?? 0 };
+  };
+  return { tasks: of('tasks'), jobs: of('jobs') };
+}
+
 async function benchLoop() {
   const schema = `bench_sched_${process.pid}_${Date.now()}`;
   const db = await openDatabase({ databaseUrl: PG_URL, schema, poolSize: 4 });
@@ -437,6 +464,7 @@ async function benchLoop() {
     const stat = (k) => percentiles(ticks.map((t) => t[k]));
     const check = await db.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'leased'`);
     if (check[0].n !== leasedTotal) throw new Error(`leased ${leasedTotal} but the table says ${check[0].n}`);
+    const updates = await rowUpdates(db);
     const result = {
       offers: OFFERS,
       queued_jobs: DB_JOBS,
@@ -456,6 +484,8 @@ async function benchLoop() {
         plan: round(ticks.reduce((n, t) => n + t.plan, 0) / loopMs, 3),
         commit: round(ticks.reduce((n, t) => n + t.commit, 0) / loopMs, 3),
       },
+      // Row updates in the run and how many were HOT (no index entries written), from pg_stat_user_tables.
+      updates,
     };
     console.log(
       `loop (PostgreSQL, in-memory queue loaded in ${result.queue_load_ms} ms): ${DB_JOBS} queued jobs, ${OFFERS} offers, ticks of ${TICK}: ` +
@@ -465,6 +495,9 @@ async function benchLoop() {
     console.log(
       `loop: per tick p50 plan ${result.tick_ms.plan.p50} ms, ` +
         `commit ${result.tick_ms.commit.p50} ms; p99 commit ${result.tick_ms.commit.p99} ms; index build ${result.index_build_ms} ms`,
+    );
+    console.log(
+      `loop: row updates (HOT) tasks ${updates.tasks.upd} (${updates.tasks.hot}), jobs ${updates.jobs.upd} (${updates.jobs.hot})`,
     );
     return result;
   } finally {

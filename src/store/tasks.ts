@@ -1,7 +1,7 @@
 // Task queries. Writes that change a task's status are conditional (WHERE status IN …), so a
 // decision made on stale data changes nothing instead of overwriting a newer state.
 
-import { statusesLeadingTo } from '../domain/task-state.js';
+import { OPEN_STATUSES, statusesLeadingTo } from '../domain/task-state.js';
 import type { Priority } from '../domain/priority.js';
 import type { TaskStatus } from '../domain/task-state.js';
 import type { Queryable } from './db.js';
@@ -103,12 +103,21 @@ export interface TaskFilter {
   offset: number;
 }
 
+/** The `phase` column of a task in `status` (migration 0110): both open statuses are 'open'. */
+function phaseOf(status: TaskStatus): string {
+  return OPEN_STATUSES.includes(status) ? 'open' : status;
+}
+
 /** Newest first, by insertion sequence: a stable order that paging can rely on. */
 export async function listTasks(q: Queryable, f: TaskFilter): Promise<{ rows: TaskRow[]; total: number }> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (f.accountId) where.push(`account_id = $${params.push(f.accountId)}`);
-  if (f.status) where.push(`status = $${params.push(f.status)}`);
+  if (f.status) {
+    // tasks_phase_seq finds the status's phase (migration 0110), the status filters within it.
+    where.push(`phase = $${params.push(phaseOf(f.status))}`);
+    where.push(`status = $${params.push(f.status)}`);
+  }
   if (f.challengeType) where.push(`challenge_type = $${params.push(f.challengeType)}`);
   const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const [count] = await q.query<{ n: number }>(`SELECT count(*)::int8 AS n FROM tasks ${clause}`, params);
@@ -148,7 +157,7 @@ export async function closeOpenTasks(
 
 export async function overdueTaskIds(q: Queryable, now: number, limit: number): Promise<string[]> {
   const rows = await q.query<{ task_id: string }>(
-    `SELECT task_id FROM tasks WHERE status IN ('pending', 'in_progress') AND deadline_ms IS NOT NULL AND deadline_ms <= $1
+    `SELECT task_id FROM tasks WHERE phase = 'open' AND deadline_ms IS NOT NULL AND deadline_ms <= $1
      ORDER BY deadline_ms LIMIT $2`,
     [now, limit],
   );
@@ -158,8 +167,7 @@ export async function overdueTaskIds(q: Queryable, now: number, limit: number): 
 /** The earliest deadline of an open task (null: none has one), one probe of tasks_open_deadline. */
 export async function nextOpenDeadline(q: Queryable): Promise<number | null> {
   const [row] = await q.query<{ ms: number | null }>(
-    `SELECT min(deadline_ms) AS ms FROM tasks
-     WHERE status IN ('pending', 'in_progress') AND deadline_ms IS NOT NULL`,
+    `SELECT min(deadline_ms) AS ms FROM tasks WHERE phase = 'open' AND deadline_ms IS NOT NULL`,
   );
   return row?.ms ?? null;
 }
